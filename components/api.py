@@ -1,0 +1,641 @@
+"""The authoring API: declare a component from a typed Python function.
+
+::
+
+    @component
+    def produce(data: Output[types.Examples], seconds: float = 1.0) -> None:
+        ...
+
+    node = produce(seconds=Param("delay", default=1.0)).with_id("a")
+    node.outputs.data            # a Channel, to feed another node's input
+
+Declaration mistakes raise :class:`~headwater.metadata.errors.ComponentDefinitionError` when the
+function is decorated, naming the function and the argument.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import keyword
+import re
+import sys
+import types as pytypes
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
+
+from headwater.metadata.artifact import Artifact
+from headwater.metadata.errors import ComponentDefinitionError
+
+__all__ = [
+    "Channel",
+    "Component",
+    "ComponentSpec",
+    "ExecutionContext",
+    "Input",
+    "InputSpec",
+    "Node",
+    "Output",
+    "OutputSpec",
+    "Param",
+    "ParameterSpec",
+    "ResolverContext",
+    "Resources",
+    "component",
+    "resolver",
+]
+
+T = TypeVar("T")
+
+
+class _InputMarker:
+    def __repr__(self) -> str:
+        return "Input"
+
+
+class _OutputMarker:
+    def __repr__(self) -> str:
+        return "Output"
+
+
+_INPUT = _InputMarker()
+_OUTPUT = _OutputMarker()
+
+#: ``Input[types.Examples]``: an input artifact (the executor receives the Artifact).
+Input = Annotated[T, _INPUT]
+#: ``Output[types.Model]``: an output artifact (the executor writes files under ``.uri``).
+Output = Annotated[T, _OUTPUT]
+
+ParamValue = Any
+_PARAM_SCALARS = (int, float, str, bool)
+_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class ExecutionContext:
+    """What an executor may want to know about its run; add ``ctx: ExecutionContext`` to receive it."""
+
+    pipeline_name: str
+    pipeline_root: str
+    run_id: str
+    node_id: str
+    execution_id: int
+    tmp_dir: str
+    beam_args: tuple[str, ...] = ()
+    log_path: str | None = None
+
+
+@dataclass(frozen=True)
+class ResolverContext:
+    """What a resolver sees: read access to the store (``store.mlmd`` is the raw MLMD store)."""
+
+    store: Any  # headwater.metadata.MetadataStore
+    pipeline_name: str
+    run_id: str
+    node_id: str
+
+
+@dataclass(frozen=True)
+class Param:
+    """A runtime parameter: a named value with a default, overridable per run.
+
+    Use it in place of a literal parameter value: ``train(steps=Param("train_steps", default=100))``.
+    """
+
+    name: str
+    default: ParamValue = None
+    type: type | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type is None and self.default is not None:
+            object.__setattr__(self, "type", type(self.default))
+
+    def coerce(self, value: Any) -> Any:
+        """Convert a value given on the command line (a string) or in Python to this parameter's type."""
+        return coerce_value(value, self.type, what=f"runtime parameter {self.name!r}")
+
+
+def coerce_value(value: Any, kind: Any, *, what: str) -> Any:
+    """Coerce ``value`` to ``kind`` (int/float/str/bool/list/dict); strings are parsed (``--param k=v``)."""
+    from headwater.metadata.errors import ParameterError
+
+    if kind is None or value is None:
+        return value
+    origin = get_origin(kind) or kind
+    if isinstance(value, str) and origin is not str:
+        import json
+
+        text = value.strip()
+        try:
+            if origin is bool:
+                lowered = text.lower()
+                if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(text)
+                return lowered in ("true", "1", "yes")
+            if origin is int:
+                return int(text)
+            if origin is float:
+                return float(text)
+            if origin in (list, dict):
+                value = json.loads(text)
+        except ValueError:
+            raise ParameterError(
+                f"{what} expects {_type_name(kind)}, got {value!r}; pass e.g. "
+                f"{_example_of(kind)}"
+            ) from None
+    if origin is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not _matches(value, kind):
+        raise ParameterError(
+            f"{what} expects {_type_name(kind)}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def _example_of(kind: Any) -> str:
+    origin = get_origin(kind) or kind
+    return {int: "42", float: "0.5", bool: "true", list: "'[1, 2]'", dict: "'{\"k\": 1}'"}.get(origin, "text")
+
+
+def _type_name(kind: Any) -> str:
+    if get_origin(kind) in (Union, pytypes.UnionType):
+        return " | ".join(_type_name(a) for a in get_args(kind))
+    if get_origin(kind) is not None:
+        return repr(kind).replace("typing.", "")
+    return getattr(kind, "__name__", repr(kind))
+
+
+def _matches(value: Any, kind: Any) -> bool:
+    origin = get_origin(kind)
+    if origin in (Union, pytypes.UnionType):
+        return any(_matches(value, a) for a in get_args(kind))
+    if kind is type(None):
+        return value is None
+    if kind is Any:
+        return True
+    if origin is list:
+        (inner,) = get_args(kind) or (Any,)
+        return isinstance(value, list) and all(_matches(v, inner) for v in value)
+    if origin is dict:
+        k, v = get_args(kind) or (str, Any)
+        return isinstance(value, dict) and all(_matches(a, k) and _matches(b, v) for a, b in value.items())
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind in (list, dict):
+        return isinstance(value, kind)
+    return isinstance(value, kind)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Resources a node asks for; used by the Kubernetes runner (requests = limits unless given)."""
+
+    cpu: str | None = None
+    memory: str | None = None
+    gpu: int = 0
+    cpu_limit: str | None = None
+    memory_limit: str | None = None
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    type: type[Artifact]
+    optional: bool = False
+    is_list: bool = False
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    name: str
+    type: type[Artifact]
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    name: str
+    type: Any
+    default: Any = inspect.Parameter.empty
+
+    @property
+    def required(self) -> bool:
+        return self.default is inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """The typed signature of a component plus how to find and fingerprint its code."""
+
+    name: str
+    qualified_name: str
+    module: str
+    function: str
+    source_file: str | None
+    inputs: Mapping[str, InputSpec]
+    outputs: Mapping[str, OutputSpec]
+    parameters: Mapping[str, ParameterSpec]
+    version: str = "1"
+    kind: Literal["executor", "resolver"] = "executor"
+    context_arg: str | None = None
+    code_params: tuple[str, ...] = ()
+    description: str = ""
+
+
+class Component:
+    """A declared component. Call it inside a pipeline definition to get a :class:`Node`."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        spec: ComponentSpec,
+        *,
+        input_fingerprint: Callable[[dict[str, Any]], str] | None = None,
+        skip_if: Callable[[dict[str, list[Artifact]], dict[str, Any]], str | None] | None = None,
+        on_skip: Callable[[dict[str, Artifact], str], None] | None = None,
+    ) -> None:
+        self.fn = fn
+        self.spec = spec
+        self.input_fingerprint = input_fingerprint
+        self.skip_if = skip_if
+        self.on_skip = on_skip
+        self.__doc__ = fn.__doc__
+        self.__name__ = spec.name
+        self.__qualname__ = spec.function
+        self.__module__ = spec.module
+        self.__wrapped__ = fn
+
+    def __repr__(self) -> str:
+        return f"<component {self.spec.qualified_name}>"
+
+    def code_fingerprint(self) -> str:
+        """sha256 of the source file that defines the component (a changed file is a cache miss)."""
+        return fingerprint_file(self.spec.source_file) if self.spec.source_file else ""
+
+    def __call__(self, **kwargs: Any) -> Node:
+        spec = self.spec
+        inputs: dict[str, Channel | list[Channel]] = {}
+        params: dict[str, Any] = {}
+        unknown = [k for k in kwargs if k not in spec.inputs and k not in spec.parameters]
+        if unknown:
+            hint = ""
+            outs = [k for k in unknown if k in spec.outputs]
+            if outs:
+                hint = f"; {outs[0]!r} is an output — outputs are created by the node, read them as node.outputs.{outs[0]}"
+            raise ComponentDefinitionError(
+                f"{spec.name}() got unknown argument(s) {', '.join(map(repr, unknown))}; it takes inputs "
+                f"{sorted(spec.inputs)} and parameters {sorted(spec.parameters)}{hint}"
+            )
+        for key, value in kwargs.items():
+            if key in spec.inputs:
+                if value is None:
+                    continue
+                if isinstance(value, (list, tuple)) and spec.inputs[key].is_list:
+                    inputs[key] = list(value)
+                else:
+                    inputs[key] = value
+            else:
+                params[key] = value
+        return Node(component=self, id=spec.name, inputs=inputs, parameters=params)
+
+
+def fingerprint_file(path: str | Path) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """An output of one node, to be used as another node's input."""
+
+    producer: str
+    key: str
+    type: type[Artifact]
+
+    def __repr__(self) -> str:
+        return f"Channel({self.producer}.outputs.{self.key}: {self.type.TYPE_NAME})"
+
+
+class _Outputs:
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    def __getattr__(self, key: str) -> Channel:
+        outputs = self._node.component.spec.outputs
+        if key not in outputs:
+            raise AttributeError(
+                f"node {self._node.id!r} ({self._node.component.spec.name}) has no output {key!r}; "
+                f"its outputs are {sorted(outputs)}"
+            )
+        return Channel(self._node.id, key, outputs[key].type)
+
+    def __getitem__(self, key: str) -> Channel:
+        return self.__getattr__(key)
+
+    def __iter__(self) -> typing.Iterator[str]:
+        return iter(self._node.component.spec.outputs)
+
+    def __dir__(self) -> list[str]:
+        return list(self._node.component.spec.outputs)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A component instance in a pipeline: an id, input bindings, parameter values and options."""
+
+    component: Component
+    id: str
+    inputs: Mapping[str, Channel | list[Channel]] = field(default_factory=dict)
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    caching: bool = True
+    retries: int = 0
+    resources: Resources = field(default_factory=Resources)
+    timeout_seconds: int | None = None
+
+    @property
+    def outputs(self) -> _Outputs:
+        return _Outputs(self)
+
+    def with_id(self, node_id: str) -> Node:
+        """A copy with id ``node_id`` (letters, digits, '_' and '-', starting with a letter)."""
+        return replace(self, id=node_id)
+
+    def with_caching(self, enabled: bool = True) -> Node:
+        return replace(self, caching=enabled)
+
+    def with_retries(self, retries: int) -> Node:
+        return replace(self, retries=retries)
+
+    def with_resources(
+        self, cpu: str | float | None = None, memory: str | None = None, gpu: int = 0, **limits: str
+    ) -> Node:
+        return replace(self, resources=Resources(str(cpu) if cpu is not None else None, memory, gpu, **limits))
+
+    def with_timeout(self, seconds: int) -> Node:
+        return replace(self, timeout_seconds=seconds)
+
+    def upstream_ids(self) -> set[str]:
+        ids: set[str] = set()
+        for value in self.inputs.values():
+            for ch in value if isinstance(value, list) else [value]:
+                if isinstance(ch, Channel):
+                    ids.add(ch.producer)
+        return ids
+
+    def __repr__(self) -> str:
+        return f"Node({self.id!r}, {self.component.spec.qualified_name})"
+
+
+# ------------------------------------------------------------------ declaration
+def _artifact_class(annotation: Any) -> type[Artifact] | None:
+    return annotation if isinstance(annotation, type) and issubclass(annotation, Artifact) else None
+
+
+def _param_type_ok(kind: Any) -> bool:
+    origin = get_origin(kind)
+    if kind in _PARAM_SCALARS or kind in (list, dict) or kind is Any:
+        return True
+    if origin in (Union, pytypes.UnionType):
+        return all(a is type(None) or _param_type_ok(a) for a in get_args(kind))
+    if origin is list:
+        return all(_param_type_ok(a) for a in get_args(kind))
+    if origin is dict:
+        args = get_args(kind)
+        return not args or (args[0] is str and _param_type_ok(args[1]))
+    return False
+
+
+def _strip_optional(annotation: Any) -> tuple[Any, bool]:
+    if get_origin(annotation) in (Union, pytypes.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1 and len(get_args(annotation)) == 2:
+            return args[0], True
+    return annotation, False
+
+
+def build_spec(
+    fn: Callable[..., Any],
+    *,
+    name: str | None = None,
+    version: str = "1",
+    kind: Literal["executor", "resolver"] = "executor",
+    code_params: tuple[str, ...] = (),
+) -> ComponentSpec:
+    where = f"component {fn.__qualname__!r} ({_location(fn)})"
+    if not callable(fn) or not inspect.isfunction(fn):
+        raise ComponentDefinitionError(f"@component decorates plain functions, not {fn!r}")
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception as exc:
+        raise ComponentDefinitionError(f"{where}: cannot resolve its type annotations: {exc}") from None
+    ret = hints.get("return", None)
+    if kind == "executor" and ret is not None and ret is not type(None):
+        raise ComponentDefinitionError(
+            f"{where} returns {_type_name(ret)}; components return None and write their results to "
+            "Output[...] arguments"
+        )
+    inputs: dict[str, InputSpec] = {}
+    outputs: dict[str, OutputSpec] = {}
+    params: dict[str, ParameterSpec] = {}
+    context_arg = None
+    for pname, p in inspect.signature(fn).parameters.items():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise ComponentDefinitionError(f"{where}: argument {pname!r}: *args/**kwargs are not allowed")
+        if pname not in hints:
+            raise ComponentDefinitionError(
+                f"{where}: argument {pname!r} has no type annotation; annotate it as Input[T], Output[T], "
+                "or a parameter type (int, float, str, bool, list, dict)"
+            )
+        annotation = hints[pname]
+        if annotation is ExecutionContext or (kind == "resolver" and annotation is ResolverContext):
+            context_arg = pname
+            continue
+        inner, optional = _strip_optional(annotation)
+        if get_origin(inner) is Annotated:
+            base, *meta = get_args(inner)
+            is_list = get_origin(base) is list
+            art = _artifact_class(get_args(base)[0] if is_list and get_args(base) else base)
+            if _OUTPUT in meta:
+                if art is None or is_list:
+                    raise ComponentDefinitionError(
+                        f"{where}: argument {pname!r}: Output[...] takes one artifact type such as "
+                        f"types.Model, got {_type_name(base)}"
+                    )
+                if optional:
+                    raise ComponentDefinitionError(f"{where}: output {pname!r} cannot be optional")
+                outputs[pname] = OutputSpec(pname, art)
+                continue
+            if _INPUT in meta:
+                if art is None:
+                    raise ComponentDefinitionError(
+                        f"{where}: argument {pname!r}: Input[...] takes an artifact type such as "
+                        f"types.Examples (or list[types.Examples]), got {_type_name(base)}"
+                    )
+                has_default = p.default is not inspect.Parameter.empty
+                if has_default and p.default is not None:
+                    raise ComponentDefinitionError(
+                        f"{where}: input {pname!r} has default {p.default!r}; an input can only default to None"
+                    )
+                inputs[pname] = InputSpec(pname, art, optional=optional or has_default, is_list=is_list)
+                continue
+        if _artifact_class(inner) is not None:
+            raise ComponentDefinitionError(
+                f"{where}: argument {pname!r} is annotated with the artifact type {inner.__name__} "
+                f"directly; write Input[{inner.__name__}] or Output[{inner.__name__}]"
+            )
+        if not _param_type_ok(annotation):
+            raise ComponentDefinitionError(
+                f"{where}: parameter {pname!r} has unsupported type {_type_name(annotation)}; parameters "
+                "are int, float, str, bool, or lists/dicts of those (use Input[...]/Output[...] for artifacts)"
+            )
+        if pname.startswith("_") or keyword.iskeyword(pname):
+            raise ComponentDefinitionError(f"{where}: parameter {pname!r} must not start with '_'")
+        default = p.default
+        if default is not inspect.Parameter.empty and default is not None and not _matches(default, annotation):
+            raise ComponentDefinitionError(
+                f"{where}: parameter {pname!r} defaults to {default!r}, which is not {_type_name(annotation)}"
+            )
+        params[pname] = ParameterSpec(pname, annotation, default)
+    for code_param in code_params:
+        if code_param not in params:
+            raise ComponentDefinitionError(f"{where}: code_params names {code_param!r}, which is not a parameter")
+    if kind == "executor" and not outputs:
+        raise ComponentDefinitionError(
+            f"{where} declares no Output[...]; a component must produce at least one artifact"
+        )
+    module = fn.__module__
+    source = None
+    try:
+        source = inspect.getsourcefile(fn)
+    except TypeError:
+        source = None
+    comp_name = name or fn.__name__
+    qualified = f"{module}.{comp_name}" if not module.startswith("headwater_pipeline_") else comp_name
+    return ComponentSpec(
+        name=comp_name,
+        qualified_name=qualified,
+        module=module,
+        function=fn.__qualname__,
+        source_file=str(Path(source).resolve()) if source else None,
+        inputs=inputs,
+        outputs=outputs,
+        parameters=params,
+        version=version,
+        kind=kind,
+        context_arg=context_arg,
+        code_params=code_params,
+        description=(inspect.getdoc(fn) or "").split("\n\n")[0],
+    )
+
+
+def _location(fn: Callable[..., Any]) -> str:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return getattr(fn, "__module__", "?")
+    return f"{code.co_filename}:{code.co_firstlineno}"
+
+
+@typing.overload
+def component(fn: Callable[..., Any], /) -> Component: ...
+@typing.overload
+def component(
+    *,
+    name: str | None = None,
+    version: str = "1",
+    code_params: tuple[str, ...] = (),
+    input_fingerprint: Callable[[dict[str, Any]], str] | None = None,
+    skip_if: Callable[[dict[str, list[Artifact]], dict[str, Any]], str | None] | None = None,
+    on_skip: Callable[[dict[str, Artifact], str], None] | None = None,
+) -> Callable[[Callable[..., Any]], Component]: ...
+
+
+def component(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    version: str = "1",
+    code_params: tuple[str, ...] = (),
+    input_fingerprint: Callable[[dict[str, Any]], str] | None = None,
+    skip_if: Callable[[dict[str, list[Artifact]], dict[str, Any]], str | None] | None = None,
+    on_skip: Callable[[dict[str, Artifact], str], None] | None = None,
+) -> Component | Callable[[Callable[..., Any]], Component]:
+    """Declare a component from a typed function (usable as ``@component`` or ``@component(...)``).
+
+    ``version`` joins the cache key (bump it when behaviour changes without a code change);
+    ``code_params`` name parameters that hold a user module file or dotted module name, whose source
+    is fingerprinted into the cache key; ``input_fingerprint(parameters)`` adds a fingerprint of
+    external inputs (files) to the cache key; ``skip_if(inputs, parameters)`` returning a reason makes the
+    runner skip the executor and publish the outputs after ``on_skip(outputs, reason)``.
+    """
+
+    def wrap(f: Callable[..., Any]) -> Component:
+        spec = build_spec(f, name=name, version=version, code_params=code_params)
+        return Component(f, spec, input_fingerprint=input_fingerprint, skip_if=skip_if, on_skip=on_skip)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def resolver(
+    *, outputs: Mapping[str, type[Artifact]], name: str | None = None, version: str = "1"
+) -> Callable[[Callable[..., Any]], Component]:
+    """Declare a resolver: a node that selects existing artifacts with MLMD queries.
+
+    The function takes ``ctx: ResolverContext``, its inputs and parameters, and returns
+    ``{output_name: [artifacts]}`` (an empty list when nothing qualifies). It runs in the orchestrator,
+    which records the selection as an execution with OUTPUT events to the chosen artifacts.
+    """
+
+    def wrap(fn: Callable[..., Any]) -> Component:
+        spec = build_spec(fn, name=name, version=version, kind="resolver")
+        if spec.context_arg is None:
+            raise ComponentDefinitionError(
+                f"resolver {fn.__qualname__!r} needs an argument annotated ResolverContext"
+            )
+        outs = {k: OutputSpec(k, v) for k, v in outputs.items()}
+        return Component(fn, replace(spec, outputs=outs))
+
+    return wrap
+
+
+def load_component(module: str, function: str, source_file: str | None) -> Component:
+    """Find a component by module and qualified name (in a worker process), loading its file if needed."""
+    from headwater.metadata.errors import ExecutorContractError
+
+    mod = sys.modules.get(module)
+    if mod is None:
+        try:
+            if module.startswith("headwater_pipeline_") or module == "__main__":
+                raise ImportError(module)
+            import importlib
+
+            mod = importlib.import_module(module)
+        except ImportError:
+            if not source_file:
+                raise ExecutorContractError(
+                    f"cannot import module {module!r} of component {function!r}; make it importable "
+                    "(on PYTHONPATH) in the executor's environment"
+                ) from None
+            from headwater.components._loader import load_module_from_file
+
+            mod = load_module_from_file(source_file, module if module != "__main__" else None)
+    obj: Any = mod
+    for part in function.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            break
+    if isinstance(obj, Component):
+        return obj
+    if callable(obj):  # the undecorated function (e.g. @component applied by call)
+        return component(obj)
+    raise ExecutorContractError(
+        f"component {function!r} not found in module {module!r}; components must be defined at module "
+        "level so worker processes can import them"
+    )

@@ -1,0 +1,273 @@
+"""The executor contract: an execution spec (JSON) in, an executor result (JSON) out.
+
+This is the one contract between the orchestrator (the only MLMD writer) and executors, whether they run
+in a local worker process or a Kubernetes pod. Both documents carry ``apiVersion`` so that orchestrator
+and executor can refuse a version they do not understand.
+
+Run one execution from the command line (what a Kubernetes pod does)::
+
+    python -m headwater.components.executor --spec spec.json --result result.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headwater.metadata.artifact import Artifact
+
+__all__ = [
+    "API_VERSION",
+    "ExecutionSpec",
+    "ExecutorResult",
+    "main",
+    "run_execution",
+    "user_code",
+]
+
+API_VERSION = "headwater.dev/v1"
+
+
+@dataclass(frozen=True)
+class ExecutionSpec:
+    """Everything an executor needs; nothing that would let it write MLMD."""
+
+    pipeline_name: str
+    pipeline_root: str
+    run_id: str
+    node_id: str
+    execution_id: int
+    component_module: str
+    component_function: str
+    component_file: str | None
+    inputs: Mapping[str, list[dict[str, Any]]]
+    outputs: Mapping[str, list[dict[str, Any]]]
+    parameters: Mapping[str, Any]
+    tmp_dir: str
+    log_path: str | None = None
+    beam_args: tuple[str, ...] = ()
+    attempt: int = 1
+    api_version: str = API_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = "ExecutionSpec"
+        data["beam_args"] = list(self.beam_args)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ExecutionSpec:
+        _check_version(data, "ExecutionSpec")
+        fields = {k: v for k, v in data.items() if k != "kind"}
+        fields["beam_args"] = tuple(fields.get("beam_args") or ())
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class ExecutorResult:
+    """What came of an execution: output artifacts (with their new properties) or an error."""
+
+    execution_id: int
+    succeeded: bool
+    outputs: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
+    error_type: str | None = None
+    error_message: str | None = None
+    error_traceback: str | None = None
+    user_error: bool = False
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    api_version: str = API_VERSION
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.finished_at - self.started_at)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = "ExecutorResult"
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ExecutorResult:
+        _check_version(data, "ExecutorResult")
+        return cls(**{k: v for k, v in data.items() if k != "kind"})
+
+    @classmethod
+    def failure(cls, execution_id: int, error_type: str, message: str, tb: str = "", *, user: bool = False,
+                started_at: float = 0.0) -> ExecutorResult:
+        return cls(execution_id, False, {}, error_type, message, tb, user, started_at or time.time(), time.time())
+
+
+def _check_version(data: Mapping[str, Any], kind: str) -> None:
+    from headwater.metadata.errors import ExecutorContractError
+
+    version = data.get("api_version")
+    if version != API_VERSION or data.get("kind", kind) != kind:
+        raise ExecutorContractError(
+            f"{kind} has apiVersion {version!r}; this headwater understands {API_VERSION!r}. Use the same "
+            "headwater version for the orchestrator and the executor image"
+        )
+
+
+class _UserCodeFailure(Exception):
+    """Marks an exception raised by user code (the error boundary reports it as the user's)."""
+
+    def __init__(self, where: str, original: BaseException) -> None:
+        super().__init__(where)
+        self.where = where
+        self.original = original
+
+
+@contextlib.contextmanager
+def user_code(what: str) -> Iterator[None]:
+    """Error boundary for user code that a built-in component calls (``run_fn``, ``preprocessing_fn``)::
+
+        with user_code(f"run_fn in {module_file}"):
+            run_fn(fn_args)
+
+    An exception inside is reported as the user's, with their traceback, naming ``what``.
+    """
+    try:
+        yield
+    except _UserCodeFailure:
+        raise
+    except Exception as exc:
+        raise _UserCodeFailure(what, exc) from exc
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback from the first frame outside headwater's own machinery."""
+    tb = exc.__traceback__
+    here = str(Path(__file__).resolve().parent.parent)
+    while tb is not None and tb.tb_next is not None and str(Path(tb.tb_frame.f_code.co_filename).resolve()).startswith(here):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+@contextlib.contextmanager
+def _capture_output(log_path: str | None) -> Iterator[None]:
+    """Send this process's stdout/stderr (file descriptors, so C extensions too) to ``log_path``."""
+    if not log_path:
+        yield
+        return
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for f in (fd, *saved):
+            os.close(f)
+
+
+def run_execution(spec: ExecutionSpec) -> ExecutorResult:
+    """Run one execution inside the error boundary and return its result (never raises)."""
+    from headwater.components.api import ExecutionContext, load_component
+    from headwater.metadata.errors import HeadwaterError
+
+    started = time.time()
+    with _capture_output(spec.log_path):
+        try:
+            comp = load_component(spec.component_module, spec.component_function, spec.component_file)
+            cspec = comp.spec
+            kwargs: dict[str, Any] = dict(spec.parameters)
+            for key, arts in spec.inputs.items():
+                artifacts = [Artifact.from_json(a) for a in arts]
+                if cspec.inputs[key].is_list:
+                    kwargs[key] = artifacts
+                else:
+                    kwargs[key] = artifacts[0] if artifacts else None
+            for key, ispec in cspec.inputs.items():
+                kwargs.setdefault(key, [] if ispec.is_list else None)
+            outputs = {key: [Artifact.from_json(a) for a in arts] for key, arts in spec.outputs.items()}
+            for key, arts in outputs.items():
+                for art in arts:
+                    Path(art.uri).mkdir(parents=True, exist_ok=True)
+                kwargs[key] = arts[0]
+            Path(spec.tmp_dir).mkdir(parents=True, exist_ok=True)
+            if cspec.context_arg:
+                kwargs[cspec.context_arg] = ExecutionContext(
+                    spec.pipeline_name, spec.pipeline_root, spec.run_id, spec.node_id, spec.execution_id,
+                    spec.tmp_dir, tuple(spec.beam_args), spec.log_path,
+                )
+        except HeadwaterError as exc:
+            print(f"headwater: node {spec.node_id!r} could not start: {exc}", file=sys.stderr)
+            return ExecutorResult.failure(
+                spec.execution_id, type(exc).__name__, str(exc), traceback.format_exc(), started_at=started
+            )
+        print(f"headwater: node {spec.node_id!r} execution {spec.execution_id} started", flush=True)
+        try:
+            comp.fn(**kwargs)
+        except _UserCodeFailure as failure:
+            exc = failure.original
+            tb = _user_traceback(exc)
+            sys.stderr.write(tb)
+            message = f"{failure.where} raised {type(exc).__name__}: {exc}"
+            return ExecutorResult.failure(spec.execution_id, type(exc).__name__, message, tb, user=True,
+                                          started_at=started)
+        except HeadwaterError as exc:
+            # A built-in component's deliberate, explained error (bad input data, refused push, ...).
+            tb = _user_traceback(exc)
+            sys.stderr.write(tb)
+            return ExecutorResult.failure(spec.execution_id, type(exc).__name__, str(exc), tb,
+                                          user=cspec.module.split(".")[0] != "headwater", started_at=started)
+        except BaseException as exc:  # the error boundary: user code failed
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            tb = _user_traceback(exc)
+            sys.stderr.write(tb)
+            where = f"component {cspec.name!r} ({cspec.module}.{cspec.function})"
+            return ExecutorResult.failure(
+                spec.execution_id, type(exc).__name__, f"{where} raised {type(exc).__name__}: {exc}", tb,
+                user=True, started_at=started,
+            )
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        result_outputs = {key: [a.to_json() for a in arts] for key, arts in outputs.items()}
+        print(f"headwater: node {spec.node_id!r} execution {spec.execution_id} succeeded "
+              f"in {time.time() - started:.2f}s", flush=True)
+        return ExecutorResult(spec.execution_id, True, result_outputs, started_at=started, finished_at=time.time())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m headwater.components.executor",
+        description="Run one headwater execution from an execution spec and write the executor result.",
+    )
+    parser.add_argument("--spec", required=True, help="execution spec JSON file ('-' for stdin)")
+    parser.add_argument("--result", required=True, help="where to write the executor result JSON ('-' for stdout)")
+    args = parser.parse_args(argv)
+    raw = sys.stdin.read() if args.spec == "-" else Path(args.spec).read_text()
+    spec = ExecutionSpec.from_json(json.loads(raw))
+    result = run_execution(spec)
+    text = json.dumps(result.to_json())
+    if args.result == "-":
+        print(text)
+    else:
+        tmp = Path(args.result).with_suffix(".tmp")
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text)
+        tmp.replace(args.result)
+    return 0 if result.succeeded else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

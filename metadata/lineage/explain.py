@@ -1,0 +1,495 @@
+"""Explain a push: which data, transform, training, evaluation and baseline led to a pushed model.
+
+Steps are recognised by the artifact types they produce, not by component names, so stores written by
+TFX (``tfx.components.trainer.component.Trainer``) and by headwater (``headwater.components.train.Train``)
+read the same way:
+
+=================  ===============================================================================
+step               recognised as
+=================  ===============================================================================
+push               the execution with an ``OUTPUT`` event to the ``PushedModel``
+evaluation         the producer of the push's ``ModelBlessing`` input (and its ``ModelEvaluation``)
+training           the producer of the push's ``Model`` input (the first non-cached one)
+transform          the producer of the ``TransformGraph`` the training consumed
+data (ingest)      producers of upstream ``Examples`` that themselves consume no ``Examples``
+=================  ===============================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from headwater.metadata.errors import ArtifactNotFoundError
+from headwater.metadata.lineage.graph import ArtifactNode, ExecutionNode, LineageGraph
+from headwater.metadata.lineage.query import (
+    ArtifactRef,
+    artifact_node,
+    contexts_of_execution,
+    find_pushed_model,
+    raw_store,
+    resolve_artifact,
+    trace,
+)
+
+__all__ = [
+    "DataSource",
+    "EvaluationInfo",
+    "PushExplanation",
+    "PushInfo",
+    "StepInfo",
+    "Threshold",
+    "explain_push",
+]
+
+#: Custom properties that are bookkeeping, not results (TFX writes these on every artifact).
+_BOOKKEEPING = frozenset({"is_external", "tfx_version", "state", "name", "producer_component"})
+_BLESSING_KEYS = frozenset(
+    {"blessed", "current_model", "current_model_id", "baseline_model", "baseline_model_id"}
+)
+_CODE_KEY = re.compile(r"module|code|(^|_)fn$|user_code|source_hash|wheel", re.IGNORECASE)
+_WHEEL_HASH = re.compile(r"\+([0-9a-f]{64})-py3", re.IGNORECASE)
+
+
+def _decode(value: Any) -> Any:
+    """Execution properties hold JSON for structured parameters; decode them for reading."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] in "{[" or text == "null":
+            try:
+                return json.loads(text)
+            except ValueError:
+                return value
+    return value
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """One pipeline step (an execution) with its parameters, code and where it ran."""
+
+    execution: ExecutionNode
+    pipeline: str | None = None
+    run: str | None = None
+    node: str | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    code: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    inputs: tuple[tuple[str, ArtifactNode], ...] = ()
+    outputs: tuple[tuple[str, ArtifactNode], ...] = ()
+    reused_by: tuple[ExecutionNode, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "execution": self.execution.to_dict(),
+            "pipeline": self.pipeline,
+            "run": self.run,
+            "node": self.node,
+            "parameters": dict(self.parameters),
+            "code": dict(self.code),
+            "inputs": [{"key": k, "artifact": a.key} for k, a in self.inputs],
+            "outputs": [{"key": k, "artifact": a.key} for k, a in self.outputs],
+            "reused_by": [e.key for e in self.reused_by],
+        }
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Ingested data: an ``Examples`` artifact with its span, version and input fingerprint."""
+
+    examples: ArtifactNode
+    span: int | None = None
+    version: int | None = None
+    split_names: tuple[str, ...] = ()
+    fingerprint: str | None = None
+    ingest: StepInfo | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "examples": self.examples.key,
+            "uri": self.examples.uri,
+            "span": self.span,
+            "version": self.version,
+            "split_names": list(self.split_names),
+            "fingerprint": self.fingerprint,
+            "ingest": self.ingest.to_dict() if self.ingest else None,
+        }
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One metric threshold of an evaluation config (TFMA shape: value and/or change threshold)."""
+
+    metric: str
+    value_threshold: Mapping[str, Any] | None = field(default=None, hash=False)
+    change_threshold: Mapping[str, Any] | None = field(default=None, hash=False)
+
+    def describe(self) -> str:
+        parts = []
+        if self.value_threshold:
+            v = self.value_threshold
+            if "lower_bound" in v:
+                parts.append(f">= {v['lower_bound']}")
+            if "upper_bound" in v:
+                parts.append(f"<= {v['upper_bound']}")
+            parts += [f"{k}={x}" for k, x in v.items() if k not in ("lower_bound", "upper_bound")]
+        if self.change_threshold:
+            c = self.change_threshold
+            direction = str(c.get("direction", "")).replace("_IS_BETTER", "").lower()
+            bits = [f"{k} {c[k]}" for k in ("absolute", "relative") if k in c]
+            parts.append(f"change vs baseline ({direction or 'any direction'}" + (f", {', '.join(bits)})"
+                                                                               if bits else ")"))
+        return f"{self.metric}: " + ("; ".join(parts) or "(no bounds)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "value_threshold": dict(self.value_threshold) if self.value_threshold else None,
+            "change_threshold": dict(self.change_threshold) if self.change_threshold else None,
+        }
+
+
+@dataclass(frozen=True)
+class EvaluationInfo:
+    """The evaluation that blessed (or did not bless) the model, and the baseline it was compared to."""
+
+    step: StepInfo | None
+    blessing: ArtifactNode | None
+    evaluation: ArtifactNode | None = None
+    blessed: bool | None = None
+    metrics: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    thresholds: tuple[Threshold, ...] = ()
+    candidate: ArtifactNode | None = None
+    baseline: ArtifactNode | None = None
+    baseline_uri: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "execution": self.step.to_dict() if self.step else None,
+            "blessing": self.blessing.key if self.blessing else None,
+            "evaluation": self.evaluation.key if self.evaluation else None,
+            "evaluation_uri": self.evaluation.uri if self.evaluation else None,
+            "blessed": self.blessed,
+            "metrics": dict(self.metrics),
+            "thresholds": [t.to_dict() for t in self.thresholds],
+            "candidate": self.candidate.key if self.candidate else None,
+            "baseline": self.baseline.key if self.baseline else None,
+            "baseline_uri": self.baseline_uri,
+        }
+
+
+@dataclass(frozen=True)
+class PushInfo:
+    """Where and when the model was pushed."""
+
+    pushed_model: ArtifactNode
+    pushed: bool | None
+    destination: str | None
+    version: str | None
+    time: datetime | None
+    step: StepInfo | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pushed_model": self.pushed_model.key,
+            "pushed": self.pushed,
+            "destination": self.destination,
+            "version": self.version,
+            "time": self.time.isoformat() if self.time else None,
+            "execution": self.step.to_dict() if self.step else None,
+        }
+
+
+@dataclass(frozen=True)
+class PushExplanation:
+    """The answer of :func:`explain_push`. ``notes`` says what the store could not tell."""
+
+    push: PushInfo
+    model: ArtifactNode | None
+    training: StepInfo | None
+    transform: StepInfo | None
+    data: tuple[DataSource, ...]
+    evaluation: EvaluationInfo | None
+    graph: LineageGraph
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "push": self.push.to_dict(),
+            "model": self.model.to_dict() if self.model else None,
+            "training": self.training.to_dict() if self.training else None,
+            "transform": self.transform.to_dict() if self.transform else None,
+            "data": [d.to_dict() for d in self.data],
+            "evaluation": self.evaluation.to_dict() if self.evaluation else None,
+            "notes": list(self.notes),
+            "graph": self.graph.to_dict(),
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, default=str)
+
+    def to_text(self) -> str:
+        from headwater.metadata.lineage.render import explanation_text
+
+        return explanation_text(self)
+
+
+# ---------------------------------------------------------------------------------------- helpers
+def _as_bool(value: Any) -> bool | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _first_producer(
+    graph: LineageGraph, artifact: ArtifactNode
+) -> tuple[ExecutionNode | None, tuple[ExecutionNode, ...]]:
+    """The execution that really produced ``artifact`` and the cached executions that reused it."""
+    producers = sorted(graph.producers(artifact), key=lambda e: (e.state == "CACHED", e.create_time_ms or 0,
+                                                                  e.id))
+    if not producers:
+        return None, ()
+    return producers[0], tuple(p for p in producers[1:])
+
+
+def _step(store: Any, graph: LineageGraph, execution: ExecutionNode | None,
+          reused_by: Iterable[ExecutionNode] = (), *, data_step: bool = False) -> StepInfo | None:
+    if execution is None:
+        return None
+    contexts = contexts_of_execution(store, execution.id)
+    params = {k: _decode(v) for k, v in execution.parameters.items()}
+    code: dict[str, Any] = {}
+    for key, value in params.items():
+        if _CODE_KEY.search(key) or ("fingerprint" in key and not data_step):
+            code[key] = value
+            match = _WHEEL_HASH.search(str(value))
+            if match:
+                code[f"{key}.sha256"] = match.group(1)
+
+    def first(kind: str) -> str | None:
+        names = contexts.get(kind) or []
+        return names[0] if names else None
+
+    return StepInfo(
+        execution=execution,
+        pipeline=first("pipeline"),
+        run=first("pipeline_run"),
+        node=first("node"),
+        parameters=params,
+        code=code,
+        inputs=graph.inputs(execution),
+        outputs=graph.outputs(execution) if execution.key in graph else (),
+        reused_by=tuple(reused_by),
+    )
+
+
+def _thresholds(obj: Any, metric: str | None, out: list[Threshold]) -> None:
+    if isinstance(obj, list):
+        for item in obj:
+            _thresholds(item, metric, out)
+        return
+    if not isinstance(obj, dict):
+        return
+    if "value_threshold" in obj or "change_threshold" in obj:
+        out.append(Threshold(metric or "?", obj.get("value_threshold"), obj.get("change_threshold")))
+        return
+    name = next((obj[k] for k in ("class_name", "metric_name", "metric", "name")
+                 if isinstance(obj.get(k), str)), metric)
+    for key, value in obj.items():
+        if key == "thresholds" and isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
+            for metric_name, threshold in value.items():
+                _thresholds(threshold, metric_name, out)
+        else:
+            _thresholds(value, name, out)
+
+
+def _parse_thresholds(parameters: Mapping[str, Any]) -> tuple[Threshold, ...]:
+    found: list[Threshold] = []
+    for value in parameters.values():
+        _thresholds(value, None, found)
+    return tuple(dict.fromkeys(found))
+
+
+def _metrics(*artifacts: ArtifactNode | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for artifact in artifacts:
+        if artifact is None:
+            continue
+        for key, value in artifact.custom_properties.items():
+            if key in _BOOKKEEPING or key in _BLESSING_KEYS:
+                continue
+            if artifact.type_name == "ModelBlessing" and not isinstance(value, int | float):
+                continue
+            out.setdefault(key, value)
+    return out
+
+
+def _lookup(store: Any, graph: LineageGraph, artifact_id: Any) -> ArtifactNode | None:
+    aid = _as_int(artifact_id)
+    if aid is None:
+        return None
+    if f"artifact:{aid}" in graph:
+        return graph.artifact(aid)
+    try:
+        return resolve_artifact(store, aid)
+    except ArtifactNotFoundError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------- explain
+def _resolve_push(store: Any, ref: ArtifactRef | str) -> ArtifactNode:
+    if isinstance(ref, str | os.PathLike) and not str(ref).strip().isdigit():
+        try:
+            return resolve_artifact(store, ref)
+        except ArtifactNotFoundError:
+            return find_pushed_model(store, ref)
+    return resolve_artifact(store, ref)
+
+
+def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation:
+    """Explain a push, given the ``PushedModel`` (id, URI, object) or the serving path it was pushed to.
+
+    Raises :class:`~headwater.metadata.errors.ArtifactNotFoundError` when nothing matches, naming what
+    was given and how to find the right reference.
+    """
+    raw_store(store)  # fail early on a wrong store argument
+    root = _resolve_push(store, pushed_model)
+    if root.type_name != "PushedModel":
+        raise ArtifactNotFoundError(
+            f"{root.label} ({root.uri}) is a {root.type_name}, not a PushedModel; explain a push by its "
+            f"PushedModel (see `headwater lineage {root.id} --down` or `headwater artifacts list --type "
+            "PushedModel`) or by the serving path it was pushed to",
+            artifact_uri=root.uri,
+        )
+    graph = trace(store, root, direction="upstream", depth=None)
+    notes: list[str] = []
+
+    # -- push
+    pusher, _ = _first_producer(graph, root)
+    push_step = _step(store, graph, pusher)
+    push = PushInfo(
+        pushed_model=root,
+        pushed=_as_bool(root.get("pushed")),
+        destination=root.get("pushed_destination"),
+        version=None if root.get("pushed_version") is None else str(root.get("pushed_version")),
+        time=root.create_time,
+        step=push_step,
+    )
+    if pusher is None:
+        notes.append(f"no execution recorded an OUTPUT event for {root.label}; its history is unknown")
+    pusher_inputs = graph.inputs(pusher) if pusher else ()
+
+    # -- model and training
+    model = next((a for _, a in pusher_inputs if a.type_name == "Model"), None)
+    training: StepInfo | None = None
+    if model is None:
+        if pusher is not None:
+            notes.append(f"{pusher.label} has no Model input; cannot tell which model was pushed")
+    else:
+        trainer, reused = _first_producer(graph, model)
+        training = _step(store, graph, trainer, reused)
+        if trainer is None:
+            notes.append(f"no execution recorded producing {model.label}; it was imported or written outside"
+                         " a pipeline")
+
+    # -- transform
+    transform: StepInfo | None = None
+    if training is not None:
+        graph_input = next((a for _, a in training.inputs if a.type_name == "TransformGraph"), None)
+        if graph_input is not None:
+            transformer, reused = _first_producer(graph, graph_input)
+            transform = _step(store, graph, transformer, reused)
+        else:
+            notes.append(f"{training.execution.label} consumed no TransformGraph: no transform step")
+
+    # -- data: Examples whose producer consumed no Examples (ingest), anywhere upstream
+    data: list[DataSource] = []
+    for examples in graph.artifacts_of_type("Examples"):
+        producer, reused = _first_producer(graph, examples)
+        if producer is not None and any(a.type_name == "Examples" for _, a in graph.inputs(producer)):
+            continue  # derived examples (e.g. transformed), not ingested data
+        ingest = _step(store, graph, producer, reused, data_step=True)
+        fingerprint = examples.get("input_fingerprint")
+        if fingerprint is None and ingest is not None:
+            fingerprint = ingest.parameters.get("input_fingerprint")
+        split_names = _decode(examples.get("split_names"))
+        data.append(DataSource(
+            examples=examples,
+            span=_as_int(examples.get("span")),
+            version=_as_int(examples.get("version")),
+            split_names=tuple(split_names) if isinstance(split_names, list) else (),
+            fingerprint=None if fingerprint is None else str(fingerprint),
+            ingest=ingest,
+        ))
+    data.sort(key=lambda d: (d.span if d.span is not None else -1, d.examples.id))
+    if not data:
+        notes.append("no ingested Examples found upstream of the push")
+
+    # -- evaluation and baseline
+    blessing = next((a for _, a in pusher_inputs if a.type_name == "ModelBlessing"), None)
+    evaluation: EvaluationInfo | None = None
+    if blessing is None:
+        if pusher is not None:
+            notes.append(f"{pusher.label} had no ModelBlessing input: the push was not gated by an evaluation")
+    else:
+        evaluator, reused = _first_producer(graph, blessing)
+        eval_step = _step(store, graph, evaluator, reused)
+        eval_outputs = _evaluator_outputs(store, evaluator)
+        evaluation_artifact = next((a for a in eval_outputs if a.type_name == "ModelEvaluation"), None)
+        baseline = _lookup(store, graph, blessing.get("baseline_model_id"))
+        if baseline is None and eval_step is not None:
+            baseline = next((a for k, a in eval_step.inputs if "baseline" in k.lower()), None)
+        candidate = _lookup(store, graph, blessing.get("current_model_id")) or model
+        evaluation = EvaluationInfo(
+            step=eval_step,
+            blessing=blessing,
+            evaluation=evaluation_artifact,
+            blessed=_as_bool(blessing.get("blessed")),
+            metrics=_metrics(evaluation_artifact, blessing),
+            thresholds=_parse_thresholds(eval_step.parameters) if eval_step else (),
+            candidate=candidate,
+            baseline=baseline,
+            baseline_uri=blessing.get("baseline_model") or (baseline.uri if baseline else None),
+        )
+        if evaluation_artifact is not None and not evaluation.metrics:
+            notes.append(
+                f"metric values are not recorded in the store; they are in the files of "
+                f"{evaluation_artifact.label} at {evaluation_artifact.uri}"
+            )
+        if model is not None and candidate is not None and candidate.id != model.id:
+            notes.append(f"the blessing evaluated {candidate.label}, but {model.label} was pushed")
+    return PushExplanation(
+        push=push,
+        model=model,
+        training=training,
+        transform=transform,
+        data=tuple(data),
+        evaluation=evaluation,
+        graph=graph,
+        notes=tuple(notes),
+    )
+
+
+def _evaluator_outputs(store: Any, evaluator: ExecutionNode | None) -> list[ArtifactNode]:
+    """All outputs of the evaluator (its ModelEvaluation is a sibling of the blessing, not upstream)."""
+    if evaluator is None:
+        return []
+    raw = raw_store(store)
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    ids = sorted({e.artifact_id for e in raw.get_events_by_execution_ids([evaluator.id])
+                  if e.type == pb.Event.OUTPUT})
+    return [artifact_node(a) for a in raw.get_artifacts_by_id(ids)] if ids else []
+

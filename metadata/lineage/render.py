@@ -1,0 +1,365 @@
+"""Render lineage graphs and push explanations: text tree, JSON, Graphviz DOT, Mermaid, HTML.
+
+``render(graph, "dot")`` returns a string for any format in :data:`FORMATS`; ``render(explanation,
+"text")`` does the same for a :class:`~headwater.metadata.lineage.explain.PushExplanation` (its graph is
+drawn for the graph formats, with the explanation as a caption in HTML).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from headwater.metadata.lineage.graph import ArtifactNode, ExecutionNode, LineageEdge, LineageGraph, Node
+
+if TYPE_CHECKING:
+    from headwater.metadata.lineage.explain import PushExplanation, StepInfo
+
+__all__ = [
+    "FORMATS",
+    "explanation_text",
+    "render",
+    "render_dot",
+    "render_json",
+    "render_mermaid",
+    "render_text",
+    "short_uri",
+]
+
+FORMATS = ("text", "json", "dot", "mermaid", "html")
+
+#: Properties worth showing next to an artifact in compact views.
+NOTABLE = ("span", "version", "blessed", "pushed", "pushed_version")
+
+STATE_COLORS = {
+    # state: (fill, stroke)
+    "LIVE": ("#e7f5ea", "#2e7d32"),
+    "PENDING": ("#fff6db", "#b7860b"),
+    "MARKED_FOR_DELETION": ("#eeeeee", "#757575"),
+    "DELETED": ("#eeeeee", "#9e9e9e"),
+    "ABANDONED": ("#f3e5e5", "#8d6e63"),
+    "REFERENCE": ("#eef3fb", "#5c6bc0"),
+    "COMPLETE": ("#e4eefb", "#1f5fbf"),
+    "CACHED": ("#eef4f9", "#6b8fb3"),
+    "RUNNING": ("#fff6db", "#b7860b"),
+    "NEW": ("#fff6db", "#b7860b"),
+    "FAILED": ("#fde7e7", "#c62828"),
+    "CANCELED": ("#eeeeee", "#757575"),
+}
+DEFAULT_COLORS = ("#f5f5f5", "#616161")
+
+
+def short_uri(uri: str, width: int = 48) -> str:
+    """``uri`` shortened in the middle to at most ``width`` characters."""
+    if len(uri) <= width:
+        return uri
+    keep = width - 1
+    head = keep // 3
+    return uri[:head] + "…" + uri[len(uri) - (keep - head):]
+
+
+def _notable(artifact: ArtifactNode) -> str:
+    bits = [f"{k}={artifact.get(k)}" for k in NOTABLE if artifact.get(k) is not None]
+    return " ".join(bits)
+
+
+def _time(node: Node) -> str:
+    t = node.create_time
+    return t.strftime("%Y-%m-%d %H:%M:%S") + "Z" if t else ""
+
+
+def _artifact_line(a: ArtifactNode) -> str:
+    return "  ".join(x for x in (a.label, a.state, a.uri, _notable(a)) if x)
+
+
+def _execution_line(x: ExecutionNode) -> str:
+    return "  ".join(s for s in (x.label, x.state, _time(x)) if s)
+
+
+def _verb(edge: LineageEdge) -> str:
+    if edge.event_type == "OUTPUT":
+        return f"wrote {edge.label}"
+    if edge.event_type == "INPUT":
+        return f"read {edge.label}"
+    return f"{edge.event_type.lower().replace('_', ' ')} {edge.label}"
+
+
+# ---------------------------------------------------------------------------------------- text
+def _tree(graph: LineageGraph, direction: str) -> list[str]:
+    lines = [_artifact_line(graph.root_node) if isinstance(graph.root_node, ArtifactNode)
+             else _execution_line(graph.root_node)]
+    expanded: set[str] = {graph.root}
+    frontier = set(graph.frontier)
+
+    def edges_of(key: str) -> list[LineageEdge]:
+        edges = graph.in_edges(key) if direction == "upstream" else graph.out_edges(key)
+        return sorted(edges, key=lambda e: (e.execution_id, e.artifact_id))
+
+    def visit(key: str, prefix: str) -> None:
+        edges = edges_of(key)
+        items: list[tuple[str, str | None]] = []
+        for edge in edges:
+            other = edge.source if direction == "upstream" else edge.target
+            node = graph.node(other)
+            if isinstance(node, ExecutionNode):
+                text = f"{_execution_line(node)}  ({_verb(edge)})"
+            else:
+                text = f"{edge.label}: {_artifact_line(node)}"
+            items.append((text, other))
+        if key in frontier:
+            items.append((f"… more {direction} (raise --depth to see it)", None))
+        for i, (text, other) in enumerate(items):
+            last = i == len(items) - 1
+            branch, indent = ("└── ", "    ") if last else ("├── ", "│   ")
+            if other is not None and other in expanded and edges_of(other):
+                lines.append(f"{prefix}{branch}{text}  (see above)")
+                continue
+            lines.append(f"{prefix}{branch}{text}")
+            if other is not None:
+                expanded.add(other)
+                visit(other, prefix + indent)
+
+    visit(graph.root, "")
+    return lines
+
+
+def render_text(graph: LineageGraph) -> str:
+    """A readable tree from the root: what it came from (upstream) and/or what came from it."""
+    directions = ("upstream", "downstream") if graph.direction == "both" else (graph.direction,)
+    depth = "unlimited" if graph.depth is None else str(graph.depth)
+    head = (f"{graph.direction} lineage of {graph.root_node.label} (depth {depth}): "
+            f"{len(graph.artifacts)} artifacts, {len(graph.executions)} executions")
+    out = [head, ""]
+    for d in directions:
+        if len(directions) > 1:
+            out.append(f"{d}:")
+        out += _tree(graph, d)
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------------------------------- json
+def render_json(graph: LineageGraph) -> str:
+    return graph.to_json(indent=2) + "\n"
+
+
+# ---------------------------------------------------------------------------------------- dot
+def _dot_str(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _node_lines(node: Node) -> list[str]:
+    if isinstance(node, ArtifactNode):
+        return [node.label, node.state, short_uri(node.uri, 40)] + ([_notable(node)] if _notable(node) else [])
+    return [node.label, node.state, _time(node)]
+
+
+def render_dot(graph: LineageGraph) -> str:
+    """Graphviz DOT (``dot -Tsvg``): artifacts as ellipses, executions as boxes, colored by state."""
+    lines = [
+        "digraph lineage {",
+        "  rankdir=LR;",
+        '  graph [fontname="Helvetica", label=' + _dot_str(f"{graph.direction} lineage of "
+                                                          f"{graph.root_node.label}") + ", labelloc=t];",
+        '  node [fontname="Helvetica", fontsize=10, style=filled];',
+        '  edge [fontname="Helvetica", fontsize=9, color="#555555"];',
+    ]
+    frontier = set(graph.frontier)
+    for node in graph.topological_order():
+        fill, stroke = STATE_COLORS.get(node.state, DEFAULT_COLORS)
+        attrs = {
+            "label": _dot_str("\n".join(x for x in _node_lines(node) if x)),
+            "shape": "ellipse" if isinstance(node, ArtifactNode) else "box",
+            "fillcolor": _dot_str(fill),
+            "color": _dot_str(stroke),
+            "tooltip": _dot_str(node.uri if isinstance(node, ArtifactNode) else node.type_name),
+        }
+        styles = ["filled"] + (["rounded"] if isinstance(node, ExecutionNode) else [])
+        if node.key in frontier:
+            styles.append("dashed")
+        attrs["style"] = _dot_str(",".join(styles))
+        if node.key == graph.root:
+            attrs["penwidth"] = "2.5"
+        lines.append(f"  {_dot_str(node.key)} [" + ", ".join(f"{k}={v}" for k, v in attrs.items()) + "];")
+    for edge in graph.edges:
+        attrs = {"label": _dot_str(edge.label)}
+        if edge.event_type not in ("INPUT", "OUTPUT"):
+            attrs["style"] = "dashed"
+        lines.append(f"  {_dot_str(edge.source)} -> {_dot_str(edge.target)} ["
+                     + ", ".join(f"{k}={v}" for k, v in attrs.items()) + "];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------- mermaid
+def _mm_id(key: str) -> str:
+    kind, _, num = key.partition(":")
+    return f"{kind[0]}{num}"
+
+
+def _mm_text(text: str) -> str:
+    out = text
+    for raw, entity in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
+        out = out.replace(raw, entity)
+    return out
+
+
+def render_mermaid(graph: LineageGraph) -> str:
+    """A Mermaid ``flowchart`` (renders in GitHub/GitLab Markdown and the Mermaid live editor)."""
+    lines = ["flowchart LR"]
+    used_states: dict[str, list[str]] = {}
+    for node in graph.topological_order():
+        label = "<br/>".join(_mm_text(x) for x in _node_lines(node) if x)
+        nid = _mm_id(node.key)
+        lines.append(f'  {nid}(["{label}"])' if isinstance(node, ArtifactNode) else f'  {nid}["{label}"]')
+        used_states.setdefault(node.state, []).append(nid)
+    for edge in graph.edges:
+        arrow = "-->" if edge.event_type in ("INPUT", "OUTPUT") else "-.->"
+        lines.append(f'  {_mm_id(edge.source)} {arrow}|"{_mm_text(edge.label)}"| {_mm_id(edge.target)}')
+    for state, ids in sorted(used_states.items()):
+        fill, stroke = STATE_COLORS.get(state, DEFAULT_COLORS)
+        lines.append(f"  classDef {state.lower()} fill:{fill},stroke:{stroke},color:#1b1b1b")
+        lines.append(f"  class {','.join(ids)} {state.lower()}")
+    lines.append(f"  style {_mm_id(graph.root)} stroke-width:3px")
+    if graph.frontier:
+        lines.append("  classDef frontier stroke-dasharray:4 3")
+        lines.append(f"  class {','.join(_mm_id(k) for k in graph.frontier)} frontier")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------- explain
+def _value(value: Any, width: int = 100) -> str:
+    text = json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _step_lines(title: str, step: StepInfo | None, *, skip: Iterable[str] = ()) -> list[str]:
+    if step is None:
+        return [f"{title}: (not recorded)"]
+    x = step.execution
+    where = ", ".join(
+        f"{k} {v}" for k, v in (("pipeline", step.pipeline), ("run", step.run)) if v
+    )
+    out = [f"{title}: {x.label} {x.state} at {_time(x)}" + (f" ({where})" if where else "")]
+    out.append(f"  component: {x.type_name}")
+    if step.reused_by:
+        out.append("  reused by: " + ", ".join(
+            f"{e.label} {e.state} at {_time(e)}" for e in step.reused_by))
+    params = {k: v for k, v in step.parameters.items() if k not in step.code and k not in set(skip)}
+    if params:
+        out.append("  parameters:")
+        out += [f"    {k} = {_value(v)}" for k, v in sorted(params.items())]
+    if step.code:
+        out.append("  code:")
+        out += [f"    {k} = {_value(v, 140)}" for k, v in sorted(step.code.items())]
+    if step.inputs:
+        out.append("  inputs:")
+        out += [f"    {k}: {a.label} {a.uri}" for k, a in step.inputs]
+    return out
+
+
+def explanation_text(explanation: PushExplanation) -> str:
+    """The push explanation as readable sections: push, model, data, transform, training, evaluation."""
+    e = explanation
+    p = e.push
+    pushed = {True: "pushed", False: "NOT pushed (pushed=0)", None: "push state not recorded"}[p.pushed]
+    out = [f"Push of {p.pushed_model.label}: {pushed}"]
+    if p.destination:
+        out.append(f"  destination: {p.destination}" + (f" (version {p.version})" if p.version else ""))
+    out.append(f"  when: {_time(p.pushed_model)}")
+    if p.step:
+        where = ", ".join(f"{k} {v}" for k, v in (("pipeline", p.step.pipeline), ("run", p.step.run)) if v)
+        out.append(f"  by: {p.step.execution.label} {p.step.execution.state}" + (f" ({where})" if where else ""))
+        out += [f"  {k} = {_value(v)}" for k, v in sorted(p.step.parameters.items())]
+    out.append(f"  artifact: {p.pushed_model.uri}")
+    out.append("")
+    out.append(f"Model: {e.model.label} {e.model.state} {e.model.uri}" if e.model else "Model: (unknown)")
+    out.append("")
+    out.append("Data:" if e.data else "Data: (no ingested Examples found)")
+    for d in e.data:
+        bits = [f"span {d.span}" if d.span is not None else "span -",
+                f"version {d.version}" if d.version is not None else "version -"]
+        if d.split_names:
+            bits.append("splits " + ", ".join(d.split_names))
+        out.append(f"  - {d.examples.label} ({'; '.join(bits)}) {d.examples.uri}")
+        if d.fingerprint:
+            out.append(f"    fingerprint: {d.fingerprint}")
+        if d.ingest:
+            x = d.ingest.execution
+            out.append(f"    ingested by {x.label} {x.state} at {_time(x)}"
+                       + (f" (run {d.ingest.run})" if d.ingest.run else ""))
+            for k, v in sorted(d.ingest.parameters.items()):
+                if k != "input_fingerprint":
+                    out.append(f"      {k} = {_value(v)}")
+    out.append("")
+    out += _step_lines("Transform", e.transform)
+    out.append("")
+    out += _step_lines("Training", e.training)
+    out.append("")
+    ev = e.evaluation
+    if ev is None:
+        out.append("Evaluation: (no blessing gated this push)")
+    else:
+        out += _step_lines("Evaluation", ev.step)
+        if ev.evaluation:
+            out.append(f"  evaluation: {ev.evaluation.label} {ev.evaluation.uri}")
+        out.append("  metrics: " + (", ".join(f"{k} = {_value(v)}" for k, v in sorted(ev.metrics.items()))
+                                    if ev.metrics else "(not recorded in the store)"))
+        if ev.thresholds:
+            out.append("  thresholds:")
+            out += [f"    {t.describe()}" for t in ev.thresholds]
+        else:
+            out.append("  thresholds: (none configured)")
+        verdict = {True: "BLESSED", False: "NOT BLESSED", None: "unknown"}[ev.blessed]
+        if ev.blessing:
+            out.append(f"  blessing: {ev.blessing.label} {verdict}")
+        if ev.candidate:
+            out.append(f"  candidate: {ev.candidate.label} {ev.candidate.uri}")
+        if ev.baseline is not None:
+            same = " (the candidate itself: its training was reused from cache)" if (
+                ev.candidate is not None and ev.candidate.id == ev.baseline.id) else ""
+            beat = "beat baseline" if ev.blessed else "compared against baseline"
+            out.append(f"  {beat}: {ev.baseline.label} {ev.baseline.uri}{same}")
+        elif ev.baseline_uri:
+            out.append(f"  baseline: {ev.baseline_uri}")
+        else:
+            out.append("  baseline: none (no earlier blessed model to compare with)")
+    if e.notes:
+        out.append("")
+        out.append("Notes:")
+        out += [f"  - {n}" for n in e.notes]
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------- dispatch
+def render(subject: LineageGraph | PushExplanation, fmt: str = "text") -> str:
+    """Render a graph or an explanation in one of :data:`FORMATS`."""
+    from headwater.metadata.lineage.explain import PushExplanation
+
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if isinstance(subject, PushExplanation):
+        if fmt == "text":
+            return explanation_text(subject)
+        if fmt == "json":
+            return subject.to_json() + "\n"
+        if fmt == "html":
+            from headwater.metadata.lineage.html import render_html
+
+            return render_html(subject.graph, caption=explanation_text(subject),
+                               title=f"Push of {subject.push.pushed_model.label}")
+        return _GRAPH_RENDERERS[fmt](subject.graph)
+    if fmt == "html":
+        from headwater.metadata.lineage.html import render_html
+
+        return render_html(subject)
+    return _GRAPH_RENDERERS[fmt](subject)
+
+
+_GRAPH_RENDERERS: dict[str, Callable[[LineageGraph], str]] = {
+    "text": render_text,
+    "json": render_json,
+    "dot": render_dot,
+    "mermaid": render_mermaid,
+}

@@ -1,0 +1,171 @@
+"""Executor backends: the one small interface every runner schedules on, and the local implementation.
+
+A backend launches execution specs, reports executor results as they finish, and cancels. LocalBackend
+runs executors in a bounded pool of worker processes (``spawn``: never fork a process that has MLMD
+open); the Kubernetes backend runs each as a batch/v1 Job.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any, Protocol
+
+from headwater.components.api import Resources
+from headwater.components.executor import ExecutionSpec, ExecutorResult
+
+__all__ = ["ExecutorBackend", "LocalBackend", "NodeOptions"]
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    """Per-node options a backend may use (resources and timeouts matter on Kubernetes)."""
+
+    node_id: str
+    resources: Resources = field(default_factory=Resources)
+    retries: int = 0
+    timeout_seconds: int | None = None
+
+
+class ExecutorBackend(Protocol):
+    """Launch / poll / cancel. ``capacity`` bounds how many executions the runner keeps in flight."""
+
+    name: str
+    capacity: int
+
+    def launch(self, spec: ExecutionSpec, options: NodeOptions) -> None: ...
+
+    def poll(self, timeout: float) -> list[ExecutorResult]: ...
+
+    def cancel(self, execution_ids: Sequence[int] | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _worker_main(conn: Connection) -> None:
+    # The orchestrator decides what Ctrl-C means; workers only stop when told or terminated.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from headwater.components.executor import ExecutionSpec, run_execution
+
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        result = run_execution(ExecutionSpec.from_json(message))
+        try:
+            conn.send(result.to_json())
+        except (BrokenPipeError, OSError):
+            return
+
+
+class _Worker:
+    def __init__(self, ctx: Any) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True, name="headwater-worker")
+        self.process.start()
+        child.close()
+        self.spec: ExecutionSpec | None = None
+        self.deadline: float | None = None
+        self.started = 0.0
+
+    def stop(self, *, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        self.process.join(timeout=0.5 if not kill else 5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)
+        self.conn.close()
+
+
+class LocalBackend:
+    """Worker processes on this machine; at most ``max_workers`` executions at a time (default: cores)."""
+
+    name = "local"
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.capacity = max(1, max_workers or os.cpu_count() or 1)
+        self._ctx = mp.get_context("spawn")
+        self._idle: deque[_Worker] = deque()
+        self._busy: dict[int, _Worker] = {}
+        self._done: list[ExecutorResult] = []
+
+    def launch(self, spec: ExecutionSpec, options: NodeOptions) -> None:
+        worker = self._idle.popleft() if self._idle else _Worker(self._ctx)
+        worker.spec = spec
+        worker.started = time.time()
+        worker.deadline = worker.started + options.timeout_seconds if options.timeout_seconds else None
+        worker.conn.send(spec.to_json())
+        self._busy[spec.execution_id] = worker
+
+    def poll(self, timeout: float) -> list[ExecutorResult]:
+        if self._done:
+            done, self._done = self._done, []
+            return done
+        if not self._busy:
+            time.sleep(min(timeout, 0.05))
+            return []
+        deadlines = [w.deadline for w in self._busy.values() if w.deadline]
+        if deadlines:
+            timeout = max(0.0, min(timeout, min(deadlines) - time.time()))
+        waitables: list[Any] = []
+        for w in self._busy.values():
+            waitables += [w.conn, w.process.sentinel]
+        ready = set(wait(waitables, timeout))
+        results = []
+        now = time.time()
+        for eid, worker in list(self._busy.items()):
+            if worker.conn in ready:
+                try:
+                    results.append(ExecutorResult.from_json(worker.conn.recv()))
+                    del self._busy[eid]
+                    worker.spec = None
+                    self._idle.append(worker)
+                    continue
+                except (EOFError, OSError):
+                    pass
+            if worker.process.sentinel in ready or not worker.process.is_alive():
+                worker.process.join(timeout=1)
+                code = worker.process.exitcode
+                del self._busy[eid]
+                worker.conn.close()
+                why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+                hint = " (SIGKILL: often the kernel's out-of-memory killer)" if code == -9 else ""
+                results.append(ExecutorResult.failure(
+                    eid, "WorkerDied", f"the worker process running this node died ({why}){hint}",
+                    started_at=worker.started,
+                ))
+            elif worker.deadline is not None and now >= worker.deadline:
+                del self._busy[eid]
+                worker.stop(kill=True)
+                results.append(ExecutorResult.failure(
+                    eid, "TimeoutError",
+                    f"the node ran longer than its timeout of {worker.deadline - worker.started:.0f}s and was "
+                    "stopped; raise it with .with_timeout(seconds)", started_at=worker.started,
+                ))
+        return results
+
+    def cancel(self, execution_ids: Sequence[int] | None = None) -> None:
+        for eid in list(self._busy) if execution_ids is None else list(execution_ids):
+            worker = self._busy.pop(eid, None)
+            if worker is not None:
+                worker.stop(kill=True)
+
+    def close(self) -> None:
+        self.cancel()
+        while self._idle:
+            self._idle.popleft().stop()

@@ -1,0 +1,511 @@
+"""The launcher: one node's lifecycle, shared by every runner, and the only code that writes MLMD.
+
+resolve inputs → cache key → cache lookup → register the execution RUNNING with INPUT events →
+allocate output URIs ``<root>/<node_id>/<output_key>/<execution_id>/`` → (the runner's backend runs
+the executor) → publish COMPLETE (outputs LIVE + OUTPUT events, one transaction) | FAILED | CACHED.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headwater.components.api import Component, Node, Param, ResolverContext, fingerprint_file
+from headwater.components.executor import ExecutionSpec, ExecutorResult
+from headwater.metadata.artifact import Artifact, ArtifactState
+from headwater.metadata.errors import ExecutionError, HeadwaterError, MetadataError
+from headwater.metadata.store import (
+    CONTEXT_CACHE,
+    CONTEXT_NODE,
+    CONTEXT_PIPELINE,
+    CONTEXT_RUN,
+    ExecutionState,
+    MetadataStore,
+)
+from headwater.pipelines.pipeline import Pipeline
+
+__all__ = ["Launcher", "Outcome", "is_local_path", "process_owner"]
+
+# Execution custom properties headwater adds next to the parameters (names cannot clash with parameters,
+# which may not start with '_').
+P_CACHE_KEY = "__cache_key__"
+P_OWNER = "__owner__"
+P_LOG = "__log_path__"
+P_ERROR = "__error__"
+P_ERROR_TYPE = "__error_type__"
+P_TRACEBACK = "__traceback__"
+P_USER_ERROR = "__user_error__"
+P_DURATION = "__duration_s__"
+P_CACHED_FROM = "__cached_from__"
+P_CODE = "__code_fingerprint__"
+P_NODE = "__node_id__"
+P_RUN = "__run_id__"
+P_ATTEMPTS = "__attempts__"
+P_SKIPPED = "__skipped__"
+
+
+def process_owner() -> str:
+    """``host:pid:start`` of this process, to tell later whether a RUNNING execution was abandoned."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def _start_time(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "?"
+
+
+def _owner_alive(owner: str) -> bool | None:
+    """True/False for an owner on this host; None when it ran elsewhere (cannot tell)."""
+    try:
+        host, pid, start = owner.rsplit(":", 2)
+    except ValueError:
+        return None
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return start == "?" or _start_time(int(pid)) == start
+
+
+def is_local_path(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
+@dataclass
+class Outcome:
+    """What ``prepare`` decided, or what ``publish`` recorded, for one node."""
+
+    node_id: str
+    state: str  # "launch" | "cached" | "done" | "failed" | "skipped" | "canceled"
+    execution_id: int | None = None
+    spec: ExecutionSpec | None = None
+    outputs: dict[str, list[Artifact]] = field(default_factory=dict)
+    error: str | None = None
+    duration: float = 0.0
+    log_path: str | None = None
+    cached_from: int | None = None
+    started: float = field(default_factory=time.time)
+
+
+class Launcher:
+    """Runs the MLMD side of one pipeline run; the runner drives it and the backend executes."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        pipeline: Pipeline,
+        run_id: str,
+        params: Mapping[str, Any],
+        *,
+        cache: bool = True,
+    ) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.run_id = run_id
+        self.params = dict(params)
+        self.cache = cache
+        self.owner = process_owner()
+        self.root = pipeline.root
+        self.outputs: dict[str, dict[str, list[Artifact]]] = {}
+        self.pipeline_ctx = store.context(CONTEXT_PIPELINE, pipeline.name)
+        self.run_ctx = store.context(
+            CONTEXT_RUN,
+            run_id,
+            {
+                **{f"param:{k}": v for k, v in self.params.items()},
+                "pipeline_name": pipeline.name,
+                "pipeline_root": pipeline.root,
+                "owner": self.owner,
+                "started_ms": int(time.time() * 1000),
+            },
+        )
+        self._link_parent(self.run_ctx, self.pipeline_ctx)
+        self._node_ctx: dict[str, Any] = {}
+
+    def _link_parent(self, child: Any, parent: Any) -> None:
+        from ml_metadata.proto import metadata_store_pb2 as pb
+
+        try:
+            self.store.mlmd.put_parent_contexts([pb.ParentContext(child_id=child.id, parent_id=parent.id)])
+        except Exception:  # already linked (re-attached run): nothing to do
+            pass
+
+    def node_context(self, node_id: str) -> Any:
+        if node_id not in self._node_ctx:
+            ctx = self.store.context(CONTEXT_NODE, f"{self.pipeline.name}.{node_id}")
+            self._link_parent(ctx, self.pipeline_ctx)
+            self._node_ctx[node_id] = ctx
+        return self._node_ctx[node_id]
+
+    def contexts(self, node_id: str) -> list[Any]:
+        return [self.pipeline_ctx, self.run_ctx, self.node_context(node_id)]
+
+    def log_path(self, node_id: str, execution_id: int) -> str:
+        return str(Path(self.root) / "_logs" / self.run_id / f"{node_id}.{execution_id}.log")
+
+    # ------------------------------------------------------------------ recovery
+    def recover(self) -> list[int]:
+        """Mark executions left RUNNING by a runner that died as FAILED, and delete their orphan files."""
+        recovered = []
+        for proto in self.store.executions_in_context(CONTEXT_PIPELINE, self.pipeline.name):
+            if proto.last_known_state != ExecutionState.RUNNING:
+                continue
+            record = self.store.record(proto)
+            owner = str(record.properties.get(P_OWNER, ""))
+            if _owner_alive(owner) is not False:
+                continue
+            node_id = str(record.properties.get(P_NODE, ""))
+            proto.last_known_state = ExecutionState.FAILED
+            to_value_str(proto, P_ERROR, f"abandoned: the runner that started it ({owner}) is gone")
+            self.store.mlmd.put_executions([proto])
+            if node_id:
+                node_dir = Path(self.root) / node_id
+                if node_dir.is_dir():
+                    for key_dir in node_dir.iterdir():
+                        shutil.rmtree(key_dir / str(proto.id), ignore_errors=True)
+            recovered.append(proto.id)
+        return recovered
+
+    # ------------------------------------------------------------------ inputs
+    def latest_outputs(self, node_id: str) -> dict[str, list[Artifact]]:
+        """Outputs of the latest successful execution of ``node_id`` in this pipeline (any run)."""
+        execs = [
+            e for e in self.store.executions_in_context(CONTEXT_NODE, f"{self.pipeline.name}.{node_id}")
+            if e.last_known_state in ExecutionState.SUCCESS
+        ]
+        if not execs:
+            return {}
+        latest = max(execs, key=lambda e: (e.create_time_since_epoch, e.id))
+        events = self.store.events_by_execution([latest.id])[latest.id]
+        outs = sorted((key, index, aid) for kind, key, index, aid in events if kind == "OUTPUT")
+        arts = dict(zip([a for *_, a in outs], self.store.get_artifacts([a for *_, a in outs]), strict=True))
+        result: dict[str, list[Artifact]] = {}
+        for key, _, aid in outs:
+            result.setdefault(key, []).append(arts[aid])
+        return result
+
+    def resolve_inputs(self, node: Node) -> dict[str, list[Artifact]]:
+        resolved: dict[str, list[Artifact]] = {}
+        for key, bound in node.inputs.items():
+            channels = bound if isinstance(bound, list) else [bound]
+            arts: list[Artifact] = []
+            for ch in channels:
+                if ch.producer not in self.outputs:
+                    self.outputs[ch.producer] = self.latest_outputs(ch.producer)
+                    if not self.outputs[ch.producer]:
+                        del self.outputs[ch.producer]
+                        raise ExecutionError(
+                            f"node {node.id!r} needs {ch.producer}.outputs.{ch.key}, but node {ch.producer!r} "
+                            f"has never succeeded in pipeline {self.pipeline.name!r}; run it first (drop --from, "
+                            "or start the slice earlier)",
+                            node_id=node.id, run_id=self.run_id,
+                        )
+                arts.extend(self.outputs[ch.producer].get(ch.key, []))
+            resolved[key] = arts
+        return resolved
+
+    def parameter_values(self, node: Node) -> dict[str, Any]:
+        values = {}
+        for name, pspec in node.component.spec.parameters.items():
+            if name in node.parameters:
+                v = node.parameters[name]
+                values[name] = self.params[v.name] if isinstance(v, Param) else v
+            elif not pspec.required:
+                values[name] = pspec.default
+        return values
+
+    # ------------------------------------------------------------------ cache
+    def code_fingerprint(self, comp: Component, params: Mapping[str, Any]) -> str:
+        parts = [comp.code_fingerprint()]
+        for name in comp.spec.code_params:
+            parts.append(f"{name}={fingerprint_code_ref(params.get(name))}")
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+    def cache_key(self, node: Node, inputs: Mapping[str, list[Artifact]], params: Mapping[str, Any],
+                  code: str) -> str:
+        comp = node.component
+        extra = comp.input_fingerprint(dict(params)) if comp.input_fingerprint else ""
+        doc = {
+            "component": comp.spec.qualified_name,
+            "version": comp.spec.version,
+            "code": code,
+            "parameters": params,
+            "inputs": {k: [a.id for a in v] for k, v in sorted(inputs.items())},
+            "input_fingerprint": extra,
+            "outputs": {k: o.type.TYPE_NAME for k, o in sorted(comp.spec.outputs.items())},
+        }
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+    def lookup_cache(self, key: str) -> tuple[int, dict[str, list[Artifact]]] | None:
+        ctx = self.store.context(CONTEXT_CACHE, key, create=False)
+        if ctx is None:
+            return None
+        candidates = sorted(
+            (e for e in self.store.mlmd.get_executions_by_context(ctx.id)
+             if e.last_known_state == ExecutionState.COMPLETE),
+            key=lambda e: -e.id,
+        )
+        for execution in candidates:
+            events = self.store.events_by_execution([execution.id])[execution.id]
+            outs = sorted((key_, index, aid) for kind, key_, index, aid in events if kind == "OUTPUT")
+            if not outs:
+                continue
+            arts = self.store.get_artifacts([aid for *_, aid in outs])
+            if all(a.state == ArtifactState.LIVE and (not is_local_path(a.uri) or os.path.exists(a.uri)) for a in arts):
+                grouped: dict[str, list[Artifact]] = {}
+                for (key_, _, _), art in zip(outs, arts, strict=True):
+                    grouped.setdefault(key_, []).append(art)
+                return execution.id, grouped
+        return None
+
+    # ------------------------------------------------------------------ lifecycle
+    def _events(self, inputs: Mapping[str, list[Artifact]], kind: str) -> list[tuple[Artifact, str, str, int]]:
+        return [(a, kind, key, i) for key, arts in inputs.items() for i, a in enumerate(arts)]
+
+    def _base_properties(self, node: Node, params: Mapping[str, Any], code: str, key: str) -> dict[str, Any]:
+        return {**params, P_CACHE_KEY: key, P_CODE: code, P_NODE: node.id, P_RUN: self.run_id,
+                P_OWNER: self.owner}
+
+    def prepare(self, node: Node, *, cache: bool = True, beam_args: tuple[str, ...] = ()) -> Outcome:
+        """Decide and record what happens to ``node``: cached, resolved, skipped, or to be launched."""
+        started = time.time()
+        comp = node.component
+        inputs = self.resolve_inputs(node)
+        params = self.parameter_values(node)
+        type_name = comp.spec.qualified_name
+        if comp.spec.kind == "resolver":
+            return self._run_resolver(node, inputs, params, started)
+        code = self.code_fingerprint(comp, params)
+        key = self.cache_key(node, inputs, params, code)
+        props = self._base_properties(node, params, code, key)
+        if cache and node.caching and self.cache:
+            hit = self.lookup_cache(key)
+            if hit is not None:
+                source_id, outputs = hit
+                props[P_CACHED_FROM] = source_id
+                execution = self.store.execution_proto(type_name, ExecutionState.CACHED, props)
+                cache_ctx = self.store.context(CONTEXT_CACHE, key)
+                eid, _ = self.store.put_execution(
+                    execution,
+                    self._events(inputs, "INPUT") + self._events(outputs, "OUTPUT"),
+                    [*self.contexts(node.id), cache_ctx],
+                )
+                self.outputs[node.id] = outputs
+                return Outcome(node.id, "cached", eid, outputs=outputs, cached_from=source_id, started=started,
+                               duration=time.time() - started)
+        if comp.skip_if is not None:
+            reason = comp.skip_if(inputs, params)
+            if reason:
+                return self._skip(node, inputs, params, props, reason, started)
+        execution = self.store.execution_proto(type_name, ExecutionState.RUNNING, props)
+        eid, _ = self.store.put_execution(execution, self._events(inputs, "INPUT"), self.contexts(node.id))
+        log_path = self.log_path(node.id, eid)
+        outputs = {
+            k: [o.type(str(Path(self.root) / node.id / k / str(eid)), state=ArtifactState.PENDING)]
+            for k, o in comp.spec.outputs.items()
+        }
+        spec = ExecutionSpec(
+            pipeline_name=self.pipeline.name,
+            pipeline_root=self.root,
+            run_id=self.run_id,
+            node_id=node.id,
+            execution_id=eid,
+            component_module=comp.spec.module,
+            component_function=comp.spec.function,
+            component_file=comp.spec.source_file,
+            inputs={k: [a.to_json() for a in v] for k, v in inputs.items()},
+            outputs={k: [a.to_json() for a in v] for k, v in outputs.items()},
+            parameters=params,
+            tmp_dir=str(Path(self.root) / "_tmp" / str(eid)),
+            log_path=log_path,
+            beam_args=tuple(beam_args),
+        )
+        return Outcome(node.id, "launch", eid, spec=spec, log_path=log_path, started=started)
+
+    def _skip(self, node: Node, inputs: dict[str, list[Artifact]], params: dict[str, Any],
+              props: dict[str, Any], reason: str, started: float) -> Outcome:
+        comp = node.component
+        execution = self.store.execution_proto(comp.spec.qualified_name, ExecutionState.RUNNING, props)
+        eid, _ = self.store.put_execution(execution, self._events(inputs, "INPUT"), self.contexts(node.id))
+        outputs = {}
+        for k, o in comp.spec.outputs.items():
+            art = o.type(str(Path(self.root) / node.id / k / str(eid)))
+            Path(art.uri).mkdir(parents=True, exist_ok=True)
+            outputs[k] = art
+        if comp.on_skip is not None:
+            comp.on_skip(outputs, reason)
+        done = {k: [a] for k, a in outputs.items()}
+        props[P_SKIPPED] = reason
+        return self._complete(node, eid, inputs, done, props, started, state="skipped")
+
+    def _run_resolver(self, node: Node, inputs: dict[str, list[Artifact]], params: dict[str, Any],
+                      started: float) -> Outcome:
+        comp = node.component
+        ctx = ResolverContext(self.store, self.pipeline.name, self.run_id, node.id)
+        kwargs: dict[str, Any] = dict(params)
+        for key, ispec in comp.spec.inputs.items():
+            arts = inputs.get(key, [])
+            kwargs[key] = arts if ispec.is_list else (arts[0] if arts else None)
+        kwargs[comp.spec.context_arg or "ctx"] = ctx
+        try:
+            resolved = comp.fn(**kwargs) or {}
+        except HeadwaterError:
+            raise
+        except Exception as exc:
+            raise ExecutionError(
+                f"resolver node {node.id!r} ({comp.spec.qualified_name}) failed: {type(exc).__name__}: {exc}",
+                node_id=node.id, run_id=self.run_id,
+            ) from exc
+        outputs = {k: list(resolved.get(k, [])) for k in comp.spec.outputs}
+        props = {**params, P_NODE: node.id, P_RUN: self.run_id, P_OWNER: self.owner}
+        execution = self.store.execution_proto(comp.spec.qualified_name, ExecutionState.COMPLETE, props)
+        eid, _ = self.store.put_execution(
+            execution, self._events(inputs, "INPUT") + self._events(outputs, "OUTPUT"), self.contexts(node.id)
+        )
+        self.outputs[node.id] = outputs
+        return Outcome(node.id, "done", eid, outputs=outputs, started=started, duration=time.time() - started)
+
+    def _complete(self, node: Node, eid: int, inputs: Mapping[str, list[Artifact]],
+                  outputs: dict[str, list[Artifact]], props: dict[str, Any], started: float,
+                  state: str = "done", duration: float | None = None) -> Outcome:
+        for arts in outputs.values():
+            for a in arts:
+                a.state = ArtifactState.LIVE
+        duration = time.time() - started if duration is None else duration
+        props[P_DURATION] = round(duration, 4)
+        key = str(props.get(P_CACHE_KEY, ""))
+        contexts = self.contexts(node.id)
+        if key and not props.get(P_SKIPPED):
+            contexts.append(self.store.context(CONTEXT_CACHE, key))
+        execution = self.store.execution_proto(
+            node.component.spec.qualified_name, ExecutionState.COMPLETE, props, execution_id=eid
+        )
+        # One transaction: execution COMPLETE, outputs created LIVE, OUTPUT events, attributions.
+        self.store.put_execution(execution, self._events(outputs, "OUTPUT"), contexts)
+        self.outputs[node.id] = outputs
+        return Outcome(node.id, state, eid, outputs=outputs, duration=duration, log_path=self.log_path(node.id, eid),
+                       started=started)
+
+    def publish(self, node: Node, outcome: Outcome, result: ExecutorResult) -> Outcome:
+        """Record an executor result: COMPLETE with LIVE outputs, or FAILED with the error."""
+        assert outcome.spec is not None and outcome.execution_id is not None
+        spec = outcome.spec
+        eid = outcome.execution_id
+        params = dict(spec.parameters)
+        code = self.code_fingerprint(node.component, params)
+        inputs = {k: [Artifact.from_json(a) for a in v] for k, v in spec.inputs.items()}
+        props = self._base_properties(node, params, code, self.cache_key(node, inputs, params, code))
+        props[P_LOG] = spec.log_path
+        props[P_ATTEMPTS] = spec.attempt
+        if result.succeeded:
+            try:
+                outputs = self._check_outputs(node, spec, result)
+            except ExecutionError as exc:
+                result = ExecutorResult.failure(eid, type(exc).__name__, str(exc), started_at=result.started_at)
+            else:
+                return self._complete(node, eid, inputs, outputs, props, outcome.started, duration=result.duration)
+        return self.fail(node, outcome, result.error_message or "failed", error_type=result.error_type,
+                         traceback=result.error_traceback, user=result.user_error, duration=result.duration)
+
+    def _check_outputs(self, node: Node, spec: ExecutionSpec, result: ExecutorResult) -> dict[str, list[Artifact]]:
+        outputs: dict[str, list[Artifact]] = {}
+        for key, planned in spec.outputs.items():
+            returned = result.outputs.get(key)
+            if returned is None or len(returned) != len(planned):
+                raise ExecutionError(
+                    f"node {node.id!r}: the executor result has no artifact for output {key!r}",
+                    node_id=node.id, run_id=self.run_id,
+                )
+            arts = []
+            for plan, got in zip(planned, returned, strict=True):
+                art = Artifact.from_json(got)
+                if art.uri != plan["uri"]:
+                    raise ExecutionError(
+                        f"node {node.id!r}: output {key!r} moved from {plan['uri']} to {art.uri}; executors must "
+                        "write under the URI they were given", node_id=node.id, run_id=self.run_id,
+                    )
+                if is_local_path(art.uri) and not os.path.isdir(art.uri):
+                    raise ExecutionError(
+                        f"node {node.id!r}: output {key!r} directory {art.uri} is missing after the executor "
+                        "finished", node_id=node.id, run_id=self.run_id, artifact_uri=art.uri,
+                    )
+                arts.append(art)
+            outputs[key] = arts
+        return outputs
+
+    def fail(self, node: Node, outcome: Outcome, message: str, *, error_type: str | None = None,
+             traceback: str | None = None, user: bool = False, duration: float | None = None,
+             state: int = ExecutionState.FAILED) -> Outcome:
+        """Record a FAILED (or CANCELED) execution; its output directories are deleted, logs kept."""
+        eid = outcome.execution_id
+        assert eid is not None and outcome.spec is not None
+        props: dict[str, Any] = {
+            **outcome.spec.parameters, P_NODE: node.id, P_RUN: self.run_id, P_OWNER: self.owner,
+            P_ERROR: message[:4000], P_LOG: outcome.spec.log_path,
+            P_DURATION: round(time.time() - outcome.started if duration is None else duration, 4),
+            P_ATTEMPTS: outcome.spec.attempt,
+        }
+        if error_type:
+            props[P_ERROR_TYPE] = error_type
+        if traceback:
+            props[P_TRACEBACK] = traceback[-8000:]
+        props[P_USER_ERROR] = user
+        execution = self.store.execution_proto(node.component.spec.qualified_name, state, props, execution_id=eid)
+        try:
+            self.store.put_execution(execution, [], self.contexts(node.id))
+        except MetadataError:
+            raise
+        for arts in outcome.spec.outputs.values():
+            for a in arts:
+                if is_local_path(a["uri"]):
+                    shutil.rmtree(a["uri"], ignore_errors=True)
+        shutil.rmtree(outcome.spec.tmp_dir, ignore_errors=True)
+        name = "failed" if state == ExecutionState.FAILED else "canceled"
+        return Outcome(node.id, name, eid, error=message, log_path=outcome.spec.log_path,
+                       duration=props[P_DURATION], started=outcome.started)
+
+    def finish(self, status: str) -> None:
+        """Record the run's end on its context."""
+        from headwater.metadata.store import to_value
+
+        ctx = self.run_ctx
+        to_value(status, ctx.custom_properties["status"])
+        to_value(int(time.time() * 1000), ctx.custom_properties["finished_ms"])
+        self.store.mlmd.put_contexts([ctx])
+
+
+def to_value_str(proto: Any, key: str, value: str) -> None:
+    proto.custom_properties[key].string_value = value
+
+
+def fingerprint_code_ref(ref: Any) -> str:
+    """sha256 of a module file path or a dotted module name's source ("" when it cannot be found)."""
+    if not ref or not isinstance(ref, str):
+        return ""
+    if os.path.exists(ref):
+        return fingerprint_file(ref)
+    module = ref
+    while module:
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
+        if found is not None and found.origin and os.path.exists(found.origin):
+            return fingerprint_file(found.origin)
+        module = module.rpartition(".")[0]
+    return ""

@@ -1,0 +1,246 @@
+"""Runners: one scheduling loop over an executor backend. LocalRunner runs on this machine."""
+
+from __future__ import annotations
+
+import secrets
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from typing import Any, TextIO
+
+from headwater.metadata.artifact import Artifact
+from headwater.metadata.errors import ExecutionError, HeadwaterError
+from headwater.metadata.store import ExecutionState, MetadataStore, connect
+from headwater.pipelines.backend import ExecutorBackend, LocalBackend, NodeOptions
+from headwater.pipelines.launcher import Launcher, Outcome, is_local_path
+from headwater.pipelines.pipeline import Pipeline
+from headwater.pipelines.status import StatusDisplay
+
+__all__ = ["LocalRunner", "NodeResult", "RunResult", "Runner", "new_run_id", "open_store"]
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """What happened to one node in a run."""
+
+    node_id: str
+    state: str  # done | cached | skipped | failed | canceled | blocked | not_run
+    execution_id: int | None = None
+    duration: float = 0.0
+    outputs: Mapping[str, list[Artifact]] = field(default_factory=dict)
+    log_path: str | None = None
+    error: str | None = None
+    cached_from: int | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A run: its id, the state of every node, and the artifacts they produced."""
+
+    run_id: str
+    pipeline: str
+    nodes: Mapping[str, NodeResult]
+    params: Mapping[str, Any]
+    duration: float
+    metadata: str
+
+    @property
+    def ok(self) -> bool:
+        return all(n.state in ("done", "cached", "skipped", "not_run") for n in self.nodes.values())
+
+    @property
+    def failed(self) -> list[str]:
+        return [n.node_id for n in self.nodes.values() if n.state == "failed"]
+
+    def outputs(self, node_id: str, key: str) -> list[Artifact]:
+        return list(self.nodes[node_id].outputs.get(key, []))
+
+    def raise_for_status(self) -> RunResult:
+        if not self.ok:
+            details = "; ".join(f"{n}: {self.nodes[n].error}" for n in self.failed)
+            raise ExecutionError(f"run {self.run_id} failed: {details}", run_id=self.run_id)
+        return self
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def open_store(pipeline: Pipeline, metadata: str | None = None) -> MetadataStore:
+    uri = metadata or pipeline.metadata
+    default = pipeline.metadata_default() if is_local_path(pipeline.root) else None
+    return connect(uri, default_sqlite=default)
+
+
+class Runner:
+    """Runs a pipeline on an executor backend: ready nodes are launched as soon as their inputs exist.
+
+    A failed node stops its descendants (state ``blocked``) while independent branches go on. Ctrl-C
+    cancels everything in flight (executions CANCELED, no LIVE output) and re-raises KeyboardInterrupt.
+    """
+
+    def __init__(
+        self,
+        backend_factory: Callable[[], ExecutorBackend],
+        *,
+        metadata: str | None = None,
+        cache: bool = True,
+        quiet: bool = False,
+        stream: TextIO | None = None,
+    ) -> None:
+        self._backend_factory = backend_factory
+        self.metadata = metadata
+        self.cache = cache
+        self.quiet = quiet
+        self.stream = stream
+
+    def run(
+        self,
+        pipeline: Pipeline,
+        params: Mapping[str, Any] | None = None,
+        *,
+        from_node: str | None = None,
+        to_node: str | None = None,
+        cache: bool | None = None,
+        run_id: str | None = None,
+    ) -> RunResult:
+        values = pipeline.resolve_params(params)
+        selected = pipeline.select(from_node, to_node)
+        store = open_store(pipeline, self.metadata)
+        run_id = run_id or new_run_id()
+        use_cache = self.cache if cache is None else cache
+        launcher = Launcher(store, pipeline, run_id, values, cache=use_cache)
+        launcher.recover()
+        display = StatusDisplay(
+            selected, self.stream, quiet=self.quiet,
+            title=f"headwater: running pipeline {pipeline.name!r} (run {run_id}, metadata {store.display})",
+        )
+        started = time.time()
+        backend = self._backend_factory()
+        results: dict[str, NodeResult] = {}
+        try:
+            self._loop(pipeline, selected, launcher, backend, display, results)
+        except KeyboardInterrupt:
+            display.close("headwater: interrupted — cancelled running nodes")
+            launcher.finish("canceled")
+            raise
+        finally:
+            backend.close()
+        for nid in pipeline.node_ids:
+            if nid not in selected:
+                results[nid] = NodeResult(nid, "not_run")
+        result = RunResult(run_id, pipeline.name, {n: results[n] for n in pipeline.node_ids}, values,
+                           time.time() - started, store.display)
+        launcher.finish("succeeded" if result.ok else "failed")
+        counts: dict[str, int] = {}
+        for n in result.nodes.values():
+            counts[n.state] = counts.get(n.state, 0) + 1
+        summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        display.close(f"headwater: run {run_id} {'succeeded' if result.ok else 'FAILED'} in "
+                      f"{result.duration:.2f}s ({summary})")
+        if not result.ok and not self.quiet:
+            for nid in result.failed:
+                n = result.nodes[nid]
+                print(f"  node {nid!r} failed: {n.error}\n    log: {n.log_path}", file=display.stream)
+        return result
+
+    def _loop(self, pipeline: Pipeline, selected: list[str], launcher: Launcher, backend: ExecutorBackend,
+              display: StatusDisplay, results: dict[str, NodeResult]) -> None:
+        waiting = list(selected)
+        in_flight: dict[int, tuple[str, Outcome, int]] = {}  # execution id -> (node, outcome, attempt)
+        finished: set[str] = set()
+        sel = set(selected)
+
+        def record(outcome: Outcome) -> None:
+            results[outcome.node_id] = NodeResult(
+                outcome.node_id, outcome.state, outcome.execution_id, outcome.duration, outcome.outputs,
+                outcome.log_path, outcome.error, outcome.cached_from,
+            )
+            finished.add(outcome.node_id)
+            display.update(outcome.node_id, outcome.state, duration=outcome.duration,
+                           note=(outcome.error or "").splitlines()[0][:100] if outcome.error else "")
+
+        try:
+            while waiting or in_flight:
+                progressed = False
+                for nid in list(waiting):
+                    ups = pipeline.upstream(nid) & sel
+                    bad = [u for u in ups if u in finished and results[u].state in ("failed", "canceled", "blocked")]
+                    if bad:
+                        waiting.remove(nid)
+                        results[nid] = NodeResult(nid, "blocked", error=f"upstream node {bad[0]!r} failed")
+                        finished.add(nid)
+                        display.update(nid, "blocked", note=f"upstream {bad[0]!r} failed")
+                        progressed = True
+                        continue
+                    if not ups <= finished:
+                        continue
+                    if len(in_flight) >= backend.capacity:
+                        break
+                    waiting.remove(nid)
+                    progressed = True
+                    node = pipeline.node(nid)
+                    try:
+                        outcome = launcher.prepare(node, beam_args=pipeline.beam_args)
+                    except HeadwaterError as exc:
+                        record(Outcome(nid, "failed", error=str(exc)))
+                        continue
+                    if outcome.state == "launch":
+                        assert outcome.spec is not None and outcome.execution_id is not None
+                        backend.launch(outcome.spec, _options(node))
+                        in_flight[outcome.execution_id] = (nid, outcome, 1)
+                        display.update(nid, "running")
+                    else:
+                        record(outcome)
+                if not in_flight:
+                    if not progressed and waiting:  # pragma: no cover - defensive
+                        raise ExecutionError(f"nodes {waiting} can never run", run_id=launcher.run_id)
+                    continue
+                for res in backend.poll(0.2):
+                    if res.execution_id not in in_flight:
+                        continue
+                    nid, outcome, attempt = in_flight.pop(res.execution_id)
+                    node = pipeline.node(nid)
+                    if not res.succeeded and attempt <= node.retries:
+                        assert outcome.spec is not None
+                        from dataclasses import replace
+
+                        display.update(nid, "running", note=f"retry {attempt}/{node.retries}: {res.error_message}")
+                        retry = replace(outcome.spec, attempt=attempt + 1)
+                        outcome.spec = retry
+                        backend.launch(retry, _options(node))
+                        in_flight[res.execution_id] = (nid, outcome, attempt + 1)
+                        continue
+                    record(launcher.publish(node, outcome, res))
+                display.refresh()
+        except KeyboardInterrupt:
+            backend.cancel(list(in_flight))
+            for nid, outcome, _ in in_flight.values():
+                node = pipeline.node(nid)
+                record(launcher.fail(node, outcome, "canceled by the user (Ctrl-C)", state=ExecutionState.CANCELED))
+            for nid in waiting:
+                results[nid] = NodeResult(nid, "canceled", error="run canceled before this node started")
+                display.update(nid, "canceled")
+            raise
+
+
+def _options(node: Any) -> NodeOptions:
+    return NodeOptions(node.id, node.resources, node.retries, node.timeout_seconds)
+
+
+class LocalRunner(Runner):
+    """Runs nodes in worker processes on this machine; independent nodes in parallel.
+
+    ``max_workers`` bounds the parallelism (default: the number of cores).
+    """
+
+    def __init__(self, max_workers: int | None = None, *, metadata: str | None = None, cache: bool = True,
+                 quiet: bool = False, stream: TextIO | None = None) -> None:
+        super().__init__(lambda: LocalBackend(max_workers), metadata=metadata, cache=cache, quiet=quiet,
+                         stream=stream)
+        self.max_workers = max_workers
+
+
