@@ -108,10 +108,11 @@ def parse_connection(uri: str | None, *, default_sqlite: str | Path | None = Non
         )
     options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     if scheme == "sqlite":
-        rest = uri.split("://", 1)[1].split("?", 1)[0]
+        rest = uri.split(":", 1)[1].split("?", 1)[0]
+        rest = rest[2:] if rest.startswith("//") else "\0" + rest
         if rest in ("", "/", "/:memory:", ":memory:"):
             return ConnectionSpec("sqlite", path="", options=options)
-        if not rest.startswith("/"):
+        if not rest.startswith("/") or rest.startswith("\0"):
             raise MetadataError(
                 f"metadata connection {uri!r} is not a valid SQLite URL; write sqlite:///relative.sqlite "
                 "or sqlite:////absolute/path.sqlite"

@@ -63,7 +63,10 @@ def to_value(value: Any, target: Any, *, json_strings: bool = False) -> None:
     if isinstance(value, bool):
         target.bool_value = value
     elif isinstance(value, int):
-        target.int_value = value
+        if -(2**31) <= value < 2**31:
+            target.int_value = value
+        else:  # MLMD's MySQL schema stores int_value as a 32-bit INT
+            target.double_value = float(value)
     elif isinstance(value, float):
         target.double_value = value
     elif isinstance(value, str):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -48,9 +49,23 @@ class ExecutorBackend(Protocol):
     def close(self) -> None: ...
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker if the orchestrator dies (even by SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:  # pragma: no cover - exotic libc
+        pass
+
+
 def _worker_main(conn: Connection) -> None:
-    # The orchestrator decides what Ctrl-C means; workers only stop when told or terminated.
+    # The orchestrator decides what Ctrl-C means; workers only stop when told, or with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     from headwater.components.executor import ExecutionSpec, run_execution
 
     while True:

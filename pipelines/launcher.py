@@ -131,7 +131,7 @@ class Launcher:
                 "pipeline_name": pipeline.name,
                 "pipeline_root": pipeline.root,
                 "owner": self.owner,
-                "started_ms": int(time.time() * 1000),
+                "started_s": round(time.time(), 3),
             },
         )
         self._link_parent(self.run_ctx, self.pipeline_ctx)
@@ -241,6 +241,8 @@ class Launcher:
         comp = node.component
         extra = comp.input_fingerprint(dict(params)) if comp.input_fingerprint else ""
         doc = {
+            "pipeline": self.pipeline.name,
+            "node": node.id,
             "component": comp.spec.qualified_name,
             "version": comp.spec.version,
             "code": code,
@@ -485,7 +487,7 @@ class Launcher:
 
         ctx = self.run_ctx
         to_value(status, ctx.custom_properties["status"])
-        to_value(int(time.time() * 1000), ctx.custom_properties["finished_ms"])
+        to_value(round(time.time(), 3), ctx.custom_properties["finished_s"])
         self.store.mlmd.put_contexts([ctx])
 
 

@@ -11,7 +11,8 @@ push               the execution with an ``OUTPUT`` event to the ``PushedModel``
 evaluation         the producer of the push's ``ModelBlessing`` input (and its ``ModelEvaluation``)
 training           the producer of the push's ``Model`` input (the first non-cached one)
 transform          the producer of the ``TransformGraph`` the training consumed
-data (ingest)      producers of upstream ``Examples`` that themselves consume no ``Examples``
+data (ingest)      producers of ``Examples`` upstream of the model or read by the evaluation, that
+                   themselves consume no ``Examples`` (the baseline model's data is not included)
 =================  ===============================================================================
 """
 
@@ -106,6 +107,7 @@ class DataSource:
     split_names: tuple[str, ...] = ()
     fingerprint: str | None = None
     ingest: StepInfo | None = None
+    used_for: tuple[str, ...] = ()  # "training" and/or "evaluation"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +118,7 @@ class DataSource:
             "split_names": list(self.split_names),
             "fingerprint": self.fingerprint,
             "ingest": self.ingest.to_dict() if self.ingest else None,
+            "used_for": list(self.used_for),
         }
 
 
@@ -414,9 +417,27 @@ def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation
         else:
             notes.append(f"{training.execution.label} consumed no TransformGraph: no transform step")
 
-    # -- data: Examples whose producer consumed no Examples (ingest), anywhere upstream
+    # -- data: ingested Examples (their producer consumed no Examples) behind the model and the evaluation;
+    #    not those behind the baseline model, which share the graph but not the pushed model's history
+    blessing = next((a for _, a in pusher_inputs if a.type_name == "ModelBlessing"), None)
+    evaluator, eval_reused = _first_producer(graph, blessing) if blessing is not None else (None, ())
+    roles: dict[int, list[str]] = {}
+    if model is not None:
+        for node in (model, *graph.ancestors(model)):
+            if isinstance(node, ArtifactNode) and node.type_name == "Examples":
+                roles.setdefault(node.id, []).append("training")
+    if evaluator is not None:
+        for key, examples in graph.inputs(evaluator):
+            if examples.type_name != "Examples" or "baseline" in key:
+                continue
+            for node in (examples, *graph.ancestors(examples)):
+                if isinstance(node, ArtifactNode) and node.type_name == "Examples":
+                    roles.setdefault(node.id, [])
+                    if "evaluation" not in roles[node.id]:
+                        roles[node.id].append("evaluation")
     data: list[DataSource] = []
-    for examples in graph.artifacts_of_type("Examples"):
+    for examples_id, used_for in roles.items():
+        examples = graph.artifact(examples_id)
         producer, reused = _first_producer(graph, examples)
         if producer is not None and any(a.type_name == "Examples" for _, a in graph.inputs(producer)):
             continue  # derived examples (e.g. transformed), not ingested data
@@ -432,20 +453,19 @@ def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation
             split_names=tuple(split_names) if isinstance(split_names, list) else (),
             fingerprint=None if fingerprint is None else str(fingerprint),
             ingest=ingest,
+            used_for=tuple(used_for),
         ))
     data.sort(key=lambda d: (d.span if d.span is not None else -1, d.examples.id))
     if not data:
-        notes.append("no ingested Examples found upstream of the push")
+        notes.append("no ingested Examples found upstream of the pushed model or its evaluation")
 
     # -- evaluation and baseline
-    blessing = next((a for _, a in pusher_inputs if a.type_name == "ModelBlessing"), None)
     evaluation: EvaluationInfo | None = None
     if blessing is None:
         if pusher is not None:
             notes.append(f"{pusher.label} had no ModelBlessing input: the push was not gated by an evaluation")
     else:
-        evaluator, reused = _first_producer(graph, blessing)
-        eval_step = _step(store, graph, evaluator, reused)
+        eval_step = _step(store, graph, evaluator, eval_reused)
         eval_outputs = _evaluator_outputs(store, evaluator)
         evaluation_artifact = next((a for a in eval_outputs if a.type_name == "ModelEvaluation"), None)
         baseline = _lookup(store, graph, blessing.get("baseline_model_id"))

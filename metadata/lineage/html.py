@@ -1,6 +1,6 @@
 """A self-contained HTML page for a lineage graph: inline SVG, a little inline JS, no network.
 
-The layout is a plain layered drawing: longest-path layers in data-flow order (left to right), nodes
+The layout is a plain layered drawing: longest-path layers in data-flow order (top to bottom), nodes
 ordered inside each layer by a few barycenter sweeps to reduce crossings, edges as curves.
 Click a node to see all its properties; hover to highlight its edges.
 """
@@ -17,31 +17,73 @@ from headwater.metadata.lineage.render import DEFAULT_COLORS, STATE_COLORS, shor
 __all__ = ["Layout", "layout", "render_html"]
 
 NODE_W, NODE_H = 210, 58
-GAP_X, GAP_Y = 90, 26
+GAP_X, GAP_Y = 90, 22  # left to right
+GAP_TB, GAP_X_TB = 62, 26  # top to bottom
+DUMMY_H = 10
 MARGIN = 30
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Node positions (top-left corners) and the canvas size."""
+    """Top-left corners of the nodes, the bend points of every edge, and the canvas size.
+
+    ``routes`` maps ``(source key, target key)`` to the points an edge passes through: edges that span
+    several layers get one point pair per layer they cross (Sugiyama-style dummy nodes), so they run
+    between nodes instead of through them.
+    """
 
     positions: dict[str, tuple[float, float]]
     layers: dict[str, int]
+    routes: dict[tuple[str, str], list[tuple[float, float]]]
     width: float
     height: float
+    vertical: bool = True
 
 
-def layout(graph: LineageGraph, sweeps: int = 6) -> Layout:
-    """Layered layout of ``graph`` (data flows left to right)."""
+def _layers(graph: LineageGraph) -> dict[str, int]:
+    """Longest-path layers; sources are then pulled right, next to their first consumer."""
     order = graph.topological_order()
     layer: dict[str, int] = {}
     for node in order:
         parents = [e.source for e in graph.in_edges(node) if e.source in layer]
         layer[node.key] = 1 + max((layer[p] for p in parents), default=-1)
-    layers: list[list[str]] = [[] for _ in range(1 + max(layer.values(), default=0))]
+    for node in reversed(order):
+        succ = [layer[e.target] for e in graph.out_edges(node) if layer[e.target] > layer[node.key]]
+        if not graph.in_edges(node) and succ:
+            layer[node.key] = min(succ) - 1
+    return layer
+
+
+def layout(graph: LineageGraph, *, rankdir: str = "TB", sweeps: int = 8) -> Layout:
+    """Layered layout of ``graph``: data flows top to bottom (``rankdir="TB"``) or left to right ("LR")."""
+    if rankdir not in ("TB", "LR"):
+        raise ValueError(f"rankdir must be 'TB' or 'LR', got {rankdir!r}")
+    vertical = rankdir == "TB"
+    order = graph.topological_order()
+    layer = _layers(graph)
+    n_layers = 1 + max(layer.values(), default=0)
+    rows: list[list[str]] = [[] for _ in range(n_layers)]
     for node in order:
-        layers[layer[node.key]].append(node.key)
-    pos = {key: float(i) for row in layers for i, key in enumerate(row)}
+        rows[layer[node.key]].append(node.key)
+    preds: dict[str, list[str]] = {n.key: [] for n in order}
+    succs: dict[str, list[str]] = {n.key: [] for n in order}
+    chains: dict[tuple[str, str], list[str]] = {}
+    for edge in graph.edges:
+        s, t = edge.source, edge.target
+        if s not in layer or t not in layer or (s, t) in chains:
+            continue
+        chain = [s]
+        for li in range(layer[s] + 1, layer[t]):  # one dummy per crossed layer
+            dummy = f"~{s}>{t}@{li}"
+            rows[li].append(dummy)
+            preds[dummy], succs[dummy] = [], []
+            chain.append(dummy)
+        chain.append(t)
+        for a, b in zip(chain, chain[1:], strict=False):
+            succs[a].append(b)
+            preds[b].append(a)
+        chains[(s, t)] = chain
+    pos = {key: float(i) for row in rows for i, key in enumerate(row)}
 
     def reorder(row: list[str], neighbours: dict[str, list[str]]) -> None:
         def bary(key: str) -> float:
@@ -52,22 +94,82 @@ def layout(graph: LineageGraph, sweeps: int = 6) -> Layout:
         for i, key in enumerate(row):
             pos[key] = float(i)
 
-    preds = {n.key: [e.source for e in graph.in_edges(n)] for n in order}
-    succs = {n.key: [e.target for e in graph.out_edges(n)] for n in order}
     for _ in range(sweeps):
-        for row in layers[1:]:
+        for row in rows[1:]:
             reorder(row, preds)
-        for row in reversed(layers[:-1]):
+        for row in reversed(rows[:-1]):
             reorder(row, succs)
-    tallest = max((len(r) for r in layers), default=1)
-    positions: dict[str, tuple[float, float]] = {}
-    for li, row in enumerate(layers):
-        offset = (tallest - len(row)) * (NODE_H + GAP_Y) / 2
-        for i, key in enumerate(row):
-            positions[key] = (MARGIN + li * (NODE_W + GAP_X), MARGIN + offset + i * (NODE_H + GAP_Y))
-    width = 2 * MARGIN + len(layers) * NODE_W + max(len(layers) - 1, 0) * GAP_X
-    height = 2 * MARGIN + tallest * NODE_H + max(tallest - 1, 0) * GAP_Y
-    return Layout(positions, layer, width, height)
+
+    along = NODE_H if vertical else NODE_W  # node size along the flow
+    gap_layer, gap_order = (GAP_TB, GAP_X_TB) if vertical else (GAP_X, GAP_Y)
+
+    def across(key: str) -> float:  # node size across the flow
+        return DUMMY_H if key.startswith("~") else (NODE_W if vertical else NODE_H)
+
+    def extent(row: list[str]) -> float:
+        return sum(across(k) for k in row) + gap_order * max(len(row) - 1, 0)
+
+    widest = max((extent(r) for r in rows), default=across(""))
+    corners: dict[str, tuple[float, float]] = {}
+    for li, row in enumerate(rows):
+        o = MARGIN + (widest - extent(row)) / 2
+        lc = MARGIN + li * (along + gap_layer)
+        for key in row:
+            corners[key] = (o, lc) if vertical else (lc, o)
+            o += across(key) + gap_order
+
+    def exit_point(key: str) -> tuple[float, float]:
+        x, y = corners[key]
+        return (x + across(key) / 2, y + along) if vertical else (x + along, y + across(key) / 2)
+
+    def entry_point(key: str) -> tuple[float, float]:
+        x, y = corners[key]
+        return (x + across(key) / 2, y) if vertical else (x, y + across(key) / 2)
+
+    routes: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for (s, t), chain in chains.items():
+        points = [exit_point(s)]
+        for dummy in chain[1:-1]:
+            points += [entry_point(dummy), exit_point(dummy)]
+        points.append(entry_point(t))
+        routes[(s, t)] = points
+    # spread the ends of several edges over the side of a node (ports), ordered by where they come from
+    ports: dict[str, list[tuple[tuple[str, str], int, float]]] = {}
+    for route_key, points in routes.items():
+        s, t = route_key
+        ports.setdefault(f"out|{s}", []).append((route_key, 0, points[1][0 if vertical else 1]))
+        ports.setdefault(f"in|{t}", []).append((route_key, len(points) - 1, points[-2][0 if vertical else 1]))
+    for side, ends in ports.items():
+        if len(ends) < 2:
+            continue
+        key = side.split("|", 1)[1]
+        x, y = corners[key]
+        for rank, (route_key, index, _) in enumerate(sorted(ends, key=lambda e: e[2])):
+            frac = 0.2 + 0.6 * rank / (len(ends) - 1)
+            px, py = routes[route_key][index]
+            routes[route_key][index] = (x + across(key) * frac, py) if vertical else (px, y + across(key) * frac)
+    positions = {k: v for k, v in corners.items() if not k.startswith("~")}
+    length = 2 * MARGIN + n_layers * along + max(n_layers - 1, 0) * gap_layer
+    breadth = 2 * MARGIN + widest
+    width, height = (breadth, length) if vertical else (length, breadth)
+    return Layout(positions, layer, routes, width, height, vertical)
+
+
+def _path(points: list[tuple[float, float]], vertical: bool) -> str:
+    """Curves between layers, straight runs across the layers an edge passes."""
+    (x, y), rest = points[0], points[1:]
+    parts = [f"M{x:.1f},{y:.1f}"]
+    for i, (nx, ny) in enumerate(rest):
+        if i % 2 == 1:  # across a dummy slot
+            parts.append(f"L{nx:.1f},{ny:.1f}")
+        elif vertical:
+            bend = max(24.0, abs(ny - y) / 2)
+            parts.append(f"C{x:.1f},{y + bend:.1f} {nx:.1f},{ny - bend:.1f} {nx:.1f},{ny:.1f}")
+        else:
+            bend = max(30.0, abs(nx - x) / 2)
+            parts.append(f"C{x + bend:.1f},{y:.1f} {nx - bend:.1f},{ny:.1f} {nx:.1f},{ny:.1f}")
+        x, y = nx, ny
+    return " ".join(parts)
 
 
 def _clip(text: str, n: int) -> str:
@@ -144,6 +246,8 @@ _JS = """
   document.getElementById('zin').onclick = function(){ zoom(1.25); };
   document.getElementById('zout').onclick = function(){ zoom(0.8); };
   document.getElementById('zreset').onclick = function(){ zoom(0); };
+  var room = document.getElementById('canvas').clientWidth - 8;
+  if (baseW > room && room > 0) { zoom(Math.max(0.6, room / baseW)); }
   function edgesOf(key){ return svg.querySelectorAll('.edge[data-s="'+key+'"], .edge[data-t="'+key+'"]'); }
   svg.querySelectorAll('.node').forEach(function(g){
     var key = g.getAttribute('data-key');
@@ -157,31 +261,30 @@ _JS = """
       document.getElementById('detail').textContent = JSON.stringify(n, null, 2);
     });
   });
+  var root = svg.querySelector('.node[data-key="' + data.root + '"]');
+  if (root) { root.dispatchEvent(new MouseEvent('click')); }
 })();
 """
 
 
-def render_html(graph: LineageGraph, *, caption: str | None = None, title: str | None = None) -> str:
+def render_html(
+    graph: LineageGraph, *, caption: str | None = None, title: str | None = None, rankdir: str = "TB"
+) -> str:
     """One HTML page (no external resources) that draws ``graph``; ``caption`` is shown above it."""
-    lay = layout(graph)
+    lay = layout(graph, rankdir=rankdir)
     frontier = set(graph.frontier)
     edges_svg = []
     for edge in graph.edges:
-        if edge.source not in lay.positions or edge.target not in lay.positions:
+        points = lay.routes.get((edge.source, edge.target))
+        if not points:
             continue
-        sx, sy = lay.positions[edge.source]
-        tx, ty = lay.positions[edge.target]
-        x1, y1 = sx + NODE_W, sy + NODE_H / 2
-        x2, y2 = tx, ty + NODE_H / 2
-        if x2 <= x1:  # same or earlier layer (only in cyclic stores): loop around
-            x2, x1 = tx + NODE_W / 2, sx + NODE_W / 2
-        bend = max(40.0, (x2 - x1) / 2)
-        path = f"M{x1:.1f},{y1:.1f} C{x1 + bend:.1f},{y1:.1f} {x2 - bend:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
-        mx, my = (x1 + x2) / 2, (y1 + y2) / 2 - 4
+        # label close to the execution: near the end of an input edge, the start of an output edge
+        (x1, y1), (x2, y2) = (points[-2], points[-1]) if edge.is_input else (points[1], points[0])
+        mx, my = x1 + (x2 - x1) * 0.55, y1 + (y2 - y1) * 0.55 - 3
         cls = "edge" + ("" if edge.event_type in ("INPUT", "OUTPUT") else " internal")
         edges_svg.append(
             f'<g class="{cls}" data-s="{_esc(edge.source)}" data-t="{_esc(edge.target)}">'
-            f'<path d="{path}" marker-end="url(#arrow)"/>'
+            f'<path d="{_path(points, lay.vertical)}" marker-end="url(#arrow)"/>'
             f"<title>{_esc(edge.event_type)} {_esc(edge.label)}</title>"
             f'<text x="{mx:.1f}" y="{my:.1f}">{_esc(_clip(edge.label, 24))}</text></g>'
         )

@@ -524,7 +524,8 @@ def _context(raw: RawStore, store: Any, type_name: str, name: str, flag: str) ->
     known = sorted(
         raw.get_contexts_by_type(type_name), key=lambda c: (c.create_time_since_epoch, c.id), reverse=True
     )
-    prefixed = [c for c in known if c.name.startswith(name)]
+    # runs may be named by an unambiguous prefix of their id; pipelines only by their full name
+    prefixed = [c for c in known if c.name.startswith(name)] if type_name == "pipeline_run" else []
     if len(prefixed) == 1:
         return prefixed[0]
     shown = prefixed or known

@@ -8,6 +8,7 @@ drawn for the graph formats, with the explanation as a caption in HTML).
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -87,36 +88,52 @@ def _verb(edge: LineageEdge) -> str:
 
 # ---------------------------------------------------------------------------------------- text
 def _tree(graph: LineageGraph, direction: str) -> list[str]:
-    lines = [_artifact_line(graph.root_node) if isinstance(graph.root_node, ArtifactNode)
-             else _execution_line(graph.root_node)]
-    expanded: set[str] = {graph.root}
+    """The graph as a tree: every node is expanded once, under the node that reaches it first (BFS), so
+    a node's indentation is its distance from the root; other mentions point above or below."""
+    root = graph.root_node
+    lines = [_artifact_line(root) if isinstance(root, ArtifactNode) else _execution_line(root)]
     frontier = set(graph.frontier)
 
     def edges_of(key: str) -> list[LineageEdge]:
         edges = graph.in_edges(key) if direction == "upstream" else graph.out_edges(key)
         return sorted(edges, key=lambda e: (e.execution_id, e.artifact_id))
 
+    def other_end(edge: LineageEdge) -> str:
+        return edge.source if direction == "upstream" else edge.target
+
+    tree_parent: dict[str, str] = {graph.root: ""}
+    queue = deque([graph.root])
+    while queue:
+        key = queue.popleft()
+        for edge in edges_of(key):
+            nxt = other_end(edge)
+            if nxt not in tree_parent:
+                tree_parent[nxt] = key
+                queue.append(nxt)
+    expanded: set[str] = {graph.root}
+
     def visit(key: str, prefix: str) -> None:
-        edges = edges_of(key)
         items: list[tuple[str, str | None]] = []
-        for edge in edges:
-            other = edge.source if direction == "upstream" else edge.target
-            node = graph.node(other)
+        for edge in edges_of(key):
+            node = graph.node(other_end(edge))
             if isinstance(node, ExecutionNode):
                 text = f"{_execution_line(node)}  ({_verb(edge)})"
             else:
                 text = f"{edge.label}: {_artifact_line(node)}"
-            items.append((text, other))
+            items.append((text, node.key))
         if key in frontier:
             items.append((f"… more {direction} (raise --depth to see it)", None))
         for i, (text, other) in enumerate(items):
             last = i == len(items) - 1
             branch, indent = ("└── ", "    ") if last else ("├── ", "│   ")
-            if other is not None and other in expanded and edges_of(other):
-                lines.append(f"{prefix}{branch}{text}  (see above)")
-                continue
-            lines.append(f"{prefix}{branch}{text}")
-            if other is not None:
+            if other is None:
+                lines.append(f"{prefix}{branch}{text}")
+            elif other in expanded or tree_parent.get(other) != key:
+                where = "above" if other in expanded else "below"
+                more = edges_of(other) or other in frontier
+                lines.append(f"{prefix}{branch}{text}" + (f"  (see {where})" if more else ""))
+            else:
+                lines.append(f"{prefix}{branch}{text}")
                 expanded.add(other)
                 visit(other, prefix + indent)
 
@@ -282,6 +299,8 @@ def explanation_text(explanation: PushExplanation) -> str:
                 f"version {d.version}" if d.version is not None else "version -"]
         if d.split_names:
             bits.append("splits " + ", ".join(d.split_names))
+        if d.used_for:
+            bits.append("used for " + " and ".join(d.used_for))
         out.append(f"  - {d.examples.label} ({'; '.join(bits)}) {d.examples.uri}")
         if d.fingerprint:
             out.append(f"    fingerprint: {d.fingerprint}")

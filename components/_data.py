@@ -1,0 +1,468 @@
+"""Data helpers shared by the built-in components (Ingest, Transform, Train, Evaluate).
+
+Nothing here imports TensorFlow, Beam or tf.Transform at module import time; the heavy libraries
+(``pyarrow``, ``tensorflow_metadata``, ``fsspec``) are imported inside the functions that need them.
+
+What lives here:
+
+* the on-disk layout of an ``Examples`` artifact (``Split-<name>/data_tfrecord-*.gz``) and of a
+  ``Schema`` artifact (``schema.pbtxt``), with readers and writers;
+* file access for local paths and object-store URLs (``gs://``, ``s3://``, ``memory://`` … through
+  fsspec);
+* a gzip TFRecord writer/reader (the TFRecord framing: length, masked CRC32C of the length, payload,
+  masked CRC32C of the payload) so that Ingest writes examples without importing TensorFlow;
+* loading a user function from a module file path or a dotted module name;
+* :func:`penguins_csv`, which writes the real Palmer penguins data shipped in the ``palmerpenguins``
+  package.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob as _glob
+import hashlib
+import json
+import os
+import re
+import struct
+import sys
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from headwater.metadata.artifact import Artifact
+from headwater.metadata.errors import InputDataError, UserCodeError
+
+__all__ = [
+    "EXAMPLES_FILE_PREFIX",
+    "EXAMPLES_FILE_SUFFIX",
+    "SCHEMA_FILE",
+    "FileInfo",
+    "GzipTFRecordWriter",
+    "examples_file_pattern",
+    "examples_files",
+    "file_info",
+    "glob_files",
+    "is_url",
+    "join",
+    "load_user_function",
+    "makedirs",
+    "open_file",
+    "penguins_csv",
+    "read_examples",
+    "read_schema",
+    "read_tfrecords",
+    "schema_path",
+    "split_names",
+    "split_uri",
+    "write_schema",
+]
+
+#: Examples data files, as TFX names them: ``Split-<name>/data_tfrecord-00000-of-00001.gz``.
+EXAMPLES_FILE_PREFIX = "data_tfrecord"
+EXAMPLES_FILE_SUFFIX = ".gz"
+#: The Schema artifact's file (tensorflow-metadata ``Schema`` in text format).
+SCHEMA_FILE = "schema.pbtxt"
+
+_URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+# ---------------------------------------------------------------------------------------------- files
+def is_url(path: str) -> bool:
+    """True for ``scheme://...`` paths (object stores, ``memory://``); ``file://`` counts as local."""
+    return bool(_URL_RE.match(path)) and not path.startswith("file://")
+
+
+def _local(path: str) -> str:
+    return path[len("file://"):] if path.startswith("file://") else path
+
+
+def _fs(path: str) -> tuple[Any, str]:
+    """The fsspec filesystem for a URL, and the protocol prefix (``gs://``) to put back on its paths."""
+    try:
+        import fsspec
+    except ImportError:  # pragma: no cover - fsspec is part of the ml extra
+        raise InputDataError(
+            f"{path!r} is an object-store URL, which needs fsspec; install headwater[ml] (or fsspec) "
+            "or use a local path"
+        ) from None
+    protocol = path.split("://", 1)[0]
+    try:
+        fs = fsspec.filesystem(protocol)
+    except (ImportError, ValueError) as exc:
+        raise InputDataError(
+            f"cannot open {path!r}: fsspec has no usable filesystem for '{protocol}://' ({exc}); install "
+            f"its fsspec implementation (gcsfs for gs://, s3fs for s3://, adlfs for az://)"
+        ) from None
+    return fs, f"{protocol}://"
+
+
+def join(base: str, *parts: str) -> str:
+    """Join path parts with '/', for local paths and URLs alike."""
+    out = base
+    for part in parts:
+        out = out.rstrip("/") + "/" + part.lstrip("/") if out else part
+    return out
+
+
+def makedirs(path: str) -> None:
+    if is_url(path):
+        fs, _ = _fs(path)
+        fs.makedirs(path, exist_ok=True)
+    else:
+        os.makedirs(_local(path), exist_ok=True)
+
+
+def open_file(path: str, mode: str = "rb") -> IO[Any]:
+    """Open a local path or an object-store URL (binary modes)."""
+    if is_url(path):
+        fs, _ = _fs(path)
+        return fs.open(path, mode)  # type: ignore[no-any-return]
+    return open(_local(path), mode)  # noqa: SIM115 - returned to the caller, who closes it
+
+
+def glob_files(pattern: str) -> list[str]:
+    """Files matching a glob pattern (``*``, ``?``, ``[...]``), sorted; URLs keep their scheme."""
+    if is_url(pattern):
+        fs, _ = _fs(pattern)
+        return sorted(fs.unstrip_protocol(p) for p in fs.glob(pattern) if not fs.isdir(p))
+    return sorted(p for p in _glob.glob(_local(pattern)) if os.path.isfile(p))
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What changes when a file changes: size, and modification time or a checksum from the store."""
+
+    path: str
+    size: int
+    version: str
+
+    def fingerprint_line(self) -> str:
+        return f"{self.path}\t{self.size}\t{self.version}"
+
+
+def file_info(path: str) -> FileInfo:
+    if is_url(path):
+        fs, _ = _fs(path)
+        info = fs.info(path)
+        version = ""
+        for key in ("md5Hash", "crc32c", "ETag", "etag", "generation", "mtime", "LastModified",
+                    "last_modified", "updated", "created"):
+            if info.get(key) is not None:
+                version = f"{key}={info[key]}"
+                break
+        return FileInfo(path, int(info.get("size") or 0), version)
+    st = os.stat(_local(path))
+    return FileInfo(path, st.st_size, f"mtime_ns={st.st_mtime_ns}")
+
+
+# ------------------------------------------------------------------------------------- TFRecord files
+def _masked_crc(data: bytes) -> int:
+    import google_crc32c
+
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+
+
+def frame_records(records: Iterable[bytes]) -> bytes:
+    """The TFRecord framing of ``records`` (uncompressed), as one bytes object."""
+    import google_crc32c
+
+    crc = google_crc32c.value
+    pack32 = _U32.pack
+    heads: dict[int, bytes] = {}
+    parts: list[bytes] = []
+    append = parts.append
+    for record in records:
+        n = len(record)
+        head = heads.get(n)
+        if head is None:
+            length = _U64.pack(n)
+            head = heads[n] = length + pack32(_masked_crc(length))
+        append(head)
+        append(record)
+        c = crc(record)
+        append(pack32((((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF))
+    return b"".join(parts)
+
+
+class GzipTFRecordWriter:
+    """Write a gzip-compressed TFRecord file (readable by ``tf.data.TFRecordDataset(..., "GZIP")``).
+
+    ``level`` is the zlib compression level; 6 is zlib's (and TensorFlow's) default, lower is faster.
+    ``write_framed`` takes bytes produced by :func:`frame_records` (so framing can run elsewhere).
+    """
+
+    def __init__(self, path: str, level: int = 6) -> None:
+        self.path = path
+        self._file = open_file(path, "wb")
+        self._zip = zlib.compressobj(level, zlib.DEFLATED, 31)
+        self.records = 0
+
+    def write(self, records: Sequence[bytes]) -> None:
+        self.write_framed(frame_records(records), len(records))
+
+    def write_framed(self, framed: bytes, count: int) -> None:
+        self._file.write(self._zip.compress(framed))
+        self.records += count
+
+    def close(self) -> None:
+        self._file.write(self._zip.flush())
+        self._file.close()
+
+    def __enter__(self) -> GzipTFRecordWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_tfrecords(path: str, *, verify: bool = True) -> Iterator[bytes]:
+    """Records of one TFRecord file (gzip when the name ends in ``.gz``); checks the CRCs by default."""
+    import gzip
+
+    with open_file(path, "rb") as raw:
+        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
+        offset = 0
+        while True:
+            head = stream.read(12)
+            if not head:
+                return
+            if len(head) < 12:
+                raise InputDataError(f"TFRecord file {path}: truncated record header at byte {offset}")
+            (length,) = _U64.unpack(head[:8])
+            if verify and _U32.unpack(head[8:])[0] != _masked_crc(head[:8]):
+                raise InputDataError(f"TFRecord file {path}: corrupt length at byte {offset}")
+            data = stream.read(length)
+            tail = stream.read(4)
+            if len(data) < length or len(tail) < 4:
+                raise InputDataError(f"TFRecord file {path}: truncated record at byte {offset}")
+            if verify and _U32.unpack(tail)[0] != _masked_crc(data):
+                raise InputDataError(f"TFRecord file {path}: corrupt record at byte {offset}")
+            offset += 16 + length
+            yield data
+
+
+# ---------------------------------------------------------------------------------- artifact layout
+def split_uri(examples_uri: str, split: str) -> str:
+    """``<uri>/Split-<split>``, TFX's folder for one split."""
+    return join(examples_uri, f"Split-{split}")
+
+
+def examples_file_pattern(examples_uri: str, split: str) -> str:
+    """Glob of one split's data files: ``<uri>/Split-<split>/*.gz``."""
+    return join(split_uri(examples_uri, split), "*" + EXAMPLES_FILE_SUFFIX)
+
+
+def examples_files(examples: Artifact | str, split: str) -> list[str]:
+    uri = examples if isinstance(examples, str) else examples.uri
+    files = glob_files(examples_file_pattern(uri, split))
+    if not files:
+        raise InputDataError(
+            f"Examples artifact at {uri} has no data for split {split!r} (no {EXAMPLES_FILE_SUFFIX} files "
+            f"under Split-{split}/); its splits are {split_names(examples) if not isinstance(examples, str) else '?'}"
+        )
+    return files
+
+
+def split_names(examples: Artifact) -> list[str]:
+    """The split names of an Examples artifact (its ``split_names`` property, a JSON list string)."""
+    raw = examples.properties["split_names"]
+    if raw is None:
+        raise InputDataError(
+            f"Examples artifact {examples.uri} has no split_names property; it should be a JSON list "
+            "such as '[\"train\", \"eval\"]' (produce it with Ingest, or set it on your own Examples)"
+        )
+    names = json.loads(str(raw))
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InputDataError(f"Examples artifact {examples.uri}: split_names {raw!r} is not a JSON list of names")
+    return names
+
+
+def schema_path(schema: Artifact | str) -> str:
+    """Path of the schema file of a Schema artifact (``<uri>/schema.pbtxt``)."""
+    uri = schema if isinstance(schema, str) else schema.uri
+    if uri.endswith(".pbtxt"):
+        return uri
+    return join(uri, SCHEMA_FILE)
+
+
+def read_schema(schema: Artifact | str) -> Any:
+    """The ``tensorflow_metadata`` Schema proto of a Schema artifact (or of a ``.pbtxt`` path)."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    path = schema_path(schema)
+    try:
+        with open_file(path, "rb") as f:
+            text = f.read().decode("utf-8")
+    except FileNotFoundError:
+        raise InputDataError(
+            f"schema file {path} does not exist; a Schema artifact holds {SCHEMA_FILE} (tensorflow-metadata "
+            "Schema in text format)"
+        ) from None
+    try:
+        return text_format.Parse(text, schema_pb2.Schema())
+    except text_format.ParseError as exc:
+        raise InputDataError(f"schema file {path} is not a valid tensorflow-metadata Schema: {exc}") from None
+
+
+def write_schema(schema_proto: Any, schema: Artifact | str) -> str:
+    """Write ``schema_proto`` as ``schema.pbtxt`` under the artifact's URI; returns the file path."""
+    from google.protobuf import text_format
+
+    path = schema_path(schema)
+    makedirs(path.rsplit("/", 1)[0])
+    with open_file(path, "wb") as f:
+        f.write(text_format.MessageToString(schema_proto).encode("utf-8"))
+    return path
+
+
+def read_examples(examples: Artifact | str, split: str, schema: Any = None) -> Any:
+    """One split as a ``pyarrow.Table`` of list columns (decoded with tfx_bsl, no TensorFlow needed)."""
+    import pyarrow as pa
+    from tfx_bsl.coders import example_coder
+
+    decoder = (example_coder.ExamplesToRecordBatchDecoder(schema.SerializeToString()) if schema is not None
+               else example_coder.ExamplesToRecordBatchDecoder())
+    batches = []
+    for path in examples_files(examples, split):
+        records = list(read_tfrecords(path))
+        for start in range(0, len(records), 65536):
+            batches.append(decoder.DecodeBatch(records[start:start + 65536]))
+    if not batches:
+        return pa.table({})
+    return pa.Table.from_batches(batches) if len({b.schema for b in batches}) == 1 else pa.concat_tables(
+        [pa.Table.from_batches([b]) for b in batches], promote=True)
+
+
+# ----------------------------------------------------------------------------------------- user code
+def load_user_function(module_file: str | None, function: str | None, *, what: str,
+                       default_name: str | None = None) -> Callable[..., Any]:
+    """Load a user function, TFX style.
+
+    * ``module_file`` a path to a ``.py`` file and ``function`` its name (``default_name`` when None);
+    * ``module_file`` a dotted module name (``pkg.mod``) and ``function`` its name;
+    * no ``module_file`` and ``function`` a dotted path ``pkg.mod.fn``.
+
+    Errors name the file or module, the function and what to do; an exception raised while importing
+    the module is the user's (:class:`UserCodeError`).
+    """
+    import importlib
+
+    from headwater.components._loader import load_module_from_file
+
+    name = function or default_name
+    if not module_file:
+        if not function or "." not in function:
+            raise UserCodeError(
+                f"{what}: give module_file (a .py path or dotted module) or a dotted function path such as "
+                f"'mypkg.features.{default_name or 'fn'}'; got module_file={module_file!r}, "
+                f"function={function!r}"
+            )
+        module_ref, _, name = function.rpartition(".")
+    else:
+        module_ref = module_file
+    source = module_ref
+    try:
+        if module_ref.endswith(".py") or os.sep in module_ref or "/" in module_ref:
+            if not os.path.isfile(module_ref):
+                raise UserCodeError(
+                    f"{what}: module file {module_ref!r} does not exist (looked from {os.getcwd()}); pass an "
+                    "existing .py path (absolute, or relative to where the pipeline runs) or a dotted module"
+                )
+            module = load_module_from_file(module_ref)
+        else:
+            try:
+                module = importlib.import_module(module_ref)
+            except ModuleNotFoundError as exc:
+                if exc.name and module_ref.startswith(exc.name):
+                    raise UserCodeError(
+                        f"{what}: cannot import module {module_ref!r} ({exc}); make it importable (on "
+                        "PYTHONPATH, installed) or pass a .py file path as module_file"
+                    ) from None
+                raise
+            source = getattr(module, "__file__", None) or module_ref
+    except UserCodeError:
+        raise
+    except Exception as exc:
+        import traceback
+
+        raise UserCodeError(
+            f"{what}: importing {module_ref!r} raised {type(exc).__name__}: {exc}",
+            user_traceback=traceback.format_exc(),
+        ) from exc
+    fn = getattr(module, name or "", None)
+    if not callable(fn):
+        available = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
+                           and getattr(v, "__module__", None) == module.__name__)
+        raise UserCodeError(
+            f"{what}: {source} defines no function {name!r}; define it there or name the right one "
+            f"(functions defined in it: {', '.join(available) or 'none'})"
+        )
+    return fn  # type: ignore[no-any-return]
+
+
+def code_fingerprint(module_file: str | None) -> str:
+    """sha256 of a module file (path or dotted module); '' when it cannot be found."""
+    if not module_file:
+        return ""
+    path: str | None = module_file if os.path.isfile(module_file) else None
+    if path is None:
+        import importlib.util
+
+        ref = module_file
+        while ref and path is None:
+            try:
+                found = importlib.util.find_spec(ref)
+            except (ImportError, ValueError):
+                found = None
+            if found is not None and found.origin and os.path.isfile(found.origin):
+                path = found.origin
+            ref = ref.rpartition(".")[0]
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else ""
+
+
+# -------------------------------------------------------------------------------- Palmer penguins
+PENGUIN_COLUMNS = ("species", "island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm",
+                   "body_mass_g", "sex", "year")
+
+
+def penguins_csv(path: str | Path, *, years: Iterable[int] | None = None, missing: str = "") -> Path:
+    """Write the real Palmer penguins data (344 rows, from the ``palmerpenguins`` package) as CSV.
+
+    Nothing is dropped or cleaned: ``species`` (the label, 3 classes), categorical ``island`` and
+    ``sex``, numeric measurements with missing values, and ``year`` (2007–2009). Missing values are
+    written as ``missing`` (an empty field by default). ``years`` keeps only those years (e.g. one
+    span per year). Reads the CSV shipped inside the package: no network.
+    """
+    import importlib.resources
+
+    keep = {int(y) for y in years} if years is not None else None
+    source = importlib.resources.files("palmerpenguins") / "data" / "penguins.csv"
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with source.open("r", encoding="utf-8", newline="") as src, out.open("w", encoding="utf-8", newline="") as dst:
+        reader = csv.reader(src)
+        header = next(reader)
+        if tuple(header) != PENGUIN_COLUMNS:
+            raise InputDataError(f"palmerpenguins data has columns {header}, expected {list(PENGUIN_COLUMNS)}")
+        writer = csv.writer(dst, lineterminator="\n")
+        writer.writerow(header)
+        year_col = header.index("year")
+        for row in reader:
+            if keep is not None and int(row[year_col]) not in keep:
+                continue
+            writer.writerow([missing if v == "NA" else v for v in row])
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover - ``python -m headwater.components._data penguins.csv``
+    target = sys.argv[1] if len(sys.argv) > 1 else "penguins.csv"
+    print(penguins_csv(target))

@@ -1,0 +1,198 @@
+"""Train: run a user's ``run_fn(fn_args)`` (a TFX-style module file) and publish the SavedModel it writes.
+
+::
+
+    train = Train(
+        examples=transform.outputs.transformed_examples,
+        transform_graph=transform.outputs.transform_graph,
+        schema=ingest.outputs.schema,
+        module_file="models/penguin.py",
+        train_steps=100,
+        eval_steps=5,
+        seed=42,
+    )
+    train.outputs.model        # Model: the SavedModel under Format-Serving/
+    train.outputs.model_run    # ModelRun: fn_args.model_run_dir (TensorBoard logs, ...)
+
+``fn_args`` has TFX's fields (see :class:`~headwater.components._fn_args.FnArgs`). ``examples`` takes one
+Examples channel or several (a span window from :func:`~headwater.components.resolvers.SpanRange`): the
+train/eval file lists then cover every artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from headwater.components._data import examples_file_pattern, load_user_function, schema_path
+from headwater.components.api import ExecutionContext, Input, Output, component
+from headwater.components.executor import user_code
+from headwater.metadata import types
+from headwater.metadata.errors import InputDataError, UserCodeError
+
+__all__ = ["SERVING_DIR", "Train", "serving_model_path"]
+
+#: Folder of the serving SavedModel inside a Model artifact (TFX's name).
+SERVING_DIR = "Format-Serving"
+#: Folder TFX gives Estimator eval models; kept in ``fn_args.eval_model_dir`` for compatibility.
+EVAL_DIR = "Format-TFMA"
+
+
+def serving_model_path(model_uri: str) -> str:
+    """Where a Model artifact keeps its serving SavedModel."""
+    return os.path.join(model_uri, SERVING_DIR)
+
+
+def _schema_file(schema: types.Schema) -> str:
+    path = schema_path(schema)
+    if not os.path.isfile(path):
+        raise InputDataError(
+            f"Schema artifact at {schema.uri} holds no {os.path.basename(path)}; re-run the node that produced it"
+        )
+    return path
+
+
+def _hyperparameters(artifact: types.HyperParameters | None) -> dict[str, Any] | None:
+    if artifact is None:
+        return None
+    files = sorted(p for p in Path(artifact.uri).iterdir() if p.is_file())
+    if not files:
+        raise InputDataError(
+            f"HyperParameters artifact at {artifact.uri} holds no file (expected best_hyperparameters.txt, "
+            "the JSON of keras_tuner.HyperParameters.get_config())"
+        )
+    path = next((p for p in files if p.name == "best_hyperparameters.txt"), files[0])
+    try:
+        value = json.loads(path.read_text())
+    except ValueError as exc:
+        raise InputDataError(f"{path}: not JSON ({exc}); write keras_tuner.HyperParameters.get_config() as JSON") from None
+    if not isinstance(value, dict):
+        raise InputDataError(f"{path}: expected a JSON object (HyperParameters config), got {type(value).__name__}")
+    return value
+
+
+def _check_splits(examples: list[types.Examples], splits: list[str], what: str) -> None:
+    for art in examples:
+        missing = [s for s in splits if not os.path.isdir(os.path.join(art.uri, f"Split-{s}"))]
+        if missing:
+            have = sorted(p.name[len("Split-"):] for p in Path(art.uri).glob("Split-*")) if os.path.isdir(art.uri) else []
+            raise InputDataError(
+                f"Examples artifact {art.uri} has no split {missing[0]!r} (it has {have or 'none'}); "
+                f"set Train's {what} to split names it has"
+            )
+
+
+def _set_seeds(seed: int) -> None:
+    import sys
+
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)  # python, numpy and TensorFlow's global seed
+    if "keras" in sys.modules:  # a module that trains with Keras 3 also seeds Keras 3's own generator
+        import keras
+
+        keras.utils.set_random_seed(seed)
+
+
+@component(code_params=("module_file",), version="1")
+def Train(
+    *,
+    examples: Input[list[types.Examples]],
+    transform_graph: Input[types.TransformGraph] | None = None,
+    schema: Input[types.Schema] | None = None,
+    hyperparameters: Input[types.HyperParameters] | None = None,
+    model: Output[types.Model],
+    model_run: Output[types.ModelRun],
+    module_file: str,
+    run_fn: str = "run_fn",
+    train_steps: int | None = None,
+    eval_steps: int | None = None,
+    custom_config: dict[str, Any] | None = None,
+    seed: int | None = None,
+    train_splits: list[str] | None = None,
+    eval_splits: list[str] | None = None,
+    ctx: ExecutionContext,
+) -> None:
+    """Train a model with the user's ``run_fn(fn_args)`` from ``module_file`` (path or dotted name).
+
+    ``seed`` makes runs reproducible (Python, NumPy, TensorFlow and dataset shuffling are seeded);
+    ``train_splits``/``eval_splits`` default to ``["train"]``/``["eval"]``.
+    """
+    from headwater.components import _keras
+    from headwater.components._fn_args import FnArgs, make_data_accessor
+
+    started = time.time()
+    train_splits = list(train_splits or ["train"])
+    eval_splits = list(eval_splits or ["eval"])
+    node = f"node {ctx.node_id!r}"
+    if not examples:
+        raise InputDataError(f"{node}: input 'examples' holds no Examples artifact; connect one (or a span window)")
+    _check_splits(examples, train_splits, "train_splits")
+    _check_splits(examples, eval_splits, "eval_splits")
+    for name, steps in (("train_steps", train_steps), ("eval_steps", eval_steps)):
+        if steps is not None and steps <= 0:
+            raise InputDataError(f"{node}: {name} is {steps}; give a positive number of steps (or None)")
+
+    _keras.prefer_tf_keras()  # before TensorFlow resolves tf.keras in this process
+    fn = load_user_function(module_file, run_fn, what=f"{node} (Train)", default_name="run_fn")
+
+    _keras.skip_autograph_for_tf_keras()
+    serving_dir = serving_model_path(model.uri)
+    fn_args = FnArgs(
+        working_dir=ctx.tmp_dir,
+        train_files=[examples_file_pattern(a.uri, s) for a in examples for s in train_splits],
+        eval_files=[examples_file_pattern(a.uri, s) for a in examples for s in eval_splits],
+        train_steps=train_steps,
+        eval_steps=eval_steps,
+        schema_path=_schema_file(schema) if schema is not None else None,
+        transform_graph_path=transform_graph.uri if transform_graph is not None else None,
+        data_accessor=make_data_accessor(),
+        serving_model_dir=serving_dir,
+        eval_model_dir=os.path.join(model.uri, EVAL_DIR),
+        model_run_dir=model_run.uri,
+        hyperparameters=_hyperparameters(hyperparameters),
+        custom_config=dict(custom_config) if custom_config is not None else None,
+        seed=seed,
+    )
+    fn_args.schema_file = fn_args.schema_path
+    fn_args.transform_output = fn_args.transform_graph_path
+    if seed is not None:
+        _set_seeds(seed)
+
+    with user_code(f"{node}: {run_fn} in {module_file}"):
+        fn(fn_args)
+
+    if not os.path.isfile(os.path.join(serving_dir, "saved_model.pb")):
+        found = sorted(os.listdir(serving_dir)) if os.path.isdir(serving_dir) else []
+        detail = f"; that folder holds {found[:5]}" if found else ""
+        raise UserCodeError(
+            f"{node}: {run_fn} in {module_file} returned without writing a model: no SavedModel "
+            f"(saved_model.pb) at fn_args.serving_model_dir = {serving_dir}{detail}. Save the trained model "
+            "there, e.g. model.save(fn_args.serving_model_dir, save_format='tf', signatures=...) or "
+            "tf.saved_model.save(model, fn_args.serving_model_dir, signatures=...)",
+            node_id=ctx.node_id,
+            artifact_uri=model.uri,
+        )
+    spans = sorted({a.properties["span"] for a in examples if a.properties["span"] is not None})
+    if spans:
+        model.custom_properties["example_spans"] = spans
+    if seed is not None:
+        model.custom_properties["seed"] = seed
+    model.custom_properties["keras"] = _keras.tf_keras_version()
+    summary = {
+        "module_file": module_file,
+        "run_fn": run_fn,
+        "train_files": fn_args.train_files,
+        "eval_files": fn_args.eval_files,
+        "train_steps": train_steps,
+        "eval_steps": eval_steps,
+        "seed": seed,
+        "example_artifact_ids": [a.id for a in examples],
+        "spans": spans,
+        "tf_keras": model.custom_properties["keras"],
+        "seconds": round(time.time() - started, 3),
+    }
+    Path(model_run.uri, "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -1,0 +1,91 @@
+"""Shared fixtures: pipeline roots, and metadata stores on SQLite, MariaDB and PostgreSQL (for real)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+# Test components live in importable modules so spawned worker processes can load them.
+sys.path.insert(0, str(TESTS / "support"))
+
+SHARED = TESTS.parent.parent / "shared"
+TFX_FIXTURE = SHARED / "fixtures" / "tfx-1.16-penguin" / "metadata.sqlite"
+
+MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+def _mysql_admin(sql: str) -> None:
+    import pymysql
+
+    con = pymysql.connect(**MYSQL)  # type: ignore[arg-type]
+    try:
+        with con.cursor() as cur:
+            cur.execute(sql)
+        con.commit()
+    finally:
+        con.close()
+
+
+def _postgres_admin(sql: str) -> None:
+    import psycopg2
+
+    con = psycopg2.connect(dbname="test", **POSTGRES)
+    con.autocommit = True
+    try:
+        with con.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def mysql_uri() -> Iterator[str]:
+    name = f"hw_{secrets.token_hex(4)}"
+    try:
+        _mysql_admin(f"CREATE DATABASE {name}")
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"MariaDB on 127.0.0.1:3306 is not reachable: {exc}")
+    yield f"mysql://root@127.0.0.1:3306/{name}"
+    _mysql_admin(f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture
+def postgres_uri() -> Iterator[str]:
+    name = f"hw_{secrets.token_hex(4)}"
+    try:
+        _postgres_admin(f"CREATE DATABASE {name}")
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    _postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "mysql", "postgresql"])
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty metadata store on each of the three backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'metadata.sqlite'}"
+    return str(request.getfixturevalue({"mysql": "mysql_uri", "postgresql": "postgres_uri"}[request.param]))
+
+
+@pytest.fixture
+def tfx_store_path(tmp_path: Path) -> Path:
+    """A copy of the MLMD store written by TFX 1.16 itself (skips when ../shared is absent)."""
+    if not TFX_FIXTURE.exists():
+        pytest.skip(f"TFX fixture store not found at {TFX_FIXTURE} (../shared is absent in this checkout)")
+    import shutil
+
+    dest = tmp_path / "tfx.sqlite"
+    shutil.copy(TFX_FIXTURE, dest)
+    return dest

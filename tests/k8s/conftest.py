@@ -1,0 +1,54 @@
+"""Fixtures for the Kubernetes tests: the API stand-in, clients for it, images it can "pull"."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+
+from standin import ApiStandIn, Image  # noqa: E402
+
+PYTHON_BIN = str(Path(sys.executable).parent)
+SHELL_IMAGE = "busybox:1.36"
+RUNTIME_IMAGE = "headwater:test"
+
+
+def runtime_image_env() -> dict[str, str]:
+    """What the runtime image provides: Python with headwater installed, the test components on the path."""
+    return {
+        "PATH": f"{PYTHON_BIN}:/usr/local/bin:/usr/bin:/bin",
+        "PYTHONPATH": os.pathsep.join([str(REPO / "tests" / "support"), str(HERE)]),
+        "HOME": "/tmp",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def images() -> dict[str, Image]:
+    return {
+        SHELL_IMAGE: Image(env={"PATH": "/usr/local/bin:/usr/bin:/bin"}),
+        RUNTIME_IMAGE: Image(env=runtime_image_env()),
+    }
+
+
+@pytest.fixture
+def standin(tmp_path: Path) -> Iterator[ApiStandIn]:
+    with ApiStandIn(tmp_path / "cluster", namespaces=("default", "headwater"), images=images()) as server:
+        yield server
+
+
+@pytest.fixture
+def kube(standin: ApiStandIn) -> Iterator[object]:
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=standin.kubeconfig(), client_configuration=configuration)
+    api = client.ApiClient(configuration)
+    yield api
+    api.close()

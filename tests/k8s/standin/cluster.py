@@ -1,0 +1,999 @@
+"""The stand-in's controllers: Job controller, scheduler, garbage/TTL collector, and a subprocess kubelet.
+
+- **Job controller** (batch/v1, NonIndexed, completions 1): creates pods from the template with the
+  ``job-name`` / ``controller-uid`` labels and a controller ownerReference, replaces failed pods after an
+  exponential back-off until ``backoffLimit`` is exceeded, enforces ``activeDeadlineSeconds`` and writes
+  the conditions (``SuccessCriteriaMet``/``Complete``, ``FailureTarget``/``Failed`` with reason
+  ``BackoffLimitExceeded`` or ``DeadlineExceeded``) and counters a real controller writes.
+- **Scheduler**: binds pods to nodes by their requests, node selectors and taints; otherwise the pod stays
+  Pending with ``PodScheduled=False``, reason ``Unschedulable`` and kube-scheduler's message
+  (``0/3 nodes are available: 3 Insufficient cpu.``).
+- **Garbage collector / TTL**: dependents of a deleted Job are deleted (Background) or the Job waits for
+  them (Foreground); finished Jobs with ``ttlSecondsAfterFinished`` are deleted.
+- **Kubelet**: runs each bound pod's container command as a local subprocess with the pod's environment
+  (``env``, ``envFrom``, ConfigMap/Secret references, field references, ``$(VAR)`` expansion) and
+  volumes (ConfigMap/Secret/emptyDir materialised per pod; PersistentVolumeClaims and hostPaths mapped to
+  host directories), records stdout/stderr in CRI log format, and reports container states and pod phases.
+
+What a subprocess cannot do is documented where it matters: a ConfigMap/Secret/emptyDir mounted at a path
+that does not exist on this machine is reached by rewriting that path prefix in the container's command,
+args, env values and workingDir; a claim or hostPath must be mounted at its own host path (pipeline roots
+are, by construction). Pods that mount their service account token receive ``KUBECONFIG`` pointing at a
+kubeconfig for that service account — the stand-in's equivalent of the token mount.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import datetime as dt
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kubernetes.utils.quantity import parse_quantity
+
+from .faults import PodFault
+from .store import ApiError, ObjectStore, now_rfc3339
+from .validation import generate_name, prepare_create
+
+__all__ = ["Cluster", "Image", "Node"]
+
+Obj = dict[str, Any]
+TERMINAL = ("Succeeded", "Failed")
+
+
+@dataclass(frozen=True)
+class Node:
+    """A schedulable node: allocatable resources, labels and taints."""
+
+    name: str
+    cpu: str = "4"
+    memory: str = "16Gi"
+    gpu: int = 0
+    pods: int = 110
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: tuple[dict[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Image:
+    """What a pullable image provides: its environment (``ENV``), entrypoint and working directory."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    entrypoint: tuple[str, ...] = ()
+    workdir: str | None = None
+
+
+@dataclass
+class _JobState:
+    started: float | None = None
+    finished: float | None = None
+    last_failure: float = 0.0
+    seen: set[str] = field(default_factory=set)
+    succeeded: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+
+
+def _ts(t: float | None = None) -> str:
+    moment = dt.datetime.fromtimestamp(t if t is not None else time.time(), dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ts_nano() -> str:
+    now = time.time_ns()
+    base = dt.datetime.fromtimestamp(now // 1_000_000_000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{now % 1_000_000_000:09d}Z"
+
+
+def _condition(type_: str, status: str, reason: str | None = None, message: str | None = None) -> Obj:
+    c: Obj = {"type": type_, "status": status, "lastProbeTime": None, "lastTransitionTime": now_rfc3339()}
+    if reason:
+        c["reason"] = reason
+    if message:
+        c["message"] = message
+    return c
+
+
+def _set_condition(status: Obj, cond: Obj) -> None:
+    conds = status.setdefault("conditions", [])
+    for i, c in enumerate(conds):
+        if c["type"] == cond["type"]:
+            if (c["status"], c.get("reason"), c.get("message")) == (
+                cond["status"], cond.get("reason"), cond.get("message")
+            ):
+                return
+            conds[i] = cond
+            return
+    conds.append(cond)
+
+
+def pod_requests(pod: Obj) -> dict[str, Decimal]:
+    total: dict[str, Decimal] = defaultdict(Decimal)
+    for c in pod["spec"].get("containers", []):
+        for key, value in ((c.get("resources") or {}).get("requests") or {}).items():
+            total[key] += parse_quantity(value)
+    return total
+
+
+def _qos(pod: Obj) -> str:
+    containers = pod["spec"].get("containers", [])
+    res = [c.get("resources") or {} for c in containers]
+    if all(not r.get("requests") and not r.get("limits") for r in res):
+        return "BestEffort"
+    for r in res:
+        limits, requests = r.get("limits") or {}, r.get("requests") or {}
+        if not {"cpu", "memory"} <= set(limits) or any(
+            parse_quantity(requests.get(k, limits[k])) != parse_quantity(limits[k]) for k in ("cpu", "memory")
+        ):
+            return "Burstable"
+    return "Guaranteed"
+
+
+def _controller_ref(obj: Obj) -> Obj | None:
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref
+    return None
+
+
+class Cluster:
+    """Controllers and kubelet over one :class:`ObjectStore`."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        workdir: Path,
+        *,
+        nodes: list[Node],
+        images: dict[str, Image] | None,
+        claims: dict[str, str],
+        backoff_base: float = 0.05,
+        grace_cap: float = 2.0,
+        kubeconfig_for: Callable[[str, str], str | None] | None = None,
+    ) -> None:
+        self.store = store
+        self.workdir = workdir
+        self.nodes = list(nodes)
+        self.images = images
+        self.claims = dict(claims)
+        self.backoff_base = backoff_base
+        self.grace_cap = grace_cap
+        self.kubeconfig_for = kubeconfig_for
+        self.pod_faults: list[PodFault] = []
+        self._faults_lock = threading.Lock()
+        self._jobs: dict[str, _JobState] = {}
+        self._kubelets: dict[str, _PodRunner] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="standin-controllers", daemon=True)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.store.close()
+        self._thread.join(5)
+        for runner in list(self._kubelets.values()):
+            runner.kill()
+        for runner in list(self._kubelets.values()):
+            runner.thread.join(5)
+
+    def take_faults(self, pod: Obj) -> list[PodFault]:
+        labels = pod["metadata"].get("labels") or {}
+        with self._faults_lock:
+            return [f for f in self.pod_faults if f.take(labels)]
+
+    def _loop(self) -> None:
+        seen = -1
+        while not self._stop.is_set():
+            current = self.store.resource_version
+            if current == seen:
+                self.store.wait(current, 0.05)
+            seen = self.store.resource_version
+            try:
+                self.reconcile()
+            except Exception as exc:  # keep the controllers alive; the test sees the failure in pod state
+                print(f"stand-in controller error: {exc!r}")
+            time.sleep(0.005)
+
+    # -- deletion ------------------------------------------------------------------------------------
+    def delete_pod(self, namespace: str, name: str, grace: int | None = None) -> Obj | None:
+        """Graceful deletion: mark, let the kubelet stop the container, then remove the object."""
+        pod = self.store.get("pods", namespace, name)
+        if pod is None:
+            return None
+        runner = self._kubelets.get(pod["metadata"]["uid"])
+        if runner is None or not runner.has_process():
+            if runner is not None:
+                runner.deleting.set()
+            return self.store.remove("pods", namespace, name)
+        seconds = grace if grace is not None else pod["spec"].get("terminationGracePeriodSeconds", 30)
+
+        def mark(p: Obj) -> None:
+            p["metadata"].setdefault("deletionTimestamp", now_rfc3339())
+            p["metadata"].setdefault("deletionGracePeriodSeconds", seconds)
+
+        marked = self.store.modify("pods", namespace, name, mark)
+        runner.request_delete(min(float(seconds), self.grace_cap))
+        return marked
+
+    def delete_job(self, namespace: str, name: str, propagation: str) -> Obj:
+        job = self.store.get("jobs", namespace, name)
+        if job is None:
+            raise ApiError.not_found("jobs", name)
+        uid = job["metadata"]["uid"]
+        if propagation == "Foreground":
+
+            def mark(j: Obj) -> None:
+                j["metadata"].setdefault("deletionTimestamp", now_rfc3339())
+                j["metadata"]["deletionGracePeriodSeconds"] = 0
+                fins = j["metadata"].setdefault("finalizers", [])
+                if "foregroundDeletion" not in fins:
+                    fins.append("foregroundDeletion")
+
+            marked = self.store.modify("jobs", namespace, name, mark)
+            assert marked is not None
+            return marked
+        self.store.remove("jobs", namespace, name)
+        if propagation == "Orphan":
+            pods, _ = self.store.list("pods", namespace)
+            for pod in pods:
+                if any(r.get("uid") == uid for r in pod["metadata"].get("ownerReferences") or []):
+
+                    def orphan(p: Obj) -> None:
+                        refs = [r for r in p["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+                        if refs:
+                            p["metadata"]["ownerReferences"] = refs
+                        else:
+                            p["metadata"].pop("ownerReferences", None)
+
+                    self.store.modify("pods", namespace, pod["metadata"]["name"], orphan)
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": {"name": name, "group": "batch", "kind": "jobs", "uid": uid},
+        }
+
+    # -- reconcile -----------------------------------------------------------------------------------
+    def reconcile(self) -> None:
+        jobs, _ = self.store.list("jobs")
+        pods, _ = self.store.list("pods")
+        by_owner: dict[str, list[Obj]] = defaultdict(list)
+        for pod in pods:
+            for ref in pod["metadata"].get("ownerReferences") or []:
+                by_owner[ref["uid"]].append(pod)
+        job_uids = {j["metadata"]["uid"] for j in jobs}
+        for pod in pods:  # garbage collector: dependents of a Job that is gone
+            ref = _controller_ref(pod)
+            if ref and ref.get("kind") == "Job" and ref["uid"] not in job_uids:
+                if not pod["metadata"].get("deletionTimestamp"):
+                    self.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"])
+        for job in jobs:
+            self._reconcile_job(job, by_owner.get(job["metadata"]["uid"], []))
+        for uid in list(self._jobs):
+            if uid not in job_uids:
+                del self._jobs[uid]
+        pods, _ = self.store.list("pods")
+        self._schedule(pods)
+
+    def _reconcile_job(self, job: Obj, pods: list[Obj]) -> None:
+        meta, spec = job["metadata"], job["spec"]
+        ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        if meta.get("deletionTimestamp"):  # foreground deletion: remove dependents first
+            for pod in pods:
+                if not pod["metadata"].get("deletionTimestamp"):
+                    self.delete_pod(ns, pod["metadata"]["name"])
+            if not pods:
+                self.store.remove("jobs", ns, name)
+            return
+        state = self._jobs.setdefault(uid, _JobState())
+        now = time.monotonic()
+        conditions = {c["type"]: c for c in (job.get("status") or {}).get("conditions") or []}
+        finished = any(conditions.get(t, {}).get("status") == "True" for t in ("Complete", "Failed"))
+        if finished:
+            ttl = spec.get("ttlSecondsAfterFinished")
+            if state.finished is None:
+                state.finished = now
+            if ttl is not None and now - state.finished >= ttl:
+                self.delete_job(ns, name, "Background")
+            return
+        if spec.get("suspend"):
+            return
+        if state.started is None:
+            state.started = now
+        present = {p["metadata"]["uid"] for p in pods}
+        for pod in pods:
+            pid = pod["metadata"]["uid"]
+            state.seen.add(pid)
+            phase = (pod.get("status") or {}).get("phase")
+            if phase == "Succeeded":
+                state.succeeded.add(pid)
+            elif phase == "Failed":
+                if pid not in state.failed:
+                    state.last_failure = now
+                state.failed.add(pid)
+        for pid in state.seen - present - state.succeeded - state.failed:  # deleted before finishing
+            state.failed.add(pid)
+            state.last_failure = now
+        active = [
+            p for p in pods
+            if (p.get("status") or {}).get("phase") not in TERMINAL and not p["metadata"].get("deletionTimestamp")
+        ]
+        terminating = [
+            p for p in pods
+            if (p.get("status") or {}).get("phase") not in TERMINAL and p["metadata"].get("deletionTimestamp")
+        ]
+        ready = sum(
+            1 for p in active
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in (p.get("status") or {}).get("conditions") or [])
+        )
+        verdict: tuple[str, str, str] | None = None
+        if len(state.succeeded) >= spec.get("completions", 1):
+            verdict = ("Complete", "CompletionsReached", "Reached expected number of succeeded pods")
+        elif len(state.failed) > spec.get("backoffLimit", 6):
+            verdict = ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+        elif spec.get("activeDeadlineSeconds") is not None and now - state.started >= spec["activeDeadlineSeconds"]:
+            verdict = ("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")
+        if verdict is not None and verdict[0] == "Failed":
+            for pod in active:
+                self.delete_pod(ns, pod["metadata"]["name"])
+        elif verdict is None and not active and not terminating:
+            failures = len(state.failed)
+            delay = self.backoff_base * (2 ** (failures - 1)) if failures else 0.0
+            if now - state.last_failure >= delay:
+                self._create_pod(job)
+                active = [None]  # type: ignore[list-item]
+
+        def update(j: Obj) -> None:
+            status = j.setdefault("status", {})
+            status.setdefault("startTime", now_rfc3339())
+            for key, value in (("active", len(active)), ("succeeded", len(state.succeeded)),
+                               ("failed", len(state.failed))):
+                if value:
+                    status[key] = value
+                else:
+                    status.pop(key, None)
+            status["ready"] = ready
+            status["terminating"] = len(terminating)
+            status["uncountedTerminatedPods"] = {}
+            if verdict is not None:
+                type_, reason, message = verdict
+                interim = "SuccessCriteriaMet" if type_ == "Complete" else "FailureTarget"
+                _set_condition(status, _condition(interim, "True", reason, message))
+                if not terminating and (type_ == "Complete" or not active):
+                    _set_condition(status, _condition(type_, "True", reason, message))
+                    if type_ == "Complete":
+                        status["completionTime"] = now_rfc3339()
+                    status.pop("active", None)
+
+        self.store.modify("jobs", ns, name, update)
+
+    def _create_pod(self, job: Obj) -> None:
+        meta, template = job["metadata"], job["spec"]["template"]
+        tmeta = template.get("metadata") or {}
+        pod: Obj = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": generate_name(meta["name"] + "-"),
+                "labels": dict(tmeta.get("labels") or {}),
+                "ownerReferences": [
+                    {
+                        "apiVersion": "batch/v1",
+                        "kind": "Job",
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": copy.deepcopy(template["spec"]),
+        }
+        if tmeta.get("annotations"):
+            pod["metadata"]["annotations"] = dict(tmeta["annotations"])
+        prepare_create("pods", pod, meta["namespace"])
+        pod["status"] = {"phase": "Pending", "qosClass": _qos(pod)}
+        self.store.create("pods", pod)
+
+    # -- scheduler -----------------------------------------------------------------------------------
+    def _schedule(self, pods: list[Obj]) -> None:
+        used: dict[str, dict[str, Decimal]] = {n.name: defaultdict(Decimal) for n in self.nodes}
+        for pod in pods:
+            node = pod["spec"].get("nodeName")
+            if node in used and (pod.get("status") or {}).get("phase") not in TERMINAL:
+                for k, v in pod_requests(pod).items():
+                    used[node][k] += v
+                used[node]["pods"] += 1
+        pending = [
+            p for p in pods
+            if not p["spec"].get("nodeName") and not p["metadata"].get("deletionTimestamp")
+            and (p.get("status") or {}).get("phase") == "Pending"
+        ]
+        pending.sort(key=lambda p: int(p["metadata"]["resourceVersion"]))
+        for pod in pending:
+            message = None
+            for vol in pod["spec"].get("volumes") or []:
+                claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+                if claim and claim not in self.claims:
+                    message = f'0/{len(self.nodes)} nodes are available: persistentvolumeclaim "{claim}" not found.'
+            chosen = None
+            if message is None:
+                requests = pod_requests(pod)
+                histogram: dict[str, int] = defaultdict(int)
+                for node in self.nodes:
+                    reasons = self._misfit(pod, requests, node, used[node.name])
+                    if not reasons and chosen is None:
+                        chosen = node
+                    for r in reasons:
+                        histogram[r] += 1
+                if chosen is None:
+                    parts = sorted(f"{n} {reason}" for reason, n in histogram.items())
+                    message = f"0/{len(self.nodes)} nodes are available: {', '.join(parts)}."
+            ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+            if chosen is not None:
+                for k, v in pod_requests(pod).items():
+                    used[chosen.name][k] += v
+                used[chosen.name]["pods"] += 1
+                node_name = chosen.name
+
+                def bind(p: Obj, node_name: str = node_name) -> None:
+                    p["spec"]["nodeName"] = node_name
+                    _set_condition(p["status"], _condition("PodScheduled", "True"))
+
+                bound = self.store.modify("pods", ns, name, bind)
+                if bound is not None:
+                    runner = _PodRunner(self, bound, chosen)
+                    self._kubelets[bound["metadata"]["uid"]] = runner
+                    runner.thread.start()
+            else:
+                assert message is not None
+
+                def unschedulable(p: Obj, message: str = message) -> None:
+                    _set_condition(p["status"], _condition("PodScheduled", "False", "Unschedulable", message))
+
+                self.store.modify("pods", ns, name, unschedulable)
+
+    @staticmethod
+    def _misfit(pod: Obj, requests: dict[str, Decimal], node: Node, used: dict[str, Decimal]) -> list[str]:
+        selector = pod["spec"].get("nodeSelector") or {}
+        if any(node.labels.get(k) != v for k, v in selector.items()):
+            return ["node(s) didn't match Pod's node affinity/selector"]
+        tolerations = pod["spec"].get("tolerations") or []
+        for taint in node.taints:
+            if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+                continue
+            if not any(
+                (t.get("operator") == "Exists" and t.get("key") in (None, "", taint["key"]))
+                or (t.get("key") == taint["key"] and t.get("value") == taint.get("value"))
+                for t in tolerations
+                if t.get("effect") in (None, "", taint.get("effect"))
+            ):
+                return [f"node(s) had untolerated taint {{{taint['key']}: {taint.get('value', '')}}}"]
+        allocatable = {
+            "cpu": parse_quantity(node.cpu),
+            "memory": parse_quantity(node.memory),
+            "nvidia.com/gpu": Decimal(node.gpu),
+        }
+        reasons = []
+        if used["pods"] + 1 > node.pods:
+            reasons.append("Too many pods")
+        for key, amount in sorted(requests.items()):
+            if amount and used[key] + amount > allocatable.get(key, Decimal(0)):
+                reasons.append(f"Insufficient {key}")
+        return reasons
+
+    # -- logs ----------------------------------------------------------------------------------------
+    def log_lines(
+        self, namespace: str, name: str, container: str | None, *, follow: bool, tail: int | None,
+        timestamps: bool, since: int | None, should_stop: Callable[[], bool],
+    ) -> Iterator[bytes]:
+        pod = self.store.get("pods", namespace, name)
+        if pod is None:
+            raise ApiError.not_found("pods", name)
+        names = [c["name"] for c in pod["spec"]["containers"]]
+        if container is None:
+            if len(names) > 1:
+                raise ApiError(
+                    400, "BadRequest",
+                    f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]",
+                )
+            container = names[0]
+        if container not in names:
+            raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        runner = self._kubelets.get(pod["metadata"]["uid"])
+        if runner is None or not runner.started.is_set():
+            waiting = "ContainerCreating"
+            for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+                if cs["name"] == container and "waiting" in (cs.get("state") or {}):
+                    waiting = cs["state"]["waiting"].get("reason", waiting)
+            if waiting in ("ErrImagePull", "ImagePullBackOff"):
+                waiting = "trying and failing to pull image"
+            raise ApiError(400, "BadRequest", f'container "{container}" in pod "{name}" is waiting to start: {waiting}')
+        return runner.read_log(follow=follow, tail=tail, timestamps=timestamps, since=since, should_stop=should_stop)
+
+
+class _PodRunner:
+    """The kubelet's work for one pod: pull, configure, run, report, clean up."""
+
+    def __init__(self, cluster: Cluster, pod: Obj, node: Node) -> None:
+        self.cluster = cluster
+        self.ns = pod["metadata"]["namespace"]
+        self.name = pod["metadata"]["name"]
+        self.uid = pod["metadata"]["uid"]
+        self.node = node
+        self.dir = cluster.workdir / "pods" / f"{self.ns}_{self.name}_{self.uid}"
+        self.container = pod["spec"]["containers"][0]
+        self.log_path = self.dir / f"{self.container['name']}.log"
+        self.started = threading.Event()
+        self.log_done = threading.Event()
+        self.deleting = threading.Event()
+        self.grace = 0.0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc_lock = threading.Lock()
+        self._log_lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, name=f"kubelet-{self.name}", daemon=True)
+
+    # -- control -------------------------------------------------------------------------------------
+    def has_process(self) -> bool:
+        with self._proc_lock:
+            return self._proc is not None and self._proc.poll() is None
+
+    def request_delete(self, grace: float) -> None:
+        self.grace = grace
+        self.deleting.set()
+
+    def kill(self) -> None:
+        self.deleting.set()
+        with self._proc_lock:
+            if self._proc is not None and self._proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._proc.pid, signal.SIGKILL)
+
+    def _status(self, mutate: Callable[[Obj], None]) -> Obj | None:
+        def apply(p: Obj) -> None:
+            mutate(p.setdefault("status", {}))
+
+        return self.cluster.store.modify("pods", self.ns, self.name, apply)
+
+    def _container_status(self, state: Obj, *, ready: bool = False, started: bool = False) -> Obj:
+        return {
+            "name": self.container["name"],
+            "image": self.container["image"],
+            "imageID": "",
+            "ready": ready,
+            "restartCount": 0,
+            "started": started,
+            "state": state,
+            "lastState": {},
+        }
+
+    def _waiting(self, reason: str, message: str | None = None) -> None:
+        waiting: Obj = {"reason": reason}
+        if message:
+            waiting["message"] = message
+
+        def mutate(s: Obj) -> None:
+            s["containerStatuses"] = [self._container_status({"waiting": waiting})]
+
+        self._status(mutate)
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep unless the pod is deleted meanwhile; False when deleted."""
+        return not self.deleting.wait(seconds)
+
+    # -- run -----------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._lifecycle()
+        except Exception as exc:
+            print(f"stand-in kubelet error for pod {self.name}: {exc!r}")
+        finally:
+            self.log_done.set()
+            self._finish_deletion()
+            shutil.rmtree(self.dir / "volumes", ignore_errors=True)
+
+    def _finish_deletion(self) -> None:
+        pod = self.cluster.store.get("pods", self.ns, self.name)
+        if pod is not None and (self.deleting.is_set() or pod["metadata"].get("deletionTimestamp")):
+            self.cluster.store.remove("pods", self.ns, self.name)
+
+    def _lifecycle(self) -> None:
+        pod = self.cluster.store.get("pods", self.ns, self.name)
+        if pod is None:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log_path.touch()
+        faults = self.cluster.take_faults(pod)
+        kinds = {f.kind: f for f in faults}
+        octets = abs(hash(self.uid)) % 250 + 2
+
+        def init(s: Obj) -> None:
+            s["hostIP"] = f"10.0.0.{self.cluster.nodes.index(self.node) + 2}"
+            s["startTime"] = now_rfc3339()
+            for cond in (
+                _condition("PodReadyToStartContainers", "False"),
+                _condition("Initialized", "True"),
+                _condition("Ready", "False", "ContainersNotReady", f"containers with unready status: [{self.container['name']}]"),
+                _condition("ContainersReady", "False", "ContainersNotReady", f"containers with unready status: [{self.container['name']}]"),
+            ):
+                _set_condition(s, cond)
+            s["containerStatuses"] = [self._container_status({"waiting": {"reason": "ContainerCreating"}})]
+
+        self._status(init)
+        if "slow_start" in kinds and not self._sleep(kinds["slow_start"].after):
+            return
+        image_name = self.container["image"]
+        image = (self.cluster.images or {}).get(image_name, Image()) if self.cluster.images is not None else Image()
+        if "image_pull" in kinds or (self.cluster.images is not None and image_name not in self.cluster.images):
+            ref = image_name if "/" in image_name else f"docker.io/library/{image_name}"
+            if ":" not in ref.rsplit("/", 1)[-1]:
+                ref += ":latest"
+            pull_error = (
+                f'Failed to pull image "{image_name}": rpc error: code = NotFound desc = failed to pull and unpack '
+                f'image "{ref}": failed to resolve reference "{ref}": {ref}: not found'
+            )
+            while True:
+                self._waiting("ErrImagePull", pull_error)
+                if not self._sleep(0.1):
+                    return
+                self._waiting("ImagePullBackOff", f'Back-off pulling image "{image_name}"')
+                if not self._sleep(0.3):
+                    return
+
+        def ready_to_start(s: Obj) -> None:
+            s["podIP"] = f"10.244.{self.cluster.nodes.index(self.node)}.{octets}"
+            s["podIPs"] = [{"ip": s["podIP"]}]
+            _set_condition(s, _condition("PodReadyToStartContainers", "True"))
+
+        self._status(ready_to_start)
+        # Volumes and environment: retried until the referenced objects exist, like the kubelet does.
+        while True:
+            pod = self.cluster.store.get("pods", self.ns, self.name)
+            if pod is None:
+                return
+            try:
+                mounts = self._mount_volumes(pod)
+                env = self._environment(pod, image)
+                break
+            except _WaitingError as exc:
+                self._waiting(exc.reason, exc.message)
+                if not self._sleep(0.2):
+                    return
+        argv = list(self.container.get("command") or image.entrypoint) + list(self.container.get("args") or [])
+        if not self.container.get("command") and not self.container.get("args"):
+            argv = list(image.entrypoint)
+        rewrite = _rewriter(mounts)
+        argv = [rewrite(a) for a in _expand_all(argv, env)]
+        env = {k: rewrite(v) for k, v in env.items()}
+        workdir = rewrite(self.container.get("workingDir") or image.workdir or "") or str(self.dir / "cwd")
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        if "exit" in kinds:
+            argv = ["/bin/sh", "-c", f"echo 'stand-in fault: container exits with {kinds['exit'].exit_code}'; "
+                    f"exit {kinds['exit'].exit_code}"]
+        if not argv:
+            self._terminate(128, "StartError", "no command specified", started_at=None)
+            return
+        started_at = now_rfc3339()
+        try:
+            with self._proc_lock:
+                if self.deleting.is_set():
+                    return
+                self._proc = subprocess.Popen(
+                    argv, env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    stdin=subprocess.DEVNULL, start_new_session=True,
+                )
+        except OSError as exc:
+            detail = exc.strerror or str(exc)
+            if isinstance(exc, FileNotFoundError):
+                detail = f'exec: "{argv[0]}": executable file not found in $PATH'
+            self._terminate(128, "StartError", f"failed to create containerd task: {detail}", started_at=None)
+            return
+        proc = self._proc
+        readers = [
+            threading.Thread(target=self._pump, args=(proc.stdout, "stdout"), daemon=True),
+            threading.Thread(target=self._pump, args=(proc.stderr, "stderr"), daemon=True),
+        ]
+        for r in readers:
+            r.start()
+        self.started.set()
+
+        def running(s: Obj) -> None:
+            s["phase"] = "Running"
+            _set_condition(s, _condition("Ready", "True"))
+            _set_condition(s, _condition("ContainersReady", "True"))
+            s["containerStatuses"] = [
+                self._container_status({"running": {"startedAt": started_at}}, ready=True, started=True)
+            ]
+
+        self._status(running)
+        t0 = time.monotonic()
+        kill_reason: str | None = None
+        deadline_fault = next((f for f in faults if f.kind in ("oom", "evict")), None)
+        while proc.poll() is None:
+            if self.deleting.is_set():
+                kill_reason = "deleted"
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(self.grace)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                break
+            if deadline_fault is not None and time.monotonic() - t0 >= deadline_fault.after:
+                kill_reason = deadline_fault.kind
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(0.02)
+        code = proc.wait()
+        with contextlib.suppress(ProcessLookupError):  # the container's other processes go with it
+            os.killpg(proc.pid, signal.SIGKILL)
+        for r in readers:
+            r.join(5)
+        self.log_done.set()
+        if code < 0:
+            code = 128 - code
+        if kill_reason == "oom":
+            self._terminate(137, "OOMKilled", None, started_at=started_at)
+        elif kill_reason == "evict":
+            self._terminate(137, "Error", None, started_at=started_at, evicted=True)
+        else:
+            self._terminate(code, "Completed" if code == 0 else "Error", None, started_at=started_at)
+
+    def _terminate(self, code: int, reason: str, message: str | None, *, started_at: str | None,
+                   evicted: bool = False) -> None:
+        if message is None and code != 0 and self.container.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+            tail = b"".join(self.read_log(follow=False, tail=80, timestamps=False, since=None)).decode(errors="replace")
+            message = tail[-2048:] or None
+        terminated: Obj = {"exitCode": code, "reason": reason, "finishedAt": now_rfc3339(),
+                           "containerID": f"containerd://{self.uid.replace('-', '')}"}
+        terminated["startedAt"] = started_at or terminated["finishedAt"]
+        if message:
+            terminated["message"] = message
+
+        def mutate(s: Obj) -> None:
+            s["phase"] = "Succeeded" if code == 0 and not evicted else "Failed"
+            reason_ready = "PodCompleted"
+            _set_condition(s, _condition("Ready", "False", reason_ready))
+            _set_condition(s, _condition("ContainersReady", "False", reason_ready))
+            _set_condition(s, _condition("PodReadyToStartContainers", "False"))
+            s["containerStatuses"] = [self._container_status({"terminated": terminated})]
+            if evicted:
+                s["reason"] = "Evicted"
+                s["message"] = (
+                    "The node was low on resource: memory. Threshold quantity: 100Mi, available: 51200Ki. "
+                    f"Container {self.container['name']} was using 3Gi, request is 0, has larger consumption of memory. "
+                )
+                _set_condition(s, _condition("DisruptionTarget", "True", "TerminationByKubelet",
+                                             "The node was low on resource: memory. "))
+
+        self._status(mutate)
+
+    # -- environment and volumes ---------------------------------------------------------------------
+    def _lookup(self, kind: str, name: str) -> dict[str, str] | None:
+        obj = self.cluster.store.get(kind, self.ns, name)
+        if obj is None:
+            return None
+        if kind == "secrets":
+            return {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
+        return dict(obj.get("data") or {})
+
+    def _environment(self, pod: Obj, image: Image) -> dict[str, str]:
+        env = dict(image.env)
+        c = self.container
+        for source in c.get("envFrom") or []:
+            ref_kind, ref = ("configmaps", source["configMapRef"]) if "configMapRef" in source else (
+                "secrets", source["secretRef"])
+            data = self._lookup(ref_kind, ref["name"])
+            if data is None:
+                if ref.get("optional"):
+                    continue
+                raise _WaitingError("CreateContainerConfigError", f'{ref_kind[:-1]} "{ref["name"]}" not found')
+            env.update({source.get("prefix", "") + k: v for k, v in data.items()})
+        for item in c.get("env") or []:
+            if "valueFrom" not in item:
+                env[item["name"]] = _expand(item.get("value", ""), env)
+                continue
+            src = item["valueFrom"]
+            if "secretKeyRef" in src or "configMapKeyRef" in src:
+                kind, ref = ("secrets", src["secretKeyRef"]) if "secretKeyRef" in src else (
+                    "configmaps", src["configMapKeyRef"])
+                data = self._lookup(kind, ref["name"])
+                label = "Secret" if kind == "secrets" else "ConfigMap"
+                if data is None or ref["key"] not in data:
+                    if ref.get("optional"):
+                        continue
+                    if data is None:
+                        raise _WaitingError("CreateContainerConfigError", f'{kind[:-1]} "{ref["name"]}" not found')
+                    raise _WaitingError(
+                        "CreateContainerConfigError", f"couldn't find key {ref['key']} in {label} {self.ns}/{ref['name']}"
+                    )
+                env[item["name"]] = data[ref["key"]]
+            elif "fieldRef" in src:
+                env[item["name"]] = _field(pod, src["fieldRef"]["fieldPath"])
+            elif "resourceFieldRef" in src:
+                resource = src["resourceFieldRef"]["resource"]
+                section, _, key = resource.partition(".")
+                value = ((c.get("resources") or {}).get(section) or {}).get(key, "0")
+                env[item["name"]] = str(value)
+        if pod["spec"].get("automountServiceAccountToken", True) and self.cluster.kubeconfig_for is not None:
+            kubeconfig = self.cluster.kubeconfig_for(self.ns, pod["spec"].get("serviceAccountName", "default"))
+            if kubeconfig:
+                env["KUBECONFIG"] = kubeconfig
+        env.setdefault("HOSTNAME", self.name)
+        return env
+
+    def _mount_volumes(self, pod: Obj) -> list[tuple[str, str]]:
+        vols = {v["name"]: v for v in pod["spec"].get("volumes") or []}
+        base = self.dir / "volumes"
+        mounts: list[tuple[str, str]] = []
+        for m in self.container.get("volumeMounts") or []:
+            vol = vols[m["name"]]
+            sub = m.get("subPath", "")
+            if "persistentVolumeClaim" in vol or "hostPath" in vol:
+                host = (self.cluster.claims[vol["persistentVolumeClaim"]["claimName"]]
+                        if "persistentVolumeClaim" in vol else vol["hostPath"]["path"])
+                host = os.path.join(host, sub) if sub else host
+                if os.path.normpath(m["mountPath"]) != os.path.normpath(host):
+                    raise _WaitingError(
+                        "CreateContainerError",
+                        f"stand-in: volume {m['name']!r} is {host} on this machine but mounted at "
+                        f"{m['mountPath']}; mount shared storage at its own path",
+                    )
+                Path(host).mkdir(parents=True, exist_ok=True)
+                continue
+            target = base / m["name"]
+            if "configMap" in vol or "secret" in vol:
+                kind, ref = ("configmaps", vol["configMap"]["name"]) if "configMap" in vol else (
+                    "secrets", vol["secret"]["secretName"])
+                data = self._lookup(kind, ref)
+                if data is None:
+                    raise _WaitingError("ContainerCreating", None)
+                target.mkdir(parents=True, exist_ok=True)
+                items = (vol.get("configMap") or vol.get("secret") or {}).get("items")
+                files = {i["path"]: data[i["key"]] for i in items if i["key"] in data} if items else data
+                for rel, content in files.items():
+                    path = target / rel
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(content)
+            elif "emptyDir" in vol:
+                target.mkdir(parents=True, exist_ok=True)
+            else:
+                kinds = sorted(k for k in vol if k != "name")
+                raise _WaitingError("CreateContainerError", f"stand-in: unsupported volume type {kinds}")
+            host = str(target / sub) if sub else str(target)
+            mounts.append((m["mountPath"], host))
+        return mounts
+
+    # -- logs ----------------------------------------------------------------------------------------
+    def _pump(self, pipe: Any, stream: str) -> None:
+        with open(self.log_path, "ab") as out:
+            for raw in iter(pipe.readline, b""):
+                tag = b"F" if raw.endswith(b"\n") else b"P"
+                line = raw.rstrip(b"\n")
+                with self._log_lock:
+                    out.write(_ts_nano().encode() + b" " + stream.encode() + b" " + tag + b" " + line + b"\n")
+                    out.flush()
+        pipe.close()
+
+    def read_log(
+        self, *, follow: bool, tail: int | None, timestamps: bool, since: int | None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Iterator[bytes]:
+        def render(record: bytes) -> bytes | None:
+            ts, _stream, tag, content = (record.split(b" ", 3) + [b"", b"", b""])[:4]
+            if since is not None:
+                moment = dt.datetime.strptime(ts[:19].decode(), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.timezone.utc)
+                if moment.timestamp() < time.time() - since:
+                    return None
+            text = content + (b"\n" if tag == b"F" else b"")
+            return ts + b" " + text if timestamps else text
+
+        with open(self.log_path, "rb") as f:
+            if tail is not None:
+                records = f.read().splitlines()
+                for r in records[-tail:] if tail > 0 else []:
+                    out = render(r)
+                    if out is not None:
+                        yield out
+                if not follow:
+                    return
+            buffer = b""
+            final_pass = False
+            while True:
+                chunk = f.read(65536)
+                if chunk:
+                    buffer += chunk
+                    *records, buffer = buffer.split(b"\n")
+                    for r in records:
+                        out = render(r)
+                        if out is not None:
+                            yield out
+                    continue
+                if not follow or final_pass:
+                    break
+                if self.log_done.is_set():
+                    final_pass = True  # read once more: lines written just before the end
+                    continue
+                if should_stop is not None and should_stop():
+                    return
+                self.log_done.wait(0.02)
+            if buffer:
+                out = render(buffer)
+                if out is not None:
+                    yield out
+
+
+class _WaitingError(Exception):
+    def __init__(self, reason: str, message: str | None) -> None:
+        super().__init__(message or reason)
+        self.reason = reason
+        self.message = message
+
+
+_VAR = re.compile(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)")
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    """Kubernetes ``$(VAR)`` expansion: defined variables are substituted, ``$$`` escapes."""
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        return env.get(m.group(1), m.group(0))
+
+    return _VAR.sub(sub, value)
+
+
+def _expand_all(values: list[str], env: dict[str, str]) -> list[str]:
+    return [_expand(v, env) for v in values]
+
+
+def _field(pod: Obj, path: str) -> str:
+    meta = pod["metadata"]
+    if path == "metadata.name":
+        return str(meta["name"])
+    if path == "metadata.namespace":
+        return str(meta["namespace"])
+    if path == "metadata.uid":
+        return str(meta["uid"])
+    if m := re.match(r"metadata\.(labels|annotations)\['(.+)'\]", path):
+        return str((meta.get(m.group(1)) or {}).get(m.group(2), ""))
+    if path == "spec.nodeName":
+        return str(pod["spec"].get("nodeName", ""))
+    if path == "spec.serviceAccountName":
+        return str(pod["spec"].get("serviceAccountName", "default"))
+    if path in ("status.podIP", "status.hostIP"):
+        return str((pod.get("status") or {}).get(path.split(".")[1], ""))
+    return ""
+
+
+def _rewriter(mounts: list[tuple[str, str]]) -> Callable[[str], str]:
+    """Rewrite container paths of per-pod volumes to their host directories (longest mount first)."""
+    ordered = sorted((m for m in mounts if os.path.normpath(m[0]) != os.path.normpath(m[1])),
+                     key=lambda m: -len(m[0]))
+    if not ordered:
+        return lambda s: s
+    pattern = re.compile(
+        r"(?<![\w./-])(" + "|".join(re.escape(m[0].rstrip("/")) for m in ordered) + r")(?=/|$|[\s:,;=])"
+    )
+    table = {m[0].rstrip("/"): m[1] for m in ordered}
+    return lambda s: pattern.sub(lambda m: table[m.group(1)], s)

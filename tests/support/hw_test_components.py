@@ -1,0 +1,103 @@
+"""Small components used by the tests (module level, so worker processes can import them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from headwater.components import ExecutionContext, Input, Output, component
+from headwater.metadata import types
+
+
+@component
+def produce(data: Output[types.Examples], seconds: float = 0.0, value: str = "x") -> None:
+    """Write one file after sleeping ``seconds``."""
+    if seconds:
+        time.sleep(seconds)
+    (Path(data.uri) / "data.txt").write_text(value)
+    data.properties["span"] = 1
+    data.custom_properties["value"] = value
+
+
+@component
+def noop(out: Output[types.Examples]) -> None:
+    """Does nothing at all (framework overhead benchmarks)."""
+
+
+@component
+def join(a: Input[types.Examples], b: Input[types.Examples], out: Output[types.Model]) -> None:
+    text = Path(a.uri, "data.txt").read_text() + Path(b.uri, "data.txt").read_text()
+    (Path(out.uri) / "model.txt").write_text(text)
+    out.custom_properties["joined"] = text
+
+
+@component
+def consume(examples: Input[types.Examples], model: Output[types.Model], note: str = "") -> None:
+    (Path(model.uri) / "model.txt").write_text(Path(examples.uri, "data.txt").read_text() + note)
+
+
+@component
+def maybe(examples: Input[types.Examples], model: Output[types.Model],
+          schema: Input[types.Schema] | None = None) -> None:
+    model.custom_properties["had_schema"] = schema is not None
+
+
+@component
+def fail(examples: Input[types.Examples], model: Output[types.Model], message: str = "boom") -> None:
+    print("about to fail")
+    raise ValueError(message)
+
+
+@component
+def fail_if_file(examples: Input[types.Examples], model: Output[types.Model], flag: str = "") -> None:
+    """Fails while ``flag`` exists (resume tests remove it between runs)."""
+    if flag and os.path.exists(flag):
+        raise RuntimeError(f"flag {flag} is present")
+    (Path(model.uri) / "model.txt").write_text("ok")
+
+
+@component
+def flaky(out: Output[types.Examples], counter: str = "", failures: int = 1) -> None:
+    """Fails ``failures`` times (counted in the ``counter`` file), then succeeds."""
+    n = int(Path(counter).read_text()) if os.path.exists(counter) else 0
+    Path(counter).write_text(str(n + 1))
+    if n < failures:
+        raise RuntimeError(f"attempt {n + 1} fails")
+
+
+@component
+def sleeper(out: Output[types.Examples], seconds: float = 1.0, marker: str = "", seconds_file: str = "") -> None:
+    """Sleep; ``seconds_file`` (read at run time, so not part of the cache key) overrides ``seconds``."""
+    if marker:
+        Path(marker).write_text(str(os.getpid()))
+    if seconds_file and os.path.exists(seconds_file):
+        seconds = float(Path(seconds_file).read_text())
+    (Path(out.uri) / "partial.txt").write_text("partial")
+    time.sleep(seconds)
+
+
+@component
+def describe(out: Output[types.Examples], ctx: ExecutionContext, values: list[int] | None = None,
+             options: dict[str, float] | None = None, flag: bool = False) -> None:
+    (Path(out.uri) / "ctx.json").write_text(json.dumps(
+        {"node": ctx.node_id, "run": ctx.run_id, "execution": ctx.execution_id, "values": values,
+         "options": options, "flag": flag}))
+
+
+@component
+def no_output_dir(out: Output[types.Examples]) -> None:
+    import shutil
+
+    shutil.rmtree(out.uri)
+
+
+@component
+def die(out: Output[types.Examples]) -> None:
+    os._exit(3)
+
+
+@component
+def use_model(model: Input[types.Model], out: Output[types.Examples]) -> None:
+    (Path(out.uri) / "data.txt").write_text("from model")
