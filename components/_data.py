@@ -119,8 +119,8 @@ def open_file(path: str, mode: str = "rb") -> IO[Any]:
     """Open a local path or an object-store URL (binary modes)."""
     if is_url(path):
         fs, _ = _fs(path)
-        return fs.open(path, mode)  # type: ignore[no-any-return]
-    return open(_local(path), mode)  # noqa: SIM115 - returned to the caller, who closes it
+        return fs.open(path, mode)
+    return open(_local(path), mode)
 
 
 def glob_files(pattern: str) -> list[str]:
@@ -228,7 +228,7 @@ def read_tfrecords(path: str, *, verify: bool = True) -> Iterator[bytes]:
     import gzip
 
     with open_file(path, "rb") as raw:
-        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
+        stream: IO[Any] = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
         offset = 0
         while True:
             head = stream.read(12)
@@ -266,7 +266,7 @@ def examples_files(examples: Artifact | str, split: str) -> list[str]:
     if not files:
         raise InputDataError(
             f"Examples artifact at {uri} has no data for split {split!r} (no {EXAMPLES_FILE_SUFFIX} files "
-            f"under Split-{split}/); its splits are {split_names(examples) if not isinstance(examples, str) else '?'}"
+            f"under Split-{split}/); check the split name against the artifact's split_names"
         )
     return files
 
@@ -281,7 +281,9 @@ def split_names(examples: Artifact) -> list[str]:
         )
     names = json.loads(str(raw))
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise InputDataError(f"Examples artifact {examples.uri}: split_names {raw!r} is not a JSON list of names")
+        raise InputDataError(
+            f"Examples artifact {examples.uri}: split_names {raw!r} is not a JSON list of names"
+        )
     return names
 
 
@@ -438,7 +440,7 @@ def penguins_csv(path: str | Path, *, years: Iterable[int] | None = None, missin
     """Write the real Palmer penguins data (344 rows, from the ``palmerpenguins`` package) as CSV.
 
     Nothing is dropped or cleaned: ``species`` (the label, 3 classes), categorical ``island`` and
-    ``sex``, numeric measurements with missing values, and ``year`` (2007–2009). Missing values are
+    ``sex``, numeric measurements with missing values, and ``year`` (2007 to 2009). Missing values are
     written as ``missing`` (an empty field by default). ``years`` keeps only those years (e.g. one
     span per year). Reads the CSV shipped inside the package: no network.
     """
@@ -448,11 +450,14 @@ def penguins_csv(path: str | Path, *, years: Iterable[int] | None = None, missin
     source = importlib.resources.files("palmerpenguins") / "data" / "penguins.csv"
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with source.open("r", encoding="utf-8", newline="") as src, out.open("w", encoding="utf-8", newline="") as dst:
-        reader = csv.reader(src)
+    text = source.read_text(encoding="utf-8")
+    with out.open("w", encoding="utf-8", newline="") as dst:
+        reader = csv.reader(text.splitlines())
         header = next(reader)
         if tuple(header) != PENGUIN_COLUMNS:
-            raise InputDataError(f"palmerpenguins data has columns {header}, expected {list(PENGUIN_COLUMNS)}")
+            raise InputDataError(
+                f"palmerpenguins data has columns {header}, expected {list(PENGUIN_COLUMNS)}"
+            )
         writer = csv.writer(dst, lineterminator="\n")
         writer.writerow(header)
         year_col = header.index("year")

@@ -25,28 +25,36 @@ def prefer_tf_keras() -> None:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
-def skip_autograph_for_tf_keras() -> bool:
-    """Tell AutoGraph not to convert tf-keras's own functions (as it already skips ``keras``).
+#: Libraries whose own functions AutoGraph should leave alone: tf-keras (Keras 2 under its new package
+#: name) and the TFX libraries, all written for graph mode without AutoGraph.
+LIBRARIES = ("tf_keras", "tensorflow_transform", "tfx_bsl", "tensorflow_metadata", "tensorflow_model_analysis")
 
-    Returns ``True`` when the rule was added, ``False`` when it was already there or AutoGraph's
-    configuration is not where TensorFlow 2.16 keeps it (then nothing changes, training is only slower).
+
+def skip_autograph_for_tf_keras(libraries: tuple[str, ...] = LIBRARIES) -> list[str]:
+    """Tell AutoGraph not to convert these libraries' own functions (as it already skips ``keras``).
+
+    Returns the module names a rule was added for (none when already there, or when AutoGraph's
+    configuration is not where TensorFlow 2.16 keeps it: then nothing changes, tracing is only slower).
     """
     try:
         from tensorflow.python.autograph.core import config
     except ImportError:  # pragma: no cover - a TensorFlow without this module
-        return False
+        return []
     rules = tuple(getattr(config, "CONVERSION_RULES", ()))
     if not rules or not hasattr(config, "DoNotConvert"):
-        return False  # pragma: no cover - a TensorFlow that changed its AutoGraph configuration
-    if any(getattr(r, "_prefix", None) == "tf_keras" for r in rules):
-        return False
-    config.CONVERSION_RULES = (config.DoNotConvert("tf_keras"), *rules)
-    return True
+        return []  # pragma: no cover - a TensorFlow that changed its AutoGraph configuration
+    present = {getattr(r, "_prefix", None) for r in rules}
+    added = [name for name in libraries if name not in present]
+    if added:
+        config.CONVERSION_RULES = (*(config.DoNotConvert(name) for name in added), *rules)
+    return added
 
 
 def tf_keras_version() -> str:
-    """The version behind ``tf.keras`` in this process (``2.x`` for tf-keras, ``3.x`` for Keras 3)."""
+    """``tf_keras 2.16.0`` or ``keras 3.x``: the package and version behind ``tf.keras`` in this process."""
+    import importlib
+
     import tensorflow as tf
 
-    version = getattr(tf.keras, "__version__", None) or getattr(tf.keras, "version", lambda: "?")()
-    return str(version)
+    package = tf.keras.Model.__module__.split(".")[0]
+    return f"{package} {getattr(importlib.import_module(package), '__version__', '?')}"

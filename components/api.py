@@ -25,7 +25,7 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.errors import ComponentDefinitionError
@@ -244,6 +244,7 @@ class ComponentSpec:
     kind: Literal["executor", "resolver"] = "executor"
     context_arg: str | None = None
     code_params: tuple[str, ...] = ()
+    warm_imports: tuple[str, ...] = ()
     description: str = ""
 
 
@@ -286,7 +287,8 @@ class Component:
             hint = ""
             outs = [k for k in unknown if k in spec.outputs]
             if outs:
-                hint = f"; {outs[0]!r} is an output — outputs are created by the node, read them as node.outputs.{outs[0]}"
+                hint = (f"; {outs[0]!r} is an output — outputs are created by the node, read them as "
+                        f"node.outputs.{outs[0]}")
             raise ComponentDefinitionError(
                 f"{spec.name}() got unknown argument(s) {', '.join(map(repr, unknown))}; it takes inputs "
                 f"{sorted(spec.inputs)} and parameters {sorted(spec.parameters)}{hint}"
@@ -427,6 +429,7 @@ def build_spec(
     version: str = "1",
     kind: Literal["executor", "resolver"] = "executor",
     code_params: tuple[str, ...] = (),
+    warm_imports: tuple[str, ...] = (),
 ) -> ComponentSpec:
     where = f"component {fn.__qualname__!r} ({_location(fn)})"
     if not callable(fn) or not inspect.isfunction(fn):
@@ -531,6 +534,7 @@ def build_spec(
         kind=kind,
         context_arg=context_arg,
         code_params=code_params,
+        warm_imports=tuple(warm_imports),
         description=(inspect.getdoc(fn) or "").split("\n\n")[0],
     )
 
@@ -553,6 +557,7 @@ def component(
     input_fingerprint: Callable[[dict[str, Any]], str] | None = None,
     skip_if: Callable[[dict[str, list[Artifact]], dict[str, Any]], str | None] | None = None,
     on_skip: Callable[[dict[str, Artifact], str], None] | None = None,
+    warm_imports: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Component]: ...
 
 
@@ -566,6 +571,7 @@ def component(
     input_fingerprint: Callable[[dict[str, Any]], str] | None = None,
     skip_if: Callable[[dict[str, list[Artifact]], dict[str, Any]], str | None] | None = None,
     on_skip: Callable[[dict[str, Artifact], str], None] | None = None,
+    warm_imports: tuple[str, ...] = (),
 ) -> Component | Callable[[Callable[..., Any]], Component]:
     """Declare a component from a typed function (usable as ``@component`` or ``@component(...)``).
 
@@ -573,11 +579,13 @@ def component(
     ``code_params`` name parameters that hold a user module file or dotted module name, whose source
     is fingerprinted into the cache key; ``input_fingerprint(parameters)`` adds a fingerprint of
     external inputs (files) to the cache key; ``skip_if(inputs, parameters)`` returning a reason makes the
-    runner skip the executor and publish the outputs after ``on_skip(outputs, reason)``.
+    runner skip the executor and publish the outputs after ``on_skip(outputs, reason)``;
+    ``warm_imports`` name heavy modules (e.g. ``"tensorflow"``) that local worker processes import ahead of
+    time, while earlier nodes run, so the node does not pay for the import.
     """
 
     def wrap(f: Callable[..., Any]) -> Component:
-        spec = build_spec(f, name=name, version=version, code_params=code_params)
+        spec = build_spec(f, name=name, version=version, code_params=code_params, warm_imports=warm_imports)
         return Component(f, spec, input_fingerprint=input_fingerprint, skip_if=skip_if, on_skip=on_skip)
 
     return wrap(fn) if fn is not None else wrap

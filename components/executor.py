@@ -148,7 +148,9 @@ def _user_traceback(exc: BaseException) -> str:
     """The traceback from the first frame outside headwater's own machinery."""
     tb = exc.__traceback__
     here = str(Path(__file__).resolve().parent.parent)
-    while tb is not None and tb.tb_next is not None and str(Path(tb.tb_frame.f_code.co_filename).resolve()).startswith(here):
+    while tb is not None and tb.tb_next is not None:
+        if not str(Path(tb.tb_frame.f_code.co_filename).resolve()).startswith(here):
+            break
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
@@ -197,10 +199,10 @@ def run_execution(spec: ExecutionSpec) -> ExecutorResult:
             for key, ispec in cspec.inputs.items():
                 kwargs.setdefault(key, [] if ispec.is_list else None)
             outputs = {key: [Artifact.from_json(a) for a in arts] for key, arts in spec.outputs.items()}
-            for key, arts in outputs.items():
-                for art in arts:
+            for key, out_arts in outputs.items():
+                for art in out_arts:
                     Path(art.uri).mkdir(parents=True, exist_ok=True)
-                kwargs[key] = arts[0]
+                kwargs[key] = out_arts[0]
             Path(spec.tmp_dir).mkdir(parents=True, exist_ok=True)
             if cspec.context_arg:
                 kwargs[cspec.context_arg] = ExecutionContext(
@@ -216,11 +218,11 @@ def run_execution(spec: ExecutionSpec) -> ExecutorResult:
         try:
             comp.fn(**kwargs)
         except _UserCodeFailure as failure:
-            exc = failure.original
-            tb = _user_traceback(exc)
+            original = failure.original
+            tb = _user_traceback(original)
             sys.stderr.write(tb)
-            message = f"{failure.where} raised {type(exc).__name__}: {exc}"
-            return ExecutorResult.failure(spec.execution_id, type(exc).__name__, message, tb, user=True,
+            message = f"{failure.where} raised {type(original).__name__}: {original}"
+            return ExecutorResult.failure(spec.execution_id, type(original).__name__, message, tb, user=True,
                                           started_at=started)
         except HeadwaterError as exc:
             # A built-in component's deliberate, explained error (bad input data, refused push, ...).

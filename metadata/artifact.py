@@ -102,7 +102,7 @@ class ArtifactType:
                 f"property {key!r} of {self.name!r} must be {kind.__name__}, got {type(value).__name__} "
                 f"{value!r}"
             )
-        return value  # type: ignore[no-any-return]
+        return value  # type: ignore[return-value]
 
     @staticmethod
     def property_kind(kind: type) -> str:
@@ -155,14 +155,14 @@ def _check_custom(key: str, value: Any) -> CustomValue:
             f"custom property {key!r} has value {value!r} of type {type(value).__name__}, which is not "
             "JSON-serialisable; use int, float, str, bool, or lists/dicts of those"
         ) from None
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 class _CustomProperties(dict[str, CustomValue]):
     def __setitem__(self, key: str, value: CustomValue) -> None:
         super().__setitem__(key, _check_custom(key, value))
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         for k, v in dict(*args, **kwargs).items():
             self[k] = v
 

@@ -102,7 +102,7 @@ class UserCodeError(ExecutionError):
     """User code raised. ``user_traceback`` is the user's own traceback, as text."""
 
     def __init__(self, message: str, *, user_traceback: str = "", **fields: str | None) -> None:
-        super().__init__(message, **fields)  # type: ignore[arg-type]
+        super().__init__(message, **fields)
         self.user_traceback = user_traceback
 
 

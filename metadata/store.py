@@ -150,7 +150,7 @@ class MetadataStore:
 
     # ---------------------------------------------------------------- types
     def artifact_type_id(self, artifact_type: ArtifactType | type[Artifact]) -> int:
-        if isinstance(artifact_type, type):
+        if not isinstance(artifact_type, ArtifactType):
             artifact_type = artifact_type.artifact_type
         with self._lock:
             if artifact_type.name in self._artifact_types:

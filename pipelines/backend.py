@@ -62,11 +62,19 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker_main(conn: Connection) -> None:
+def _worker_main(conn: Connection, warm_imports: tuple[str, ...] = ()) -> None:
     # The orchestrator decides what Ctrl-C means; workers only stop when told, or with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     from headwater.components.executor import ExecutionSpec, run_execution
+
+    for module in warm_imports:
+        if conn.poll():  # work is waiting: stop warming up
+            break
+        try:
+            __import__(module)
+        except Exception:  # the node that needs it will report the problem properly
+            pass
 
     while True:
         try:
@@ -83,9 +91,10 @@ def _worker_main(conn: Connection) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: Any, warm_imports: tuple[str, ...] = ()) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True, name="headwater-worker")
+        self.process = ctx.Process(target=_worker_main, args=(child, warm_imports), daemon=True,
+                                   name="headwater-worker")
         self.process.start()
         child.close()
         self.spec: ExecutionSpec | None = None
@@ -108,19 +117,25 @@ class _Worker:
 
 
 class LocalBackend:
-    """Worker processes on this machine; at most ``max_workers`` executions at a time (default: cores)."""
+    """Worker processes on this machine; at most ``max_workers`` executions at a time (default: cores).
+
+    ``prewarm`` workers are started at once (they start while the orchestrator opens the store), and
+    import ``warm_imports`` ahead of the nodes that need them.
+    """
 
     name = "local"
 
-    def __init__(self, max_workers: int | None = None) -> None:
+    def __init__(self, max_workers: int | None = None, *, prewarm: int = 0,
+                 warm_imports: tuple[str, ...] = ()) -> None:
         self.capacity = max(1, max_workers or os.cpu_count() or 1)
         self._ctx = mp.get_context("spawn")
-        self._idle: deque[_Worker] = deque()
+        self._warm = tuple(warm_imports)
+        self._idle: deque[_Worker] = deque(_Worker(self._ctx, self._warm) for _ in range(min(prewarm, self.capacity)))
         self._busy: dict[int, _Worker] = {}
         self._done: list[ExecutorResult] = []
 
     def launch(self, spec: ExecutionSpec, options: NodeOptions) -> None:
-        worker = self._idle.popleft() if self._idle else _Worker(self._ctx)
+        worker = self._idle.popleft() if self._idle else _Worker(self._ctx, self._warm)
         worker.spec = spec
         worker.started = time.time()
         worker.deadline = worker.started + options.timeout_seconds if options.timeout_seconds else None
@@ -182,5 +197,10 @@ class LocalBackend:
 
     def close(self) -> None:
         self.cancel()
-        while self._idle:
-            self._idle.popleft().stop()
+        idle = list(self._idle)
+        self._idle.clear()
+        for worker in idle:  # idle workers hold no work: stop them without waiting for a goodbye
+            worker.process.kill()
+        for worker in idle:
+            worker.process.join(timeout=5)
+            worker.conn.close()

@@ -57,7 +57,7 @@ def _depth(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--depth takes a whole number of executions, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"--depth takes a number of executions, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"--depth must be 0 or more, got {value}")
     return value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from headwater.metadata.errors import MetadataError
@@ -15,7 +15,7 @@ __all__ = ["NodeSummary", "RunDetail", "RunSummary", "list_runs", "show_run"]
 def _when(seconds: float | None) -> str:
     if not seconds:
         return "-"
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @dataclass(frozen=True)

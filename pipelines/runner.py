@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import secrets
-
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from headwater.metadata.artifact import Artifact
@@ -66,7 +64,7 @@ class RunResult:
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
 def open_store(pipeline: Pipeline, metadata: str | None = None) -> MetadataStore:
@@ -84,7 +82,7 @@ class Runner:
 
     def __init__(
         self,
-        backend_factory: Callable[[], ExecutorBackend],
+        backend_factory: Callable[[Pipeline, list[str]], ExecutorBackend],
         *,
         metadata: str | None = None,
         cache: bool = True,
@@ -109,7 +107,12 @@ class Runner:
     ) -> RunResult:
         values = pipeline.resolve_params(params)
         selected = pipeline.select(from_node, to_node)
-        store = open_store(pipeline, self.metadata)
+        backend = self._backend_factory(pipeline, selected)  # local workers start while the store opens
+        try:
+            store = open_store(pipeline, self.metadata)
+        except BaseException:
+            backend.close()
+            raise
         run_id = run_id or new_run_id()
         use_cache = self.cache if cache is None else cache
         launcher = Launcher(store, pipeline, run_id, values, cache=use_cache)
@@ -119,7 +122,6 @@ class Runner:
             title=f"headwater: running pipeline {pipeline.name!r} (run {run_id}, metadata {store.display})",
         )
         started = time.time()
-        backend = self._backend_factory()
         results: dict[str, NodeResult] = {}
         try:
             self._loop(pipeline, selected, launcher, backend, display, results)
@@ -239,8 +241,15 @@ class LocalRunner(Runner):
 
     def __init__(self, max_workers: int | None = None, *, metadata: str | None = None, cache: bool = True,
                  quiet: bool = False, stream: TextIO | None = None) -> None:
-        super().__init__(lambda: LocalBackend(max_workers), metadata=metadata, cache=cache, quiet=quiet,
-                         stream=stream)
+        super().__init__(self._backend, metadata=metadata, cache=cache, quiet=quiet, stream=stream)
         self.max_workers = max_workers
+
+    def _backend(self, pipeline: Pipeline, selected: list[str]) -> LocalBackend:
+        nodes = [pipeline.node(n) for n in selected]
+        executors = [n for n in nodes if n.component.spec.kind == "executor"]
+        warm: list[str] = []
+        for n in executors:
+            warm += [m for m in n.component.spec.warm_imports if m not in warm]
+        return LocalBackend(self.max_workers, prewarm=len(executors), warm_imports=tuple(warm))
 
 

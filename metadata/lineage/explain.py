@@ -30,8 +30,9 @@ from headwater.metadata.errors import ArtifactNotFoundError
 from headwater.metadata.lineage.graph import ArtifactNode, ExecutionNode, LineageGraph
 from headwater.metadata.lineage.query import (
     ArtifactRef,
+    _pb,
     artifact_node,
-    contexts_of_execution,
+    contexts_of_executions,
     find_pushed_model,
     raw_store,
     resolve_artifact,
@@ -267,11 +268,12 @@ def _first_producer(
     return producers[0], tuple(p for p in producers[1:])
 
 
-def _step(store: Any, graph: LineageGraph, execution: ExecutionNode | None,
-          reused_by: Iterable[ExecutionNode] = (), *, data_step: bool = False) -> StepInfo | None:
+def _step(contexts: Mapping[int, Mapping[str, list[str]]], graph: LineageGraph,
+          execution: ExecutionNode | None, reused_by: Iterable[ExecutionNode] = (), *,
+          data_step: bool = False) -> StepInfo | None:
     if execution is None:
         return None
-    contexts = contexts_of_execution(store, execution.id)
+    names = contexts.get(execution.id, {})
     params = {k: _decode(v) for k, v in execution.parameters.items()}
     code: dict[str, Any] = {}
     for key, value in params.items():
@@ -282,8 +284,8 @@ def _step(store: Any, graph: LineageGraph, execution: ExecutionNode | None,
                 code[f"{key}.sha256"] = match.group(1)
 
     def first(kind: str) -> str | None:
-        names = contexts.get(kind) or []
-        return names[0] if names else None
+        found = names.get(kind) or []
+        return found[0] if found else None
 
     return StepInfo(
         execution=execution,
@@ -311,7 +313,8 @@ def _thresholds(obj: Any, metric: str | None, out: list[Threshold]) -> None:
     name = next((obj[k] for k in ("class_name", "metric_name", "metric", "name")
                  if isinstance(obj.get(k), str)), metric)
     for key, value in obj.items():
-        if key == "thresholds" and isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
+        by_metric = isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
+        if key == "thresholds" and by_metric:
             for metric_name, threshold in value.items():
                 _thresholds(threshold, metric_name, out)
         else:
@@ -379,48 +382,18 @@ def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation
     graph = trace(store, root, direction="upstream", depth=None)
     notes: list[str] = []
 
-    # -- push
+    # -- find the steps by the artifact types they produced
     pusher, _ = _first_producer(graph, root)
-    push_step = _step(store, graph, pusher)
-    push = PushInfo(
-        pushed_model=root,
-        pushed=_as_bool(root.get("pushed")),
-        destination=root.get("pushed_destination"),
-        version=None if root.get("pushed_version") is None else str(root.get("pushed_version")),
-        time=root.create_time,
-        step=push_step,
-    )
-    if pusher is None:
-        notes.append(f"no execution recorded an OUTPUT event for {root.label}; its history is unknown")
     pusher_inputs = graph.inputs(pusher) if pusher else ()
-
-    # -- model and training
     model = next((a for _, a in pusher_inputs if a.type_name == "Model"), None)
-    training: StepInfo | None = None
-    if model is None:
-        if pusher is not None:
-            notes.append(f"{pusher.label} has no Model input; cannot tell which model was pushed")
-    else:
-        trainer, reused = _first_producer(graph, model)
-        training = _step(store, graph, trainer, reused)
-        if trainer is None:
-            notes.append(f"no execution recorded producing {model.label}; it was imported or written outside"
-                         " a pipeline")
-
-    # -- transform
-    transform: StepInfo | None = None
-    if training is not None:
-        graph_input = next((a for _, a in training.inputs if a.type_name == "TransformGraph"), None)
-        if graph_input is not None:
-            transformer, reused = _first_producer(graph, graph_input)
-            transform = _step(store, graph, transformer, reused)
-        else:
-            notes.append(f"{training.execution.label} consumed no TransformGraph: no transform step")
-
-    # -- data: ingested Examples (their producer consumed no Examples) behind the model and the evaluation;
-    #    not those behind the baseline model, which share the graph but not the pushed model's history
     blessing = next((a for _, a in pusher_inputs if a.type_name == "ModelBlessing"), None)
+    trainer, train_reused = _first_producer(graph, model) if model is not None else (None, ())
+    graph_input = next((a for _, a in graph.inputs(trainer) if a.type_name == "TransformGraph"), None) if (
+        trainer is not None) else None
+    transformer, transform_reused = _first_producer(graph, graph_input) if graph_input else (None, ())
     evaluator, eval_reused = _first_producer(graph, blessing) if blessing is not None else (None, ())
+    # data: ingested Examples (their producer consumed no Examples) behind the model and the evaluation;
+    # not those behind the baseline model, which share the graph but not the pushed model's history
     roles: dict[int, list[str]] = {}
     if model is not None:
         for node in (model, *graph.ancestors(model)):
@@ -435,13 +408,47 @@ def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation
                     roles.setdefault(node.id, [])
                     if "evaluation" not in roles[node.id]:
                         roles[node.id].append("evaluation")
+    ingests: dict[int, tuple[ExecutionNode | None, tuple[ExecutionNode, ...]]] = {}
+    for examples_id in roles:
+        producer, reused = _first_producer(graph, graph.artifact(examples_id))
+        if producer is None or not any(a.type_name == "Examples" for _, a in graph.inputs(producer)):
+            ingests[examples_id] = (producer, reused)  # (else: derived examples, e.g. transformed)
+    steps = [pusher, trainer, transformer, evaluator, *(p for p, _ in ingests.values())]
+    contexts = contexts_of_executions(store, sorted({x.id for x in steps if x is not None}))
+
+    def step(execution: ExecutionNode | None, reused: Iterable[ExecutionNode] = (), *,
+             data_step: bool = False) -> StepInfo | None:
+        return _step(contexts, graph, execution, reused, data_step=data_step)
+
+    # -- push
+    push = PushInfo(
+        pushed_model=root,
+        pushed=_as_bool(root.get("pushed")),
+        destination=root.get("pushed_destination"),
+        version=None if root.get("pushed_version") is None else str(root.get("pushed_version")),
+        time=root.create_time,
+        step=step(pusher),
+    )
+    if pusher is None:
+        notes.append(f"no execution recorded an OUTPUT event for {root.label}; its history is unknown")
+
+    # -- model, training, transform
+    training = step(trainer, train_reused)
+    if model is None:
+        if pusher is not None:
+            notes.append(f"{pusher.label} has no Model input; cannot tell which model was pushed")
+    elif trainer is None:
+        notes.append(f"no execution recorded producing {model.label}; it was imported or written outside a "
+                     "pipeline")
+    transform = step(transformer, transform_reused)
+    if trainer is not None and graph_input is None:
+        notes.append(f"{trainer.label} consumed no TransformGraph: no transform step")
+
+    # -- data
     data: list[DataSource] = []
-    for examples_id, used_for in roles.items():
+    for examples_id, (producer, reused) in ingests.items():
         examples = graph.artifact(examples_id)
-        producer, reused = _first_producer(graph, examples)
-        if producer is not None and any(a.type_name == "Examples" for _, a in graph.inputs(producer)):
-            continue  # derived examples (e.g. transformed), not ingested data
-        ingest = _step(store, graph, producer, reused, data_step=True)
+        ingest = step(producer, reused, data_step=True)
         fingerprint = examples.get("input_fingerprint")
         if fingerprint is None and ingest is not None:
             fingerprint = ingest.parameters.get("input_fingerprint")
@@ -453,7 +460,7 @@ def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation
             split_names=tuple(split_names) if isinstance(split_names, list) else (),
             fingerprint=None if fingerprint is None else str(fingerprint),
             ingest=ingest,
-            used_for=tuple(used_for),
+            used_for=tuple(roles[examples_id]),
         ))
     data.sort(key=lambda d: (d.span if d.span is not None else -1, d.examples.id))
     if not data:
@@ -463,9 +470,9 @@ def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation
     evaluation: EvaluationInfo | None = None
     if blessing is None:
         if pusher is not None:
-            notes.append(f"{pusher.label} had no ModelBlessing input: the push was not gated by an evaluation")
+            notes.append(f"{pusher.label} had no ModelBlessing input: no evaluation gated the push")
     else:
-        eval_step = _step(store, graph, evaluator, eval_reused)
+        eval_step = step(evaluator, eval_reused)
         eval_outputs = _evaluator_outputs(store, evaluator)
         evaluation_artifact = next((a for a in eval_outputs if a.type_name == "ModelEvaluation"), None)
         baseline = _lookup(store, graph, blessing.get("baseline_model_id"))
@@ -507,9 +514,7 @@ def _evaluator_outputs(store: Any, evaluator: ExecutionNode | None) -> list[Arti
     if evaluator is None:
         return []
     raw = raw_store(store)
-    from ml_metadata.proto import metadata_store_pb2 as pb
-
-    ids = sorted({e.artifact_id for e in raw.get_events_by_execution_ids([evaluator.id])
-                  if e.type == pb.Event.OUTPUT})
+    output = _pb().Event.OUTPUT
+    ids = sorted({e.artifact_id for e in raw.get_events_by_execution_ids([evaluator.id]) if e.type == output})
     return [artifact_node(a) for a in raw.get_artifacts_by_id(ids)] if ids else []
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
+from itertools import pairwise
 
 from headwater.metadata.lineage.graph import ArtifactNode, LineageGraph, Node
 from headwater.metadata.lineage.render import DEFAULT_COLORS, STATE_COLORS, short_uri
@@ -79,7 +80,7 @@ def layout(graph: LineageGraph, *, rankdir: str = "TB", sweeps: int = 8) -> Layo
             preds[dummy], succs[dummy] = [], []
             chain.append(dummy)
         chain.append(t)
-        for a, b in zip(chain, chain[1:], strict=False):
+        for a, b in pairwise(chain):
             succs[a].append(b)
             preds[b].append(a)
         chains[(s, t)] = chain
@@ -147,7 +148,8 @@ def layout(graph: LineageGraph, *, rankdir: str = "TB", sweeps: int = 8) -> Layo
         for rank, (route_key, index, _) in enumerate(sorted(ends, key=lambda e: e[2])):
             frac = 0.2 + 0.6 * rank / (len(ends) - 1)
             px, py = routes[route_key][index]
-            routes[route_key][index] = (x + across(key) * frac, py) if vertical else (px, y + across(key) * frac)
+            shift = across(key) * frac
+            routes[route_key][index] = (x + shift, py) if vertical else (px, y + shift)
     positions = {k: v for k, v in corners.items() if not k.startswith("~")}
     length = 2 * MARGIN + n_layers * along + max(n_layers - 1, 0) * gap_layer
     breadth = 2 * MARGIN + widest
@@ -217,10 +219,13 @@ header h1{font-size:17px;margin:0 0 4px}
 header .meta{color:#555;font-size:13px}
 main{display:flex;flex:1;min-height:0}
 #canvas{flex:1;overflow:auto;background:#fff}
-aside{width:360px;border-left:1px solid #ddd;overflow:auto;padding:10px 14px;background:#fcfcfc;font-size:12.5px}
+aside{width:360px;border-left:1px solid #ddd;overflow:auto;padding:10px 14px;background:#fcfcfc;
+font-size:12.5px}
 aside h2{font-size:14px;margin:4px 0 8px}
-aside pre,.caption{white-space:pre-wrap;word-break:break-word;font:12px/1.45 ui-monospace,Menlo,Consolas,monospace}
-.caption{margin:0;padding:10px 18px;border-bottom:1px solid #ddd;max-height:38vh;overflow:auto;background:#fffdf5}
+aside pre,.caption{white-space:pre-wrap;word-break:break-word;
+font:12px/1.45 ui-monospace,Menlo,Consolas,monospace}
+.caption{margin:0;padding:10px 18px;border-bottom:1px solid #ddd;max-height:38vh;overflow:auto;
+background:#fffdf5}
 .node{cursor:pointer}
 .node text{text-anchor:middle;pointer-events:none}
 .t1{font-weight:600;font-size:12.5px}.t2{font-size:11px;fill:#333}.t3{font-size:10px;fill:#666}
@@ -251,13 +256,15 @@ _JS = """
   function edgesOf(key){ return svg.querySelectorAll('.edge[data-s="'+key+'"], .edge[data-t="'+key+'"]'); }
   svg.querySelectorAll('.node').forEach(function(g){
     var key = g.getAttribute('data-key');
-    g.addEventListener('mouseenter', function(){ edgesOf(key).forEach(function(e){ e.classList.add('hl'); }); });
-    g.addEventListener('mouseleave', function(){ edgesOf(key).forEach(function(e){ e.classList.remove('hl'); }); });
+    function mark(on){ edgesOf(key).forEach(function(e){ e.classList.toggle('hl', on); }); }
+    g.addEventListener('mouseenter', function(){ mark(true); });
+    g.addEventListener('mouseleave', function(){ mark(false); });
     g.addEventListener('click', function(){
       svg.querySelectorAll('.node.sel').forEach(function(s){ s.classList.remove('sel'); });
       g.classList.add('sel');
       var n = byKey[key];
-      document.getElementById('detail-title').textContent = (n.kind === 'artifact' ? n.type : n.type.split('.').pop()) + ' #' + n.id;
+      var name = n.kind === 'artifact' ? n.type : n.type.split('.').pop();
+      document.getElementById('detail-title').textContent = name + ' #' + n.id;
       document.getElementById('detail').textContent = JSON.stringify(n, null, 2);
     });
   });
@@ -318,7 +325,7 @@ def render_html(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{_esc(heading)}</title><style>{_CSS}</style></head><body>"
         f'<header><h1>{_esc(heading)}</h1><div class="meta">{_esc(meta)}'
-        '<span class="tools"><button id="zout" type="button">−</button>'
+        '<span class="tools"><button id="zout" type="button">&minus;</button>'
         '<button id="zreset" type="button">100%</button><button id="zin" type="button">+</button></span>'
         f'</div><div class="legend">{legend}</div></header>'
         f'{caption_html}<main><div id="canvas">{svg}</div>'

@@ -14,7 +14,7 @@ import json
 import os
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from headwater.metadata.errors import ArtifactNotFoundError, MetadataError
 from headwater.metadata.lineage.graph import (
@@ -29,13 +29,21 @@ from headwater.metadata.lineage.graph import (
 
 if TYPE_CHECKING:
     from ml_metadata.metadata_store.metadata_store import MetadataStore as RawStore
-    from ml_metadata.proto import metadata_store_pb2 as pb
+
+#: ml_metadata's generated protos have no type stubs; to the type checker they are ``Any``.
+Proto = Any
+
+
+def _pb() -> Any:
+    from ml_metadata.proto import metadata_store_pb2
+
+    return metadata_store_pb2
 
 __all__ = [
     "ArtifactRef",
     "Method",
     "artifact_node",
-    "contexts_of_execution",
+    "contexts_of_executions",
     "downstream",
     "execution_node",
     "find_pushed_model",
@@ -60,7 +68,7 @@ class _HasId(Protocol):
     def id(self) -> int | None: ...
 
 
-ArtifactRef = int | str | os.PathLike[str] | ArtifactNode | _HasId
+ArtifactRef: TypeAlias = int | str | os.PathLike[str] | ArtifactNode | _HasId
 
 
 # ---------------------------------------------------------------------------------------- store access
@@ -69,10 +77,11 @@ def raw_store(store: Any) -> RawStore:
     raw = getattr(store, "mlmd", store)
     if not hasattr(raw, "get_lineage_subgraph"):
         raise TypeError(
-            f"expected an ml_metadata MetadataStore or headwater's MetadataStore, got {type(store).__name__}; "
+            f"expected an ml_metadata MetadataStore or headwater's MetadataStore, "
+            f"got {type(store).__name__}; "
             "open one with headwater.metadata.connect('sqlite:///path/metadata.sqlite')"
         )
-    return raw  # type: ignore[no-any-return]
+    return raw
 
 
 def store_name(store: Any) -> str:
@@ -85,7 +94,7 @@ def store_name(store: Any) -> str:
 _STRUCT_PREFIX = "mlmd-struct::"
 
 
-def _decode_value(value: pb.Value) -> Any:
+def _decode_value(value: Proto) -> Any:
     kind = value.WhichOneof("value")
     if kind is None:
         return None
@@ -121,14 +130,14 @@ def _decode_tfx_struct(raw: str) -> Any:
     return data
 
 
-def _props(mapping: Mapping[str, pb.Value]) -> dict[str, Any]:
+def _props(mapping: Mapping[str, Proto]) -> dict[str, Any]:
     out = {k: _decode_value(v) for k, v in sorted(mapping.items())}
     return {k: v for k, v in out.items() if v is not None}
 
 
-def artifact_node(proto: pb.Artifact, type_name: str | None = None) -> ArtifactNode:
+def artifact_node(proto: Proto, type_name: str | None = None) -> ArtifactNode:
     """An :class:`ArtifactNode` from an MLMD ``Artifact`` proto."""
-    from ml_metadata.proto import metadata_store_pb2 as pb
+    pb = _pb()
 
     return ArtifactNode(
         id=proto.id,
@@ -143,9 +152,9 @@ def artifact_node(proto: pb.Artifact, type_name: str | None = None) -> ArtifactN
     )
 
 
-def execution_node(proto: pb.Execution, type_name: str | None = None) -> ExecutionNode:
+def execution_node(proto: Proto, type_name: str | None = None) -> ExecutionNode:
     """An :class:`ExecutionNode` from an MLMD ``Execution`` proto."""
-    from ml_metadata.proto import metadata_store_pb2 as pb
+    pb = _pb()
 
     return ExecutionNode(
         id=proto.id,
@@ -159,8 +168,8 @@ def execution_node(proto: pb.Execution, type_name: str | None = None) -> Executi
     )
 
 
-def _edge(event: pb.Event) -> LineageEdge:
-    from ml_metadata.proto import metadata_store_pb2 as pb
+def _edge(event: Proto) -> LineageEdge:
+    pb = _pb()
 
     pairs: list[tuple[str, int]] = []
     for step in event.path.steps:
@@ -189,12 +198,12 @@ def _type_names(raw: RawStore, protos: Sequence[Any], kind: str) -> dict[int, st
     return {t.id: t.name for t in getter(sorted(missing))}
 
 
-def _artifact_nodes(raw: RawStore, protos: Sequence[pb.Artifact]) -> list[ArtifactNode]:
+def _artifact_nodes(raw: RawStore, protos: Sequence[Proto]) -> list[ArtifactNode]:
     names = _type_names(raw, protos, "artifact")
     return [artifact_node(p, names.get(p.type_id)) for p in protos]
 
 
-def _execution_nodes(raw: RawStore, protos: Sequence[pb.Execution]) -> list[ExecutionNode]:
+def _execution_nodes(raw: RawStore, protos: Sequence[Proto]) -> list[ExecutionNode]:
     names = _type_names(raw, protos, "execution")
     return [execution_node(p, names.get(p.type_id)) for p in protos]
 
@@ -254,7 +263,7 @@ def resolve_artifact(store: Any, ref: ArtifactRef) -> ArtifactNode:
 
 
 def _by_uri(raw: RawStore, store: Any, uri: str) -> ArtifactNode:
-    found: list[pb.Artifact] = []
+    found: list[Proto] = []
     for variant in _uri_variants(uri):
         found = list(raw.get_artifacts_by_uri(variant))
         if found:
@@ -341,8 +350,8 @@ def _hops_for(depth: int | None) -> tuple[int, int | None]:
 
 def _subgraph_mlmd(
     raw: RawStore, artifact_id: int, direction: Literal["upstream", "downstream"], hops: int
-) -> tuple[list[pb.Artifact], list[pb.Execution], list[pb.Event]]:
-    from ml_metadata.proto import metadata_store_pb2 as pb
+) -> tuple[list[Proto], list[Proto], list[Proto]]:
+    pb = _pb()
 
     options = pb.LineageSubgraphQueryOptions(
         max_num_hops=hops,
@@ -359,15 +368,15 @@ def _subgraph_mlmd(
 
 def _subgraph_events(
     raw: RawStore, artifact_id: int, direction: Literal["upstream", "downstream"], hops: int
-) -> tuple[list[pb.Artifact], list[pb.Execution], list[pb.Event]]:
+) -> tuple[list[Proto], list[Proto], list[Proto]]:
     """The same walk as MLMD's query, hop by hop over events (one batched read per hop)."""
-    from ml_metadata.proto import metadata_store_pb2 as pb
+    pb = _pb()
 
     names = pb.Event.Type.Name
     toward_artifact = OUTPUT_EVENT_TYPES if direction == "upstream" else INPUT_EVENT_TYPES
     toward_execution = INPUT_EVENT_TYPES if direction == "upstream" else OUTPUT_EVENT_TYPES
     artifacts, executions = {artifact_id}, set()
-    events: dict[tuple[int, int, int], pb.Event] = {}
+    events: dict[tuple[int, int, int], Proto] = {}
     frontier, on_artifacts = {artifact_id}, True
     for _ in range(hops):
         if not frontier:
@@ -503,21 +512,37 @@ def downstream(store: Any, artifact: ArtifactRef, *, depth: int | None = None) -
 
 
 # ---------------------------------------------------------------------------------------- contexts
-def contexts_of_execution(store: Any, execution_id: int) -> dict[str, list[str]]:
-    """``{context type: [names]}`` of one execution, e.g. ``{"pipeline": ["penguin"], ...}``."""
+def contexts_of_executions(store: Any, execution_ids: Sequence[int]) -> dict[int, dict[str, list[str]]]:
+    """``{execution id: {context type: [names]}}``, e.g. ``{7: {"pipeline": ["penguin"], ...}}``.
+
+    MLMD indexes associations by context, not by execution, so each lookup scans them; asking for all
+    executions in one ``get_lineage_subgraph`` call (zero hops, associations only) pays that once per
+    100 executions instead of once per execution.
+    """
     raw = raw_store(store)
-    out: dict[str, list[str]] = {}
-    contexts = list(raw.get_contexts_by_execution(execution_id))
-    names = {}
-    if any(not c.type for c in contexts):
-        names = {t.id: t.name for t in raw.get_context_types_by_id(sorted({c.type_id for c in contexts}))}
-    for c in contexts:
-        out.setdefault(c.type or names.get(c.type_id, f"type#{c.type_id}"), []).append(c.name)
+    pb = _pb()
+    pairs: list[tuple[int, int]] = []
+    ids = sorted(set(execution_ids))
+    for start in range(0, len(ids), MLMD_MAX_STARTING_NODES):
+        chunk = ids[start : start + MLMD_MAX_STARTING_NODES]
+        options = pb.LineageSubgraphQueryOptions(max_num_hops=0)
+        options.starting_executions.filter_query = f"id IN ({', '.join(str(int(i)) for i in chunk)})"
+        graph = raw.get_lineage_subgraph(options, ["associations"])
+        pairs += [(a.execution_id, a.context_id) for a in graph.associations]
+    contexts = {c.id: c for c in raw.get_contexts_by_id(sorted({c for _, c in pairs}))} if pairs else {}
+    names: dict[int, str] = {}
+    if any(not c.type for c in contexts.values()):
+        names = {t.id: t.name for t in raw.get_context_types_by_id(sorted({c.type_id for c in contexts.values()}))}
+    out: dict[int, dict[str, list[str]]] = {i: {} for i in ids}
+    for execution_id, context_id in sorted(pairs):
+        ctx = contexts[context_id]
+        kind = ctx.type or names.get(ctx.type_id, f"type#{ctx.type_id}")
+        out[execution_id].setdefault(kind, []).append(ctx.name)
     return out
 
 
 # ---------------------------------------------------------------------------------------- listing
-def _context(raw: RawStore, store: Any, type_name: str, name: str, flag: str) -> pb.Context:
+def _context(raw: RawStore, store: Any, type_name: str, name: str, flag: str) -> Proto:
     found = raw.get_context_by_type_and_name(type_name, name)
     if found is not None:
         return found

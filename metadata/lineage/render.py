@@ -168,7 +168,8 @@ def _dot_str(text: str) -> str:
 
 def _node_lines(node: Node) -> list[str]:
     if isinstance(node, ArtifactNode):
-        return [node.label, node.state, short_uri(node.uri, 40)] + ([_notable(node)] if _notable(node) else [])
+        notable = _notable(node)
+        return [node.label, node.state, short_uri(node.uri, 40)] + ([notable] if notable else [])
     return [node.label, node.state, _time(node)]
 
 
@@ -287,7 +288,8 @@ def explanation_text(explanation: PushExplanation) -> str:
     out.append(f"  when: {_time(p.pushed_model)}")
     if p.step:
         where = ", ".join(f"{k} {v}" for k, v in (("pipeline", p.step.pipeline), ("run", p.step.run)) if v)
-        out.append(f"  by: {p.step.execution.label} {p.step.execution.state}" + (f" ({where})" if where else ""))
+        by = f"  by: {p.step.execution.label} {p.step.execution.state}"
+        out.append(by + (f" ({where})" if where else ""))
         out += [f"  {k} = {_value(v)}" for k, v in sorted(p.step.parameters.items())]
     out.append(f"  artifact: {p.pushed_model.uri}")
     out.append("")

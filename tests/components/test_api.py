@@ -1,7 +1,6 @@
 """Declaration errors are raised at definition time and name the function and argument."""
 
 import pytest
-
 from headwater.components import Input, Output, Param, component
 from headwater.metadata import types
 from headwater.metadata.errors import ComponentDefinitionError
@@ -34,7 +33,8 @@ def test_signature_is_read_from_annotations():
          r"argument 'x': Input\[...\] takes an artifact type"),
         ("def f(x: Input[types.Examples]) -> None: ...", r"declares no Output"),
         ("def f(out: Output[types.Model]) -> int: ...", r"returns int; components return None"),
-        ("def f(out: Output[types.Model], n: int = 'a') -> None: ...", r"parameter 'n' defaults to 'a', which is not int"),
+        ("def f(out: Output[types.Model], n: int = 'a') -> None: ...",
+         r"parameter 'n' defaults to 'a', which is not int"),
         ("def f(out: Output[types.Model] | None = None) -> None: ...", r"output 'out' cannot be optional"),
         ("def f(out: Output[types.Model], *rest: int) -> None: ...", r"\*args/\*\*kwargs are not allowed"),
     ],
@@ -50,7 +50,8 @@ def test_calling_with_unknown_argument_or_an_output():
     @component
     def f(examples: Input[types.Examples], model: Output[types.Model]) -> None: ...
 
-    with pytest.raises(ComponentDefinitionError, match=r"f\(\) got unknown argument\(s\) 'model'.*'model' is an output"):
+    with pytest.raises(ComponentDefinitionError,
+                       match=r"f\(\) got unknown argument\(s\) 'model'.*'model' is an output"):
         f(model=None)
     node = f()
     with pytest.raises(AttributeError, match=r"has no output 'nope'; its outputs are \['model'\]"):

@@ -1,5 +1,4 @@
 import pytest
-
 from headwater.metadata import Artifact, ArtifactState, types
 from headwater.metadata.errors import ArtifactPropertyError
 

@@ -1,5 +1,4 @@
 import pytest
-
 from headwater.metadata import parse_connection, redact
 from headwater.metadata.errors import MetadataError
 
@@ -12,7 +11,8 @@ def test_sqlite_relative_and_absolute():
 
 def test_server_urls_and_defaults():
     spec = parse_connection("mysql://root:s3cret@db.example:3307/mlmd")
-    assert (spec.scheme, spec.host, spec.port, spec.database, spec.user) == ("mysql", "db.example", 3307, "mlmd", "root")
+    got = (spec.scheme, spec.host, spec.port, spec.database, spec.user)
+    assert got == ("mysql", "db.example", 3307, "mlmd", "root")
     pg = parse_connection("postgresql://u@h/mlmd")
     assert pg.port == 5432
     assert pg.to_mlmd_config().postgresql.port == "5432"

@@ -13,9 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ml_metadata.metadata_store import metadata_store
-from ml_metadata.proto import metadata_store_pb2 as pb
-
 from headwater.metadata.errors import ArtifactNotFoundError, MetadataError
 from headwater.metadata.lineage import (
     ArtifactNode,
@@ -29,15 +26,27 @@ from headwater.metadata.lineage import (
     trace,
     upstream,
 )
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+pb: Any = metadata_store_pb2  # the generated protos have no type stubs
 
 PIPELINE = "taxi"
 COMPONENTS = "headwater.components"
 EVAL_CONFIG = {
-    "metrics_specs": [{"metrics": [{
-        "class_name": "BinaryAccuracy",
-        "threshold": {"value_threshold": {"lower_bound": 0.7},
-                      "change_threshold": {"direction": "HIGHER_IS_BETTER", "absolute": -0.01}},
-    }]}],
+    "metrics_specs": [
+        {
+            "metrics": [
+                {
+                    "class_name": "BinaryAccuracy",
+                    "threshold": {
+                        "value_threshold": {"lower_bound": 0.7},
+                        "change_threshold": {"direction": "HIGHER_IS_BETTER", "absolute": -0.01},
+                    },
+                }
+            ]
+        }
+    ],
     "model_specs": [{"label_key": "tips"}],
 }
 
@@ -54,17 +63,35 @@ class StoreWriter:
         examples.properties["version"] = pb.INT
         examples.properties["split_names"] = pb.STRING
         self.artifact_types["Examples"] = mlmd.put_artifact_type(examples)
-        for name in ("Schema", "TransformGraph", "Model", "ModelRun", "ModelEvaluation", "ModelBlessing",
-                     "PushedModel"):
+        for name in (
+            "Schema",
+            "TransformGraph",
+            "Model",
+            "ModelRun",
+            "ModelEvaluation",
+            "ModelBlessing",
+            "PushedModel",
+        ):
             self.artifact_types[name] = mlmd.put_artifact_type(pb.ArtifactType(name=name))
-        self.context_types = {n: mlmd.put_context_type(pb.ContextType(name=n))
-                              for n in ("pipeline", "pipeline_run", "node")}
-        [self.pipeline] = mlmd.put_contexts([pb.Context(type_id=self.context_types["pipeline"], name=PIPELINE)])
+        self.context_types = {
+            n: mlmd.put_context_type(pb.ContextType(name=n)) for n in ("pipeline", "pipeline_run", "node")
+        }
+        [self.pipeline] = mlmd.put_contexts(
+            [pb.Context(type_id=self.context_types["pipeline"], name=PIPELINE)]
+        )
         self.nodes: dict[str, int] = {}
 
-    def node(self, run_ctx: int, node_id: str, component: str, params: dict[str, Any],
-             inputs: list[tuple[str, int]], outputs: list[tuple[str, str, dict[str, Any], dict[str, Any]]],
-             state: int = pb.Execution.COMPLETE, reuse: list[tuple[str, int]] | None = None) -> dict[str, int]:
+    def node(
+        self,
+        run_ctx: int,
+        node_id: str,
+        component: str,
+        params: dict[str, Any],
+        inputs: list[tuple[str, int]],
+        outputs: list[tuple[str, str, dict[str, Any], dict[str, Any]]],
+        state: int = pb.Execution.COMPLETE,
+        reuse: list[tuple[str, int]] | None = None,
+    ) -> dict[str, int]:
         type_id = self.mlmd.put_execution_type(pb.ExecutionType(name=f"{COMPONENTS}.{component}"))
         execution = pb.Execution(type_id=type_id, last_known_state=state)
         for k, v in params.items():
@@ -81,8 +108,11 @@ class StoreWriter:
         for key, aid in reuse or []:  # a CACHED execution points at the artifacts it reused
             pairs.append((existing[aid], _event(pb.Event.OUTPUT, key)))
         for key, type_name, props, custom in outputs:
-            artifact = pb.Artifact(type_id=self.artifact_types[type_name], state=pb.Artifact.LIVE,
-                                   uri=f"/pipelines/{PIPELINE}/{node_id}/{key}/{{eid}}")
+            artifact = pb.Artifact(
+                type_id=self.artifact_types[type_name],
+                state=pb.Artifact.LIVE,
+                uri=f"/pipelines/{PIPELINE}/{node_id}/{key}/{{eid}}",
+            )
             for k, v in props.items():
                 _set(artifact.properties[k], v)
             for k, v in custom.items():
@@ -90,13 +120,16 @@ class StoreWriter:
             pairs.append((artifact, _event(pb.Event.OUTPUT, key)))
         if node_id not in self.nodes:
             [self.nodes[node_id]] = self.mlmd.put_contexts(
-                [pb.Context(type_id=self.context_types["node"], name=f"{PIPELINE}.{node_id}")])
+                [pb.Context(type_id=self.context_types["node"], name=f"{PIPELINE}.{node_id}")]
+            )
         contexts = self.mlmd.get_contexts_by_id([self.pipeline, run_ctx, self.nodes[node_id]])
         eid, artifact_ids, _ = self.mlmd.put_execution(execution, pairs, contexts)
         out = {}
         stored = {a.id: a for a in self.mlmd.get_artifacts_by_id(artifact_ids)}
         fixed = []
-        for (key, *_), aid in zip(inputs + (reuse or []) + [(o[0],) for o in outputs], artifact_ids, strict=True):
+        for (key, *_), aid in zip(
+            inputs + (reuse or []) + [(o[0],) for o in outputs], artifact_ids, strict=True
+        ):
             out[key] = aid
             if "{eid}" in stored[aid].uri:
                 stored[aid].uri = stored[aid].uri.replace("{eid}", str(eid))
@@ -106,54 +139,128 @@ class StoreWriter:
         out["execution"] = eid
         return out
 
-    def run(self, name: str, *, span: int, steps: int, accuracy: float, baseline: dict[str, int] | None,
-            cached_examples: dict[str, int] | None = None, version: int = 1) -> dict[str, dict[str, int]]:
-        [run_ctx] = self.mlmd.put_contexts([pb.Context(type_id=self.context_types["pipeline_run"], name=name)])
-        ingest_params = {"input_base": "/data/taxi", "input_pattern": "span-{SPAN}/*.csv", "span": span,
-                         "input_fingerprint": f"sha256:{span:064d}"}
+    def run(
+        self,
+        name: str,
+        *,
+        span: int,
+        steps: int,
+        accuracy: float,
+        baseline: dict[str, int] | None,
+        cached_examples: dict[str, int] | None = None,
+        version: int = 1,
+    ) -> dict[str, dict[str, int]]:
+        [run_ctx] = self.mlmd.put_contexts(
+            [pb.Context(type_id=self.context_types["pipeline_run"], name=name)]
+        )
+        ingest_params = {
+            "input_base": "/data/taxi",
+            "input_pattern": "span-{SPAN}/*.csv",
+            "span": span,
+            "input_fingerprint": f"sha256:{span:064d}",
+        }
         if cached_examples is None:
-            ingest = self.node(run_ctx, "Ingest", "ingest.Ingest", ingest_params, [], [
-                ("examples", "Examples", {"span": span, "version": 0, "split_names": '["train", "eval"]'},
-                 {"input_fingerprint": f"sha256:{span:064d}"}),
-                ("schema", "Schema", {}, {}),
-            ])
+            ingest = self.node(
+                run_ctx,
+                "Ingest",
+                "ingest.Ingest",
+                ingest_params,
+                [],
+                [
+                    (
+                        "examples",
+                        "Examples",
+                        {"span": span, "version": 0, "split_names": '["train", "eval"]'},
+                        {"input_fingerprint": f"sha256:{span:064d}"},
+                    ),
+                    ("schema", "Schema", {}, {}),
+                ],
+            )
         else:
-            ingest = self.node(run_ctx, "Ingest", "ingest.Ingest", ingest_params, [], [],
-                               state=pb.Execution.CACHED,
-                               reuse=[("examples", cached_examples["examples"]),
-                                      ("schema", cached_examples["schema"])])
+            ingest = self.node(
+                run_ctx,
+                "Ingest",
+                "ingest.Ingest",
+                ingest_params,
+                [],
+                [],
+                state=pb.Execution.CACHED,
+                reuse=[("examples", cached_examples["examples"]), ("schema", cached_examples["schema"])],
+            )
         code = {"module_file": "models/taxi.py", "code_fingerprint": f"sha256:{'c' * 64}"}
-        transform = self.node(run_ctx, "Transform", "transform.Transform",
-                              {**code, "preprocessing_fn": "models.taxi.preprocessing_fn"},
-                              [("examples", ingest["examples"]), ("schema", ingest["schema"])],
-                              [("transform_graph", "TransformGraph", {}, {}),
-                               ("transformed_examples", "Examples", {"split_names": '["train", "eval"]'}, {})])
-        train = self.node(run_ctx, "Train", "train.Train",
-                          {**code, "run_fn": "models.taxi.run_fn", "train_steps": steps, "eval_steps": 5,
-                           "hyperparameters": {"learning_rate": 0.01}},
-                          [("examples", transform["transformed_examples"]),
-                           ("transform_graph", transform["transform_graph"]), ("schema", ingest["schema"])],
-                          [("model", "Model", {}, {}), ("model_run", "ModelRun", {}, {})])
+        transform = self.node(
+            run_ctx,
+            "Transform",
+            "transform.Transform",
+            {**code, "preprocessing_fn": "models.taxi.preprocessing_fn"},
+            [("examples", ingest["examples"]), ("schema", ingest["schema"])],
+            [
+                ("transform_graph", "TransformGraph", {}, {}),
+                ("transformed_examples", "Examples", {"split_names": '["train", "eval"]'}, {}),
+            ],
+        )
+        train = self.node(
+            run_ctx,
+            "Train",
+            "train.Train",
+            {
+                **code,
+                "run_fn": "models.taxi.run_fn",
+                "train_steps": steps,
+                "eval_steps": 5,
+                "hyperparameters": {"learning_rate": 0.01},
+            },
+            [
+                ("examples", transform["transformed_examples"]),
+                ("transform_graph", transform["transform_graph"]),
+                ("schema", ingest["schema"]),
+            ],
+            [("model", "Model", {}, {}), ("model_run", "ModelRun", {}, {})],
+        )
         inputs = [("examples", ingest["examples"]), ("model", train["model"])]
         if baseline:
             inputs.append(("baseline_model", baseline["model"]))
         blessed = int(accuracy >= 0.7)
-        blessing_props: dict[str, Any] = {"blessed": blessed, "current_model_id": train["model"],
-                                          "current_model": f"/pipelines/{PIPELINE}/Train/model/{train['execution']}"}
+        blessing_props: dict[str, Any] = {
+            "blessed": blessed,
+            "current_model_id": train["model"],
+            "current_model": f"/pipelines/{PIPELINE}/Train/model/{train['execution']}",
+        }
         if baseline:
-            blessing_props |= {"baseline_model_id": baseline["model"],
-                               "baseline_model": f"/pipelines/{PIPELINE}/Train/model/{baseline['execution']}"}
-        evaluate = self.node(run_ctx, "Evaluate", "evaluate.Evaluate", {"eval_config": EVAL_CONFIG}, inputs,
-                             [("evaluation", "ModelEvaluation", {}, {"binary_accuracy": accuracy}),
-                              ("blessing", "ModelBlessing", {}, blessing_props)])
+            blessing_props |= {
+                "baseline_model_id": baseline["model"],
+                "baseline_model": f"/pipelines/{PIPELINE}/Train/model/{baseline['execution']}",
+            }
+        evaluate = self.node(
+            run_ctx,
+            "Evaluate",
+            "evaluate.Evaluate",
+            {"eval_config": EVAL_CONFIG},
+            inputs,
+            [
+                ("evaluation", "ModelEvaluation", {}, {"binary_accuracy": accuracy}),
+                ("blessing", "ModelBlessing", {}, blessing_props),
+            ],
+        )
         push_custom: dict[str, Any] = {"pushed": blessed}
         if blessed:
             push_custom |= {"pushed_destination": f"{self.serving}/{version}", "pushed_version": str(version)}
-        push = self.node(run_ctx, "Push", "push.Push", {"destination": self.serving},
-                         [("model", train["model"]), ("blessing", evaluate["blessing"])],
-                         [("pushed_model", "PushedModel", {}, push_custom)])
-        return {"run": {"context": run_ctx}, "ingest": ingest, "transform": transform, "train": train,
-                "evaluate": evaluate, "push": push}
+        push = self.node(
+            run_ctx,
+            "Push",
+            "push.Push",
+            {"destination": self.serving},
+            [("model", train["model"]), ("blessing", evaluate["blessing"])],
+            [("pushed_model", "PushedModel", {}, push_custom)],
+        )
+        return {
+            "run": {"context": run_ctx},
+            "ingest": ingest,
+            "transform": transform,
+            "train": train,
+            "evaluate": evaluate,
+            "push": push,
+        }
 
 
 def _event(kind: int, key: str, index: int = 0) -> pb.Event:
@@ -181,8 +288,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any
     writer = StoreWriter(mlmd, "/serving/taxi")
     r1 = writer.run("run-2024-01-01", span=1, steps=100, accuracy=0.8, baseline=None, version=1)
     r2 = writer.run("run-2024-02-01", span=2, steps=100, accuracy=0.85, baseline=r1["train"], version=2)
-    r3 = writer.run("run-2024-03-01", span=2, steps=5, accuracy=0.5, baseline=r2["train"],
-                    cached_examples=r2["ingest"])
+    r3 = writer.run(
+        "run-2024-03-01", span=2, steps=5, accuracy=0.5, baseline=r2["train"], cached_examples=r2["ingest"]
+    )
     return path, {"r1": r1, "r2": r2, "r3": r3}
 
 
@@ -207,7 +315,9 @@ def test_upstream_of_pushed_model_reaches_ingested_examples(store, ids) -> None:
     [pusher] = graph.parents(graph.root)
     assert isinstance(pusher, ExecutionNode) and pusher.type_name == "headwater.components.push.Push"
     assert {k: a.id for k, a in graph.inputs(pusher)} == {
-        "model": r2["train"]["model"], "blessing": r2["evaluate"]["blessing"]}
+        "model": r2["train"]["model"],
+        "blessing": r2["evaluate"]["blessing"],
+    }
     ancestors = {n.key for n in graph.ancestors(graph.root)}
     assert f"artifact:{r2['ingest']['examples']}" in ancestors
     assert f"execution:{r2['ingest']['execution']}" in ancestors
@@ -240,24 +350,33 @@ def test_depth_limits_and_frontier(store, ids) -> None:
     assert [n.key for n in zero] == [f"artifact:{pushed}"] and zero.edges == ()
     assert zero.frontier == (f"artifact:{pushed}",)
     one = upstream(store, pushed, depth=1)
-    assert {n.key for n in one} == {f"artifact:{pushed}", f"execution:{ids['r2']['push']['execution']}",
-                                    f"artifact:{ids['r2']['train']['model']}",
-                                    f"artifact:{ids['r2']['evaluate']['blessing']}"}
-    assert set(one.frontier) == {f"artifact:{ids['r2']['train']['model']}",
-                                 f"artifact:{ids['r2']['evaluate']['blessing']}"}
+    assert {n.key for n in one} == {
+        f"artifact:{pushed}",
+        f"execution:{ids['r2']['push']['execution']}",
+        f"artifact:{ids['r2']['train']['model']}",
+        f"artifact:{ids['r2']['evaluate']['blessing']}",
+    }
+    assert set(one.frontier) == {
+        f"artifact:{ids['r2']['train']['model']}",
+        f"artifact:{ids['r2']['evaluate']['blessing']}",
+    }
     two = upstream(store, pushed, depth=2)
     assert len(one) < len(two) < len(upstream(store, pushed))
     deep = upstream(store, pushed, depth=40)
     assert deep.to_dict() | {"depth": None} == upstream(store, pushed).to_dict()
-    for node, dist in two.walk():
+    for _, dist in two.walk():
         assert dist <= 4  # two executions = four hops
     down = downstream(store, ids["r3"]["push"]["pushed_model"], depth=3)
     assert len(down) == 1 and down.frontier == ()  # nothing derives from the last push
 
 
 def test_mlmd_query_and_event_walk_agree(store, ids) -> None:
-    starts = [ids["r2"]["push"]["pushed_model"], ids["r1"]["ingest"]["examples"], ids["r2"]["train"]["model"],
-              ids["r3"]["evaluate"]["blessing"]]
+    starts = [
+        ids["r2"]["push"]["pushed_model"],
+        ids["r1"]["ingest"]["examples"],
+        ids["r2"]["train"]["model"],
+        ids["r3"]["evaluate"]["blessing"],
+    ]
     for start in starts:
         for direction in ("upstream", "downstream", "both"):
             for depth in (0, 1, 2, None):
@@ -303,17 +422,22 @@ def test_resolve_by_id_uri_and_object(store, ids, built) -> None:
 def test_unknown_artifacts_raise_clear_errors(store) -> None:
     with pytest.raises(ArtifactNotFoundError, match=r"no artifact with id 4242 .*headwater artifacts list"):
         upstream(store, 4242)
-    with pytest.raises(ArtifactNotFoundError, match=r"no artifact with URI '/nowhere/model'.*exactly as recorded"):
+    with pytest.raises(
+        ArtifactNotFoundError, match=r"no artifact with URI '/nowhere/model'.*exactly as recorded"
+    ):
         downstream(store, "/nowhere/model")
-    with pytest.raises(ArtifactNotFoundError, match=r"no artifact with id or URI '/serving/other/1' and no "
-                                                    r"PushedModel pushed to it"):
+    with pytest.raises(
+        ArtifactNotFoundError,
+        match=r"no artifact with id or URI '/serving/other/1' and no "
+        r"PushedModel pushed to it",
+    ):
         explain_push(store, "/serving/other/1")
     with pytest.raises(TypeError, match="expected an ml_metadata MetadataStore"):
         upstream(object(), 1)
     with pytest.raises(ValueError, match="depth must be >= 0"):
         upstream(store, 1, depth=-1)
     with pytest.raises(ValueError, match="direction must be"):
-        trace(store, 1, direction="sideways")  # type: ignore[arg-type]
+        trace(store, 1, direction="sideways")
 
 
 def test_shared_uri_is_ambiguous(tmp_path: Path) -> None:
@@ -321,10 +445,14 @@ def test_shared_uri_is_ambiguous(tmp_path: Path) -> None:
     config.fake_database.SetInParent()
     mlmd = metadata_store.MetadataStore(config)
     type_id = mlmd.put_artifact_type(pb.ArtifactType(name="Examples"))
-    a, b = mlmd.put_artifacts([pb.Artifact(type_id=type_id, uri="/data/x"), pb.Artifact(type_id=type_id,
-                                                                                       uri="/data/x")])
-    with pytest.raises(ArtifactNotFoundError, match=rf"recorded for 2 artifacts: Examples #{a} .*Examples #{b}"
-                                                    r".*pass one of their ids"):
+    a, b = mlmd.put_artifacts(
+        [pb.Artifact(type_id=type_id, uri="/data/x"), pb.Artifact(type_id=type_id, uri="/data/x")]
+    )
+    with pytest.raises(
+        ArtifactNotFoundError,
+        match=rf"recorded for 2 artifacts: Examples #{a} .*Examples #{b}"
+        r".*pass one of their ids",
+    ):
         resolve_artifact(mlmd, "/data/x")
 
 
@@ -363,7 +491,9 @@ def test_explain_push_answers_every_question(store, ids) -> None:
     e = explain_push(store, r2["push"]["pushed_model"])
     assert e.push.pushed is True
     assert e.push.destination == "/serving/taxi/2" and e.push.version == "2"
-    assert e.push.step is not None and e.push.step.run == "run-2024-02-01" and e.push.step.pipeline == PIPELINE
+    assert (
+        e.push.step is not None and e.push.step.run == "run-2024-02-01" and e.push.step.pipeline == PIPELINE
+    )
     assert e.push.step.node == f"{PIPELINE}.Push"
     assert e.model is not None and e.model.id == r2["train"]["model"]
     # data: run 2's span only (the baseline's data is not this model's data)
@@ -393,9 +523,15 @@ def test_explain_push_answers_every_question(store, ids) -> None:
     assert ev.baseline is not None and ev.baseline.id == r1["train"]["model"]
     assert e.notes == ()
     text = e.to_text()
-    for expected in ("Push of PushedModel", "destination: /serving/taxi/2 (version 2)", "span 2",
-                     "train_steps = 100", "BinaryAccuracy: >= 0.7; change vs baseline (higher, absolute -0.01)",
-                     f"beat baseline: Model #{r1['train']['model']}", "binary_accuracy = 0.85"):
+    for expected in (
+        "Push of PushedModel",
+        "destination: /serving/taxi/2 (version 2)",
+        "span 2",
+        "train_steps = 100",
+        "BinaryAccuracy: >= 0.7; change vs baseline (higher, absolute -0.01)",
+        f"beat baseline: Model #{r1['train']['model']}",
+        "binary_accuracy = 0.85",
+    ):
         assert expected in text, expected
     assert json.loads(e.to_json())["evaluation"]["baseline"] == f"artifact:{r1['train']['model']}"
 
@@ -403,8 +539,11 @@ def test_explain_push_answers_every_question(store, ids) -> None:
 def test_explain_by_serving_path_and_base_directory(store, ids) -> None:
     assert explain_push(store, "/serving/taxi/1").push.pushed_model.id == ids["r1"]["push"]["pushed_model"]
     assert find_pushed_model(store, "/serving/taxi/2/").id == ids["r2"]["push"]["pushed_model"]
-    with pytest.raises(ArtifactNotFoundError, match=r"'/serving/taxi' is a push base directory.*versions pushed "
-                                                    r"under it: 1 \(PushedModel #\d+\), 2 .*'/serving/taxi/2'"):
+    with pytest.raises(
+        ArtifactNotFoundError,
+        match=r"'/serving/taxi' is a push base directory.*versions pushed "
+        r"under it: 1 \(PushedModel #\d+\), 2 .*'/serving/taxi/2'",
+    ):
         explain_push(store, "/serving/taxi")
 
 
@@ -432,9 +571,12 @@ def test_explain_unblessed_push(store, ids) -> None:
 
 def test_explain_rejects_other_artifact_types(store, ids) -> None:
     model = ids["r2"]["train"]["model"]
-    with pytest.raises(ArtifactNotFoundError, match=rf"Model #{model} .* is a Model, not a PushedModel; explain "
-                                                    rf"a push by its PushedModel \(see `headwater lineage {model} "
-                                                    "--down`"):
+    with pytest.raises(
+        ArtifactNotFoundError,
+        match=rf"Model #{model} .* is a Model, not a PushedModel; explain "
+        rf"a push by its PushedModel \(see `headwater lineage {model} "
+        "--down`",
+    ):
         explain_push(store, model)
 
 
@@ -454,19 +596,28 @@ def test_list_artifacts_filters(store, ids) -> None:
 
 
 def test_list_artifacts_unknown_filters(store) -> None:
-    with pytest.raises(MetadataError, match=r"--type 'Modle': no artifact type .* known types: Examples, Model,"):
+    with pytest.raises(
+        MetadataError, match=r"--type 'Modle': no artifact type .* known types: Examples, Model,"
+    ):
         list_artifacts(store, type="Modle")
-    with pytest.raises(MetadataError, match=r"--pipeline 'cab': no pipeline .*known pipelines \(newest first\): "
-                                            r"'taxi'"):
+    with pytest.raises(
+        MetadataError,
+        match=r"--pipeline 'cab': no pipeline .*known pipelines \(newest first\): "
+        r"'taxi'",
+    ):
         list_artifacts(store, pipeline="cab")
-    with pytest.raises(MetadataError, match=r"--run 'run-2024': no run .*3 runs start with 'run-2024'.*give more"):
+    with pytest.raises(
+        MetadataError, match=r"--run 'run-2024': no run .*3 runs start with 'run-2024'.*give more"
+    ):
         list_artifacts(store, run="run-2024")
     with pytest.raises(ValueError, match="limit must be >= 1"):
         list_artifacts(store, limit=0)
 
 
 def test_artifact_node_helpers() -> None:
-    node = ArtifactNode(7, "Examples", "/x", "LIVE", properties={"span": 3}, custom_properties={"span": 9, "k": 1})
+    node = ArtifactNode(
+        7, "Examples", "/x", "LIVE", properties={"span": 3}, custom_properties={"span": 9, "k": 1}
+    )
     assert node.get("span") == 3 and node.get("k") == 1 and node.get("missing", "d") == "d"
     assert node.key == "artifact:7" and node.label == "Examples #7" and node.create_time is None
     assert hash(node) == hash(ArtifactNode(7, "Examples", "/x", "LIVE"))

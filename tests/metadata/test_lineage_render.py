@@ -6,11 +6,12 @@ import json
 import re
 import shutil
 import subprocess
+import warnings
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
-
 from headwater.metadata.lineage import (
     FORMATS,
     ArtifactNode,
@@ -23,8 +24,13 @@ from headwater.metadata.lineage import (
 )
 from headwater.metadata.lineage.html import NODE_H, NODE_W, layout
 
-FIXTURE = (Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "tfx-1.16-penguin"
-           / "metadata.sqlite")
+FIXTURE = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "fixtures"
+    / "tfx-1.16-penguin"
+    / "metadata.sqlite"
+)
 T0 = 1_700_000_000_000
 NASTY_URI = 'gs://bucket/a "quoted" <dir> & c:\\path'
 
@@ -44,8 +50,13 @@ def _graph() -> LineageGraph:
         ),
         executions=(
             x(10, "headwater.components.ingest.Ingest", "COMPLETE", create_time_ms=T0 - 1000),
-            x(11, "headwater.components.train.Train", "COMPLETE", custom_properties={"train_steps": 10},
-              create_time_ms=T0 + 1000),
+            x(
+                11,
+                "headwater.components.train.Train",
+                "COMPLETE",
+                custom_properties={"train_steps": 10},
+                create_time_ms=T0 + 1000,
+            ),
             x(12, "tfx.dsl.components.common.resolver.Resolver", "COMPLETE", create_time_ms=T0 + 6000),
         ),
         edges=(
@@ -63,9 +74,13 @@ def _graph() -> LineageGraph:
 @pytest.fixture(scope="module")
 def tfx_graph_and_explanation(tmp_path_factory: pytest.TempPathFactory):
     if not FIXTURE.exists():
-        pytest.skip(f"the TFX-written store {FIXTURE} is absent (it lives in ../shared, outside this checkout)")
+        pytest.skip(
+            f"the TFX-written store {FIXTURE} is absent (it lives in ../shared, outside this checkout)"
+        )
     from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2 as pb
+    from ml_metadata.proto import metadata_store_pb2
+
+    pb: Any = metadata_store_pb2  # the generated protos have no type stubs
 
     copy = tmp_path_factory.mktemp("tfx") / "metadata.sqlite"
     shutil.copy(FIXTURE, copy)
@@ -96,7 +111,9 @@ def test_json_round_trips() -> None:
 def _check_dot(dot: str, graph: LineageGraph) -> None:
     import pydot
 
-    [parsed] = pydot.graph_from_dot_data(dot)
+    with warnings.catch_warnings():  # pydot's parser uses pyparsing names that pyparsing deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        [parsed] = pydot.graph_from_dot_data(dot)
     # (pydot 1.4 reports a phantom node named "\n" after an edge statement that ends a line)
     names = {n.get_name().strip('"') for n in parsed.get_nodes()} - {"node", "edge", "graph", "\\n"}
     assert names == {n.key for n in graph}
@@ -113,7 +130,7 @@ def test_dot_parses() -> None:
     dot = render(graph, "dot")
     assert dot.startswith("digraph lineage {") and dot.rstrip().endswith("}")
     assert '"artifact:1" -> "execution:11" [label="ex\\"amples"];' in dot
-    assert 'style=dashed' in dot  # internal event, frontier node
+    assert "style=dashed" in dot  # internal event, frontier node
     _check_dot(dot, graph)
 
 
@@ -160,7 +177,7 @@ def _check_html(page: str, graph: LineageGraph) -> _Collector:
     # self-contained: no external scripts, styles, images or fonts
     for tag, attrs in parser.tags:
         assert not attrs.get("src"), (tag, attrs)
-        assert not (tag == "link"), attrs
+        assert tag != "link", attrs
     assert "https://" not in page and re.findall(r"http://[^\"]+", page) == ["http://www.w3.org/2000/svg"]
     nodes = [a for t, a in parser.tags if t == "g" and (a.get("class") or "").startswith("node")]
     assert sorted(a["data-key"] or "" for a in nodes) == sorted(n.key for n in graph)
@@ -185,7 +202,7 @@ def test_layout_places_nodes_without_overlap_in_flow_order(rankdir: str) -> None
     boxes = list(lay.positions.items())
     for i, (k1, (x1, y1)) in enumerate(boxes):
         assert 0 <= x1 <= lay.width - NODE_W and 0 <= y1 <= lay.height - NODE_H
-        for k2, (x2, y2) in boxes[i + 1:]:
+        for k2, (x2, y2) in boxes[i + 1 :]:
             assert abs(x1 - x2) >= NODE_W or abs(y1 - y2) >= NODE_H, (k1, k2)
     axis = 1 if rankdir == "TB" else 0
     for edge in graph.edges:
@@ -197,7 +214,9 @@ def test_layout_places_nodes_without_overlap_in_flow_order(rankdir: str) -> None
 
 def test_unknown_format() -> None:
     assert FORMATS == ("text", "json", "dot", "mermaid", "html")
-    with pytest.raises(ValueError, match="unknown format 'svg'; choose one of text, json, dot, mermaid, html"):
+    with pytest.raises(
+        ValueError, match="unknown format 'svg'; choose one of text, json, dot, mermaid, html"
+    ):
         render(_graph(), "svg")
 
 

@@ -9,22 +9,31 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
-from ml_metadata.metadata_store import metadata_store
-from ml_metadata.proto import metadata_store_pb2 as pb
-
 from headwater.metadata.lineage import ArtifactNode, explain_push, list_artifacts, render, upstream
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
 
-FIXTURE = (Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "tfx-1.16-penguin"
-           / "metadata.sqlite")
+pb: Any = metadata_store_pb2  # the generated protos have no type stubs
+
+FIXTURE = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "fixtures"
+    / "tfx-1.16-penguin"
+    / "metadata.sqlite"
+)
 RUN_1, RUN_2 = "2026-11-23T14:23:06.598575", "2026-11-23T14:24:00.493462"
 
 
 @pytest.fixture(scope="module")
 def tfx_store(tmp_path_factory: pytest.TempPathFactory) -> metadata_store.MetadataStore:
     if not FIXTURE.exists():
-        pytest.skip(f"the TFX-written store {FIXTURE} is absent (it lives in ../shared, outside this checkout)")
+        pytest.skip(
+            f"the TFX-written store {FIXTURE} is absent (it lives in ../shared, outside this checkout)"
+        )
     copy = tmp_path_factory.mktemp("tfx") / "metadata.sqlite"
     shutil.copy(FIXTURE, copy)
     config = pb.ConnectionConfig()
@@ -63,7 +72,7 @@ def test_trace_pushed_model_back_to_csv_example_gen(tfx_store) -> None:
 
 
 def test_explain_blessing_of_second_run_against_first_model(tfx_store) -> None:
-    first, second = _pushed_models(tfx_store)
+    _, second = _pushed_models(tfx_store)
     e = explain_push(tfx_store, second.id)
     assert e.push.pushed is True
     assert e.push.destination is not None and e.push.destination.startswith("/tmp/tfx-penguin/serving/")

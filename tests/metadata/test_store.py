@@ -1,7 +1,6 @@
 """The store over real MLMD, on SQLite, MariaDB and PostgreSQL."""
 
 import pytest
-
 from headwater.metadata import Artifact, ArtifactState, connect, types
 from headwater.metadata.errors import MetadataError
 from headwater.metadata.store import ExecutionState

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from headwater.metadata import ArtifactState, connect
 from headwater.metadata.store import ExecutionState
 

@@ -6,9 +6,8 @@ import json
 import time
 from pathlib import Path
 
-import pytest
-
 import hw_test_components as c
+import pytest
 from headwater.components import Param
 from headwater.metadata import ArtifactState, connect
 from headwater.pipelines import LocalRunner, Pipeline

@@ -1,8 +1,7 @@
 """Pipeline validation reports every problem at once, each naming node, input or parameter and the fix."""
 
-import pytest
-
 import hw_test_components as c
+import pytest
 from headwater.components import Param
 from headwater.metadata.errors import ParameterError, PipelineDefinitionError
 from headwater.pipelines import Pipeline
@@ -83,7 +82,8 @@ def test_locally_defined_component_rejected(tmp_path):
 def test_param_overrides_checked(tmp_path):
     p = Pipeline(name="p", root=str(tmp_path), nodes=[c.produce(seconds=Param("delay", default=0.5))])
     assert p.resolve_params({"delay": "0.25"}) == {"delay": 0.25}
-    with pytest.raises(ParameterError, match="unknown runtime parameter\\(s\\) dealy for pipeline 'p'; it declares: delay"):
+    with pytest.raises(ParameterError,
+                       match="unknown runtime parameter\\(s\\) dealy for pipeline 'p'; it declares: delay"):
         p.resolve_params({"dealy": 1})
     with pytest.raises(ParameterError, match="runtime parameter 'delay' expects float, got 'fast'; pass e.g. 0.5"):
         p.resolve_params({"delay": "fast"})

@@ -1,0 +1,235 @@
+"""Transform: a user's tf.Transform ``preprocessing_fn``, analysed on the train split, applied to every split.
+
+::
+
+    from headwater.components import Transform
+
+    transform = Transform(
+        examples=ingest.outputs.examples,
+        schema=ingest.outputs.schema,
+        module_file="models/penguin.py",        # or a dotted module, or preprocessing_fn="pkg.mod.fn"
+    )
+    transform.outputs.transform_graph           # TransformGraph: transform_fn/, transformed_metadata/
+    transform.outputs.transformed_examples      # Examples: Split-<name>/data_tfrecord-*.gz
+
+``preprocessing_fn(inputs)`` is the same function TFX's Transform calls (a TFX module file runs
+unchanged): ``inputs`` maps raw feature names to tensors — dense ``[batch, 1]`` for features present in
+every example, ``tf.SparseTensor`` for features that may be missing — and it returns a dict of
+transformed tensors. Its analyzers (``tft.mean``, ``tft.compute_and_apply_vocabulary`` …) see only the
+``analyze_splits`` (default: ``["train"]``); the resulting graph transforms every split.
+
+Examples are read with tfx_bsl's ``TFExampleRecord`` TFXIO and the Schema, as TFX does, and the pipeline
+is an Apache Beam pipeline (the node's ``beam_args``, default in-memory DirectRunner). The transform graph
+is written by ``tft_beam.WriteTransformFn``, so ``tft.TFTransformOutput(transform_graph.uri)`` reads it.
+
+tf.Transform 1.16 needs Keras 2: it imports the ``tf_keras`` package and, unless the variable is already
+set, sets ``TF_USE_LEGACY_KERAS=1`` when it is imported (so ``tf.keras`` is Keras 2 afterwards in the same
+process). Transform only builds and saves TensorFlow graphs; it never builds a Keras model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from headwater.components import _data
+from headwater.components.api import ExecutionContext, Input, Output, component
+from headwater.metadata import types
+from headwater.metadata.errors import InputDataError, UserCodeError
+
+__all__ = [
+    "TRANSFORM_FN_DIR",
+    "TRANSFORMED_METADATA_DIR",
+    "Transform",
+    "run_transform",
+]
+
+#: Folders tf.Transform writes inside the TransformGraph artifact (``tft.TFTransformOutput`` reads them).
+TRANSFORM_FN_DIR = "transform_fn"
+TRANSFORMED_METADATA_DIR = "transformed_metadata"
+
+
+class _UnknownFeature(KeyError):
+    """``inputs[name]`` for a feature the schema does not have (raised inside tracing, re-raised clearly)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class _Inputs(dict):  # type: ignore[type-arg]
+    """The ``inputs`` dict handed to ``preprocessing_fn``: a missing key raises :class:`_UnknownFeature`."""
+
+    def __missing__(self, key: str) -> Any:
+        raise _UnknownFeature(str(key))
+
+
+def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def preprocessing_fn(inputs: Mapping[str, Any]) -> Any:
+        return fn(_Inputs(inputs))
+
+    preprocessing_fn.__name__ = getattr(fn, "__name__", "preprocessing_fn")
+    preprocessing_fn.__doc__ = getattr(fn, "__doc__", None)
+    return preprocessing_fn
+
+
+def _find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return current
+        stack.extend([current.__cause__, current.__context__])
+    return None
+
+
+def _feature_names(schema: Any) -> list[str]:
+    names = [f.name for f in schema.feature]
+    names += [f.name for f in schema.sparse_feature]
+    return names
+
+
+def run_transform(
+    examples: types.Examples,
+    schema: types.Schema,
+    transform_graph: types.TransformGraph,
+    transformed_examples: types.Examples,
+    *,
+    module_file: str | None = None,
+    preprocessing_fn: str | None = None,
+    analyze_splits: Sequence[str] | None = None,
+    transform_splits: Sequence[str] | None = None,
+    beam_args: Sequence[str] = (),
+    tmp_dir: str | None = None,
+) -> None:
+    """The Transform executor as a plain function (what the component calls)."""
+    what = "Transform preprocessing_fn"
+    fn = _data.load_user_function(module_file, preprocessing_fn, what=what, default_name="preprocessing_fn")
+    source = module_file or (preprocessing_fn or "").rpartition(".")[0]
+    splits = _data.split_names(examples)
+    analyze = list(analyze_splits or ["train"])
+    apply = list(transform_splits or splits)
+    for name in {*analyze, *apply}:
+        if name not in splits:
+            raise InputDataError(
+                f"Transform: split {name!r} is not in the Examples artifact {examples.uri} (its splits: "
+                f"{splits}); fix analyze_splits / transform_splits"
+            )
+        _data.examples_files(examples, name)
+    schema_proto = _data.read_schema(schema)
+    features = _feature_names(schema_proto)
+
+    from headwater.components import _keras
+
+    _keras.skip_autograph_for_tf_keras()
+    import apache_beam as beam
+    import tensorflow_transform.beam as tft_beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from tfx_bsl.public import tfxio
+
+    temp = os.path.join(tmp_dir or transform_graph.uri, "tft_tmp")
+    sources = {
+        name: tfxio.TFExampleRecord(
+            file_pattern=_data.examples_file_pattern(examples.uri, name),
+            schema=schema_proto,
+            telemetry_descriptors=["headwater", "Transform"],
+        )
+        for name in {*analyze, *apply}
+    }
+    adapter_config = sources[analyze[0]].TensorAdapterConfig()
+    guarded = _guard(fn)
+    pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
+    try:
+        with tft_beam.Context(temp_dir=temp, force_tf_compat_v1=False):
+            raw = {name: pipeline | f"Read[{name}]" >> sources[name].BeamSource() for name in sources}
+            analyze_data = (
+                raw[analyze[0]] if len(analyze) == 1
+                else [raw[n] for n in analyze] | "AnalyzeData" >> beam.Flatten()
+            )
+            transform_fn = (analyze_data, adapter_config) | "Analyze" >> tft_beam.AnalyzeDataset(guarded)
+            _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(transform_graph.uri)
+            for name in apply:
+                transformed, metadata = (
+                    ((raw[name], adapter_config), transform_fn)
+                    | f"Transform[{name}]" >> tft_beam.TransformDataset(output_record_batches=True)
+                )
+                folder = _data.split_uri(transformed_examples.uri, name)
+                _ = (
+                    transformed
+                    | f"Encode[{name}]" >> beam.FlatMap(
+                        _encode, beam.pvalue.AsSingleton(metadata.deferred_metadata)
+                    )
+                    | f"Write[{name}]" >> beam.io.WriteToTFRecord(
+                        _data.join(folder, _data.EXAMPLES_FILE_PREFIX),
+                        file_name_suffix=_data.EXAMPLES_FILE_SUFFIX,
+                    )
+                )
+            result = pipeline.run()
+            result.wait_until_finish()
+    except Exception as exc:
+        unknown = _find(exc, _UnknownFeature)
+        if isinstance(unknown, _UnknownFeature):
+            raise UserCodeError(
+                f"preprocessing_fn in {source} reads feature {unknown.name!r}, which is not in the schema "
+                f"{_data.schema_path(schema)} (features: {', '.join(features)}). Fix the feature name in "
+                "preprocessing_fn, or ingest data that has this column"
+            ) from None
+        raise
+    transformed_examples.properties["split_names"] = json.dumps(apply)
+    for key in ("span", "version"):
+        value = examples.properties[key]
+        if value is not None:
+            transformed_examples.properties[key] = value
+    transformed_examples.custom_properties.update({
+        "file_format": "tfrecords_gzip",
+        "payload_format": "FORMAT_TF_EXAMPLE",
+        "analyze_splits": analyze,
+    })
+
+
+_ENCODERS: dict[bytes, Any] = {}
+
+
+def _encode(batch_and_passthrough: Any, metadata: Any) -> list[bytes]:
+    """Serialized tf.Examples of one transformed record batch (tfx_bsl's encoder, the transformed schema)."""
+    from tfx_bsl.coders import example_coder
+
+    key = metadata.schema.SerializeToString()
+    encoder = _ENCODERS.get(key)
+    if encoder is None:
+        encoder = _ENCODERS[key] = example_coder.RecordBatchToExamplesEncoder(metadata.schema)
+    return encoder.encode(batch_and_passthrough[0])  # type: ignore[no-any-return]
+
+
+@component(version="1", code_params=("module_file", "preprocessing_fn"))
+def Transform(
+    *,
+    examples: Input[types.Examples],
+    schema: Input[types.Schema],
+    transform_graph: Output[types.TransformGraph],
+    transformed_examples: Output[types.Examples],
+    module_file: str | None = None,
+    preprocessing_fn: str | None = None,
+    analyze_splits: list[str] | None = None,
+    transform_splits: list[str] | None = None,
+    ctx: ExecutionContext,
+) -> None:
+    """Run the user's tf.Transform ``preprocessing_fn``: analyse the train split, transform every split."""
+    run_transform(
+        examples,
+        schema,
+        transform_graph,
+        transformed_examples,
+        module_file=module_file,
+        preprocessing_fn=preprocessing_fn,
+        analyze_splits=analyze_splits,
+        transform_splits=transform_splits,
+        beam_args=ctx.beam_args,
+        tmp_dir=ctx.tmp_dir,
+    )

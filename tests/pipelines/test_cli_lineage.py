@@ -1,0 +1,288 @@
+"""``headwater lineage`` and ``headwater artifacts list`` through the real command line entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from headwater.pipelines.cli import main
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+pb: Any = metadata_store_pb2  # the generated protos have no type stubs
+
+FIXTURE = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "fixtures"
+    / "tfx-1.16-penguin"
+    / "metadata.sqlite"
+)
+
+
+def _event(kind: int, key: str) -> pb.Event:
+    event = pb.Event(type=kind)
+    event.path.steps.add().key = key
+    event.path.steps.add().index = 0
+    return event
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, int]]:
+    """One run of Ingest -> Train -> Evaluate -> Push written with MLMD calls, as the launcher writes it."""
+    path = tmp_path_factory.mktemp("cli") / "metadata.sqlite"
+    config = pb.ConnectionConfig()
+    config.sqlite.filename_uri = str(path)
+    mlmd = metadata_store.MetadataStore(config)
+    examples_type = pb.ArtifactType(name="Examples")
+    examples_type.properties["span"] = pb.INT
+    types = {"Examples": mlmd.put_artifact_type(examples_type)}
+    for name in ("Model", "ModelEvaluation", "ModelBlessing", "PushedModel"):
+        types[name] = mlmd.put_artifact_type(pb.ArtifactType(name=name))
+    ctx_types = {
+        n: mlmd.put_context_type(pb.ContextType(name=n)) for n in ("pipeline", "pipeline_run", "node")
+    }
+    pipeline, run = mlmd.put_contexts(
+        [
+            pb.Context(type_id=ctx_types["pipeline"], name="penguin"),
+            pb.Context(type_id=ctx_types["pipeline_run"], name="20240501-1200"),
+        ]
+    )
+    ids: dict[str, int] = {}
+
+    def node(
+        name: str, params: dict[str, str], inputs: list[str], outputs: list[tuple[str, str, dict]]
+    ) -> None:
+        type_id = mlmd.put_execution_type(
+            pb.ExecutionType(name=f"headwater.components.{name.lower()}.{name}")
+        )
+        execution = pb.Execution(type_id=type_id, last_known_state=pb.Execution.COMPLETE)
+        for k, v in params.items():
+            execution.custom_properties[k].string_value = v
+        pairs = [(mlmd.get_artifacts_by_id([ids[key]])[0], _event(pb.Event.INPUT, key)) for key in inputs]
+        for key, type_name, custom in outputs:
+            artifact = pb.Artifact(
+                type_id=types[type_name], uri=f"/root/{name}/{key}", state=pb.Artifact.LIVE
+            )
+            for k, v in custom.items():
+                if isinstance(v, int):
+                    artifact.custom_properties[k].int_value = v
+                else:
+                    artifact.custom_properties[k].string_value = v
+            if key == "examples":
+                artifact.properties["span"].int_value = 7
+            pairs.append((artifact, _event(pb.Event.OUTPUT, key)))
+        [node_ctx] = mlmd.put_contexts([pb.Context(type_id=ctx_types["node"], name=f"penguin.{name}")])
+        contexts = mlmd.get_contexts_by_id([pipeline, run, node_ctx])
+        eid, artifact_ids, _ = mlmd.put_execution(execution, pairs, contexts)
+        ids[name] = eid
+        keys = [*inputs, *(key for key, *_ in outputs)]
+        ids.update(zip(keys, artifact_ids, strict=True))
+
+    node("Ingest", {"input_base": "/data/penguins"}, [], [("examples", "Examples", {})])
+    node("Train", {"module_file": "models/penguin.py"}, ["examples"], [("model", "Model", {})])
+    node(
+        "Evaluate",
+        {
+            "eval_config": '{"metrics_specs": [{"thresholds": {"accuracy": {"value_threshold": '
+            '{"lower_bound": 0.9}}}}]}'
+        },
+        ["examples", "model"],
+        [
+            ("evaluation", "ModelEvaluation", {"accuracy": "0.97"}),
+            ("blessing", "ModelBlessing", {"blessed": 1}),
+        ],
+    )
+    node(
+        "Push",
+        {},
+        ["model", "blessing"],
+        [
+            (
+                "pushed_model",
+                "PushedModel",
+                {"pushed": 1, "pushed_destination": "/serving/penguin/3", "pushed_version": "3"},
+            )
+        ],
+    )
+    return f"sqlite:///{path}", ids
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_lineage_upstream_text(store, capsys) -> None:
+    uri, ids = store
+    code, out, _ = _run(capsys, "lineage", str(ids["pushed_model"]), "--metadata", uri)
+    assert code == 0
+    assert out.startswith(f"upstream lineage of PushedModel #{ids['pushed_model']} (depth unlimited)")
+    assert "Push #" in out and "Ingest #" in out and "examples: Examples #" in out and "span=7" in out
+
+
+def test_lineage_down_with_depth_and_uri(store, capsys) -> None:
+    uri, ids = store
+    code, out, _ = _run(
+        capsys, "lineage", "/root/Ingest/examples", "--down", "--depth", "1", "--metadata", uri
+    )
+    assert code == 0
+    assert f"downstream lineage of Examples #{ids['examples']} (depth 1)" in out
+    assert "Train #" in out and "Evaluate #" in out and "PushedModel" not in out
+    assert "more downstream (raise --depth to see it)" in out
+
+
+@pytest.mark.parametrize("fmt", ["json", "dot", "mermaid", "html"])
+def test_lineage_formats_to_file(store, capsys, tmp_path, fmt) -> None:
+    uri, ids = store
+    target = tmp_path / f"lineage.{fmt}"
+    code, out, err = _run(
+        capsys, "lineage", str(ids["model"]), "--both", "--format", fmt, "-o", str(target), "--metadata", uri
+    )
+    assert code == 0 and out == "" and f"wrote {fmt} lineage to {target}" in err
+    text = target.read_text()
+    expected = {
+        "json": '"direction": "both"',
+        "dot": "digraph lineage {",
+        "mermaid": "flowchart LR",
+        "html": "<!DOCTYPE html>",
+    }[fmt]
+    assert expected in text
+    if fmt == "json":
+        assert {a["type"] for a in json.loads(text)["artifacts"]} == {
+            "Examples",
+            "Model",
+            "ModelEvaluation",
+            "ModelBlessing",
+            "PushedModel",
+        }
+
+
+def test_explain_by_serving_path(store, capsys) -> None:
+    uri, ids = store
+    code, out, _ = _run(capsys, "lineage", "/serving/penguin/3", "--explain", "--metadata", uri)
+    assert code == 0
+    assert f"Push of PushedModel #{ids['pushed_model']}: pushed" in out
+    assert "destination: /serving/penguin/3 (version 3)" in out
+    assert "span 7" in out and "module_file = models/penguin.py" in out
+    assert "accuracy: >= 0.9" in out and "accuracy = 0.97" in out and "BLESSED" in out
+    code, out, _ = _run(
+        capsys, "lineage", str(ids["pushed_model"]), "--explain", "-f", "json", "--metadata", uri
+    )
+    assert json.loads(out)["evaluation"]["blessed"] is True
+
+
+def test_artifacts_list(store, capsys, monkeypatch) -> None:
+    uri, ids = store
+    code, out, _ = _run(capsys, "artifacts", "list", "--type", "Model", "--metadata", uri)
+    assert code == 0
+    header, row = out.splitlines()
+    assert header.split()[:4] == ["ID", "TYPE", "STATE", "CREATED"]
+    assert row.split()[:3] == [str(ids["model"]), "Model", "LIVE"] and row.endswith("/root/Train/model")
+    monkeypatch.setenv("HEADWATER_METADATA", uri)
+    code, out, _ = _run(
+        capsys, "artifacts", "list", "--pipeline", "penguin", "--run", "20240501", "-f", "json"
+    )
+    assert code == 0
+    listed = json.loads(out)
+    assert [a["id"] for a in listed] == sorted(a["id"] for a in listed) and len(listed) == 5
+    assert next(a for a in listed if a["type"] == "PushedModel")["custom_properties"]["pushed"] == 1
+    code, out, err = _run(capsys, "artifacts", "list", "--limit", "2")
+    assert code == 0 and len(out.splitlines()) == 3 and "newest 2 shown" in err
+
+
+def test_plain_sqlite_path_is_accepted(store, capsys) -> None:
+    uri, _ = store
+    path = uri.removeprefix("sqlite:///")
+    code, out, _ = _run(capsys, "artifacts", "list", "--type", "PushedModel", "--metadata", path)
+    assert code == 0 and "pushed=1 pushed_version=3" in out
+
+
+def test_errors_name_the_problem_and_the_fix(store, capsys) -> None:
+    uri, ids = store
+    code, _, err = _run(capsys, "lineage", "9999", "--metadata", uri)
+    assert code == 2
+    assert "headwater: error: no artifact with id 9999 in metadata store" in err
+    assert "headwater artifacts list" in err
+    code, _, err = _run(capsys, "lineage", str(ids["model"]), "--explain", "--metadata", uri)
+    assert code == 2 and "is a Model, not a PushedModel" in err
+    code, _, err = _run(capsys, "artifacts", "list", "--type", "Modle", "--metadata", uri)
+    assert code == 2 and "known types: Examples, Model, ModelBlessing" in err
+    with pytest.raises(SystemExit, match="--depth does not apply to --explain"):
+        main(["lineage", "1", "--explain", "--depth", "2", "--metadata", uri])
+    with pytest.raises(SystemExit):
+        main(["lineage", "1", "--depth", "-1", "--metadata", uri])
+    assert "--depth must be 0 or more" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["lineage", "1", "--up", "--down"])
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_help_explains_usage(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["lineage", "--help"])
+    out = capsys.readouterr().out
+    for expected in (
+        "--explain",
+        "--depth N",
+        "text|json|dot|mermaid|html".replace("|", ","),
+        "examples:",
+        "HEADWATER_METADATA",
+        "sqlite:////absolute/metadata.sqlite",
+    ):
+        assert expected in out, expected
+    with pytest.raises(SystemExit):
+        main(["artifacts", "list", "--help"])
+    out = capsys.readouterr().out
+    assert "--type T" in out and "--pipeline P" in out and "--run R" in out
+
+
+def test_explain_in_a_fresh_process_imports_nothing_heavy(store) -> None:
+    uri, ids = store
+    script = (
+        "import sys\n"
+        "from headwater.pipelines.cli import main\n"
+        f"code = main(['lineage', '{ids['pushed_model']}', '--explain', '--metadata', {uri!r}])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'apache_beam', 'tensorflow_model_analysis', 'tensorflow_transform'))\n"
+        "print('HEAVY', heavy)\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HEADWATER_METADATA": ""},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stdout and "Push of PushedModel" in done.stdout
+
+
+def test_tfx_store_through_the_cli(capsys, tmp_path) -> None:
+    if not FIXTURE.exists():
+        pytest.skip(
+            f"the TFX-written store {FIXTURE} is absent (it lives in ../shared, outside this checkout)"
+        )
+    copy = tmp_path / "tfx.sqlite"
+    copy.write_bytes(FIXTURE.read_bytes())
+    code, out, _ = _run(
+        capsys, "artifacts", "list", "--type", "PushedModel", "-f", "json", "--metadata", str(copy)
+    )
+    assert code == 0
+    latest = json.loads(out)[-1]
+    code, out, _ = _run(
+        capsys,
+        "lineage",
+        latest["custom_properties"]["pushed_destination"],
+        "--explain",
+        "--metadata",
+        str(copy),
+    )
+    assert code == 0 and "CsvExampleGen" in out and "beat baseline: Model #13" in out
