@@ -165,14 +165,19 @@ def _capture_output(log_path: str | None) -> Iterator[None]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
+    saved_streams = sys.stdout, sys.stderr
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    # Python-level streams too: sys.stdout may not be file descriptor 1 (notebooks, test runners).
+    stream = open(log_path, "a", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
     try:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
+        sys.stdout = sys.stderr = stream
         yield
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        stream.flush()
+        sys.stdout, sys.stderr = saved_streams
+        stream.close()
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for f in (fd, *saved):

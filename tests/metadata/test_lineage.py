@@ -76,9 +76,7 @@ class StoreWriter:
         self.context_types = {
             n: mlmd.put_context_type(pb.ContextType(name=n)) for n in ("pipeline", "pipeline_run", "node")
         }
-        [self.pipeline] = mlmd.put_contexts(
-            [pb.Context(type_id=self.context_types["pipeline"], name=PIPELINE)]
-        )
+        [self.pipeline] = mlmd.put_contexts([pb.Context(type_id=self.context_types["pipeline"], name=PIPELINE)])
         self.nodes: dict[str, int] = {}
 
     def node(
@@ -127,9 +125,7 @@ class StoreWriter:
         out = {}
         stored = {a.id: a for a in self.mlmd.get_artifacts_by_id(artifact_ids)}
         fixed = []
-        for (key, *_), aid in zip(
-            inputs + (reuse or []) + [(o[0],) for o in outputs], artifact_ids, strict=True
-        ):
+        for (key, *_), aid in zip(inputs + (reuse or []) + [(o[0],) for o in outputs], artifact_ids, strict=True):
             out[key] = aid
             if "{eid}" in stored[aid].uri:
                 stored[aid].uri = stored[aid].uri.replace("{eid}", str(eid))
@@ -150,9 +146,7 @@ class StoreWriter:
         cached_examples: dict[str, int] | None = None,
         version: int = 1,
     ) -> dict[str, dict[str, int]]:
-        [run_ctx] = self.mlmd.put_contexts(
-            [pb.Context(type_id=self.context_types["pipeline_run"], name=name)]
-        )
+        [run_ctx] = self.mlmd.put_contexts([pb.Context(type_id=self.context_types["pipeline_run"], name=name)])
         ingest_params = {
             "input_base": "/data/taxi",
             "input_pattern": "span-{SPAN}/*.csv",
@@ -288,9 +282,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any
     writer = StoreWriter(mlmd, "/serving/taxi")
     r1 = writer.run("run-2024-01-01", span=1, steps=100, accuracy=0.8, baseline=None, version=1)
     r2 = writer.run("run-2024-02-01", span=2, steps=100, accuracy=0.85, baseline=r1["train"], version=2)
-    r3 = writer.run(
-        "run-2024-03-01", span=2, steps=5, accuracy=0.5, baseline=r2["train"], cached_examples=r2["ingest"]
-    )
+    r3 = writer.run("run-2024-03-01", span=2, steps=5, accuracy=0.5, baseline=r2["train"], cached_examples=r2["ingest"])
     return path, {"r1": r1, "r2": r2, "r3": r3}
 
 
@@ -422,9 +414,7 @@ def test_resolve_by_id_uri_and_object(store, ids, built) -> None:
 def test_unknown_artifacts_raise_clear_errors(store) -> None:
     with pytest.raises(ArtifactNotFoundError, match=r"no artifact with id 4242 .*headwater artifacts list"):
         upstream(store, 4242)
-    with pytest.raises(
-        ArtifactNotFoundError, match=r"no artifact with URI '/nowhere/model'.*exactly as recorded"
-    ):
+    with pytest.raises(ArtifactNotFoundError, match=r"no artifact with URI '/nowhere/model'.*exactly as recorded"):
         downstream(store, "/nowhere/model")
     with pytest.raises(
         ArtifactNotFoundError,
@@ -491,9 +481,7 @@ def test_explain_push_answers_every_question(store, ids) -> None:
     e = explain_push(store, r2["push"]["pushed_model"])
     assert e.push.pushed is True
     assert e.push.destination == "/serving/taxi/2" and e.push.version == "2"
-    assert (
-        e.push.step is not None and e.push.step.run == "run-2024-02-01" and e.push.step.pipeline == PIPELINE
-    )
+    assert e.push.step is not None and e.push.step.run == "run-2024-02-01" and e.push.step.pipeline == PIPELINE
     assert e.push.step.node == f"{PIPELINE}.Push"
     assert e.model is not None and e.model.id == r2["train"]["model"]
     # data: run 2's span only (the baseline's data is not this model's data)
@@ -596,9 +584,7 @@ def test_list_artifacts_filters(store, ids) -> None:
 
 
 def test_list_artifacts_unknown_filters(store) -> None:
-    with pytest.raises(
-        MetadataError, match=r"--type 'Modle': no artifact type .* known types: Examples, Model,"
-    ):
+    with pytest.raises(MetadataError, match=r"--type 'Modle': no artifact type .* known types: Examples, Model,"):
         list_artifacts(store, type="Modle")
     with pytest.raises(
         MetadataError,
@@ -606,18 +592,56 @@ def test_list_artifacts_unknown_filters(store) -> None:
         r"'taxi'",
     ):
         list_artifacts(store, pipeline="cab")
-    with pytest.raises(
-        MetadataError, match=r"--run 'run-2024': no run .*3 runs start with 'run-2024'.*give more"
-    ):
+    with pytest.raises(MetadataError, match=r"--run 'run-2024': no run .*3 runs start with 'run-2024'.*give more"):
         list_artifacts(store, run="run-2024")
     with pytest.raises(ValueError, match="limit must be >= 1"):
         list_artifacts(store, limit=0)
 
 
 def test_artifact_node_helpers() -> None:
-    node = ArtifactNode(
-        7, "Examples", "/x", "LIVE", properties={"span": 3}, custom_properties={"span": 9, "k": 1}
-    )
+    node = ArtifactNode(7, "Examples", "/x", "LIVE", properties={"span": 3}, custom_properties={"span": 9, "k": 1})
     assert node.get("span") == 3 and node.get("k") == 1 and node.get("missing", "d") == "d"
     assert node.key == "artifact:7" and node.label == "Examples #7" and node.create_time is None
     assert hash(node) == hash(ArtifactNode(7, "Examples", "/x", "LIVE"))
+
+
+def test_contexts_of_more_executions_than_one_query_starts_from() -> None:
+    from headwater.metadata.lineage.query import MLMD_MAX_STARTING_NODES, contexts_of_executions
+
+    config = pb.ConnectionConfig()
+    config.fake_database.SetInParent()
+    mlmd = metadata_store.MetadataStore(config)
+    type_id = mlmd.put_execution_type(pb.ExecutionType(name="headwater.components.train.Train"))
+    run_type = mlmd.put_context_type(pb.ContextType(name="pipeline_run"))
+    runs = mlmd.put_contexts([pb.Context(type_id=run_type, name=f"run-{i}") for i in range(3)])
+    n = MLMD_MAX_STARTING_NODES * 2 + 5
+    ids = mlmd.put_executions([pb.Execution(type_id=type_id) for _ in range(n)])
+    mlmd.put_attributions_and_associations(
+        [], [pb.Association(execution_id=e, context_id=runs[i % 3]) for i, e in enumerate(ids)]
+    )
+    found = contexts_of_executions(mlmd, ids)
+    assert len(found) == n
+    assert all(found[e] == {"pipeline_run": [f"run-{i % 3}"]} for i, e in enumerate(ids))
+
+
+@pytest.mark.db
+def test_trace_explain_and_list_on_every_backend(store_uri: str) -> None:
+    from headwater.metadata.store import connect
+
+    store = connect(store_uri)
+    writer = StoreWriter(store.mlmd, "/serving/taxi")
+    r1 = writer.run("run-a", span=1, steps=100, accuracy=0.8, baseline=None, version=1)
+    r2 = writer.run("run-b", span=2, steps=100, accuracy=0.9, baseline=r1["train"], version=2)
+    for method in ("mlmd", "events"):
+        graph = trace(store, r2["push"]["pushed_model"], method=method)
+        assert f"artifact:{r2['ingest']['examples']}" in graph and f"artifact:{r1['train']['model']}" in graph
+    e = explain_push(store, "/serving/taxi/2")
+    assert e.evaluation is not None and e.evaluation.baseline is not None
+    assert e.evaluation.baseline.id == r1["train"]["model"]
+    assert e.training is not None and e.training.run == "run-b" and e.training.pipeline == PIPELINE
+    assert [d.span for d in e.data] == [2]
+    # a run's artifacts are those it produced *and* those it used: run b evaluated against run a's model
+    assert [a.id for a in list_artifacts(store, type="Model", pipeline=PIPELINE, run="run-b")] == [
+        r1["train"]["model"],
+        r2["train"]["model"],
+    ]

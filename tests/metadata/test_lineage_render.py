@@ -24,13 +24,7 @@ from headwater.metadata.lineage import (
 )
 from headwater.metadata.lineage.html import NODE_H, NODE_W, layout
 
-FIXTURE = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "fixtures"
-    / "tfx-1.16-penguin"
-    / "metadata.sqlite"
-)
+FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "tfx-1.16-penguin" / "metadata.sqlite"
 T0 = 1_700_000_000_000
 NASTY_URI = 'gs://bucket/a "quoted" <dir> & c:\\path'
 
@@ -74,9 +68,7 @@ def _graph() -> LineageGraph:
 @pytest.fixture(scope="module")
 def tfx_graph_and_explanation(tmp_path_factory: pytest.TempPathFactory):
     if not FIXTURE.exists():
-        pytest.skip(
-            f"the TFX-written store {FIXTURE} is absent (it lives in ../shared, outside this checkout)"
-        )
+        pytest.skip(f"the TFX-written store {FIXTURE} is absent (it lives in ../shared, outside this checkout)")
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
@@ -214,9 +206,7 @@ def test_layout_places_nodes_without_overlap_in_flow_order(rankdir: str) -> None
 
 def test_unknown_format() -> None:
     assert FORMATS == ("text", "json", "dot", "mermaid", "html")
-    with pytest.raises(
-        ValueError, match="unknown format 'svg'; choose one of text, json, dot, mermaid, html"
-    ):
+    with pytest.raises(ValueError, match="unknown format 'svg'; choose one of text, json, dot, mermaid, html"):
         render(_graph(), "svg")
 
 

@@ -18,22 +18,14 @@ from ml_metadata.proto import metadata_store_pb2
 
 pb: Any = metadata_store_pb2  # the generated protos have no type stubs
 
-FIXTURE = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "fixtures"
-    / "tfx-1.16-penguin"
-    / "metadata.sqlite"
-)
+FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "tfx-1.16-penguin" / "metadata.sqlite"
 RUN_1, RUN_2 = "2026-11-23T14:23:06.598575", "2026-11-23T14:24:00.493462"
 
 
 @pytest.fixture(scope="module")
 def tfx_store(tmp_path_factory: pytest.TempPathFactory) -> metadata_store.MetadataStore:
     if not FIXTURE.exists():
-        pytest.skip(
-            f"the TFX-written store {FIXTURE} is absent (it lives in ../shared, outside this checkout)"
-        )
+        pytest.skip(f"the TFX-written store {FIXTURE} is absent (it lives in ../shared, outside this checkout)")
     copy = tmp_path_factory.mktemp("tfx") / "metadata.sqlite"
     shutil.copy(FIXTURE, copy)
     config = pb.ConnectionConfig()

@@ -16,13 +16,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 pb: Any = metadata_store_pb2  # the generated protos have no type stubs
 
-FIXTURE = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "fixtures"
-    / "tfx-1.16-penguin"
-    / "metadata.sqlite"
-)
+FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "tfx-1.16-penguin" / "metadata.sqlite"
 
 
 def _event(kind: int, key: str) -> pb.Event:
@@ -44,9 +38,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, int]
     types = {"Examples": mlmd.put_artifact_type(examples_type)}
     for name in ("Model", "ModelEvaluation", "ModelBlessing", "PushedModel"):
         types[name] = mlmd.put_artifact_type(pb.ArtifactType(name=name))
-    ctx_types = {
-        n: mlmd.put_context_type(pb.ContextType(name=n)) for n in ("pipeline", "pipeline_run", "node")
-    }
+    ctx_types = {n: mlmd.put_context_type(pb.ContextType(name=n)) for n in ("pipeline", "pipeline_run", "node")}
     pipeline, run = mlmd.put_contexts(
         [
             pb.Context(type_id=ctx_types["pipeline"], name="penguin"),
@@ -55,20 +47,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, int]
     )
     ids: dict[str, int] = {}
 
-    def node(
-        name: str, params: dict[str, str], inputs: list[str], outputs: list[tuple[str, str, dict]]
-    ) -> None:
-        type_id = mlmd.put_execution_type(
-            pb.ExecutionType(name=f"headwater.components.{name.lower()}.{name}")
-        )
+    def node(name: str, params: dict[str, str], inputs: list[str], outputs: list[tuple[str, str, dict]]) -> None:
+        type_id = mlmd.put_execution_type(pb.ExecutionType(name=f"headwater.components.{name.lower()}.{name}"))
         execution = pb.Execution(type_id=type_id, last_known_state=pb.Execution.COMPLETE)
         for k, v in params.items():
             execution.custom_properties[k].string_value = v
         pairs = [(mlmd.get_artifacts_by_id([ids[key]])[0], _event(pb.Event.INPUT, key)) for key in inputs]
         for key, type_name, custom in outputs:
-            artifact = pb.Artifact(
-                type_id=types[type_name], uri=f"/root/{name}/{key}", state=pb.Artifact.LIVE
-            )
+            artifact = pb.Artifact(type_id=types[type_name], uri=f"/root/{name}/{key}", state=pb.Artifact.LIVE)
             for k, v in custom.items():
                 if isinstance(v, int):
                     artifact.custom_properties[k].int_value = v
@@ -88,10 +74,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, int]
     node("Train", {"module_file": "models/penguin.py"}, ["examples"], [("model", "Model", {})])
     node(
         "Evaluate",
-        {
-            "eval_config": '{"metrics_specs": [{"thresholds": {"accuracy": {"value_threshold": '
-            '{"lower_bound": 0.9}}}}]}'
-        },
+        {"eval_config": '{"metrics_specs": [{"thresholds": {"accuracy": {"value_threshold": {"lower_bound": 0.9}}}}]}'},
         ["examples", "model"],
         [
             ("evaluation", "ModelEvaluation", {"accuracy": "0.97"}),
@@ -129,9 +112,7 @@ def test_lineage_upstream_text(store, capsys) -> None:
 
 def test_lineage_down_with_depth_and_uri(store, capsys) -> None:
     uri, ids = store
-    code, out, _ = _run(
-        capsys, "lineage", "/root/Ingest/examples", "--down", "--depth", "1", "--metadata", uri
-    )
+    code, out, _ = _run(capsys, "lineage", "/root/Ingest/examples", "--down", "--depth", "1", "--metadata", uri)
     assert code == 0
     assert f"downstream lineage of Examples #{ids['examples']} (depth 1)" in out
     assert "Train #" in out and "Evaluate #" in out and "PushedModel" not in out
@@ -172,9 +153,7 @@ def test_explain_by_serving_path(store, capsys) -> None:
     assert "destination: /serving/penguin/3 (version 3)" in out
     assert "span 7" in out and "module_file = models/penguin.py" in out
     assert "accuracy: >= 0.9" in out and "accuracy = 0.97" in out and "BLESSED" in out
-    code, out, _ = _run(
-        capsys, "lineage", str(ids["pushed_model"]), "--explain", "-f", "json", "--metadata", uri
-    )
+    code, out, _ = _run(capsys, "lineage", str(ids["pushed_model"]), "--explain", "-f", "json", "--metadata", uri)
     assert json.loads(out)["evaluation"]["blessed"] is True
 
 
@@ -186,9 +165,7 @@ def test_artifacts_list(store, capsys, monkeypatch) -> None:
     assert header.split()[:4] == ["ID", "TYPE", "STATE", "CREATED"]
     assert row.split()[:3] == [str(ids["model"]), "Model", "LIVE"] and row.endswith("/root/Train/model")
     monkeypatch.setenv("HEADWATER_METADATA", uri)
-    code, out, _ = _run(
-        capsys, "artifacts", "list", "--pipeline", "penguin", "--run", "20240501", "-f", "json"
-    )
+    code, out, _ = _run(capsys, "artifacts", "list", "--pipeline", "penguin", "--run", "20240501", "-f", "json")
     assert code == 0
     listed = json.loads(out)
     assert [a["id"] for a in listed] == sorted(a["id"] for a in listed) and len(listed) == 5
@@ -267,14 +244,10 @@ def test_explain_in_a_fresh_process_imports_nothing_heavy(store) -> None:
 
 def test_tfx_store_through_the_cli(capsys, tmp_path) -> None:
     if not FIXTURE.exists():
-        pytest.skip(
-            f"the TFX-written store {FIXTURE} is absent (it lives in ../shared, outside this checkout)"
-        )
+        pytest.skip(f"the TFX-written store {FIXTURE} is absent (it lives in ../shared, outside this checkout)")
     copy = tmp_path / "tfx.sqlite"
     copy.write_bytes(FIXTURE.read_bytes())
-    code, out, _ = _run(
-        capsys, "artifacts", "list", "--type", "PushedModel", "-f", "json", "--metadata", str(copy)
-    )
+    code, out, _ = _run(capsys, "artifacts", "list", "--type", "PushedModel", "-f", "json", "--metadata", str(copy))
     assert code == 0
     latest = json.loads(out)[-1]
     code, out, _ = _run(

@@ -1,0 +1,574 @@
+"""Kubernetes manifests, built as plain dictionaries (pure functions: no cluster, no client calls).
+
+- :func:`execution_job` / :func:`execution_configmap`: what the Kubernetes runner creates per node — one
+  ``batch/v1`` Job running ``python -m headwater.components.executor`` and one ConfigMap holding its
+  execution spec (mounted read-only into the pod, owned by the Job so it is collected with it).
+- :func:`orchestrator_job`: the runner itself as a Job (``headwater run ... --runner kubernetes --detach``).
+- :func:`deploy_manifests`: what a cluster needs once — Namespace, ServiceAccounts, a Role limited to what
+  the runner does, its RoleBinding, a ReadWriteMany PVC for the pipeline root and, optionally, MariaDB or
+  PostgreSQL for ML Metadata.
+
+Result channel: each executor pod writes its executor result to
+``<pipeline_root>/_results/<run_id>/<node_id>.<execution_id>.<pod name>.json`` on the shared pipeline
+root (one file per pod, so a retried pod never leaves a stale result behind); the orchestrator reads the
+file of the pod that finished last. Pods get no database credentials and no API token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import posixpath
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from headwater.components.api import Resources
+from headwater.components.executor import ExecutionSpec
+
+__all__ = [
+    "LABEL_EXECUTION",
+    "LABEL_MANAGED_BY",
+    "LABEL_NODE",
+    "LABEL_PIPELINE",
+    "LABEL_RUN",
+    "RUNNER_RULES",
+    "SPEC_DIR",
+    "KubernetesConfig",
+    "deploy_manifests",
+    "execution_configmap",
+    "execution_job",
+    "job_name",
+    "label_value",
+    "labels_for",
+    "orchestrator_job",
+    "pod_spec",
+    "resource_requirements",
+    "result_path",
+    "run_selector",
+    "to_yaml",
+]
+
+Manifest = dict[str, Any]
+
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_PIPELINE = "headwater.dev/pipeline"
+LABEL_RUN = "headwater.dev/run-id"
+LABEL_NODE = "headwater.dev/node-id"
+LABEL_EXECUTION = "headwater.dev/execution-id"
+LABEL_ROLE = "headwater.dev/role"
+ANNOTATION_PREFIX = "headwater.dev/"
+SPEC_DIR = "/var/run/headwater/spec"
+SPEC_KEY = "spec.json"
+LAUNCHER_SPEC_KEY = "execution-spec.json"
+POD_NAME_ENV = "HEADWATER_POD_NAME"
+EXECUTOR_CONTAINER = "executor"
+RUNNER_CONTAINER = "runner"
+
+#: What the orchestrator's ServiceAccount may do, and nothing more.
+RUNNER_RULES: list[Manifest] = [
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "delete"]},
+]
+
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class KubernetesConfig:
+    """Everything the Kubernetes runner puts into the objects it creates. Immutable; copy with ``with_``.
+
+    ``pipeline_root_claim`` names the ReadWriteMany PersistentVolumeClaim holding the pipeline root; it is
+    mounted at ``pipeline_root_mount`` (default: the pipeline root's own path, so paths in execution specs
+    mean the same thing to the orchestrator and to the pods). Without a claim the pipeline root must be an
+    object-store URI the image can reach.
+    """
+
+    namespace: str = "default"
+    image: str = "headwater:latest"
+    image_pull_policy: str | None = None
+    image_pull_secrets: tuple[str, ...] = ()
+    service_account: str | None = None
+    pipeline_root_claim: str | None = None
+    pipeline_root_mount: str | None = None
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Mapping[str, Any], ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    secret_env: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    env_from_secrets: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    ttl_seconds_after_finished: int | None = 3600
+    active_deadline_seconds: int | None = None
+    read_only_root_filesystem: bool = True
+    run_as_user: int = 1000
+    run_as_group: int = 1000
+    fs_group: int | None = 1000
+    tmp_size_limit: str | None = None
+    python: str = "python"
+    max_parallel: int = 16
+    unschedulable_timeout: float = 600.0
+    image_pull_timeout: float = 300.0
+    config_error_timeout: float = 120.0
+    api_retries: int = 6
+    api_backoff: float = 0.5
+    watch_timeout: int = 240
+    console_logs: bool = True
+    kubeconfig: str | None = None
+    context: str | None = None
+    # --detach: the orchestrator as a Job
+    runner_service_account: str = "headwater-runner"
+    metadata_secret: str | None = None
+    metadata_secret_key: str = "uri"
+    runner_backoff_limit: int = 3
+
+    def with_options(self, **changes: Any) -> KubernetesConfig:
+        """A copy with ``changes`` applied (``config.with_options(namespace="ml", image="...")``)."""
+        return dataclasses.replace(self, **changes)
+
+    def root_mount(self, pipeline_root: str) -> str:
+        return self.pipeline_root_mount or pipeline_root
+
+
+# ---------------------------------------------------------------------------------------------- names
+def label_value(value: str) -> str:
+    """``value`` as a valid label value: invalid characters replaced, at most 63 characters (with a hash
+    suffix when anything had to change, so different inputs stay different)."""
+    if _LABEL_VALUE.match(value) and len(value) <= 63:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:8]
+    cleaned = re.sub(r"[^-A-Za-z0-9_.]", "-", value)[:54].strip("-_.")
+    return f"{cleaned}-{digest}" if cleaned else digest
+
+
+def _dns_label(text: str, limit: int) -> str:
+    slug = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return slug[:limit].strip("-") or "x"
+
+
+def job_name(spec: ExecutionSpec) -> str:
+    """``<pipeline>-<node>-<execution id>-<hash>``: a DNS-1123 label of at most 63 characters (Jobs need
+    that: the name becomes the ``job-name`` label of their pods)."""
+    digest = hashlib.sha256(f"{spec.pipeline_name}|{spec.run_id}|{spec.node_id}|{spec.execution_id}".encode())
+    tail = f"-{spec.execution_id}-{digest.hexdigest()[:5]}"
+    head = f"{_dns_label(spec.pipeline_name, 20)}-{_dns_label(spec.node_id, 63)}"
+    return head[: 63 - len(tail)].strip("-") + tail
+
+
+def run_selector(pipeline_name: str, run_id: str) -> str:
+    """The label selector of everything one run created."""
+    return (f"{LABEL_MANAGED_BY}=headwater,{LABEL_PIPELINE}={label_value(pipeline_name)},"
+            f"{LABEL_RUN}={label_value(run_id)}")
+
+
+def labels_for(spec: ExecutionSpec, config: KubernetesConfig) -> dict[str, str]:
+    return {
+        **dict(config.labels),
+        LABEL_MANAGED_BY: "headwater",
+        LABEL_PIPELINE: label_value(spec.pipeline_name),
+        LABEL_RUN: label_value(spec.run_id),
+        LABEL_NODE: label_value(spec.node_id),
+        LABEL_EXECUTION: str(spec.execution_id),
+        LABEL_ROLE: "executor",
+    }
+
+
+def _annotations(spec: ExecutionSpec, config: KubernetesConfig) -> dict[str, str]:
+    return {
+        **dict(config.annotations),
+        ANNOTATION_PREFIX + "pipeline": spec.pipeline_name,
+        ANNOTATION_PREFIX + "run-id": spec.run_id,
+        ANNOTATION_PREFIX + "node-id": spec.node_id,
+        ANNOTATION_PREFIX + "component": f"{spec.component_module}.{spec.component_function}",
+    }
+
+
+def result_path(spec: ExecutionSpec, pod_name: str) -> str:
+    """Where the pod ``pod_name`` writes the executor result of ``spec`` (on the shared pipeline root)."""
+    return posixpath.join(spec.pipeline_root, "_results", spec.run_id,
+                          f"{spec.node_id}.{spec.execution_id}.{pod_name}.json")
+
+
+def pod_execution_spec(spec: ExecutionSpec) -> ExecutionSpec:
+    """The spec as the pod receives it: output goes to the container's stdout (the orchestrator streams
+    the pod's log into the node's log file), scratch space is the pod's own ``/tmp``."""
+    return dataclasses.replace(
+        spec, log_path=None, tmp_dir=posixpath.join("/tmp", "headwater", spec.run_id, str(spec.execution_id))
+    )
+
+
+# ------------------------------------------------------------------------------------------ resources
+def resource_requirements(resources: Resources) -> Manifest:
+    """Requests and limits from a node's resources: limits default to the requests; GPUs as
+    ``nvidia.com/gpu`` (an extended resource: request = limit)."""
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if resources.cpu:
+        requests["cpu"] = str(resources.cpu)
+    if resources.memory:
+        requests["memory"] = str(resources.memory)
+    cpu_limit = resources.cpu_limit or resources.cpu
+    memory_limit = resources.memory_limit or resources.memory
+    if cpu_limit:
+        limits["cpu"] = str(cpu_limit)
+    if memory_limit:
+        limits["memory"] = str(memory_limit)
+    if resources.gpu:
+        requests["nvidia.com/gpu"] = limits["nvidia.com/gpu"] = str(int(resources.gpu))
+    out: Manifest = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+# ------------------------------------------------------------------------------------------- pods
+def _security(config: KubernetesConfig) -> tuple[Manifest, Manifest]:
+    pod: Manifest = {
+        "runAsNonRoot": True,
+        "runAsUser": config.run_as_user,
+        "runAsGroup": config.run_as_group,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if config.fs_group is not None:
+        pod["fsGroup"] = config.fs_group
+    container: Manifest = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": config.read_only_root_filesystem,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    return pod, container
+
+
+def _env(config: KubernetesConfig, extra: Sequence[Manifest] = ()) -> list[Manifest]:
+    env: list[Manifest] = [
+        {"name": POD_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "TMPDIR", "value": "/tmp"},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+        {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+        *extra,
+    ]
+    env += [{"name": k, "value": str(v)} for k, v in sorted(config.env.items())]
+    env += [
+        {"name": k, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+        for k, (secret, key) in sorted(config.secret_env.items())
+    ]
+    return env
+
+
+def _volumes(config: KubernetesConfig, pipeline_root: str) -> tuple[list[Manifest], list[Manifest]]:
+    volumes: list[Manifest] = [{"name": "tmp", "emptyDir": {"sizeLimit": config.tmp_size_limit}
+                                if config.tmp_size_limit else {}}]
+    mounts: list[Manifest] = [{"name": "tmp", "mountPath": "/tmp"}]
+    if config.pipeline_root_claim:
+        volumes.append({"name": "pipeline-root",
+                        "persistentVolumeClaim": {"claimName": config.pipeline_root_claim}})
+        mounts.append({"name": "pipeline-root", "mountPath": config.root_mount(pipeline_root)})
+    return volumes, mounts
+
+
+def pod_spec(
+    config: KubernetesConfig,
+    *,
+    container: Manifest,
+    pipeline_root: str,
+    extra_volumes: Sequence[Manifest] = (),
+    extra_mounts: Sequence[Manifest] = (),
+    service_account: str | None = None,
+    api_access: bool = False,
+) -> Manifest:
+    """A Job pod template's spec with headwater's security settings, volumes and scheduling options."""
+    pod_security, container_security = _security(config)
+    volumes, mounts = _volumes(config, pipeline_root)
+    full = {
+        **container,
+        "securityContext": container_security,
+        "volumeMounts": [*extra_mounts, *mounts],
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if config.image_pull_policy:
+        full["imagePullPolicy"] = config.image_pull_policy
+    spec: Manifest = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": api_access,
+        "securityContext": pod_security,
+        "containers": [full],
+        "volumes": [*extra_volumes, *volumes],
+    }
+    if service_account:
+        spec["serviceAccountName"] = service_account
+    if config.node_selector:
+        spec["nodeSelector"] = dict(config.node_selector)
+    if config.tolerations:
+        spec["tolerations"] = [dict(t) for t in config.tolerations]
+    if config.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": s} for s in config.image_pull_secrets]
+    return spec
+
+
+# ------------------------------------------------------------------------------- per-node objects
+def execution_configmap(spec: ExecutionSpec, config: KubernetesConfig, owner: Manifest | None = None) -> Manifest:
+    """The ConfigMap carrying the execution spec: ``spec.json`` (what the pod reads) and
+    ``execution-spec.json`` (the launcher's original, for re-attaching after an orchestrator restart).
+    ``owner`` (the created Job) makes it garbage-collected with the Job."""
+    meta: Manifest = {
+        "name": job_name(spec),
+        "namespace": config.namespace,
+        "labels": labels_for(spec, config),
+        "annotations": _annotations(spec, config),
+    }
+    if owner is not None:
+        meta["ownerReferences"] = [{
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "name": owner["metadata"]["name"],
+            "uid": owner["metadata"]["uid"],
+        }]
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta,
+        "data": {
+            SPEC_KEY: json.dumps(pod_execution_spec(spec).to_json(), indent=1, sort_keys=True),
+            LAUNCHER_SPEC_KEY: json.dumps(spec.to_json(), indent=1, sort_keys=True),
+        },
+    }
+
+
+def execution_job(
+    spec: ExecutionSpec,
+    config: KubernetesConfig,
+    *,
+    resources: Resources | None = None,
+    retries: int = 0,
+    timeout_seconds: int | None = None,
+) -> Manifest:
+    """The ``batch/v1`` Job running one execution: ``backoffLimit`` = the node's retries,
+    ``activeDeadlineSeconds`` = its timeout (or the configured default)."""
+    name = job_name(spec)
+    labels = labels_for(spec, config)
+    container: Manifest = {
+        "name": EXECUTOR_CONTAINER,
+        "image": config.image,
+        "command": [config.python, "-m", "headwater.components.executor"],
+        "args": ["--spec", posixpath.join(SPEC_DIR, SPEC_KEY),
+                 "--result", result_path(spec, f"$({POD_NAME_ENV})")],
+        "env": _env(config, [{"name": "HEADWATER_EXECUTION_ID", "value": str(spec.execution_id)}]),
+    }
+    if config.env_from_secrets:
+        container["envFrom"] = [{"secretRef": {"name": s}} for s in config.env_from_secrets]
+    requirements = resource_requirements(resources or Resources())
+    if requirements:
+        container["resources"] = requirements
+    spec_volume = {"name": "execution-spec",
+                   "configMap": {"name": name, "items": [{"key": SPEC_KEY, "path": SPEC_KEY}]}}
+    template_spec = pod_spec(
+        config, container=container, pipeline_root=spec.pipeline_root, extra_volumes=[spec_volume],
+        extra_mounts=[{"name": "execution-spec", "mountPath": SPEC_DIR, "readOnly": True}],
+        service_account=config.service_account,
+    )
+    job_spec: Manifest = {
+        "backoffLimit": max(0, int(retries)),
+        "template": {
+            "metadata": {"labels": labels, "annotations": _annotations(spec, config)},
+            "spec": template_spec,
+        },
+    }
+    deadline = timeout_seconds or config.active_deadline_seconds
+    if deadline:
+        job_spec["activeDeadlineSeconds"] = int(deadline)
+    if config.ttl_seconds_after_finished is not None:
+        job_spec["ttlSecondsAfterFinished"] = int(config.ttl_seconds_after_finished)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": config.namespace, "labels": labels,
+                     "annotations": _annotations(spec, config)},
+        "spec": job_spec,
+    }
+
+
+# ------------------------------------------------------------------------------------ --detach
+def orchestrator_job(
+    config: KubernetesConfig,
+    *,
+    pipeline_name: str,
+    pipeline_file: str,
+    pipeline_root: str,
+    run_id: str,
+    params: Mapping[str, Any] | None = None,
+    extra_args: Sequence[str] = (),
+    resources: Resources | None = None,
+    working_dir: str | None = None,
+) -> Manifest:
+    """The orchestrator as a Job: ``headwater run PIPELINE_FILE --runner kubernetes --run-id RUN_ID`` in
+    the image, with the runner's ServiceAccount (API access limited by its Role) and the metadata
+    connection from a Secret. A restarted orchestrator pod re-attaches to the run's Jobs."""
+    name = f"hw-run-{_dns_label(pipeline_name, 30)}-{hashlib.sha256(run_id.encode()).hexdigest()[:8]}"
+    labels = {
+        **dict(config.labels),
+        LABEL_MANAGED_BY: "headwater",
+        LABEL_PIPELINE: label_value(pipeline_name),
+        LABEL_RUN: label_value(run_id),
+        LABEL_ROLE: "orchestrator",
+    }
+    annotations = {**dict(config.annotations), ANNOTATION_PREFIX + "pipeline": pipeline_name,
+                   ANNOTATION_PREFIX + "run-id": run_id}
+    args = ["run", pipeline_file, "--runner", "kubernetes", "--namespace", config.namespace, "--image",
+            config.image, "--run-id", run_id]
+    if config.pipeline_root_claim:
+        args += ["--pipeline-root-claim", config.pipeline_root_claim]
+    if config.service_account:
+        args += ["--service-account", config.service_account]
+    for key, value in sorted((params or {}).items()):
+        args += ["--param", f"{key}={value}"]
+    args += list(extra_args)
+    extra_env: list[Manifest] = []
+    if config.metadata_secret:
+        extra_env.append({"name": "HEADWATER_METADATA", "valueFrom": {"secretKeyRef": {
+            "name": config.metadata_secret, "key": config.metadata_secret_key}}})
+    container: Manifest = {
+        "name": RUNNER_CONTAINER,
+        "image": config.image,
+        "command": [config.python, "-m", "headwater.pipelines.cli"],
+        "args": args,
+        "env": _env(config, extra_env),
+    }
+    if working_dir:
+        container["workingDir"] = working_dir
+    requirements = resource_requirements(resources or Resources(cpu="500m", memory="1Gi"))
+    container["resources"] = requirements
+    spec: Manifest = {
+        "backoffLimit": config.runner_backoff_limit,
+        "template": {
+            "metadata": {"labels": labels, "annotations": annotations},
+            "spec": pod_spec(config, container=container, pipeline_root=pipeline_root,
+                             service_account=config.runner_service_account, api_access=True),
+        },
+    }
+    if config.ttl_seconds_after_finished is not None:
+        spec["ttlSecondsAfterFinished"] = int(config.ttl_seconds_after_finished)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": config.namespace, "labels": labels, "annotations": annotations},
+        "spec": spec,
+    }
+
+
+# ------------------------------------------------------------------------------------------ deploy/
+def deploy_manifests(
+    namespace: str = "headwater",
+    *,
+    storage_size: str = "20Gi",
+    storage_class: str | None = None,
+    database: str | None = "mariadb",
+    database_storage: str = "10Gi",
+    database_password: str = "change-me",
+) -> list[Manifest]:
+    """Everything a cluster needs once, in apply order.
+
+    ``database``: ``"mariadb"``, ``"postgresql"`` or ``None`` (bring your own; then create the Secret
+    ``headwater-metadata`` with key ``uri`` yourself).
+    """
+    managed = {LABEL_MANAGED_BY: "headwater"}
+    docs: list[Manifest] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {
+            **managed, "pod-security.kubernetes.io/enforce": "restricted"}}},
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": "headwater-runner", "namespace": namespace, "labels": managed}},
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": "headwater-executor", "namespace": namespace, "labels": managed},
+         "automountServiceAccountToken": False},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": "headwater-runner", "namespace": namespace, "labels": managed},
+         "rules": [dict(rule) for rule in RUNNER_RULES]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "headwater-runner", "namespace": namespace, "labels": managed},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "headwater-runner"},
+         "subjects": [{"kind": "ServiceAccount", "name": "headwater-runner", "namespace": namespace}]},
+    ]
+    pvc: Manifest = {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "headwater-pipeline-root", "namespace": namespace, "labels": managed},
+        "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": storage_size}}},
+    }
+    if storage_class:
+        pvc["spec"]["storageClassName"] = storage_class
+    docs.append(pvc)
+    if database is None:
+        return docs
+    if database not in ("mariadb", "postgresql"):
+        raise ValueError(f"database must be 'mariadb', 'postgresql' or None, not {database!r}")
+    if database == "mariadb":
+        image, port, data_dir = "mariadb:10.11", 3306, "/var/lib/mysql"
+        env = [{"name": "MARIADB_ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {
+                   "name": "headwater-metadata", "key": "password"}}},
+               {"name": "MARIADB_DATABASE", "value": "headwater"}]
+        uri = f"mysql://root:{database_password}@headwater-metadata-db:{port}/headwater"
+        run_as = 999
+    else:
+        image, port, data_dir = "postgres:15", 5432, "/var/lib/postgresql/data"
+        env = [{"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {
+                   "name": "headwater-metadata", "key": "password"}}},
+               {"name": "POSTGRES_DB", "value": "headwater"},
+               {"name": "PGDATA", "value": f"{data_dir}/pgdata"}]
+        uri = f"postgresql://postgres:{database_password}@headwater-metadata-db:{port}/headwater"
+        run_as = 999
+    db_labels = {**managed, "app.kubernetes.io/name": "headwater-metadata-db"}
+    docs += [
+        {"apiVersion": "v1", "kind": "Secret",
+         "metadata": {"name": "headwater-metadata", "namespace": namespace, "labels": managed},
+         "type": "Opaque", "stringData": {"password": database_password, "uri": uri}},
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": "headwater-metadata-db", "namespace": namespace, "labels": db_labels},
+         "spec": {"selector": {"app.kubernetes.io/name": "headwater-metadata-db"},
+                  "ports": [{"name": database, "port": port, "targetPort": port}]}},
+        {"apiVersion": "apps/v1", "kind": "StatefulSet",
+         "metadata": {"name": "headwater-metadata-db", "namespace": namespace, "labels": db_labels},
+         "spec": {
+             "serviceName": "headwater-metadata-db",
+             "replicas": 1,
+             "selector": {"matchLabels": {"app.kubernetes.io/name": "headwater-metadata-db"}},
+             "template": {
+                 "metadata": {"labels": db_labels},
+                 "spec": {
+                     "securityContext": {"runAsNonRoot": True, "runAsUser": run_as, "runAsGroup": run_as,
+                                         "fsGroup": run_as, "seccompProfile": {"type": "RuntimeDefault"}},
+                     "automountServiceAccountToken": False,
+                     "containers": [{
+                         "name": database,
+                         "image": image,
+                         "env": env,
+                         "ports": [{"name": database, "containerPort": port}],
+                         "resources": {"requests": {"cpu": "250m", "memory": "512Mi"},
+                                       "limits": {"memory": "1Gi"}},
+                         "securityContext": {"allowPrivilegeEscalation": False,
+                                             "capabilities": {"drop": ["ALL"]}},
+                         "volumeMounts": [{"name": "data", "mountPath": data_dir}],
+                         "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 5},
+                     }],
+                 },
+             },
+             "volumeClaimTemplates": [{
+                 "metadata": {"name": "data"},
+                 "spec": {"accessModes": ["ReadWriteOnce"],
+                          "resources": {"requests": {"storage": database_storage}}},
+             }],
+         }},
+    ]
+    return docs
+
+
+def to_yaml(manifests: Sequence[Manifest]) -> str:
+    """A multi-document YAML stream (``kubectl apply -f`` reads it)."""
+    import yaml
+
+    return "".join("---\n" + yaml.safe_dump(m, sort_keys=False, default_flow_style=False) for m in manifests)
