@@ -299,7 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     d3, d3_90, _ = over(pushed_targets, lambda i: upstream(store, i, depth=3))
     print(f"upstream trace, --depth 3: p50 {d3:.1f} ms, p90 {d3_90:.1f} ms")
     ex50, ex90, _ = over(pushed_targets, lambda i: explain_push(store, i))
-    print(f"explain_push (in process): p50 {ex50:.1f} ms, p90 {ex90:.1f} ms")
+    print(f"explain_push by id (in process): p50 {ex50:.1f} ms, p90 {ex90:.1f} ms")
+    by_path = {a.id: a.get("pushed_destination") for a in pushed_targets}
+    sp50, sp90, _ = over(pushed_targets, lambda i: explain_push(store, by_path[i]))
+    print(f"explain_push by serving path (in process): p50 {sp50:.1f} ms, p90 {sp90:.1f} ms")
 
     exe = shutil.which("headwater") or str(Path(sys.executable).with_name("headwater"))
     target = str(pushed_targets[0].id)

@@ -889,7 +889,7 @@ def _list_array(arr: Any) -> Any:
     import numpy as np
     import pyarrow as pa
 
-    if pa.types.is_list(arr.type):
+    if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
         return arr
     n = len(arr)
     if arr.null_count == 0:

@@ -105,10 +105,12 @@ def run_transform(
     preprocessing_fn: str | None = None,
     analyze_splits: Sequence[str] | None = None,
     transform_splits: Sequence[str] | None = None,
+    engine: str = "auto",
     beam_args: Sequence[str] = (),
     tmp_dir: str | None = None,
 ) -> None:
     """The Transform executor as a plain function (what the component calls)."""
+    chosen_engine = _choose_engine(engine, beam_args)
     what = "Transform preprocessing_fn"
     fn = _data.load_user_function(module_file, preprocessing_fn, what=what, default_name="preprocessing_fn")
     source = module_file or (preprocessing_fn or "").rpartition(".")[0]
@@ -154,7 +156,7 @@ def run_transform(
             )
             transform_fn = (analyze_data, adapter_config) | "Analyze" >> tft_beam.AnalyzeDataset(guarded)
             _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(transform_graph.uri)
-            for name in apply:
+            for name in apply if chosen_engine == "beam" else ():
                 transformed, metadata = (
                     ((raw[name], adapter_config), transform_fn)
                     | f"Transform[{name}]" >> tft_beam.TransformDataset(output_record_batches=True)
@@ -181,6 +183,11 @@ def run_transform(
                 "preprocessing_fn, or ingest data that has this column"
             ) from None
         raise
+    if chosen_engine == "local":
+        counts = _transform_local(examples.uri, schema_proto, apply, transform_graph.uri,
+                                  transformed_examples.uri)
+    else:
+        counts = {n: len(_data.examples_files(transformed_examples, n)) and -1 for n in apply}
     transformed_examples.properties["split_names"] = json.dumps(apply)
     for key in ("span", "version"):
         value = examples.properties[key]
@@ -190,7 +197,91 @@ def run_transform(
         "file_format": "tfrecords_gzip",
         "payload_format": "FORMAT_TF_EXAMPLE",
         "analyze_splits": analyze,
+        "engine": chosen_engine,
     })
+    if chosen_engine == "local":
+        transformed_examples.custom_properties["num_examples"] = counts
+
+
+def _choose_engine(engine: str, beam_args: Sequence[str]) -> str:
+    if engine not in ("auto", "local", "beam"):
+        raise InputDataError(f"Transform engine={engine!r} is unknown; use 'auto', 'local' or 'beam'")
+    if engine != "auto":
+        return engine
+    for arg in beam_args:
+        if arg.startswith("--runner") and "=" in arg:
+            runner = arg.split("=", 1)[1].lower()
+            if runner and runner not in ("direct", "directrunner", "prism", "prismrunner"):
+                return "beam"
+    return "local"
+
+
+_LOCAL_BATCH = 8192
+
+
+def _transform_local(
+    examples_uri: str, schema: Any, splits: Sequence[str], graph_uri: str, out_uri: str
+) -> dict[str, int]:
+    """Apply the transform graph to each split in this process (no Beam stages; small and medium data)."""
+    import pyarrow as pa
+    import tensorflow_transform as tft
+    from tfx_bsl.coders import example_coder
+    from tfx_bsl.public import tfxio
+
+    from headwater.components.ingest import encode_examples
+
+    output = tft.TFTransformOutput(graph_uri)
+    decoder = example_coder.ExamplesToRecordBatchDecoder(schema.SerializeToString())
+    counts = {}
+    for name in splits:
+        source = tfxio.TFExampleRecord(file_pattern=_data.examples_file_pattern(examples_uri, name), schema=schema)
+        adapter = tfxio.TensorAdapter(source.TensorAdapterConfig())
+        folder = _data.split_uri(out_uri, name)
+        _data.makedirs(folder)
+        path = _data.join(folder, f"{_data.EXAMPLES_FILE_PREFIX}-00000-of-00001{_data.EXAMPLES_FILE_SUFFIX}")
+        with _data.GzipTFRecordWriter(path) as writer:
+            for file in _data.examples_files(examples_uri, name):
+                records = list(_data.read_tfrecords(file, verify=False))
+                for start in range(0, len(records), _LOCAL_BATCH):
+                    batch = decoder.DecodeBatch(records[start:start + _LOCAL_BATCH])
+                    outputs = output.transform_raw_features(adapter.ToBatchTensors(batch), drop_unused_features=True)
+                    table = pa.table({k: _list_array(v) for k, v in sorted(outputs.items())})
+                    writer.write(encode_examples(table))
+            counts[name] = writer.records
+    return counts
+
+
+def _list_array(tensor: Any) -> Any:
+    """One transformed tensor as an Arrow list column (one list of values per example)."""
+    import numpy as np
+    import pyarrow as pa
+    import tensorflow as tf
+
+    if isinstance(tensor, tf.SparseTensor):
+        tensor = tf.sparse.reorder(tensor)
+        rows = tensor.indices[:, 0].numpy()
+        batch = int(tensor.dense_shape[0])
+        values = tensor.values.numpy()
+        offsets = np.zeros(batch + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=batch), out=offsets[1:])
+    elif isinstance(tensor, tf.RaggedTensor):
+        flat = tensor.merge_dims(1, -1) if tensor.ragged_rank > 1 or len(tensor.shape) > 2 else tensor
+        values = flat.flat_values.numpy()
+        offsets = flat.row_splits.numpy().astype(np.int64)
+    else:
+        array = tensor.numpy()
+        batch = array.shape[0] if array.ndim else 1
+        values = array.reshape(batch, -1)
+        width = values.shape[1]
+        values = values.reshape(-1)
+        offsets = np.arange(batch + 1, dtype=np.int64) * width
+    if values.dtype.kind == "f":
+        arrow_values = pa.array(values.astype(np.float32))
+    elif values.dtype.kind in "iub":
+        arrow_values = pa.array(values.astype(np.int64))
+    else:
+        arrow_values = pa.array(list(values), type=pa.binary())
+    return pa.LargeListArray.from_arrays(pa.array(offsets), arrow_values)
 
 
 _ENCODERS: dict[bytes, Any] = {}
@@ -218,6 +309,7 @@ def Transform(
     preprocessing_fn: str | None = None,
     analyze_splits: list[str] | None = None,
     transform_splits: list[str] | None = None,
+    engine: str = "auto",
     ctx: ExecutionContext,
 ) -> None:
     """Run the user's tf.Transform ``preprocessing_fn``: analyse the train split, transform every split."""
@@ -230,6 +322,7 @@ def Transform(
         preprocessing_fn=preprocessing_fn,
         analyze_splits=analyze_splits,
         transform_splits=transform_splits,
+        engine=engine,
         beam_args=ctx.beam_args,
         tmp_dir=ctx.tmp_dir,
     )

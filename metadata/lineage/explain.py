@@ -72,7 +72,12 @@ def _decode(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class StepInfo:
-    """One pipeline step (an execution) with its parameters, code and where it ran."""
+    """One pipeline step (an execution) with its parameters, code and where it ran.
+
+    ``parameters`` are the execution's properties (JSON decoded); ``code`` the ones that identify user
+    code (module file/path, ``*_fn``, code fingerprints; TFX's wheel hash as ``<key>.sha256``);
+    ``recorded`` what headwater's launcher adds as ``__name__`` properties (cache key, duration, log).
+    """
 
     execution: ExecutionNode
     pipeline: str | None = None
@@ -83,6 +88,7 @@ class StepInfo:
     inputs: tuple[tuple[str, ArtifactNode], ...] = ()
     outputs: tuple[tuple[str, ArtifactNode], ...] = ()
     reused_by: tuple[ExecutionNode, ...] = ()
+    recorded: Mapping[str, Any] = field(default_factory=dict, hash=False)  # headwater's __bookkeeping__
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +98,7 @@ class StepInfo:
             "node": self.node,
             "parameters": dict(self.parameters),
             "code": dict(self.code),
+            "recorded": dict(self.recorded),
             "inputs": [{"key": k, "artifact": a.key} for k, a in self.inputs],
             "outputs": [{"key": k, "artifact": a.key} for k, a in self.outputs],
             "reused_by": [e.key for e in self.reused_by],
@@ -169,6 +176,7 @@ class EvaluationInfo:
     candidate: ArtifactNode | None = None
     baseline: ArtifactNode | None = None
     baseline_uri: str | None = None
+    message: str | None = None  # why it was (not) blessed, when the evaluator says
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -182,6 +190,7 @@ class EvaluationInfo:
             "candidate": self.candidate.key if self.candidate else None,
             "baseline": self.baseline.key if self.baseline else None,
             "baseline_uri": self.baseline_uri,
+            "message": self.message,
         }
 
 
@@ -274,7 +283,13 @@ def _step(contexts: Mapping[int, Mapping[str, list[str]]], graph: LineageGraph,
     if execution is None:
         return None
     names = contexts.get(execution.id, {})
-    params = {k: _decode(v) for k, v in execution.parameters.items()}
+    params: dict[str, Any] = {}
+    recorded: dict[str, Any] = {}
+    for key, value in execution.parameters.items():
+        if key.startswith("__") and key.endswith("__") and len(key) > 4:
+            recorded[key.strip("_")] = _decode(value)
+        else:
+            params[key] = _decode(value)
     code: dict[str, Any] = {}
     for key, value in params.items():
         if _CODE_KEY.search(key) or ("fingerprint" in key and not data_step):
@@ -282,6 +297,8 @@ def _step(contexts: Mapping[int, Mapping[str, list[str]]], graph: LineageGraph,
             match = _WHEEL_HASH.search(str(value))
             if match:
                 code[f"{key}.sha256"] = match.group(1)
+    if "code_fingerprint" in recorded and "code_fingerprint" not in code:
+        code["code_fingerprint"] = recorded.pop("code_fingerprint")
 
     def first(kind: str) -> str | None:
         found = names.get(kind) or []
@@ -290,13 +307,14 @@ def _step(contexts: Mapping[int, Mapping[str, list[str]]], graph: LineageGraph,
     return StepInfo(
         execution=execution,
         pipeline=first("pipeline"),
-        run=first("pipeline_run"),
+        run=first("pipeline_run") or (str(recorded["run_id"]) if "run_id" in recorded else None),
         node=first("node"),
         parameters=params,
         code=code,
         inputs=graph.inputs(execution),
         outputs=graph.outputs(execution) if execution.key in graph else (),
         reused_by=tuple(reused_by),
+        recorded=recorded,
     )
 
 
@@ -310,6 +328,14 @@ def _thresholds(obj: Any, metric: str | None, out: list[Threshold]) -> None:
     if "value_threshold" in obj or "change_threshold" in obj:
         out.append(Threshold(metric or "?", obj.get("value_threshold"), obj.get("change_threshold")))
         return
+    if isinstance(obj.get("name"), str) and (_bounds(obj.get("threshold")) or isinstance(obj.get("change"), dict)):
+        # headwater's EvalConfig: {"name": ..., "threshold": {"lower", "upper"}, "change": {...}}
+        value = _bounds(obj.get("threshold"))
+        change = obj.get("change")
+        if isinstance(change, dict):
+            change = {k: (str(v).upper() if k == "direction" else v) for k, v in change.items() if v is not None}
+        out.append(Threshold(obj["name"], value, change if isinstance(change, dict) else None))
+        return
     name = next((obj[k] for k in ("class_name", "metric_name", "metric", "name")
                  if isinstance(obj.get(k), str)), metric)
     for key, value in obj.items():
@@ -321,6 +347,14 @@ def _thresholds(obj: Any, metric: str | None, out: list[Threshold]) -> None:
             _thresholds(value, name, out)
 
 
+def _bounds(threshold: Any) -> dict[str, Any] | None:
+    """``{"lower": a, "upper": b}`` (headwater) as TFMA's ``{"lower_bound": a, "upper_bound": b}``."""
+    if not isinstance(threshold, dict) or not ({"lower", "upper"} & set(threshold)):
+        return None
+    names = {"lower": "lower_bound", "upper": "upper_bound"}
+    return {names.get(str(k), str(k)): v for k, v in threshold.items() if v is not None}
+
+
 def _parse_thresholds(parameters: Mapping[str, Any]) -> tuple[Threshold, ...]:
     found: list[Threshold] = []
     for value in parameters.values():
@@ -328,18 +362,24 @@ def _parse_thresholds(parameters: Mapping[str, Any]) -> tuple[Threshold, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _metrics(*artifacts: ArtifactNode | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for artifact in artifacts:
-        if artifact is None:
-            continue
-        for key, value in artifact.custom_properties.items():
-            if key in _BOOKKEEPING or key in _BLESSING_KEYS:
-                continue
-            if artifact.type_name == "ModelBlessing" and not isinstance(value, int | float):
-                continue
-            out.setdefault(key, value)
-    return out
+def _metrics(evaluation: ArtifactNode | None) -> dict[str, Any]:
+    """Metric values recorded on the ModelEvaluation: headwater's ``metrics`` dict, else numeric props."""
+    if evaluation is None:
+        return {}
+    recorded = evaluation.custom_properties.get("metrics")
+    if isinstance(recorded, dict):
+        return dict(recorded)
+    return {
+        k: v
+        for k, v in evaluation.custom_properties.items()
+        if k not in _BOOKKEEPING and k not in _BLESSING_KEYS and k != "seconds"
+        and isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def _message(blessing: ArtifactNode) -> str | None:
+    value = blessing.get("blessing_message")
+    return None if value is None else str(value)
 
 
 def _lookup(store: Any, graph: LineageGraph, artifact_id: Any) -> ArtifactNode | None:
@@ -484,7 +524,8 @@ def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation
             blessing=blessing,
             evaluation=evaluation_artifact,
             blessed=_as_bool(blessing.get("blessed")),
-            metrics=_metrics(evaluation_artifact, blessing),
+            metrics=_metrics(evaluation_artifact),
+            message=_message(blessing),
             thresholds=_parse_thresholds(eval_step.parameters) if eval_step else (),
             candidate=candidate,
             baseline=baseline,

@@ -274,7 +274,14 @@ def _step_lines(title: str, step: StepInfo | None, *, skip: Iterable[str] = ()) 
     if step.inputs:
         out.append("  inputs:")
         out += [f"    {k}: {a.label} {a.uri}" for k, a in step.inputs]
+    shown = {k: step.recorded[k] for k in _RECORDED if k in step.recorded}
+    if shown:
+        out.append("  recorded: " + ", ".join(f"{k} {_value(v, 70)}" for k, v in shown.items()))
     return out
+
+
+#: headwater's launcher bookkeeping worth a line in an explanation
+_RECORDED = ("duration_s", "cached_from", "log_path", "cache_key")
 
 
 def explanation_text(explanation: PushExplanation) -> str:
@@ -334,7 +341,7 @@ def explanation_text(explanation: PushExplanation) -> str:
             out.append("  thresholds: (none configured)")
         verdict = {True: "BLESSED", False: "NOT BLESSED", None: "unknown"}[ev.blessed]
         if ev.blessing:
-            out.append(f"  blessing: {ev.blessing.label} {verdict}")
+            out.append(f"  blessing: {ev.blessing.label} {verdict}" + (f": {ev.message}" if ev.message else ""))
         if ev.candidate:
             out.append(f"  candidate: {ev.candidate.label} {ev.candidate.uri}")
         if ev.baseline is not None:

@@ -15,6 +15,7 @@ from headwater.metadata import types
 from headwater.pipelines import Param, Pipeline
 
 HERE = Path(__file__).resolve().parent
+PIPELINE_NAME = "hello"
 
 
 @component
@@ -43,4 +44,4 @@ left = make_words(text=Param("greeting", default="hello headwater"), pause=0.5).
 right = make_words(text="lineage you can question", pause=0.5).with_id("right")
 summary = count(left=left.outputs.words, right=right.outputs.words).with_id("count")
 
-pipeline = Pipeline(name="hello", root=str(HERE / "runs"), nodes=[left, right, summary])
+pipeline = Pipeline(name=PIPELINE_NAME, root=str(HERE / "runs"), nodes=[left, right, summary])

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from headwater.components.evaluate import ChangeThreshold, EvalConfig, Metric, ValueThreshold
 from headwater.metadata.errors import ArtifactNotFoundError, MetadataError
 from headwater.metadata.lineage import (
     ArtifactNode,
     ExecutionNode,
     LineageGraph,
+    Threshold,
     downstream,
     explain_push,
     find_pushed_model,
@@ -26,6 +28,7 @@ from headwater.metadata.lineage import (
     trace,
     upstream,
 )
+from headwater.metadata.store import to_value
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
@@ -92,12 +95,8 @@ class StoreWriter:
     ) -> dict[str, int]:
         type_id = self.mlmd.put_execution_type(pb.ExecutionType(name=f"{COMPONENTS}.{component}"))
         execution = pb.Execution(type_id=type_id, last_known_state=state)
-        for k, v in params.items():
-            value = execution.custom_properties[k]
-            if isinstance(v, int):
-                value.int_value = v
-            else:
-                value.string_value = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+        for k, v in params.items():  # as the launcher writes parameters: structured ones as JSON text
+            to_value(v, execution.custom_properties[k], json_strings=True)
         pairs = []
         ids = [aid for _, aid in inputs] + [aid for _, aid in reuse or []]
         existing = {a.id: a for a in self.mlmd.get_artifacts_by_id(ids)} if ids else {}
@@ -145,6 +144,7 @@ class StoreWriter:
         baseline: dict[str, int] | None,
         cached_examples: dict[str, int] | None = None,
         version: int = 1,
+        headwater_evaluate: bool = False,
     ) -> dict[str, dict[str, int]]:
         [run_ctx] = self.mlmd.put_contexts([pb.Context(type_id=self.context_types["pipeline_run"], name=name)])
         ingest_params = {
@@ -225,14 +225,41 @@ class StoreWriter:
                 "baseline_model_id": baseline["model"],
                 "baseline_model": f"/pipelines/{PIPELINE}/Train/model/{baseline['execution']}",
             }
+        eval_params: dict[str, Any] = {"eval_config": EVAL_CONFIG}
+        evaluation_props: dict[str, Any] = {"binary_accuracy": accuracy}
+        if headwater_evaluate:  # what headwater's own Evaluate and launcher record
+            eval_params = {
+                "eval_config": EvalConfig(
+                    label_key="tips",
+                    metrics=(
+                        Metric(
+                            "BinaryAccuracy",
+                            threshold=ValueThreshold(lower=0.7),
+                            change=ChangeThreshold(absolute=-0.01),
+                        ),
+                        Metric("AUC"),
+                    ),
+                ).to_dict(),
+                "__code_fingerprint__": "sha256:" + "e" * 64,
+                "__run_id__": name,
+                "__duration_s__": 12.5,
+                "__cache_key__": "k" * 64,
+            }
+            evaluation_props = {
+                "metrics": {"binary_accuracy": accuracy, "auc": 0.61},
+                "blessed": blessed,
+                "pictures": ["roc.svg"],
+                "seconds": 11.9,
+            }
+            blessing_props["blessing_message"] = "BinaryAccuracy 0.5 is below the lower bound 0.7"
         evaluate = self.node(
             run_ctx,
             "Evaluate",
             "evaluate.Evaluate",
-            {"eval_config": EVAL_CONFIG},
+            eval_params,
             inputs,
             [
-                ("evaluation", "ModelEvaluation", {}, {"binary_accuracy": accuracy}),
+                ("evaluation", "ModelEvaluation", {}, evaluation_props),
                 ("blessing", "ModelBlessing", {}, blessing_props),
             ],
         )
@@ -264,13 +291,8 @@ def _event(kind: int, key: str, index: int = 0) -> pb.Event:
     return event
 
 
-def _set(value: pb.Value, v: Any) -> None:
-    if isinstance(v, int):
-        value.int_value = v
-    elif isinstance(v, float):
-        value.double_value = v
-    else:
-        value.string_value = str(v)
+def _set(value: Any, v: Any) -> None:
+    to_value(v, value)  # as executors' results are written: dicts and lists become structs
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +304,15 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any
     writer = StoreWriter(mlmd, "/serving/taxi")
     r1 = writer.run("run-2024-01-01", span=1, steps=100, accuracy=0.8, baseline=None, version=1)
     r2 = writer.run("run-2024-02-01", span=2, steps=100, accuracy=0.85, baseline=r1["train"], version=2)
-    r3 = writer.run("run-2024-03-01", span=2, steps=5, accuracy=0.5, baseline=r2["train"], cached_examples=r2["ingest"])
+    r3 = writer.run(
+        "run-2024-03-01",
+        span=2,
+        steps=5,
+        accuracy=0.5,
+        baseline=r2["train"],
+        cached_examples=r2["ingest"],
+        headwater_evaluate=True,
+    )
     return path, {"r1": r1, "r2": r2, "r3": r3}
 
 
@@ -557,6 +587,25 @@ def test_explain_unblessed_push(store, ids) -> None:
     assert "NOT pushed (pushed=0)" in text and "NOT BLESSED" in text and "compared against baseline" in text
 
 
+def test_explain_reads_headwater_evaluate_records(store, ids) -> None:
+    e = explain_push(store, ids["r3"]["push"]["pushed_model"])
+    ev = e.evaluation
+    assert ev is not None and ev.step is not None
+    assert ev.metrics == {"binary_accuracy": 0.5, "auc": 0.61}
+    assert ev.thresholds == (
+        Threshold("BinaryAccuracy", {"lower_bound": 0.7}, {"absolute": -0.01, "direction": "HIGHER_IS_BETTER"}),
+    )
+    assert ev.message == "BinaryAccuracy 0.5 is below the lower bound 0.7"
+    assert ev.step.code == {"code_fingerprint": "sha256:" + "e" * 64}
+    assert ev.step.recorded == {"run_id": "run-2024-03-01", "duration_s": 12.5, "cache_key": "k" * 64}
+    assert not any(k.startswith("__") for k in ev.step.parameters)
+    assert ev.step.parameters["eval_config"]["label_key"] == "tips"
+    text = e.to_text()
+    assert "BinaryAccuracy: >= 0.7; change vs baseline (higher, absolute -0.01)" in text
+    assert "blessing: ModelBlessing" in text and "NOT BLESSED: BinaryAccuracy 0.5 is below the lower bound" in text
+    assert "auc = 0.61, binary_accuracy = 0.5" in text and "recorded: duration_s 12.5" in text
+
+
 def test_explain_rejects_other_artifact_types(store, ids) -> None:
     model = ids["r2"]["train"]["model"]
     with pytest.raises(
@@ -632,9 +681,12 @@ def test_trace_explain_and_list_on_every_backend(store_uri: str) -> None:
     writer = StoreWriter(store.mlmd, "/serving/taxi")
     r1 = writer.run("run-a", span=1, steps=100, accuracy=0.8, baseline=None, version=1)
     r2 = writer.run("run-b", span=2, steps=100, accuracy=0.9, baseline=r1["train"], version=2)
-    for method in ("mlmd", "events"):
-        graph = trace(store, r2["push"]["pushed_model"], method=method)
-        assert f"artifact:{r2['ingest']['examples']}" in graph and f"artifact:{r1['train']['model']}" in graph
+    for start, direction in ((r2["push"]["pushed_model"], "upstream"), (r1["ingest"]["examples"], "both")):
+        for depth in (1, None):
+            by_query = trace(store, start, direction=direction, depth=depth, method="mlmd")
+            assert by_query == trace(store, start, direction=direction, depth=depth, method="events")
+    graph = trace(store, r2["push"]["pushed_model"])
+    assert f"artifact:{r2['ingest']['examples']}" in graph and f"artifact:{r1['train']['model']}" in graph
     e = explain_push(store, "/serving/taxi/2")
     assert e.evaluation is not None and e.evaluation.baseline is not None
     assert e.evaluation.baseline.id == r1["train"]["model"]
@@ -645,3 +697,16 @@ def test_trace_explain_and_list_on_every_backend(store_uri: str) -> None:
         r1["train"]["model"],
         r2["train"]["model"],
     ]
+
+
+def test_public_names_and_light_import() -> None:
+    import subprocess
+    import sys
+
+    import headwater.metadata.lineage as lineage
+
+    for name in lineage.__all__:
+        assert hasattr(lineage, name), name
+    code = "import sys, headwater.metadata.lineage; print('ml_metadata' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

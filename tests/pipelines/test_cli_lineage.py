@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from headwater.metadata.store import to_value
 from headwater.pipelines.cli import main
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -47,19 +48,16 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, int]
     )
     ids: dict[str, int] = {}
 
-    def node(name: str, params: dict[str, str], inputs: list[str], outputs: list[tuple[str, str, dict]]) -> None:
+    def node(name: str, params: dict[str, Any], inputs: list[str], outputs: list[tuple[str, str, dict]]) -> None:
         type_id = mlmd.put_execution_type(pb.ExecutionType(name=f"headwater.components.{name.lower()}.{name}"))
         execution = pb.Execution(type_id=type_id, last_known_state=pb.Execution.COMPLETE)
         for k, v in params.items():
-            execution.custom_properties[k].string_value = v
+            to_value(v, execution.custom_properties[k], json_strings=True)
         pairs = [(mlmd.get_artifacts_by_id([ids[key]])[0], _event(pb.Event.INPUT, key)) for key in inputs]
         for key, type_name, custom in outputs:
             artifact = pb.Artifact(type_id=types[type_name], uri=f"/root/{name}/{key}", state=pb.Artifact.LIVE)
             for k, v in custom.items():
-                if isinstance(v, int):
-                    artifact.custom_properties[k].int_value = v
-                else:
-                    artifact.custom_properties[k].string_value = v
+                to_value(v, artifact.custom_properties[k])
             if key == "examples":
                 artifact.properties["span"].int_value = 7
             pairs.append((artifact, _event(pb.Event.OUTPUT, key)))
@@ -74,10 +72,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, int]
     node("Train", {"module_file": "models/penguin.py"}, ["examples"], [("model", "Model", {})])
     node(
         "Evaluate",
-        {"eval_config": '{"metrics_specs": [{"thresholds": {"accuracy": {"value_threshold": {"lower_bound": 0.9}}}}]}'},
+        {"eval_config": {"label_key": "species", "metrics": [{"name": "accuracy", "threshold": {"lower": 0.9}}]}},
         ["examples", "model"],
         [
-            ("evaluation", "ModelEvaluation", {"accuracy": "0.97"}),
+            ("evaluation", "ModelEvaluation", {"metrics": {"accuracy": 0.97}}),
             ("blessing", "ModelBlessing", {"blessed": 1}),
         ],
     )

@@ -283,6 +283,11 @@ class Cluster:
             if ref and ref.get("kind") == "Job" and ref["uid"] not in job_uids:
                 if not pod["metadata"].get("deletionTimestamp"):
                     self.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"])
+        configmaps, _ = self.store.list("configmaps")
+        for cm in configmaps:  # garbage collector: ConfigMaps owned by a Job that is gone
+            refs = cm["metadata"].get("ownerReferences") or []
+            if refs and all(r.get("kind") == "Job" and r["uid"] not in job_uids for r in refs):
+                self.store.remove("configmaps", cm["metadata"]["namespace"], cm["metadata"]["name"])
         for job in jobs:
             self._reconcile_job(job, by_owner.get(job["metadata"]["uid"], []))
         for uid in list(self._jobs):
@@ -859,6 +864,7 @@ class _PodRunner:
                         f"{m['mountPath']}; mount shared storage at its own path",
                     )
                 Path(host).mkdir(parents=True, exist_ok=True)
+                mounts.append((m["mountPath"], host))
                 continue
             target = base / m["name"]
             if "configMap" in vol or "secret" in vol:
@@ -987,13 +993,11 @@ def _field(pod: Obj, path: str) -> str:
 
 
 def _rewriter(mounts: list[tuple[str, str]]) -> Callable[[str], str]:
-    """Rewrite container paths of per-pod volumes to their host directories (longest mount first)."""
-    ordered = sorted((m for m in mounts if os.path.normpath(m[0]) != os.path.normpath(m[1])),
-                     key=lambda m: -len(m[0]))
-    if not ordered:
+    """Rewrite container paths of per-pod volumes to their host directories. The longest mount path wins,
+    and shared volumes mounted at their own path (kept in ``mounts`` as identities) shadow shorter ones."""
+    table = {os.path.normpath(m): os.path.normpath(h) for m, h in mounts}
+    if all(m == h for m, h in table.items()):
         return lambda s: s
-    pattern = re.compile(
-        r"(?<![\w./-])(" + "|".join(re.escape(m[0].rstrip("/")) for m in ordered) + r")(?=/|$|[\s:,;=])"
-    )
-    table = {m[0].rstrip("/"): m[1] for m in ordered}
+    ordered = sorted(table, key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w./-])(" + "|".join(re.escape(m) for m in ordered) + r")(?=/|$|[\s:,;=])")
     return lambda s: pattern.sub(lambda m: table[m.group(1)], s)

@@ -69,6 +69,7 @@ class ApiFault:
 
     ``verb`` is the RBAC verb (create, get, list, watch, delete, deletecollection); ``resource`` the plural
     resource (``jobs``, ``pods``, ``pods/log``, ``configmaps``). A 429 carries ``Retry-After``.
+    ``after_commit``: carry the request out, then answer the error (a create whose answer was lost).
     """
 
     verb: str
@@ -77,12 +78,13 @@ class ApiFault:
     times: int = 1
     name: str | None = None
     retry_after: int = 1
+    after_commit: bool = False
     used: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def take(self, verb: str, resource: str, name: str | None) -> bool:
+    def take(self, verb: str, resource: str, name: str | None, after_commit: bool = False) -> bool:
         with self._lock:
-            if verb != self.verb or resource != self.resource:
+            if verb != self.verb or resource != self.resource or after_commit != self.after_commit:
                 return False
             if self.name is not None and name != self.name:
                 return False

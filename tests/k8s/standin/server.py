@@ -255,24 +255,23 @@ class ApiStandIn:
             {"kind": base, **({"group": group} if group else {})},
         )
 
-    def _api_fault(self, verb: str, resource: str, name: str | None) -> None:
+    def _api_fault(self, verb: str, resource: str, name: str | None, *, after_commit: bool = False) -> None:
         with self._lock:
             faults = list(self.api_faults)
         for fault in faults:
-            if fault.take(verb, resource, name):
-                if fault.code == 429:
-                    raise ApiError(429, "TooManyRequests", "Too many requests, please try again later.",
-                                   {"retryAfterSeconds": fault.retry_after},
-                                   {"Retry-After": str(fault.retry_after)})
-                if fault.code == 409:
-                    raise ApiError.already_exists(resource, name or "")
-                if fault.code == 500:
-                    raise ApiError(500, "InternalError",
-                                   "Internal error occurred: etcdserver: request timed out",
-                                   {"causes": [{"message": "etcdserver: request timed out"}]})
-                if fault.code == 503:
-                    raise ApiError(503, "ServiceUnavailable", "the server is currently unable to handle the request")
-                raise ApiError(fault.code, "InternalError", f"stand-in fault {fault.code}")
+            if not fault.take(verb, resource, name, after_commit):
+                continue
+            if fault.code == 429:
+                raise ApiError(429, "TooManyRequests", "Too many requests, please try again later.",
+                               {"retryAfterSeconds": fault.retry_after}, {"Retry-After": str(fault.retry_after)})
+            if fault.code == 409:
+                raise ApiError.already_exists(resource, name or "")
+            if fault.code == 500:
+                raise ApiError(500, "InternalError", "Internal error occurred: etcdserver: request timed out",
+                               {"causes": [{"message": "etcdserver: request timed out"}]})
+            if fault.code == 503:
+                raise ApiError(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+            raise ApiError(fault.code, "InternalError", f"stand-in fault {fault.code}")
 
     def _ensure_namespace(self, namespace: str) -> None:
         if self.store.get("namespaces", "", namespace) is None:
@@ -555,6 +554,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 assert namespace is not None
                 created = standin.create(resource, namespace, body)
+            standin._api_fault(verb, full_resource, created["metadata"]["name"], after_commit=True)
             self._send_json(201, created)
             return 201
         if verb == "get":

@@ -1,0 +1,207 @@
+"""Command-line helpers for Kubernetes: ``headwater run ... --runner kubernetes`` and ``headwater k8s``.
+
+The main CLI calls :func:`add_run_options` (options of ``headwater run``), :func:`make_runner` (for
+``--runner kubernetes``) and :func:`register` (the ``headwater k8s`` command group). Importing this module
+does not import the ``kubernetes`` client; the runner does, when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DetachedRun", "DetachedRunner", "add_run_options", "config_from_args", "make_runner", "register"]
+
+
+def add_run_options(run: argparse.ArgumentParser) -> None:
+    group = run.add_argument_group("Kubernetes runner (with --runner kubernetes)")
+    group.add_argument("--namespace", metavar="NS", help="namespace for the Jobs (default: 'default')")
+    group.add_argument("--image", metavar="IMAGE", help="runtime image with headwater and your pipeline code")
+    group.add_argument("--detach", action="store_true",
+                       help="run the orchestrator itself as a Job in the cluster and return at once")
+    group.add_argument("--run-id", metavar="RUN_ID",
+                       help="re-attach to this run: wait for its running Jobs instead of starting them again")
+    group.add_argument("--pipeline-root-claim", metavar="PVC",
+                       help="ReadWriteMany PersistentVolumeClaim holding the pipeline root (mounted at its path)")
+    group.add_argument("--service-account", metavar="NAME", help="service account of the executor pods")
+    group.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    group.add_argument("--context", metavar="NAME", help="kubeconfig context")
+    group.add_argument("--max-parallel", type=int, metavar="N", help="at most N Jobs at once (default 16)")
+    group.add_argument("--image-pull-policy", choices=("Always", "IfNotPresent", "Never"))
+    group.add_argument("--node-selector", action="append", default=[], metavar="KEY=VALUE",
+                       help="schedule executor pods on nodes with this label (repeatable)")
+    group.add_argument("--env-from-secret", action="append", default=[], metavar="SECRET",
+                       help="environment variables for executor pods from this Secret (repeatable)")
+    group.add_argument("--metadata-secret", metavar="SECRET",
+                       help="--detach: Secret whose key 'uri' holds the metadata connection string "
+                            "(default: headwater-metadata)")
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    from headwater.metadata.errors import ParameterError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ParameterError(f"{what} {item!r} is not KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def config_from_args(args: argparse.Namespace, base: Any = None) -> Any:
+    """A :class:`~headwater.pipelines.k8s_manifests.KubernetesConfig` from ``headwater run`` options."""
+    from headwater.pipelines.k8s_manifests import KubernetesConfig
+
+    config = base or KubernetesConfig()
+    changes: dict[str, Any] = {}
+    for attr, name in (("namespace", "namespace"), ("image", "image"), ("pipeline_root_claim", "pipeline_root_claim"),
+                       ("service_account", "service_account"), ("kubeconfig", "kubeconfig"),
+                       ("context", "context"), ("max_parallel", "max_parallel"),
+                       ("image_pull_policy", "image_pull_policy"), ("metadata_secret", "metadata_secret")):
+        value = getattr(args, name, None)
+        if value is not None:
+            changes[attr] = value
+    selectors = _pairs(getattr(args, "node_selector", []) or [], "--node-selector")
+    if selectors:
+        changes["node_selector"] = selectors
+    secrets = getattr(args, "env_from_secret", []) or []
+    if secrets:
+        changes["env_from_secrets"] = tuple(secrets)
+    if getattr(args, "quiet", False):
+        changes["console_logs"] = False
+    return config.with_options(**changes)
+
+
+def make_runner(args: argparse.Namespace) -> Any:
+    """The runner for ``--runner kubernetes``: a :class:`KubernetesRunner`, or with ``--detach`` a
+    :class:`DetachedRunner` that submits the orchestrator as a Job."""
+    config = config_from_args(args)
+    if getattr(args, "detach", False):
+        extra = []
+        if getattr(args, "from_node", None):
+            extra += ["--from", args.from_node]
+        if getattr(args, "to_node", None):
+            extra += ["--to", args.to_node]
+        if getattr(args, "no_cache", False):
+            extra.append("--no-cache")
+        return DetachedRunner(config, pipeline_file=args.pipeline_file, run_id=getattr(args, "run_id", None),
+                              extra_args=tuple(extra), quiet=getattr(args, "quiet", False))
+    from headwater.pipelines.kubernetes import KubernetesRunner
+
+    return KubernetesRunner(config, metadata=getattr(args, "metadata", None), quiet=getattr(args, "quiet", False),
+                            run_id=getattr(args, "run_id", None))
+
+
+@dataclass(frozen=True)
+class DetachedRun:
+    """What ``--detach`` returns: the run id and the orchestrator Job that carries it out."""
+
+    run_id: str
+    pipeline: str
+    job_name: str
+    namespace: str
+    nodes: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    @property
+    def failed(self) -> list[str]:
+        return []
+
+
+class DetachedRunner:
+    """Submits ``headwater run PIPELINE_FILE --runner kubernetes --run-id ...`` as a Job (the orchestrator
+    runs in the cluster; this machine can disconnect). The pipeline file must be in the image at the
+    same path (relative to the image's working directory)."""
+
+    def __init__(self, config: Any, *, pipeline_file: str, run_id: str | None = None,
+                 extra_args: tuple[str, ...] = (), quiet: bool = False, api_client: Any = None,
+                 working_dir: str | None = None) -> None:
+        self.config = config
+        self.pipeline_file = pipeline_file
+        self.run_id = run_id
+        self.extra_args = extra_args
+        self.quiet = quiet
+        self.api_client = api_client
+        self.working_dir = working_dir
+
+    def manifest(self, pipeline: Any, params: Mapping[str, Any] | None, run_id: str) -> dict[str, Any]:
+        from headwater.pipelines.k8s_manifests import orchestrator_job
+
+        config = self.config
+        if config.metadata_secret is None:
+            config = config.with_options(metadata_secret="headwater-metadata")
+        return orchestrator_job(
+            config, pipeline_name=pipeline.name, pipeline_file=self.pipeline_file, pipeline_root=pipeline.root,
+            run_id=run_id, params=params, extra_args=self.extra_args, working_dir=self.working_dir,
+        )
+
+    def run(self, pipeline: Any, params: Mapping[str, Any] | None = None, **kwargs: Any) -> DetachedRun:
+        from headwater.metadata.errors import RunnerError
+        from headwater.pipelines.kubernetes import load_api_client
+        from headwater.pipelines.runner import new_run_id
+
+        pipeline.resolve_params(params)  # refuse unknown or ill-typed parameters here, not in the cluster
+        run_id = kwargs.get("run_id") or self.run_id or new_run_id()
+        manifest = self.manifest(pipeline, params, run_id)
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        api = self.api_client if self.api_client is not None else load_api_client(self.config)
+        try:
+            client.BatchV1Api(api).create_namespaced_job(self.config.namespace, manifest, _preload_content=False)
+        except ApiException as exc:
+            raise RunnerError(
+                f"could not submit the orchestrator Job {manifest['metadata']['name']} in namespace "
+                f"{self.config.namespace!r}: {exc.status} {exc.reason}; apply deploy/ first (ServiceAccount "
+                "'headwater-runner' and its Role)", run_id=run_id,
+            ) from exc
+        finally:
+            if self.api_client is None:
+                api.close()
+        name = manifest["metadata"]["name"]
+        if not self.quiet:
+            print(f"headwater: run {run_id} submitted as Job {name} in namespace {self.config.namespace!r}\n"
+                  f"  follow it:   kubectl -n {self.config.namespace} logs -f job/{name}\n"
+                  f"  progress:    headwater runs show {run_id}", file=sys.stderr, flush=True)
+        return DetachedRun(run_id, pipeline.name, name, self.config.namespace)
+
+
+# ------------------------------------------------------------------------------ headwater k8s
+def register(sub: Any) -> None:
+    """``headwater k8s manifests``: print or write what a cluster needs (the content of deploy/)."""
+    k8s = sub.add_parser("k8s", help="Kubernetes helpers", description="Kubernetes helpers.")
+    k8s_sub = k8s.add_subparsers(dest="k8s_command", metavar="SUBCOMMAND")
+    manifests = k8s_sub.add_parser(
+        "manifests", help="print the cluster manifests (namespace, RBAC, PVC, metadata database)",
+        description="Print (or write) the manifests a cluster needs once: Namespace, ServiceAccounts, a Role "
+                    "limited to what the runner does, its RoleBinding, a ReadWriteMany PVC for the pipeline "
+                    "root, and optionally MariaDB or PostgreSQL for ML Metadata.")
+    manifests.add_argument("--namespace", default="headwater")
+    manifests.add_argument("--database", choices=("mariadb", "postgresql", "none"), default="mariadb")
+    manifests.add_argument("--storage-size", default="20Gi", help="size of the pipeline-root volume")
+    manifests.add_argument("--storage-class", help="storage class offering ReadWriteMany (e.g. nfs-client)")
+    manifests.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    manifests.set_defaults(func=_cmd_manifests)
+    k8s.set_defaults(func=lambda a: (k8s.print_help(), 2)[1])
+
+
+def _cmd_manifests(args: argparse.Namespace) -> int:
+    from headwater.pipelines.k8s_manifests import deploy_manifests, to_yaml
+
+    docs = deploy_manifests(args.namespace, storage_size=args.storage_size, storage_class=args.storage_class,
+                            database=None if args.database == "none" else args.database)
+    text = to_yaml(docs)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {len(docs)} manifests to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
