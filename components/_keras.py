@@ -16,13 +16,33 @@ custom layers and ``tf.function``\\ s in module files are still converted as bef
 from __future__ import annotations
 
 import os
+import sys
 
 __all__ = ["prefer_tf_keras", "skip_autograph_for_tf_keras", "tf_keras_version"]
 
 
 def prefer_tf_keras() -> None:
-    """Select Keras 2 for ``tf.keras`` in this process, unless the user set ``TF_USE_LEGACY_KERAS``."""
+    """Select Keras 2 for ``tf.keras`` in this process, unless the user set ``TF_USE_LEGACY_KERAS``.
+
+    ``tf.keras`` is resolved once per process, the first time something touches it; when that already
+    happened with Keras 3 (e.g. ``import tensorflow_model_analysis`` before the variable was set) the
+    choice cannot be changed any more, and this raises instead of letting a Keras 2 model meet Keras 3
+    callbacks halfway through training.
+    """
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    tf = sys.modules.get("tensorflow")
+    keras_attr = vars(tf).get("keras") if tf is not None else None
+    # Until first use this is TensorFlow's lazy loader; afterwards the Keras module it resolved to.
+    resolved = getattr(keras_attr, "__name__", "") if type(keras_attr).__name__ == "module" else ""
+    if resolved.startswith("keras.") and os.environ["TF_USE_LEGACY_KERAS"] in ("1", "true", "True"):
+        from headwater.metadata.errors import RunnerError
+
+        raise RunnerError(
+            "tf.keras is already Keras 3 in this process: something used tf.keras before "
+            "TF_USE_LEGACY_KERAS=1 was set, and TensorFlow resolves tf.keras only once. Set "
+            "TF_USE_LEGACY_KERAS=1 in the environment of the process that runs this node (or set it to 0 "
+            "to train with Keras 3 on purpose)"
+        )
 
 
 #: Libraries whose own functions AutoGraph should leave alone: tf-keras (Keras 2 under its new package

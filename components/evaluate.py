@@ -898,7 +898,8 @@ def _beam_options(beam_args: Sequence[str]) -> Any:
     return PipelineOptions(args)
 
 
-@component(version="1")
+# tensorflow_transform first: importing it selects Keras 2 for tf.keras before TFMA touches tf.keras.
+@component(version="1", warm_imports=("tensorflow_transform", "tensorflow", "tensorflow_model_analysis"))
 def Evaluate(
     *,
     examples: Input[list[types.Examples]],

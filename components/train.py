@@ -97,7 +97,9 @@ def _set_seeds(seed: int) -> None:
         keras.utils.set_random_seed(seed)
 
 
-@component(code_params=("module_file",), version="1")
+# tensorflow_transform first: importing it selects Keras 2 for tf.keras (TF_USE_LEGACY_KERAS=1).
+@component(code_params=("module_file",), version="1",
+           warm_imports=("tensorflow_transform", "tensorflow", "tfx_bsl.public.tfxio"))
 def Train(
     *,
     examples: Input[list[types.Examples]],

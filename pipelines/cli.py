@@ -35,9 +35,15 @@ def _parse_params(items: Sequence[str]) -> dict[str, str]:
 
 
 def _metadata_uri(args: argparse.Namespace) -> str | None:
-    """--metadata, $HEADWATER_METADATA, --root DIR, or the store the last `headwater run` here used."""
-    if getattr(args, "metadata", None):
-        return str(args.metadata)
+    """--metadata, $HEADWATER_METADATA, --root DIR, or the store the last `headwater run` here used.
+
+    ``--metadata`` may also be a plain path to an SQLite file.
+    """
+    metadata = getattr(args, "metadata", None)
+    if metadata:
+        if "://" not in metadata and Path(metadata).is_file():
+            return f"sqlite:///{Path(metadata).resolve()}"
+        return str(metadata)
     if os.environ.get("HEADWATER_METADATA"):
         return None  # connect() reads it
     root = getattr(args, "root", None)
@@ -51,7 +57,8 @@ def _metadata_uri(args: argparse.Namespace) -> str | None:
     )
 
 
-def _open_store(args: argparse.Namespace) -> Any:
+def open_store_for(args: argparse.Namespace) -> Any:
+    """The metadata store a read-only command should use (see ``_metadata_uri``), opened read-only."""
     from headwater.metadata.store import connect
 
     return connect(_metadata_uri(args), readonly=True)
@@ -94,7 +101,7 @@ def _make_runner(args: argparse.Namespace) -> Any:
 def cmd_runs_list(args: argparse.Namespace) -> int:
     from headwater.pipelines.history import list_runs
 
-    store = _open_store(args)
+    store = open_store_for(args)
     runs = list_runs(store, pipeline=args.pipeline, limit=args.limit)
     if args.format == "json":
         print(json.dumps([r.to_dict() for r in runs], indent=2))
@@ -111,7 +118,7 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 def cmd_runs_show(args: argparse.Namespace) -> int:
     from headwater.pipelines.history import show_run
 
-    store = _open_store(args)
+    store = open_store_for(args)
     detail = show_run(store, args.run_id)
     if args.format == "json":
         print(json.dumps(detail.to_dict(), indent=2))

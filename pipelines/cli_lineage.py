@@ -144,16 +144,6 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _open_store(args: argparse.Namespace) -> Any:
-    """Open the store read-only; a plain path to an existing file is taken as an SQLite store."""
-    metadata = getattr(args, "metadata", None)
-    if metadata and "://" not in metadata and Path(metadata).is_file():
-        args.metadata = f"sqlite:///{Path(metadata).resolve()}"
-    from headwater.pipelines.cli import _open_store as open_store
-
-    return open_store(args)
-
-
 def _emit(text: str, output: str | None, what: str) -> None:
     if output:
         Path(output).write_text(text, encoding="utf-8")
@@ -168,7 +158,9 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     if args.mode == "explain" and args.depth is not None:
         raise SystemExit("headwater lineage: --depth does not apply to --explain (it always walks the whole "
                          "history of the push); drop --depth, or use --up --depth N")
-    store = _open_store(args)
+    from headwater.pipelines.cli import open_store_for
+
+    store = open_store_for(args)
     subject: Any
     if args.mode == "explain":
         subject = explain_push(store, args.artifact)
@@ -187,8 +179,9 @@ def _created(ms: int | None) -> str:
 def cmd_artifacts_list(args: argparse.Namespace) -> int:
     from headwater.metadata.lineage import list_artifacts
     from headwater.metadata.lineage.render import NOTABLE
+    from headwater.pipelines.cli import open_store_for
 
-    store = _open_store(args)
+    store = open_store_for(args)
     limit = args.limit or None
     found = list_artifacts(store, args.type_name, args.pipeline, args.run,
                            limit=None if limit is None else limit + 1, newest_first=limit is not None)

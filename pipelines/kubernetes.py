@@ -93,6 +93,7 @@ class _Execution:
     job_name: str
     job: Obj | None = None
     job_deleted: bool = False
+    job_seen: bool = False
     pods: dict[str, Obj] = field(default_factory=dict)
     pod_order: list[str] = field(default_factory=list)
     followers: dict[str, threading.Thread] = field(default_factory=dict)
@@ -208,10 +209,14 @@ class KubernetesBackend:
     def launch(self, spec: ExecutionSpec, options: NodeOptions) -> None:
         from kubernetes.client.exceptions import ApiException
 
-        self._check_root(spec)
-        self._ensure_watching(spec.pipeline_name, spec.run_id)
         name = job_name(spec)
         ex = _Execution(spec, options, name)
+        try:
+            self.check_root(spec.pipeline_root)
+        except RunnerError as exc:
+            self._fail_now(ex, "RunnerError", str(exc))
+            return
+        self._ensure_watching(spec.pipeline_name, spec.run_id)
         with self._lock:
             self._executions[spec.execution_id] = ex
         if spec.log_path:
@@ -263,7 +268,8 @@ class KubernetesBackend:
             self._done.append(ExecutorResult.failure(ex.spec.execution_id, error_type, message,
                                                      started_at=ex.launched))
             self._lock.notify_all()
-        self._delete_job(ex)
+        if ex.job is not None:
+            self._delete_job(ex)
 
     def poll(self, timeout: float) -> list[ExecutorResult]:
         self._release_acked()
@@ -346,8 +352,8 @@ class KubernetesBackend:
                 self._executions.pop(eid, None)
 
     # ------------------------------------------------------------------------------ checks
-    def _check_root(self, spec: ExecutionSpec) -> None:
-        root = spec.pipeline_root
+    def check_root(self, root: str) -> None:
+        """Refuse a pipeline root the pods cannot reach (a local path without a shared volume)."""
         local = "://" not in root or root.startswith("file://")
         if local and not self.config.pipeline_root_claim:
             raise RunnerError(
@@ -451,7 +457,8 @@ class KubernetesBackend:
                 self._apply(kind, "ADDED", obj)
             for ex in self._executions.values():
                 if kind == "jobs":
-                    if ex.job is not None and ex.job["metadata"]["name"] not in seen and ex.job["metadata"].get("uid"):
+                    # Only a Job the watch has seen can have disappeared; a newer one is not in this list yet.
+                    if ex.job_seen and ex.job_name not in seen:
                         ex.job_deleted = True
                 else:
                     for name in list(ex.pods):
@@ -469,6 +476,7 @@ class KubernetesBackend:
             if kind == "jobs":
                 if name != ex.job_name:
                     return
+                ex.job_seen = True
                 if type_ == "DELETED":
                     ex.job_deleted = True
                 else:
@@ -560,16 +568,37 @@ class KubernetesBackend:
             return None
         conditions = {c["type"]: c for c in ((job or {}).get("status") or {}).get("conditions") or []
                       if c.get("status") == "True"}
+        if "Complete" in conditions or "Failed" in conditions:
+            pods = self._settled_pods(ex, pods, complete="Complete" in conditions)
         for pod in pods:
             self._inspect_pod(ex, pod)
-        if "Complete" in conditions:
-            return self._succeeded(ex, pods)
-        if "Failed" in conditions:
+        if "Complete" in conditions or "Failed" in conditions:
+            if "Complete" in conditions:
+                return self._succeeded(ex, pods)
             return self._failed(ex, conditions["Failed"], pods)
         if deleted:
             return self._result(ex, "JobDeleted", f"node {ex.node_id!r}: Job {ex.job_name} was deleted before it "
                                 f"finished (by someone else, or a cluster policy); run the pipeline again")
         return self._stuck(ex, pods)
+
+    def _settled_pods(self, ex: _Execution, pods: list[Obj], *, complete: bool) -> list[Obj]:
+        """The Job's pods in their final state. The Job and Pod watches are separate streams, so the Job's
+        verdict can arrive before its pod's last update: then ask the API for the pods directly."""
+        def settled(items: list[Obj]) -> bool:
+            phases = [(p.get("status") or {}).get("phase") for p in items]
+            return bool(items) and ("Succeeded" in phases if complete else phases[-1] in ("Failed", "Succeeded"))
+
+        if settled(pods):
+            return pods
+        try:
+            listed = self._call(f"list pods of Job {ex.job_name}", self._core.list_namespaced_pod,
+                                self.config.namespace, label_selector=f"job-name={ex.job_name}")
+        except Exception:
+            return pods
+        for pod in sorted(listed.get("items", []), key=lambda p: p["metadata"].get("creationTimestamp", "")):
+            self._apply("pods", "MODIFIED", pod)
+        with self._lock:
+            return [ex.pods[name] for name in ex.pod_order]
 
     def _inspect_pod(self, ex: _Execution, pod: Obj) -> None:
         name = pod["metadata"]["name"]
@@ -629,13 +658,13 @@ class KubernetesBackend:
         if (since is not None and scheduled and scheduled.get("status") == "False"
                 and now - since >= self.config.unschedulable_timeout):
             message = scheduled.get("message", "")
-            short = sorted(set(re.findall(r"Insufficient ([\w./-]+)", message)))
+            short = sorted({m.rstrip(".") for m in re.findall(r"Insufficient ([\w./-]+)", message)})
             which = (f"not enough {', '.join(short)} on any node" if short
                      else "no node fits its node selector, tolerations or volumes")
             self._delete_job(ex)
             return self._result(
                 ex, "Unschedulable",
-                f"node {ex.node_id!r} could not be scheduled for {self.config.unschedulable_timeout:.0f}s: "
+                f"node {ex.node_id!r} could not be scheduled for {self.config.unschedulable_timeout:g}s: "
                 f"{which}{self._asks(ex)}. Scheduler: {message} Lower .with_resources(...), or add capacity "
                 "to the cluster",
             )
@@ -799,7 +828,14 @@ class KubernetesRunner(Runner):
         self._api_client = api_client
 
         def factory(pipeline: Any = None, selected: Any = None) -> KubernetesBackend:
-            return self.backend()
+            backend = self.backend()
+            if pipeline is not None:
+                try:
+                    backend.check_root(pipeline.root)
+                except RunnerError:
+                    backend.close()
+                    raise
+            return backend
 
         super().__init__(factory, metadata=metadata, cache=cache, quiet=quiet, stream=stream)
 

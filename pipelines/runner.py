@@ -206,7 +206,8 @@ class Runner:
                         continue
                     nid, outcome, attempt = in_flight.pop(res.execution_id)
                     node = pipeline.node(nid)
-                    if not res.succeeded and attempt <= node.retries:
+                    # A backend that retries itself (Kubernetes: Job backoffLimit) reports the last attempt.
+                    if not res.succeeded and attempt <= node.retries and not getattr(backend, "handles_retries", False):
                         assert outcome.spec is not None
                         from dataclasses import replace
 

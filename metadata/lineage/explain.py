@@ -204,10 +204,12 @@ class PushInfo:
     version: str | None
     time: datetime | None
     step: StepInfo | None
+    skipped_because: str | None = None  # headwater's Push records why it did not push
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "pushed_model": self.pushed_model.key,
+            "skipped_because": self.skipped_because,
             "pushed": self.pushed,
             "destination": self.destination,
             "version": self.version,
@@ -250,7 +252,7 @@ class PushExplanation:
         return explanation_text(self)
 
 
-# ---------------------------------------------------------------------------------------- helpers
+# ---------------------------------------------------------------------------------------- internals
 def _as_bool(value: Any) -> bool | None:
     if value is None:
         return None
@@ -468,6 +470,7 @@ def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation
         version=None if root.get("pushed_version") is None else str(root.get("pushed_version")),
         time=root.create_time,
         step=step(pusher),
+        skipped_because=None if root.get("push_skipped") is None else str(root.get("push_skipped")),
     )
     if pusher is None:
         notes.append(f"no execution recorded an OUTPUT event for {root.label}; its history is unknown")

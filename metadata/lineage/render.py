@@ -289,7 +289,7 @@ def explanation_text(explanation: PushExplanation) -> str:
     e = explanation
     p = e.push
     pushed = {True: "pushed", False: "NOT pushed (pushed=0)", None: "push state not recorded"}[p.pushed]
-    out = [f"Push of {p.pushed_model.label}: {pushed}"]
+    out = [f"Push of {p.pushed_model.label}: {pushed}" + (f": {p.skipped_because}" if p.skipped_because else "")]
     if p.destination:
         out.append(f"  destination: {p.destination}" + (f" (version {p.version})" if p.version else ""))
     out.append(f"  when: {_time(p.pushed_model)}")

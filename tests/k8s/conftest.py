@@ -52,3 +52,37 @@ def kube(standin: ApiStandIn) -> Iterator[object]:
     api = client.ApiClient(configuration)
     yield api
     api.close()
+
+
+class K8sEnv:
+    """A stand-in cluster whose claim ``headwater-root`` is the test's pipeline root, and a runner config."""
+
+    def __init__(self, tmp_path: Path, **standin_options: object) -> None:
+        from headwater.pipelines.k8s_manifests import KubernetesConfig
+
+        self.root = tmp_path / "root"
+        self.root.mkdir()
+        self.metadata = f"sqlite:///{tmp_path / 'metadata.sqlite'}"
+        options = {"namespaces": ("default", "headwater"), "images": images(),
+                   "claims": {"headwater-root": str(self.root)}, **standin_options}
+        self.standin = ApiStandIn(tmp_path / "cluster", **options)  # type: ignore[arg-type]
+        self.kubeconfig = self.standin.kubeconfig(namespace="headwater")
+        self.config = KubernetesConfig(
+            namespace="headwater", image=RUNTIME_IMAGE, pipeline_root_claim="headwater-root",
+            kubeconfig=self.kubeconfig, api_backoff=0.05, console_logs=False,
+        )
+
+    def runner(self, **config_changes: object) -> object:
+        from headwater.pipelines.kubernetes import KubernetesRunner
+
+        return KubernetesRunner(self.config.with_options(**config_changes), metadata=self.metadata, quiet=True)
+
+
+@pytest.fixture
+def k8s(tmp_path: Path) -> Iterator[K8sEnv]:
+    env = K8sEnv(tmp_path)
+    env.standin.start()
+    try:
+        yield env
+    finally:
+        env.standin.stop()

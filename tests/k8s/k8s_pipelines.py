@@ -10,11 +10,21 @@ tests/support on PYTHONPATH) import the same components.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import hw_test_components as c
+from headwater.components import Output, component
+from headwater.metadata import types
 from headwater.pipelines import Pipeline
+
+
+@component
+def env_echo(out: Output[types.Examples], name: str = "HW_VALUE") -> None:
+    """Record an environment variable of the executor (what the pod was given)."""
+    (Path(out.uri) / "value.txt").write_text(os.environ.get(name, "<unset>"))
+    out.custom_properties["value"] = os.environ.get(name, "<unset>")
 
 
 def diamond(root: str | Path, *, name: str = "k8s-demo", metadata: str | None = None, seconds: float = 0.0,

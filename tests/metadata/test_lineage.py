@@ -264,6 +264,8 @@ class StoreWriter:
             ],
         )
         push_custom: dict[str, Any] = {"pushed": blessed}
+        if headwater_evaluate and not blessed:  # headwater's Push, skipped by the runner's gate
+            push_custom["push_skipped"] = "model not blessed (blessed=0)"
         if blessed:
             push_custom |= {"pushed_destination": f"{self.serving}/{version}", "pushed_version": str(version)}
         push = self.node(
@@ -438,6 +440,8 @@ def test_resolve_by_id_uri_and_object(store, ids, built) -> None:
 
     wrapper = connect(f"sqlite:///{built[0]}", readonly=True)
     assert resolve_artifact(wrapper, model_id) == node
+    [artifact] = wrapper.get_artifacts([model_id])  # headwater's own Artifact object
+    assert resolve_artifact(wrapper, artifact) == node
     assert upstream(wrapper, model_id) == upstream(store, model_id)
 
 
@@ -490,7 +494,7 @@ def test_graph_serialises_and_round_trips(store, ids) -> None:
     assert train["create_time"].endswith("Z")
 
 
-def test_graph_walking_helpers(store, ids) -> None:
+def test_graph_walking_methods(store, ids) -> None:
     graph = upstream(store, ids["r2"]["push"]["pushed_model"])
     order = [n.key for n in graph.topological_order()]
     assert sorted(order) == sorted(n.key for n in graph)
@@ -604,6 +608,8 @@ def test_explain_reads_headwater_evaluate_records(store, ids) -> None:
     assert "BinaryAccuracy: >= 0.7; change vs baseline (higher, absolute -0.01)" in text
     assert "blessing: ModelBlessing" in text and "NOT BLESSED: BinaryAccuracy 0.5 is below the lower bound" in text
     assert "auc = 0.61, binary_accuracy = 0.5" in text and "recorded: duration_s 12.5" in text
+    assert e.push.skipped_because == "model not blessed (blessed=0)"
+    assert "NOT pushed (pushed=0): model not blessed (blessed=0)" in text
 
 
 def test_explain_rejects_other_artifact_types(store, ids) -> None:
@@ -647,7 +653,7 @@ def test_list_artifacts_unknown_filters(store) -> None:
         list_artifacts(store, limit=0)
 
 
-def test_artifact_node_helpers() -> None:
+def test_artifact_node_accessors() -> None:
     node = ArtifactNode(7, "Examples", "/x", "LIVE", properties={"span": 3}, custom_properties={"span": 9, "k": 1})
     assert node.get("span") == 3 and node.get("k") == 1 and node.get("missing", "d") == "d"
     assert node.key == "artifact:7" and node.label == "Examples #7" and node.create_time is None

@@ -257,3 +257,32 @@ def test_tfx_store_through_the_cli(capsys, tmp_path) -> None:
         str(copy),
     )
     assert code == 0 and "CsvExampleGen" in out and "beat baseline: Model #13" in out
+
+
+def test_lineage_of_a_run_written_by_the_local_runner(tmp_path, capsys) -> None:
+    """The launcher's own records (contexts, events, __bookkeeping__ properties) read back as lineage."""
+    import hw_gate_components
+    from headwater.pipelines import LocalRunner
+
+    uri = f"sqlite:///{tmp_path / 'metadata.sqlite'}"
+    pipeline = hw_gate_components.gated_pipeline(str(tmp_path / "root"), metadata=uri)
+    result = LocalRunner(2, quiet=True).run(pipeline, {})
+    assert result.ok
+    code, out, _ = _run(capsys, "artifacts", "list", "--type", "PushedModel", "-f", "json", "--metadata", uri)
+    [pushed] = json.loads(out)
+    assert pushed["custom_properties"]["pushed"] == 1
+    code, out, _ = _run(capsys, "lineage", str(pushed["id"]), "--explain", "-f", "json", "--metadata", uri)
+    assert code == 0
+    explained = json.loads(out)
+    assert explained["push"]["execution"]["pipeline"] == "kfp-demo"
+    assert explained["push"]["execution"]["node"] == "kfp-demo.push"
+    run_id = explained["push"]["execution"]["run"]
+    training = explained["training"]
+    assert training["run"] == run_id and training["execution"]["type"].endswith(".join")
+    assert len(training["code"]["code_fingerprint"]) == 64
+    assert "cache_key" in training["recorded"] and "duration_s" in training["recorded"]
+    assert sorted(d["uri"].split("/")[-3] for d in explained["data"]) == ["ingest", "other_data"]
+    assert explained["evaluation"]["blessed"] is True
+    assert explained["evaluation"]["execution"]["parameters"] == {"score": 0.9, "threshold": 0.5}
+    code, out, _ = _run(capsys, "artifacts", "list", "--run", run_id, "--pipeline", "kfp-demo", "--metadata", uri)
+    assert code == 0 and len(out.splitlines()) == 1 + 6  # header + every artifact of the run

@@ -3,8 +3,9 @@
 
 Differences from the TFX example, all about the data (TFX's copy of it was cleaned): ``island`` and
 ``sex`` are categorical strings, ``species`` is a string label, and measurements and ``sex`` have missing
-values. Missing numbers are imputed with the train-split mean, missing categories become their own
-bucket, and the label is mapped to an integer with a vocabulary (``species_xf``).
+values. Measurements are z-scored over the present values and a missing one becomes 0.0 (the
+train-split mean), a missing category is its own value, and the label is mapped to an integer with a
+vocabulary (``species_xf``).
 
 The serving signature parses raw ``tf.Example``\\ s and applies the tf.Transform graph before the model,
 so the pushed SavedModel predicts from raw features; ``transform_features`` is the signature TFMA uses
@@ -31,11 +32,9 @@ def transformed_name(key: str) -> str:
 
 
 def _dense(x, default):
-    """A ``[batch, 1]`` dense tensor; missing values (absent features) become ``default``."""
+    """A ``[batch, 1]`` dense tensor; rows where the feature is missing get ``default``."""
     if isinstance(x, tf.sparse.SparseTensor):
-        x = tf.sparse.to_dense(
-            tf.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1]), default_value=default
-        )
+        x = tf.sparse.to_dense(tf.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1]), default)
     return tf.reshape(x, [-1, 1])
 
 
@@ -43,16 +42,11 @@ def _dense(x, default):
 def preprocessing_fn(inputs):
     outputs = {}
     for key in NUMERIC_FEATURES:
-        x = inputs[key]
-        if isinstance(x, tf.sparse.SparseTensor):
-            x = tf.SparseTensor(x.indices, tf.cast(x.values, tf.float32), x.dense_shape)
-        else:
-            x = tf.cast(x, tf.float32)
-        outputs[transformed_name(key)] = tft.scale_to_z_score(_dense(x, tft.mean(x)))
+        # z-score over the present values; a missing value becomes 0.0, the train mean in z units.
+        outputs[transformed_name(key)] = _dense(tft.scale_to_z_score(inputs[key]), 0.0)
     for key in CATEGORICAL_FEATURES:
-        filled = _dense(inputs[key], "")
         outputs[transformed_name(key)] = tft.compute_and_apply_vocabulary(
-            filled, num_oov_buckets=1, vocab_filename=key
+            _dense(inputs[key], "missing"), num_oov_buckets=1, vocab_filename=key
         )
     outputs[transformed_name(LABEL_KEY)] = tft.compute_and_apply_vocabulary(
         _dense(inputs[LABEL_KEY], ""), vocab_filename=LABEL_KEY

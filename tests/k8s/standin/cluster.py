@@ -348,7 +348,11 @@ class Cluster:
             if any(c["type"] == "Ready" and c["status"] == "True" for c in (p.get("status") or {}).get("conditions") or [])
         )
         verdict: tuple[str, str, str] | None = None
-        if len(state.succeeded) >= spec.get("completions", 1):
+        interim = conditions.get("FailureTarget") or conditions.get("SuccessCriteriaMet")
+        if interim is not None and interim.get("status") == "True":  # decided already: keep the reason
+            verdict = ("Failed" if interim["type"] == "FailureTarget" else "Complete", interim.get("reason", ""),
+                       interim.get("message", ""))
+        elif len(state.succeeded) >= spec.get("completions", 1):
             verdict = ("Complete", "CompletionsReached", "Reached expected number of succeeded pods")
         elif len(state.failed) > spec.get("backoffLimit", 6):
             verdict = ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")

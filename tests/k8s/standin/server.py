@@ -58,9 +58,10 @@ def parse_go_bool(value: str) -> bool:
     raise ApiError(400, "BadRequest", f'strconv.ParseBool: parsing "{value}": invalid syntax')
 
 
-@dataclass(frozen=True)
+@dataclass
 class RequestRecord:
-    """One request as the stand-in saw it (for assertions: counts, order, who asked)."""
+    """One request as the stand-in saw it (for assertions: counts, order, who asked). ``code`` is 0 while
+    the request is still being answered (an open watch or log stream)."""
 
     time: float
     method: str
@@ -221,6 +222,12 @@ class ApiStandIn:
         pred = parse_label_selector(selector)
         items, _ = self.store.list(resource, namespace, lambda o: pred(o["metadata"].get("labels") or {}))
         return items
+
+    def created(self, resource: str, namespace: str | None = None) -> list[Obj]:
+        """Every object of ``resource`` as it was created (from the watch history), deleted ones included."""
+        with self.store.cond:
+            events = self.store.events_after(self.store._compacted, resource)
+        return [e.new for e in events if e.type == "ADDED" and (namespace is None or e.namespace == namespace)]
 
     def wait_for(self, predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:
         deadline = time.monotonic() + timeout
@@ -461,29 +468,23 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        record = {"verb": "", "resource": "", "namespace": None, "name": None, "user": "anonymous"}
-        code = 500
+        record = RequestRecord(time.monotonic(), method, "", "", None, None, 0, "anonymous", query)
         try:
-            code = self._handle(method, parts.path, query, raw, record)
+            record.code = self._handle(method, parts.path, query, raw, record)
         except ApiError as err:
-            code = err.code
+            record.code = err.code
             self._send_json(err.code, err.status(), err.headers)
         except (BrokenPipeError, ConnectionResetError):
-            code = 499
+            record.code = 499
         except Exception as exc:  # a bug in the stand-in: answer 500 with the error, visibly
-            code = 500
+            record.code = 500
             err = ApiError(500, "InternalError", f"stand-in bug: {exc!r}")
             try:
                 self._send_json(500, err.status())
             except OSError:
                 pass
-        finally:
-            self.standin.requests.append(RequestRecord(
-                time.monotonic(), method, record["verb"], record["resource"], record["namespace"],
-                record["name"], code, record["user"], query,
-            ))
 
-    def _handle(self, method: str, path: str, query: dict[str, str], raw: bytes, record: dict[str, Any]) -> int:
+    def _handle(self, method: str, path: str, query: dict[str, str], raw: bytes, record: RequestRecord) -> int:
         standin = self.standin
         if path in ("/version", "/version/"):
             self._send_json(200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-standin",
@@ -526,14 +527,15 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             verb = "patch"
         full_resource = f"{resource}/{sub}" if sub else resource
-        record.update(verb=verb, resource=full_resource, namespace=namespace, name=name)
+        record.verb, record.resource, record.namespace, record.name = verb, full_resource, namespace, name
+        standin.requests.append(record)
 
         auth = self.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else ""
         user = standin._tokens.get(token)
         if user is None:
             raise ApiError(401, "Unauthorized", "Unauthorized")
-        record["user"] = user
+        record.user = user
         standin._authorize(user, verb, full_resource, group, namespace)
         standin._api_fault(verb, full_resource, name)
 

@@ -1,0 +1,120 @@
+"""``headwater compile``: compile a pipeline file for another orchestrator (today: Kubeflow Pipelines).
+
+Registered into the main parser by :func:`register`. Loading the pipeline file imports its components,
+never TensorFlow or Beam (components import those inside their executors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["main", "register"]
+
+_EPILOG = """\
+examples:
+  headwater compile pipeline.py --target kfp --image registry.example/headwater:0.1.0 \\
+      --pipeline-root gs://my-bucket/headwater/penguin -o penguin.yaml
+  headwater compile pipeline.py --target kfp --image registry.example/headwater:0.1.0 \\
+      --volume-claim headwater-root -o penguin.yaml     # a relative root goes under /mnt/headwater
+
+Upload the file in the KFP UI (Pipelines > Upload) or with the kfp client; the runtime parameters
+appear pre-filled with their defaults. Every task runs `python -m headwater.pipelines.kfp_task` in IMAGE
+and writes its node's records to ML Metadata; the connection string comes from the Kubernetes Secret
+named by --metadata-secret (key 'uri' unless NAME:KEY), created in the namespace the runs use. See
+docs/kfp.md.
+"""
+
+
+def _version() -> str:
+    from headwater.pipelines.compile_kfp import headwater_version
+
+    return headwater_version()
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from headwater.metadata.errors import HeadwaterError
+    from headwater.pipelines.compile_kfp import compile_kfp_package
+    from headwater.pipelines.loader import load_pipeline
+
+    secret, key = args.metadata_secret, "uri"
+    if secret and ":" in secret:
+        secret, key = secret.split(":", 1)
+    if secret and secret.lower() == "none":
+        secret = None
+    try:
+        pipeline = load_pipeline(args.pipeline_file)
+        package = compile_kfp_package(
+            pipeline,
+            image=args.image or f"headwater:{_version()}",
+            pipeline_root=args.pipeline_root,
+            metadata_secret=secret,
+            metadata_secret_key=key,
+            volume_claim=args.volume_claim,
+            mount_path=args.mount_path,
+            image_pull_policy=args.image_pull_policy,
+        )
+    except HeadwaterError as exc:
+        print(f"headwater: error: {exc}", file=sys.stderr)
+        return 2
+    for warning in package.warnings:
+        print(f"headwater: warning: {warning}", file=sys.stderr)
+    if args.output == "-":
+        sys.stdout.write(package.to_yaml())
+        return 0
+    output = args.output or f"{pipeline.name}.yaml"
+    path = package.write(output)
+    tasks = package.pipeline_spec["root"]["dag"]["tasks"]
+    params = package.pipeline_spec["root"].get("inputDefinitions", {}).get("parameters", {})
+    image = package.pipeline_spec["deploymentSpec"]["executors"]
+    first_image = next(iter(image.values()))["container"]["image"] if image else "?"
+    print(f"headwater: wrote {path} (KFP v2 pipeline spec: {len(tasks)} tasks, {len(params)} runtime "
+          f"parameters, image {first_image})")
+    if not args.image:
+        print(f"headwater: note: no --image given; tasks use {first_image!r}, which must be pullable by the "
+              "cluster", file=sys.stderr)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    compile_ = subparsers.add_parser(
+        "compile", help="compile a pipeline file for Kubeflow Pipelines (KFP v2 pipeline spec YAML)",
+        description="Compile the Pipeline defined in PIPELINE_FILE for another orchestrator. --target kfp "
+                    "writes a KFP v2 pipeline spec: one container task per node, the runtime parameters with "
+                    "their defaults, per-task resources and retries, and the push gated on the blessing.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compile_.add_argument("pipeline_file", metavar="PIPELINE_FILE", help="Python file defining the pipeline")
+    compile_.add_argument("--target", choices=("kfp",), default="kfp", help="what to compile for (default: kfp)")
+    compile_.add_argument("-o", "--output", metavar="FILE",
+                          help="where to write the spec (default: <pipeline name>.yaml; '-' for stdout)")
+    compile_.add_argument("--image", metavar="IMAGE",
+                          help="the runtime image every task runs: headwater, the ML stack and your components "
+                               "(default: headwater:<version>)")
+    compile_.add_argument("--pipeline-root", metavar="URI",
+                          help="the pipeline root as the tasks see it (default: the pipeline's root): gs://, s3:// "
+                               "or a path on the mounted volume")
+    compile_.add_argument("--metadata-secret", metavar="NAME[:KEY]", default="headwater-metadata",
+                          help="Kubernetes Secret whose KEY (default 'uri') holds the metadata connection string, "
+                               "given to every task as HEADWATER_METADATA (default: headwater-metadata; 'none' to "
+                               "not use one)")
+    compile_.add_argument("--volume-claim", metavar="CLAIM",
+                          help="PersistentVolumeClaim (ReadWriteMany) mounted in every task to hold the root")
+    compile_.add_argument("--mount-path", metavar="PATH", default="/mnt/headwater",
+                          help="where --volume-claim is mounted (default: /mnt/headwater)")
+    compile_.add_argument("--image-pull-policy", choices=("Always", "IfNotPresent", "Never"),
+                          help="the tasks' image pull policy (default: the cluster's)")
+    compile_.set_defaults(func=cmd_compile)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="headwater")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["compile", *(argv if argv is not None else sys.argv[1:])])
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,469 @@
+"""Compiling for Kubeflow Pipelines: the spec parses as KFP's own proto, has the structure KFP needs, matches
+the golden file, and its tasks — run as KFP would run them — write the same ML Metadata as a LocalRunner.
+
+Regenerate the golden files with ``HEADWATER_UPDATE_GOLDEN=1 pytest tests/pipelines/test_compile_kfp.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hw_gate_components as g
+import hw_test_components as c
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2 as pb
+from kfp_local import kfp_text, run_compiled
+
+from headwater.components import Param
+from headwater.metadata import connect
+from headwater.metadata.errors import PipelineDefinitionError
+from headwater.pipelines import LocalRunner, Pipeline
+from headwater.pipelines.compile_kfp import compile_kfp, compile_kfp_package, headwater_version
+from headwater.pipelines.kfp_task import main as task_main
+from headwater.pipelines.plan import pipeline_from_plan, pipeline_to_plan
+
+TESTS = Path(__file__).resolve().parent.parent
+GOLDEN = TESTS / "golden" / "kfp"
+SUPPORT = TESTS / "support"
+IMAGE = "registry.example/headwater:test"
+TASK_ENV = {"PYTHONPATH": str(SUPPORT)}
+
+
+def parse(spec: dict[str, Any]) -> pb.PipelineSpec:
+    """Parse as KFP's PipelineSpec proto; unknown fields fail (deploymentSpec is a Struct: parsed separately)."""
+    message = json_format.ParseDict(spec, pb.PipelineSpec(), ignore_unknown_fields=False)
+    json_format.ParseDict(spec["deploymentSpec"], pb.PipelineDeploymentConfig(), ignore_unknown_fields=False)
+    return message
+
+
+def golden_text(package: Any) -> str:
+    return package.to_yaml().replace(f"headwater-{headwater_version()}", "headwater-VERSION") \
+        .replace(f"headwater {headwater_version()} ", "headwater VERSION ")
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("HEADWATER_UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"golden file {path} is missing; run with HEADWATER_UPDATE_GOLDEN=1 to create it"
+    assert text == path.read_text(), f"{name} differs from the golden file; if intended, regenerate it"
+
+
+# ---------------------------------------------------------------------------------------------- structure
+@pytest.fixture(scope="module")
+def demo_package() -> Any:
+    return compile_kfp_package(g.gated_pipeline("/mnt/headwater/kfp-demo"), image=IMAGE,
+                               volume_claim="headwater-root")
+
+
+def test_spec_parses_as_kfp_pipeline_spec(demo_package):
+    message = parse(demo_package.pipeline_spec)
+    assert message.schema_version == "2.1.0"
+    assert message.sdk_version == f"headwater-{headwater_version()}"
+    assert message.pipeline_info.name == "kfp-demo"
+    platform = json_format.ParseDict(demo_package.platform_spec, pb.PlatformSpec(), ignore_unknown_fields=False)
+    assert set(platform.platforms["kubernetes"].deployment_spec.executors) == set(
+        demo_package.pipeline_spec["deploymentSpec"]["executors"])
+    # The multi-document YAML reads back to the same documents.
+    docs = list(yaml.safe_load_all(demo_package.to_yaml()))
+    assert docs == [demo_package.pipeline_spec, demo_package.platform_spec]
+
+
+def test_tasks_follow_the_dag(demo_package):
+    message = parse(demo_package.pipeline_spec)
+    tasks = message.root.dag.tasks
+    assert set(tasks) == {"ingest", "other-data", "train", "evaluate", "describe", "push", "push-not-blessed"}
+    assert list(tasks["train"].dependent_tasks) == ["ingest", "other-data"]
+    assert list(tasks["evaluate"].dependent_tasks) == ["train"]
+    assert list(tasks["push"].dependent_tasks) == ["evaluate", "train"]
+    assert not tasks["ingest"].dependent_tasks and not tasks["describe"].dependent_tasks
+    config = pb.PipelineDeploymentConfig()
+    json_format.ParseDict(demo_package.pipeline_spec["deploymentSpec"], config)
+    for name, task in tasks.items():
+        component = message.components[task.component_ref.name]
+        container = config.executors[component.executor_label].container
+        assert container.image == IMAGE
+        assert list(container.command) == ["python", "-m", "headwater.pipelines.kfp_task"]
+        args = list(container.args)
+        node = args[args.index("--node") + 1]
+        assert name in (node.replace("_", "-"), f"{node}-not-blessed")
+        # KFP's cache cannot see headwater's cache key: always off, headwater's own cache decides.
+        assert task.caching_options.enable_cache is False
+        assert task.inputs.parameters["headwater-run-id"].runtime_value.constant.string_value == \
+            "{{$.pipeline_job_uuid}}"
+        plan = json.loads(args[args.index("--plan") + 1])
+        assert plan["nodes"][-1]["id"] == node and plan["root"] == "/mnt/headwater/kfp-demo"
+        assert plan["graph"]["nodes"]["push"] == ["evaluate", "train"]
+
+
+def test_runtime_parameters_have_types_and_defaults(demo_package):
+    message = parse(demo_package.pipeline_spec)
+    params = message.root.input_definitions.parameters
+    enum = pb.ParameterType.ParameterTypeEnum
+    expected = {"delay": (enum.NUMBER_DOUBLE, 0.0), "greeting": (enum.STRING, "hello"),
+                "threshold": (enum.NUMBER_DOUBLE, 0.5), "values": (enum.LIST, [1, 2]),
+                "options": (enum.STRUCT, {"lr": 0.5}), "flag": (enum.BOOLEAN, True)}
+    assert set(params) == set(expected)
+    for name, (kind, default) in expected.items():
+        assert params[name].parameter_type == kind, name
+        assert params[name].is_optional
+        assert json_format.MessageToDict(params[name].default_value) == default, name
+    assert params["delay"].description == "seconds to wait"
+    # Every task receives every runtime parameter from the root (they are recorded on the run).
+    for task in message.root.dag.tasks.values():
+        for name in expected:
+            assert task.inputs.parameters[name].component_input_parameter == name
+    header = demo_package.to_yaml().splitlines()[:10]
+    assert "#    threshold: float [Default: 0.5]" in header
+
+
+def test_resources_retries_and_timeouts(demo_package):
+    spec = demo_package.pipeline_spec
+    config = pb.PipelineDeploymentConfig()
+    json_format.ParseDict(spec["deploymentSpec"], config)
+    res = config.executors["exec-train"].container.resources
+    assert (res.resource_cpu_request, res.resource_cpu_limit) == ("500m", "2")
+    assert (res.resource_memory_request, res.resource_memory_limit) == ("1Gi", "1Gi")
+    assert (res.cpu_request, res.cpu_limit) == (0.5, 2.0)
+    assert res.memory_limit == pytest.approx(1.073741824)  # KFP's numeric fields count memory in GB
+    assert (res.accelerator.resource_type, res.accelerator.resource_count, res.accelerator.count) == \
+        ("nvidia.com/gpu", "1", 1)
+    assert not config.executors["exec-ingest"].container.HasField("resources")
+    tasks = parse(spec).root.dag.tasks
+    assert tasks["train"].retry_policy.max_retry_count == 2
+    assert tasks["train"].retry_policy.backoff_max_duration.seconds == 3600
+    assert not tasks["evaluate"].HasField("retry_policy")
+    executors = demo_package.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert executors["exec-evaluate"]["activeDeadlineSeconds"] == "900"  # timeout 600 s + grace
+    for config_ in executors.values():
+        assert config_["secretAsEnv"] == [{"secretName": "headwater-metadata",
+                                           "keyToEnv": [{"secretKey": "uri", "envVar": "HEADWATER_METADATA"}]}]
+        assert config_["pvcMount"] == [{"constant": "headwater-root", "mountPath": "/mnt/headwater"}]
+
+
+def test_push_is_gated_on_the_blessing(demo_package):
+    message = parse(demo_package.pipeline_spec)
+    evaluate = message.components["comp-evaluate"]
+    assert evaluate.output_definitions.parameters["blessed"].parameter_type == \
+        pb.ParameterType.ParameterTypeEnum.BOOLEAN
+    push, twin = message.root.dag.tasks["push"], message.root.dag.tasks["push-not-blessed"]
+    channel = "pipelinechannel--evaluate-blessed"
+    for task in (push, twin):
+        source = task.inputs.parameters[channel].task_output_parameter
+        assert (source.producer_task, source.output_parameter_key) == ("evaluate", "blessed")
+        assert task.component_ref.name == "comp-push"
+    assert push.trigger_policy.condition == f"inputs.parameter_values['{channel}'] == true"
+    assert twin.trigger_policy.condition == f"!(inputs.parameter_values['{channel}'] == true)"
+    args = demo_package.pipeline_spec["deploymentSpec"]["executors"]["exec-evaluate"]["container"]["args"]
+    i = args.index("--output-parameter")
+    assert args[i + 1:i + 4] == ["blessed", "blessing.blessed", "{{$.outputs.parameters['blessed'].output_file}}"]
+    # Nothing else is conditional.
+    assert {n for n, t in message.root.dag.tasks.items() if t.trigger_policy.condition} == {"push", "push-not-blessed"}
+
+
+def test_golden_demo(demo_package):
+    check_golden("kfp-demo.yaml", golden_text(demo_package))
+
+
+def test_plan_round_trip():
+    pipeline = g.gated_pipeline("/data/root")
+    plan = pipeline_to_plan(pipeline)
+    rebuilt = pipeline_from_plan(json.loads(json.dumps(plan)))
+    assert rebuilt.node_ids == pipeline.node_ids
+    assert pipeline_to_plan(rebuilt) == plan
+    assert rebuilt.resolve_params({"threshold": "0.7"})["threshold"] == 0.7
+    # A node's plan holds it and its ancestors, and every runtime parameter.
+    partial = pipeline_to_plan(pipeline, ["evaluate"])
+    assert [n["id"] for n in partial["nodes"]] == ["ingest", "other_data", "train", "evaluate"]
+    assert {p["name"] for p in partial["params"]} == set(pipeline.runtime_parameters)
+
+
+def test_kfp_placeholder_text_matches_the_launcher():
+    assert [kfp_text(v) for v in (100, 0.5, 1.0, True, [1, 2], {"lr": 0.5}, "a b")] == \
+        ["100", "0.5", "1", "true", "[1,2]", '{"lr":0.5}', "a b"]
+
+
+# ---------------------------------------------------------------------------------------------- errors
+def test_compile_errors_are_listed_together(tmp_path):
+    a = c.produce().with_id("a_b").with_resources(cpu="lots", memory="2GB")
+    b = c.consume(examples=a.outputs.data).with_id("a-b")
+    p = Pipeline(name="bad", root="runs/bad", nodes=[a, b], params=[Param("9lives", default=1)])
+    with pytest.raises(PipelineDefinitionError) as info:
+        compile_kfp(p, image=IMAGE)
+    text = str(info.value)
+    assert "cpu request 'lots' is not a Kubernetes quantity" in text
+    assert "memory request '2GB' is not a Kubernetes quantity" in text
+    assert "pipeline root 'runs/bad' is a relative local path" in text
+    assert "nodes 'a_b' and 'a-b' both become KFP task 'a-b'" in text
+    assert "runtime parameter '9lives'" in text
+    with pytest.raises(PipelineDefinitionError, match="holds a password, which must not be written"):
+        compile_kfp(Pipeline(name="pw", root="/mnt/x", nodes=[c.produce()],
+                             metadata="mysql://u:secret@db:3306/mlmd"), image=IMAGE, metadata_secret=None)
+    with pytest.raises(PipelineDefinitionError, match="is not under the volume mount path '/mnt/headwater'"):
+        compile_kfp(Pipeline(name="v", root="/data/x", nodes=[c.produce()]), image=IMAGE, volume_claim="claim")
+
+
+def test_password_never_reaches_the_spec():
+    p = Pipeline(name="pw", root="gs://bucket/pw", nodes=[c.produce()], metadata="mysql://u:s3cret@db:3306/mlmd")
+    package = compile_kfp_package(p, image=IMAGE)  # the default Secret carries the connection
+    assert "s3cret" not in package.to_yaml()
+    p2 = Pipeline(name="nopw", root="gs://bucket/p", nodes=[c.produce()], metadata="mysql://reader@db:3306/mlmd")
+    spec = compile_kfp(p2, image=IMAGE, metadata_secret=None)
+    plan = json.loads(spec["deploymentSpec"]["executors"]["exec-produce"]["container"]["args"][-1])
+    assert plan["metadata"] == "mysql://reader@db:3306/mlmd" and plan["root"] == "gs://bucket/p"
+
+
+# ---------------------------------------------------------------------------------------------- MLMD parity
+VOLATILE = {"__owner__", "__log_path__", "__duration_s__", "__cache_key__", "__run_id__", "__attempts__",
+            "__code_fingerprint__"}
+
+
+def store_shape(uri: str, root: Path, run_id: str) -> dict[str, Any]:
+    """What a run wrote, without ids, times, paths and owners: per node, execution type/state/properties,
+    events with their artifacts (type, state, relative URI, properties) and the contexts."""
+    store = connect(uri)
+    mlmd = store.mlmd
+    shape: dict[str, Any] = {}
+    for proto in store.executions_in_context("pipeline_run", run_id):
+        record = store.record(proto)
+        node = record.properties["__node_id__"]
+        events = []
+        for kind, key, index, aid in store.events_by_execution([proto.id])[proto.id]:
+            [art] = store.get_artifacts([aid])
+            rel = Path(art.uri).relative_to(root).parts
+            events.append((kind, key, index, art.type_name, art.state.name, "/".join(rel[:2]),
+                           json.dumps({k: v for k, v in art.custom_properties.items() if not k.endswith("_id")},
+                                      sort_keys=True),
+                           json.dumps(dict(art.properties), sort_keys=True)))
+        contexts = []
+        for ctx in mlmd.get_contexts_by_execution(proto.id):
+            kind = mlmd.get_context_types_by_id([ctx.type_id])[0].name
+            # cache keys hash input artifact ids, which differ between two stores
+            contexts.append((kind, "KEY" if kind == "execution_cache" else ctx.name.replace(run_id, "RUN")))
+        contexts.sort()
+        props = {k: v for k, v in record.properties.items() if k not in VOLATILE}
+        shape.setdefault(node, []).append((record.type, record.state, props, sorted(events), contexts))
+    run_ctx = mlmd.get_context_by_type_and_name("pipeline_run", run_id)
+    shape["<run>"] = sorted((k, json_format.MessageToDict(v).popitem()[1]) for k, v in run_ctx.custom_properties.items()
+                            if k.startswith("param:") or k in ("pipeline_name", "pipeline_root", "status"))
+    shape["<run>"] = [(k, v.replace(str(root), "ROOT") if isinstance(v, str) else v) for k, v in shape["<run>"]]
+    return shape
+
+
+def kfp_run(tmp_path: Path, pipeline: Pipeline, uri: str, run_id: str, **kwargs: Any) -> dict[str, Any]:
+    package = compile_kfp_package(pipeline, image=IMAGE, metadata_secret="mlmd")
+    return run_compiled(package.pipeline_spec, package.platform_spec, run_id=run_id, run_name="demo run",
+                        secrets={"mlmd": {"uri": uri}}, env=TASK_ENV, **kwargs)
+
+
+def test_compiled_tasks_write_what_a_local_run_writes(tmp_path, store_uri):
+    local_root, kfp_root = tmp_path / "local", tmp_path / "kfp"
+    local_uri = f"sqlite:///{tmp_path / 'local.sqlite'}"
+    local = LocalRunner(quiet=True, metadata=local_uri).run(g.gated_pipeline(str(local_root)),
+                                                            params={"greeting": "hi"})
+    assert local.ok
+    runs = kfp_run(tmp_path, g.gated_pipeline(str(kfp_root)), store_uri, "kfp-run-1",
+                   params={"greeting": "hi"})
+    assert {n: r.state for n, r in runs.items()} == {
+        "ingest": "succeeded", "other-data": "succeeded", "train": "succeeded", "evaluate": "succeeded",
+        "describe": "succeeded", "push": "succeeded", "push-not-blessed": "skipped"}, \
+        {n: r.output for n, r in runs.items()}
+    assert runs["evaluate"].outputs == {"blessed": True}
+    assert store_shape(store_uri, kfp_root, "kfp-run-1") == store_shape(local_uri, local_root, local.run_id)
+    store = connect(store_uri)
+    run_ctx = store.mlmd.get_context_by_type_and_name("pipeline_run", "kfp-run-1")
+    assert run_ctx.custom_properties["status"].string_value == "succeeded"
+    assert run_ctx.custom_properties["kfp_run_name"].string_value == "demo run"
+    assert (kfp_root / "push" / "pushed").is_dir()
+    # The executor's output reached the pod log (KFP UI) and the node's log file.
+    assert "score 0.9 vs threshold 0.5: blessed" in runs["evaluate"].output
+    [log] = (kfp_root / "_logs" / "kfp-run-1").glob("evaluate.*.log")
+    assert "score 0.9 vs threshold 0.5: blessed" in log.read_text()
+
+
+def test_not_blessed_push_is_skipped_and_recorded(tmp_path):
+    local_root, kfp_root = tmp_path / "local", tmp_path / "kfp"
+    local_uri, kfp_uri = (f"sqlite:///{tmp_path / n}.sqlite" for n in ("local", "kfp"))
+    local = LocalRunner(quiet=True, metadata=local_uri).run(g.gated_pipeline(str(local_root), score=0.2))
+    assert local.nodes["push"].state == "skipped"
+    runs = kfp_run(tmp_path, g.gated_pipeline(str(kfp_root), score=0.2), kfp_uri, "kfp-run-2")
+    assert runs["evaluate"].outputs == {"blessed": False}
+    # KFP skips the gated task (its CEL condition is false); the twin records the skip, as a local run does.
+    assert (runs["push"].state, runs["push-not-blessed"].state) == ("skipped", "succeeded")
+    kfp_shape = store_shape(kfp_uri, kfp_root, "kfp-run-2")
+    assert kfp_shape == store_shape(local_uri, local_root, local.run_id)
+    [(_, state, props, events, _)] = kfp_shape["push"]
+    assert state == "COMPLETE" and props["__skipped__"] == "the model is not blessed"
+    assert [e for e in events if e[0] == "OUTPUT"][0][6] == '{"pushed": 0}'
+    assert ("status", "succeeded") in kfp_shape["<run>"]
+
+
+def test_second_run_is_served_from_headwater_cache(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'md.sqlite'}"
+    pipeline = g.gated_pipeline(str(tmp_path / "root"))
+    first = kfp_run(tmp_path, pipeline, uri, "run-a")
+    assert first["push"].state == "succeeded"
+    kfp_run(tmp_path, pipeline, uri, "run-b")
+    states = {n: [e[1] for e in execs] for n, execs in store_shape(uri, tmp_path / "root", "run-b").items()
+              if n != "<run>"}
+    # other_data has caching off; everything downstream of it sees a new input and runs again.
+    assert states == {"ingest": ["CACHED"], "other_data": ["COMPLETE"], "train": ["COMPLETE"],
+                      "evaluate": ["COMPLETE"], "describe": ["CACHED"], "push": ["COMPLETE"]}
+
+
+# ---------------------------------------------------------------------------------------------- task mode
+def tiny(root: Path, node: Any) -> Pipeline:
+    a = c.produce(value="a").with_id("a")
+    return Pipeline(name="tiny", root=str(root), nodes=[a, node(a)])
+
+
+def task_args(pipeline: Pipeline, node: str, run_id: str, uri: str) -> list[str]:
+    spec = compile_kfp(pipeline, image=IMAGE, metadata_secret=None)
+    args = spec["deploymentSpec"]["executors"][f"exec-{node}"]["container"]["args"]
+    out = [a.replace("{{$.inputs.parameters['headwater-run-id']}}", run_id)
+           .replace("{{$.inputs.parameters['headwater-run-name']}}", "n") for a in args]
+    return [*out, "--metadata", uri]
+
+
+def test_failure_retries_and_run_status(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'md.sqlite'}"
+    pipeline = tiny(tmp_path / "root", lambda a: c.fail(examples=a.outputs.data, message="bad data")
+                    .with_id("b").with_retries(1))
+    package = compile_kfp_package(pipeline, image=IMAGE, metadata_secret="mlmd")
+    runs = run_compiled(package.pipeline_spec, package.platform_spec, run_id="r", run_name="r",
+                        secrets={"mlmd": {"uri": uri}}, env=TASK_ENV)
+    assert runs["b"].state == "failed" and runs["b"].attempts == 2
+    assert "bad data" in runs["b"].output and "about to fail" in runs["b"].output
+    shape = store_shape(uri, tmp_path / "root", "r")
+    # Each KFP attempt is its own execution (the retry is a new pod).
+    assert [e[1] for e in shape["b"]] == ["FAILED", "FAILED"]
+    assert "raised ValueError: bad data" in shape["b"][0][2]["__error__"]
+    assert ("status", "failed") in shape["<run>"]
+
+
+def test_executor_crash_and_timeout_are_recorded(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'md.sqlite'}"
+    crash = tiny(tmp_path / "root", lambda a: c.die().with_id("b"))
+    assert task_main(task_args(crash, "a", "r1", uri)) == 0
+    assert task_main(task_args(crash, "b", "r1", uri)) == 1
+    [(_, state, props, _, _)] = store_shape(uri, tmp_path / "root", "r1")["b"]
+    assert state == "FAILED" and "exited with status 3 without writing a result" in props["__error__"]
+    slow = tiny(tmp_path / "root", lambda a: c.sleeper(seconds=60).with_id("b").with_timeout(1))
+    started = time.time()
+    assert task_main(task_args(slow, "b", "r2", uri)) == 1
+    assert time.time() - started < 30
+    [(_, state, props, _, _)] = store_shape(uri, tmp_path / "root", "r2")["b"]
+    assert state == "FAILED" and "did not finish within its timeout of 1 s" in props["__error__"]
+
+
+def test_killed_attempt_is_taken_over_by_the_retry(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'md.sqlite'}"
+    marker = tmp_path / "started"
+    seconds = tmp_path / "seconds"
+    seconds.write_text("60")
+    pipeline = tiny(tmp_path / "root", lambda a: c.sleeper(seconds=60, marker=str(marker),
+                                                          seconds_file=str(seconds)).with_id("b"))
+    assert task_main(task_args(pipeline, "a", "r", uri)) == 0
+    env = {**os.environ, "PYTHONPATH": str(SUPPORT)}
+    proc = subprocess.Popen([sys.executable, "-m", "headwater.pipelines.kfp_task",
+                             *task_args(pipeline, "b", "r", uri)], env=env, start_new_session=True)
+    deadline = time.time() + 60
+    while not marker.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    assert marker.exists()
+    os.killpg(proc.pid, signal.SIGKILL)  # the pod is killed: the task and its executor die, nothing published
+    proc.wait()
+    assert [e[1] for e in store_shape(uri, tmp_path / "root", "r")["b"]] == ["RUNNING"]
+    seconds.write_text("0")
+    assert task_main(task_args(pipeline, "b", "r", uri)) == 0  # KFP's retry: a new attempt
+    states = [(e[1], e[2].get("__error__", "")) for e in store_shape(uri, tmp_path / "root", "r")["b"]]
+    assert states[0][0] == "FAILED" and "abandoned: the KFP task attempt" in states[0][1]
+    assert states[1][0] == "COMPLETE"
+
+
+def test_task_without_upstream_in_this_run_says_why(tmp_path, capsys):
+    uri = f"sqlite:///{tmp_path / 'md.sqlite'}"
+    pipeline = tiny(tmp_path / "root", lambda a: c.consume(examples=a.outputs.data).with_id("b"))
+    assert task_main(task_args(pipeline, "b", "r", uri)) == 2
+    err = capsys.readouterr().err
+    assert "node 'b' needs the outputs of node 'a', which has no successful execution in run 'r'" in err
+    assert "Did KFP reuse a cached task" in err
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+PIPELINE_FILE = '''
+from pathlib import Path
+from headwater.components import Input, Output, component
+from headwater.metadata import types
+from headwater.pipelines import Param, Pipeline
+
+
+@component
+def write(out: Output[types.Examples], text: str = "x") -> None:
+    (Path(out.uri) / "text.txt").write_text(text)
+
+
+@component
+def shout(data: Input[types.Examples], out: Output[types.Model]) -> None:
+    (Path(out.uri) / "text.txt").write_text(Path(data.uri, "text.txt").read_text().upper())
+
+
+w = write(text=Param("text", default="hello"))
+pipeline = Pipeline(name="cli_demo", root="runs/cli", nodes=[w, shout(data=w.outputs.out).with_resources(memory="1Gi")])
+'''
+
+
+def test_cli_compile_and_run_tasks(tmp_path, monkeypatch):
+    (tmp_path / "pipeline.py").write_text(PIPELINE_FILE)
+    monkeypatch.chdir(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(SUPPORT)}
+    code = ("import sys; from headwater.pipelines.cli import main; rc = main(sys.argv[1:]); "
+            "heavy = [m for m in ('tensorflow', 'apache_beam') if m in sys.modules]; "
+            "print('heavy:', heavy); raise SystemExit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, "compile", "pipeline.py", "--target", "kfp", "-o", "out.yaml",
+                          "--image", IMAGE, "--volume-claim", "root-claim", "--metadata-secret", "md:conn"],
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "wrote out.yaml (KFP v2 pipeline spec: 2 tasks, 1 runtime parameters" in out.stdout
+    assert "heavy: []" in out.stdout
+    spec, platform = yaml.safe_load_all((tmp_path / "out.yaml").read_text())
+    parse(spec)
+    args = spec["deploymentSpec"]["executors"]["exec-shout"]["container"]["args"]
+    plan = json.loads(args[args.index("--plan") + 1])
+    assert plan["root"] == "/mnt/headwater/runs/cli"
+    assert plan["nodes"][0]["component"]["file"] == "pipeline.py"  # relative: the image's working directory
+    assert platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-shout"]["secretAsEnv"][0] == {
+        "secretName": "md", "keyToEnv": [{"secretKey": "conn", "envVar": "HEADWATER_METADATA"}]}
+    # The compiled tasks run, loading the components from the pipeline file (root moved off the volume).
+    uri = f"sqlite:///{tmp_path / 'md.sqlite'}"
+    spec = json.loads(json.dumps(spec).replace("/mnt/headwater/runs/cli", str(tmp_path / "kfproot")))
+    runs = run_compiled(spec, platform, run_id="cli-run", run_name="cli", params={"text": "hey"},
+                        secrets={"md": {"conn": uri}}, env=TASK_ENV, workdir=str(tmp_path))
+    assert {n: r.state for n, r in runs.items()} == {"write": "succeeded", "shout": "succeeded"}, runs["write"].output
+    [(_, _, _, events, _)] = store_shape(uri, tmp_path / "kfproot", "cli-run")["shout"]
+    [output] = [e for e in events if e[0] == "OUTPUT"]
+    [model_dir] = (tmp_path / "kfproot" / "shout" / "out").iterdir()
+    assert (model_dir / "text.txt").read_text() == "HEY" and output[5] == "shout/out"
+
+
+def test_cli_compile_errors(tmp_path, capsys):
+    from headwater.pipelines.cli import main
+
+    (tmp_path / "pipeline.py").write_text(PIPELINE_FILE)
+    assert main(["compile", str(tmp_path / "pipeline.py"), "-o", str(tmp_path / "x.yaml")]) == 2
+    assert "pipeline root 'runs/cli' is a relative local path" in capsys.readouterr().err
+    assert main(["compile", str(tmp_path / "pipeline.py"), "-o", "-", "--pipeline-root", "s3://b/cli",
+                 "--metadata-secret", "none"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("# PIPELINE DEFINITION\n# Name: cli-demo\n")
+    assert "no --image given" in captured.err and "tasks will use SQLite" in captured.err
