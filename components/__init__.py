@@ -17,7 +17,25 @@ from headwater.components.api import (
     component,
     resolver,
 )
-from headwater.components.executor import ExecutionSpec, ExecutorResult, user_code
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from headwater.components.executor import ExecutionSpec, ExecutorResult, user_code
+
+# The executor module is also a `python -m` entrypoint; importing it lazily keeps runpy from warning that
+# it was imported before being run.
+_LAZY = {"ExecutionSpec": "executor", "ExecutorResult": "executor", "user_code": "executor"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'headwater.components' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"headwater.components.{module}"), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "Channel",

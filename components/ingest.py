@@ -562,8 +562,7 @@ def _numeric_check(tab: _Table, opts: ReadOptions) -> _Table:
                 f"'string'}}, or pass skip_malformed=True to drop and count such rows"
             )
         drop = bad_mask if drop is None else (drop | bad_mask)
-        numeric_cols[name] = bool(pc.all(pc.match_substring_regex(col, _INT_RE)).as_py() is not False
-                                  and pc.sum(pc.match_substring_regex(col, _INT_RE)).as_py() == numbers)
+        numeric_cols[name] = (pc.sum(pc.match_substring_regex(col, _INT_RE)).as_py() or 0) == numbers
     if drop is None:
         return tab
     keep = pa.array(~drop)
@@ -683,7 +682,7 @@ def make_plan(
         if not kset:
             kind = prev.get(name, "bytes")
         elif len(kset) == 1:
-            kind = kset.pop()
+            kind = next(iter(kset))
         elif kset == {"int", "float"}:
             kind = "float"
         elif kset == {"int_list", "float_list"}:
@@ -1201,7 +1200,11 @@ def run_ingest(
     schema.custom_properties["num_features"] = len(plan.columns) if plan.columns else 0
 
 
-@component(version="1", input_fingerprint=ingest_input_fingerprint)
+@component(
+    version="1",
+    input_fingerprint=ingest_input_fingerprint,
+    warm_imports=("pyarrow.csv", "pyarrow.parquet", "tfx_bsl.coders.example_coder"),
+)
 def Ingest(
     *,
     examples: Output[types.Examples],

@@ -36,6 +36,7 @@ from typing import Any
 
 from headwater.components import _data
 from headwater.components.api import ExecutionContext, Input, Output, component
+from headwater.components.executor import user_code
 from headwater.metadata import types
 from headwater.metadata.errors import InputDataError, UserCodeError
 
@@ -66,9 +67,17 @@ class _Inputs(dict):  # type: ignore[type-arg]
         raise _UnknownFeature(str(key))
 
 
-def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _guard(fn: Callable[..., Any], failures: list[BaseException]) -> Callable[..., Any]:
+    """``fn`` with a strict ``inputs`` dict; its own exceptions are remembered (tf.Transform may wrap them)."""
+
     def preprocessing_fn(inputs: Mapping[str, Any]) -> Any:
-        return fn(_Inputs(inputs))
+        try:
+            return fn(_Inputs(inputs))
+        except _UnknownFeature:
+            raise
+        except Exception as exc:
+            failures.append(exc)
+            raise
 
     preprocessing_fn.__name__ = getattr(fn, "__name__", "preprocessing_fn")
     preprocessing_fn.__doc__ = getattr(fn, "__doc__", None)
@@ -145,7 +154,8 @@ def run_transform(
         for name in {*analyze, *apply}
     }
     adapter_config = sources[analyze[0]].TensorAdapterConfig()
-    guarded = _guard(fn)
+    failures: list[BaseException] = []
+    guarded = _guard(fn, failures)
     pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
     try:
         with tft_beam.Context(temp_dir=temp, force_tf_compat_v1=False):
@@ -182,7 +192,16 @@ def run_transform(
                 f"{_data.schema_path(schema)} (features: {', '.join(features)}). Fix the feature name in "
                 "preprocessing_fn, or ingest data that has this column"
             ) from None
+        if failures:
+            with user_code(f"preprocessing_fn in {source}"):
+                raise failures[0] from None
         raise
+    # The raw schema next to the graph, as TFX's Transform writes it: tft.TFTransformOutput reads it for
+    # raw_feature_spec(), which TFX-style serving signatures use to parse raw tf.Examples.
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
+
+    metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema_proto),
+                               os.path.join(transform_graph.uri, "metadata"))
     if chosen_engine == "local":
         counts = _transform_local(examples.uri, schema_proto, apply, transform_graph.uri,
                                   transformed_examples.uri)
@@ -298,7 +317,11 @@ def _encode(batch_and_passthrough: Any, metadata: Any) -> list[bytes]:
     return encoder.encode(batch_and_passthrough[0])  # type: ignore[no-any-return]
 
 
-@component(version="1", code_params=("module_file", "preprocessing_fn"))
+@component(
+    version="1",
+    code_params=("module_file", "preprocessing_fn"),
+    warm_imports=("tensorflow", "tensorflow_transform.beam", "tfx_bsl.public.tfxio"),
+)
 def Transform(
     *,
     examples: Input[types.Examples],

@@ -109,7 +109,7 @@ def trial_tuner(
     oracle = oracle_cls(objective=goal, max_trials=max_trials, hyperparameters=hyperparameters,
                         tune_new_entries=False, seed=seed)
 
-    class _TrialTuner(keras_tuner.Tuner):  # type: ignore[misc]
+    class _TrialTuner(keras_tuner.Tuner):
         def run_trial(self, trial_: Any, *args: Any, **kwargs: Any) -> Any:
             started = time.time()
             result = trial(trial_.hyperparameters)

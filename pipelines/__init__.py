@@ -5,11 +5,13 @@ Importing this package does not import TensorFlow or Beam.
 
 from headwater.components.api import Param
 from headwater.pipelines.backend import ExecutorBackend, LocalBackend, NodeOptions
+from headwater.pipelines.compile_kfp import KfpOptions, compile_kfp, compile_kfp_package
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.runner import LocalRunner, NodeResult, Runner, RunResult
 
 __all__ = [
     "ExecutorBackend",
+    "KfpOptions",
     "LocalBackend",
     "LocalRunner",
     "NodeOptions",
@@ -18,4 +20,6 @@ __all__ = [
     "Pipeline",
     "RunResult",
     "Runner",
+    "compile_kfp",
+    "compile_kfp_package",
 ]

@@ -18,7 +18,7 @@ examples:
   headwater compile pipeline.py --target kfp --image registry.example/headwater:0.1.0 \\
       --pipeline-root gs://my-bucket/headwater/penguin -o penguin.yaml
   headwater compile pipeline.py --target kfp --image registry.example/headwater:0.1.0 \\
-      --volume-claim headwater-root -o penguin.yaml     # a relative root goes under /mnt/headwater
+      --pipeline-root-claim headwater-root -o penguin.yaml   # a relative root goes under /mnt/headwater
 
 Upload the file in the KFP UI (Pipelines > Upload) or with the kfp client; the runtime parameters
 appear pre-filled with their defaults. Every task runs `python -m headwater.pipelines.kfp_task` in IMAGE
@@ -46,14 +46,15 @@ def cmd_compile(args: argparse.Namespace) -> int:
         secret = None
     try:
         pipeline = load_pipeline(args.pipeline_file)
+        image = args.image or f"headwater:{_version()}"
         package = compile_kfp_package(
             pipeline,
-            image=args.image or f"headwater:{_version()}",
+            image=image,
             pipeline_root=args.pipeline_root,
             metadata_secret=secret,
             metadata_secret_key=key,
-            volume_claim=args.volume_claim,
-            mount_path=args.mount_path,
+            pipeline_root_claim=args.pipeline_root_claim,
+            pipeline_root_mount=args.pipeline_root_mount,
             image_pull_policy=args.image_pull_policy,
         )
     except HeadwaterError as exc:
@@ -61,20 +62,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
         return 2
     for warning in package.warnings:
         print(f"headwater: warning: {warning}", file=sys.stderr)
+    if not args.image:
+        print(f"headwater: note: no --image given; every task runs {image!r}, which the cluster must be able "
+              "to pull", file=sys.stderr)
     if args.output == "-":
         sys.stdout.write(package.to_yaml())
         return 0
-    output = args.output or f"{pipeline.name}.yaml"
-    path = package.write(output)
+    path = package.write(args.output or f"{pipeline.name}.yaml")
     tasks = package.pipeline_spec["root"]["dag"]["tasks"]
     params = package.pipeline_spec["root"].get("inputDefinitions", {}).get("parameters", {})
-    image = package.pipeline_spec["deploymentSpec"]["executors"]
-    first_image = next(iter(image.values()))["container"]["image"] if image else "?"
     print(f"headwater: wrote {path} (KFP v2 pipeline spec: {len(tasks)} tasks, {len(params)} runtime "
-          f"parameters, image {first_image})")
-    if not args.image:
-        print(f"headwater: note: no --image given; tasks use {first_image!r}, which must be pullable by the "
-              "cluster", file=sys.stderr)
+          f"parameters, image {image})")
     return 0
 
 
@@ -100,10 +98,11 @@ def register(subparsers: Any) -> None:
                           help="Kubernetes Secret whose KEY (default 'uri') holds the metadata connection string, "
                                "given to every task as HEADWATER_METADATA (default: headwater-metadata; 'none' to "
                                "not use one)")
-    compile_.add_argument("--volume-claim", metavar="CLAIM",
+    compile_.add_argument("--pipeline-root-claim", metavar="PVC",
                           help="PersistentVolumeClaim (ReadWriteMany) mounted in every task to hold the root")
-    compile_.add_argument("--mount-path", metavar="PATH", default="/mnt/headwater",
-                          help="where --volume-claim is mounted (default: /mnt/headwater)")
+    compile_.add_argument("--pipeline-root-mount", metavar="PATH",
+                          help="where the claim is mounted (default: the root's own path; /mnt/headwater for a "
+                               "relative root)")
     compile_.add_argument("--image-pull-policy", choices=("Always", "IfNotPresent", "Never"),
                           help="the tasks' image pull policy (default: the cluster's)")
     compile_.set_defaults(func=cmd_compile)

@@ -188,6 +188,8 @@ def register(sub: Any) -> None:
     manifests.add_argument("--database", choices=("mariadb", "postgresql", "none"), default="mariadb")
     manifests.add_argument("--storage-size", default="20Gi", help="size of the pipeline-root volume")
     manifests.add_argument("--storage-class", help="storage class offering ReadWriteMany (e.g. nfs-client)")
+    manifests.add_argument("--database-only", action="store_true",
+                           help="only the metadata database (Secret, Service, StatefulSet)")
     manifests.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     manifests.set_defaults(func=_cmd_manifests)
     k8s.set_defaults(func=lambda a: (k8s.print_help(), 2)[1])
@@ -196,8 +198,10 @@ def register(sub: Any) -> None:
 def _cmd_manifests(args: argparse.Namespace) -> int:
     from headwater.pipelines.k8s_manifests import deploy_manifests, to_yaml
 
-    docs = deploy_manifests(args.namespace, storage_size=args.storage_size, storage_class=args.storage_class,
-                            database=None if args.database == "none" else args.database)
+    options = {"storage_size": args.storage_size, "storage_class": args.storage_class}
+    docs = deploy_manifests(args.namespace, database=None if args.database == "none" else args.database, **options)
+    if args.database_only:
+        docs = docs[len(deploy_manifests(args.namespace, database=None, **options)):]
     text = to_yaml(docs)
     if args.output:
         Path(args.output).write_text(text)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import os
 import posixpath
 import re
 from collections.abc import Mapping
@@ -80,8 +81,9 @@ _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 class KfpOptions:
     """How to compile: the image every task runs, where artifacts and metadata live in the cluster.
 
-    ``pipeline_root`` defaults to the pipeline's root; a relative root is placed under ``mount_path``
-    when ``volume_claim`` names a PersistentVolumeClaim (ReadWriteMany) to mount in every task.
+    ``pipeline_root`` defaults to the pipeline's root. ``pipeline_root_claim`` names a ReadWriteMany
+    PersistentVolumeClaim mounted in every task at ``pipeline_root_mount`` — by default the root's own
+    path, as the Kubernetes runner does; a relative root is placed under ``/mnt/headwater``.
     ``metadata_secret`` names a Secret whose key ``metadata_secret_key`` holds the metadata connection
     string (``None``: no Secret; the tasks then use the pipeline's ``metadata`` or the SQLite file under the
     root).
@@ -91,8 +93,8 @@ class KfpOptions:
     pipeline_root: str | None = None
     metadata_secret: str | None = DEFAULT_METADATA_SECRET
     metadata_secret_key: str = "uri"
-    volume_claim: str | None = None
-    mount_path: str = DEFAULT_MOUNT_PATH
+    pipeline_root_claim: str | None = None
+    pipeline_root_mount: str | None = None
     image_pull_policy: str | None = None
     python: str = "python"
 
@@ -236,33 +238,40 @@ def _resources(node_id: str, res: Resources, problems: list[str]) -> dict[str, A
     return out
 
 
-def _resolve_root(pipeline: Pipeline, opts: KfpOptions, problems: list[str], warnings: list[str]) -> str:
+def _resolve_root(pipeline: Pipeline, opts: KfpOptions, problems: list[str],
+                  warnings: list[str]) -> tuple[str, str | None]:
+    """The pipeline root as tasks see it, and where the root's volume is mounted (None: no volume)."""
     root = opts.pipeline_root or pipeline.root
+    claim = opts.pipeline_root_claim
     if "://" in root and not root.startswith("file://"):
-        return root  # object store: every task reaches it
+        if claim:
+            problems.append(f"--pipeline-root-claim {claim!r} holds a local root, but the root {root!r} is an "
+                            "object store; drop one of them")
+        return root, None  # object store: every task reaches it
     path = root[len("file://"):] if root.startswith("file://") else root
-    mount = posixpath.normpath(opts.mount_path)
     if not posixpath.isabs(path):
-        if opts.volume_claim:
-            return posixpath.normpath(posixpath.join(mount, path))
+        if claim:
+            mount = posixpath.normpath(opts.pipeline_root_mount or DEFAULT_MOUNT_PATH)
+            return posixpath.normpath(posixpath.join(mount, path)), mount
         problems.append(
             f"pipeline root {root!r} is a relative local path; under KFP every task is a separate pod, so the "
-            "root must be shared: pass --pipeline-root gs://bucket/path (or s3://...), or --volume-claim CLAIM "
-            "to mount a ReadWriteMany volume that holds it"
+            "root must be shared: pass --pipeline-root gs://bucket/path (or s3://...), or --pipeline-root-claim "
+            "PVC to mount a ReadWriteMany volume that holds it"
         )
-        return root
-    if opts.volume_claim:
-        if path != mount and not path.startswith(mount + "/"):
+        return root, None
+    if claim:
+        mount = posixpath.normpath(opts.pipeline_root_mount or path)
+        if path != mount and not path.startswith(mount.rstrip("/") + "/"):
             problems.append(
                 f"pipeline root {root!r} is not under the volume mount path {mount!r}; use a root under it "
-                "or change --mount-path"
+                "or change --pipeline-root-mount"
             )
-    else:
-        warnings.append(
-            f"pipeline root {root!r} is a local path and no volume is mounted (--volume-claim): every task "
-            "must see the same directory there, or artifacts written by one task are missing in the next"
-        )
-    return path
+        return path, mount
+    warnings.append(
+        f"pipeline root {root!r} is a local path and no volume is mounted (--pipeline-root-claim): every task "
+        "must see the same directory there, or artifacts written by one task are missing in the next"
+    )
+    return path, None
 
 
 def _metadata(pipeline: Pipeline, opts: KfpOptions, problems: list[str], warnings: list[str]) -> str | None:
@@ -300,14 +309,14 @@ def compile_kfp_package(
     pipeline_root: str | None = None,
     metadata_secret: str | None = DEFAULT_METADATA_SECRET,
     metadata_secret_key: str = "uri",
-    volume_claim: str | None = None,
-    mount_path: str = DEFAULT_MOUNT_PATH,
+    pipeline_root_claim: str | None = None,
+    pipeline_root_mount: str | None = None,
     image_pull_policy: str | None = None,
 ) -> KfpPackage:
     """Compile ``pipeline`` for KFP; see the module docstring. Raises PipelineDefinitionError listing every
     reason the pipeline cannot be compiled (bad resources, a root tasks cannot share, ...)."""
-    opts = KfpOptions(image, pipeline_root, metadata_secret, metadata_secret_key, volume_claim, mount_path,
-                      image_pull_policy)
+    opts = KfpOptions(image, pipeline_root, metadata_secret, metadata_secret_key, pipeline_root_claim,
+                      pipeline_root_mount, image_pull_policy)
     return _Compiler(pipeline, opts).build()
 
 
@@ -318,8 +327,8 @@ def compile_kfp(
     pipeline_root: str | None = None,
     metadata_secret: str | None = DEFAULT_METADATA_SECRET,
     metadata_secret_key: str = "uri",
-    volume_claim: str | None = None,
-    mount_path: str = DEFAULT_MOUNT_PATH,
+    pipeline_root_claim: str | None = None,
+    pipeline_root_mount: str | None = None,
     image_pull_policy: str | None = None,
 ) -> dict[str, Any]:
     """The KFP v2 pipeline spec of ``pipeline`` (the PipelineSpec proto as a dict, as KFP's YAML holds it).
@@ -328,7 +337,8 @@ def compile_kfp(
     """
     return compile_kfp_package(
         pipeline, image=image, pipeline_root=pipeline_root, metadata_secret=metadata_secret,
-        metadata_secret_key=metadata_secret_key, volume_claim=volume_claim, mount_path=mount_path,
+        metadata_secret_key=metadata_secret_key, pipeline_root_claim=pipeline_root_claim,
+        pipeline_root_mount=pipeline_root_mount,
         image_pull_policy=image_pull_policy,
     ).pipeline_spec
 
@@ -339,6 +349,7 @@ class _Compiler:
         self.opts = opts
         self.problems: list[str] = []
         self.warnings: list[str] = []
+        self.mount: str | None = None
 
     def build(self) -> KfpPackage:
         pipeline, opts = self.pipeline, self.opts
@@ -347,7 +358,7 @@ class _Compiler:
             problems.append("no image: pass the runtime image every task runs (--image REGISTRY/headwater:TAG)")
         if opts.image_pull_policy and opts.image_pull_policy not in _PULL_POLICIES:
             problems.append(f"image pull policy {opts.image_pull_policy!r} is not one of {', '.join(_PULL_POLICIES)}")
-        root = _resolve_root(pipeline, opts, problems, self.warnings)
+        root, self.mount = _resolve_root(pipeline, opts, problems, self.warnings)
         metadata = _metadata(pipeline, opts, problems, self.warnings)
         params = self._root_parameters()
         order = pipeline.topological_order()
@@ -359,9 +370,8 @@ class _Compiler:
             "gates": {n: [list(g) for g in gs] for n, gs in gates.items()},
         }
         for node_id in order:
-            if pipeline.node(node_id).component.spec.kind == "resolver" and node_id in gates:  # pragma: no cover
-                problems.append(f"node {node_id!r}: a resolver cannot be gated on a blessing")
             _resources(node_id, pipeline.node(node_id).resources, problems)
+        self._check_local_paths(order)
         if problems:
             raise PipelineDefinitionError(pipeline.name, [f"cannot compile for Kubeflow Pipelines: {p}"
                                                           for p in problems])
@@ -508,6 +518,20 @@ class _Compiler:
             for producer, ks in keys.items() for key in sorted(ks)
         }
 
+    def _check_local_paths(self, order: list[str]) -> None:
+        """Warn about parameters naming files of this machine: tasks read them inside the image or volume."""
+        mount = self.mount
+        for node_id in order:
+            for pname, value in sorted(self.pipeline.node(node_id).parameters.items()):
+                if not isinstance(value, str) or not posixpath.isabs(value) or not os.path.exists(value):
+                    continue
+                if mount and (value == mount or value.startswith(mount + "/")):
+                    continue
+                self.warnings.append(
+                    f"node {node_id!r}: parameter {pname!r} is the local path {value!r}; every task reads it "
+                    "inside its container, so the image (or a mounted volume) must hold it at that very path"
+                )
+
     def _platform_config(self, timeout: int | None) -> dict[str, Any]:
         opts = self.opts
         config: dict[str, Any] = {}
@@ -516,8 +540,8 @@ class _Compiler:
                 "secretName": opts.metadata_secret,
                 "keyToEnv": [{"secretKey": opts.metadata_secret_key, "envVar": "HEADWATER_METADATA"}],
             }]
-        if opts.volume_claim:
-            config["pvcMount"] = [{"constant": opts.volume_claim, "mountPath": posixpath.normpath(opts.mount_path)}]
+        if opts.pipeline_root_claim and self.mount:
+            config["pvcMount"] = [{"constant": opts.pipeline_root_claim, "mountPath": self.mount}]
         if opts.image_pull_policy:
             config["imagePullPolicy"] = opts.image_pull_policy
         if timeout:

@@ -126,6 +126,7 @@ class _Tee:
 
     def join(self) -> None:
         self.thread.join(timeout=10)
+        self.source.close()
 
 
 def _execute(spec: ExecutionSpec, timeout: int | None, stream: TextIO) -> ExecutorResult:
@@ -315,7 +316,11 @@ def run_task(
         launcher.outputs[producer] = produced
     print(f"headwater: pipeline {pipeline.name!r} run {run_id} node {node_id!r} (metadata {store.display})",
           file=out, flush=True)
-    outcome = launcher.prepare(node, beam_args=tuple(pipeline.beam_args))
+    try:
+        outcome = launcher.prepare(node, beam_args=tuple(pipeline.beam_args))
+    except HeadwaterError:  # e.g. a resolver that failed: nothing was recorded for the node, the run failed
+        launcher.finish("failed")
+        raise
     if outcome.state == "launch":
         assert outcome.spec is not None
         try:
@@ -325,7 +330,8 @@ def run_task(
             launcher.finish("canceled")
             raise
         outcome = launcher.publish(node, outcome, result)
-    _write_output_parameters(outcome, output_parameters, out)
+    if outcome.state in _OK_STATES:
+        _write_output_parameters(outcome, output_parameters, out)
     status = _update_run_status(launcher, plan, outcome)
     extra = f"; run {status}" if status else ""
     if outcome.state in _OK_STATES:

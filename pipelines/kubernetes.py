@@ -308,7 +308,7 @@ class KubernetesBackend:
         self._stop.set()
         for resp in list(self._responses.values()):
             with contextlib.suppress(Exception):
-                resp.shutdown() if hasattr(resp, "shutdown") else resp.close()
+                resp.shutdown()
         for thread in self._watchers:
             thread.join(5)
         if self._owns_api:
@@ -404,6 +404,8 @@ class KubernetesBackend:
                                _preload_content=False,
                                _request_timeout=(10, self.config.watch_timeout + 30))
                 self._responses[kind] = resp
+                if self._stop.is_set():  # close() ran while this request was being made
+                    break
                 for line in iter_resp_lines(resp):
                     if not line:
                         continue

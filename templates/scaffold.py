@@ -9,7 +9,7 @@ whose module docstring starts with ``<name> — <one-line description>`` and whi
   (no ``..``, no ``/``, no absolute names), and a symbolic link inside ``dest`` that leads outside it is
   refused rather than written through;
 * it leaves behind what a run of the template produced (``runs/``, ``serving/``, ``.headwater/``,
-  ``__pycache__`` …) and renames ``gitignore`` to ``.gitignore``;
+  ``__pycache__`` …) and renames ``gitignore`` and ``dockerignore`` to their dotfile names;
 * it sets the pipeline name (the ``PIPELINE_NAME = ...`` line of ``pipeline.py``).
 """
 
@@ -47,7 +47,7 @@ SKIP_DIRS = frozenset({"runs", "serving", ".headwater", "__pycache__", ".pytest_
 SKIP_SUFFIXES = (".pyc", ".pyo")
 SKIP_FILES = frozenset({".DS_Store"})
 #: Files renamed on copy (dotfiles are awkward as package data).
-RENAMES = {"gitignore": ".gitignore"}
+RENAMES = {"gitignore": ".gitignore", "dockerignore": ".dockerignore"}
 
 
 class TemplateError(HeadwaterError, ValueError):
@@ -167,7 +167,7 @@ def _substitute(rel: PurePosixPath, data: bytes, default: str, pipeline_name: st
     text = data.decode("utf-8")
     new, count = _NAME_LINE_RE.subn(f'PIPELINE_NAME = "{pipeline_name}"', text, count=1)
     if count != 1:  # pragma: no cover - every shipped template has the line (tested)
-        raise TemplateError(f"template pipeline.py has no 'PIPELINE_NAME = \"...\"' line to set the name in")
+        raise TemplateError("template pipeline.py has no 'PIPELINE_NAME = \"...\"' line to set the name in")
     return new.encode("utf-8")
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-
 from headwater.components.evaluate import EvalConfig, Evaluate
 from headwater.components.ingest import Ingest
 from headwater.components.push import Push

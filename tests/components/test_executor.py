@@ -7,9 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import hw_test_components as c
+import pytest
 from headwater.components.executor import API_VERSION, ExecutionSpec, ExecutorResult, run_execution
 from headwater.metadata import types
 from headwater.metadata.errors import ExecutorContractError

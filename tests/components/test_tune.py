@@ -113,7 +113,8 @@ def test_seeded_search_is_reproducible(ingested):
     second = _tune(root, examples, schema, "seed-b", custom_config={"algorithm": "random", "max_trials": 2})[1]
 
     def picks(results: types.TunerResults) -> list[dict[str, object]]:
-        return [t["hyperparameters"] for t in json.loads((Path(results.uri) / "tuner_results.json").read_text())["trials"]]
+        summary = json.loads((Path(results.uri) / "tuner_results.json").read_text())
+        return [t["hyperparameters"] for t in summary["trials"]]
 
     assert picks(first) == picks(second)
 

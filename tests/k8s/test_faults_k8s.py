@@ -11,12 +11,11 @@ from pathlib import Path
 import hw_test_components as c
 import pytest
 from conftest import K8sEnv
-from k8s_pipelines import diamond, env_echo
-from standin import ApiFault, PodFault
-
 from headwater.metadata import connect
 from headwater.pipelines import Pipeline
 from headwater.pipelines.k8s_manifests import LABEL_NODE, RUNNER_RULES
+from k8s_pipelines import diamond, env_echo
+from standin import ApiFault, PodFault
 
 NS = "headwater"
 POD = r"k8s-faults-a-1-\w{5}-\w{5}"
@@ -214,7 +213,8 @@ def test_runner_role_is_enough_and_a_smaller_one_is_reported(tmp_path: Path) -> 
         result = KubernetesRunner(config, metadata=env.metadata, quiet=True).run(
             diamond(env.root, metadata=env.metadata))
         assert result.ok
-        assert {r.user for r in env.standin.requests if r.resource} == {"system:serviceaccount:headwater:headwater-runner"}
+        runner_user = "system:serviceaccount:headwater:headwater-runner"
+        assert {r.user for r in env.standin.requests if r.resource} == {runner_user}
         assert not [r for r in env.standin.requests if r.code == 403]
 
         no_configmaps = [r for r in RUNNER_RULES if "configmaps" not in r["resources"]]

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from conftest import HERE, REPO, RUNTIME_IMAGE, K8sEnv
-
 from headwater.metadata import connect
 from headwater.pipelines.k8s_manifests import LABEL_NODE
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import hw_test_components as c
 import pytest
 from conftest import K8sEnv
-from k8s_pipelines import diamond
 from headwater.metadata import ArtifactState, connect
 from headwater.metadata.errors import RunnerError
 from headwater.pipelines import LocalRunner, Pipeline
 from headwater.pipelines.k8s_manifests import LABEL_NODE, LABEL_RUN
+from k8s_pipelines import diamond
 
 
 def summary(result) -> dict:
@@ -85,3 +85,23 @@ def test_local_root_without_a_claim_is_refused_before_anything_runs(k8s: K8sEnv)
                                           "ReadWriteMany volume"):
         k8s.runner(pipeline_root_claim=None).run(diamond(k8s.root, metadata=k8s.metadata))
     assert k8s.standin.count("create", "jobs") == 0
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("backend", ["mysql_uri", "postgres_uri"])
+def test_metadata_on_a_database_server(k8s: K8sEnv, tmp_path: Path, request: pytest.FixtureRequest,
+                                       backend: str) -> None:
+    uri = request.getfixturevalue(backend)
+    local = LocalRunner(quiet=True, metadata=f"sqlite:///{tmp_path / 'local.sqlite'}").run(
+        diamond(tmp_path / "local-root"))
+    from headwater.pipelines.kubernetes import KubernetesRunner
+
+    result = KubernetesRunner(k8s.config, metadata=uri, quiet=True).run(diamond(k8s.root))
+    assert result.ok and result.metadata.startswith(uri.split("://")[0])
+    assert summary(result) == summary(local)
+    store = connect(uri)
+    [model] = store.get_artifacts([result.outputs("j", "out")[0].id])
+    assert model.state == ArtifactState.LIVE and model.custom_properties["joined"] == "ab"
+    # The executor pods never saw the connection string.
+    for job in k8s.standin.objects("jobs", "headwater"):
+        assert uri.split("@")[-1] not in json.dumps(job)

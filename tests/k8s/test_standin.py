@@ -209,7 +209,8 @@ def test_unknown_image_fails_to_pull(batch: client.BatchV1Api, core: client.Core
     batch.create_namespaced_job(NS, job_body("nopull", "true", image="registry.example/missing:1"))
     pod = wait_pod(core, "nopull", lambda p: p.status.container_statuses
                    and p.status.container_statuses[0].state.waiting.reason == "ImagePullBackOff")
-    assert pod.status.container_statuses[0].state.waiting.message == 'Back-off pulling image "registry.example/missing:1"'
+    waiting = pod.status.container_statuses[0].state.waiting
+    assert waiting.message == 'Back-off pulling image "registry.example/missing:1"'
     with pytest.raises(client.ApiException) as err:
         core.read_namespaced_pod_log(pod.metadata.name, NS)
     assert err.value.status == 400
@@ -413,7 +414,8 @@ def test_watch_resumes_from_a_resource_version_and_answers_410_when_too_old(
 
 
 def test_label_watch_sees_objects_leave_the_selector(standin: ApiStandIn, core: client.CoreV1Api) -> None:
-    core.create_namespaced_config_map(NS, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="cm", labels={"k": "v"})))
+    meta = client.V1ObjectMeta(name="cm", labels={"k": "v"})
+    core.create_namespaced_config_map(NS, client.V1ConfigMap(metadata=meta))
     rv = core.list_namespaced_config_map(NS).metadata.resource_version
     core.delete_namespaced_config_map("cm", NS)
     events = list(watch.Watch().stream(core.list_namespaced_config_map, NS, label_selector="k=v",

@@ -20,9 +20,6 @@ import hw_test_components as c
 import pytest
 import yaml
 from google.protobuf import json_format
-from kfp.pipeline_spec import pipeline_spec_pb2 as pb
-from kfp_local import kfp_text, run_compiled
-
 from headwater.components import Param
 from headwater.metadata import connect
 from headwater.metadata.errors import PipelineDefinitionError
@@ -30,6 +27,8 @@ from headwater.pipelines import LocalRunner, Pipeline
 from headwater.pipelines.compile_kfp import compile_kfp, compile_kfp_package, headwater_version
 from headwater.pipelines.kfp_task import main as task_main
 from headwater.pipelines.plan import pipeline_from_plan, pipeline_to_plan
+from kfp.pipeline_spec import pipeline_spec_pb2 as pb
+from kfp_local import kfp_text, run_compiled
 
 TESTS = Path(__file__).resolve().parent.parent
 GOLDEN = TESTS / "golden" / "kfp"
@@ -63,7 +62,8 @@ def check_golden(name: str, text: str) -> None:
 @pytest.fixture(scope="module")
 def demo_package() -> Any:
     return compile_kfp_package(g.gated_pipeline("/mnt/headwater/kfp-demo"), image=IMAGE,
-                               volume_claim="headwater-root")
+                               pipeline_root_claim="headwater-root",
+                               pipeline_root_mount="/mnt/headwater")
 
 
 def test_spec_parses_as_kfp_pipeline_spec(demo_package):
@@ -175,6 +175,32 @@ def test_golden_demo(demo_package):
     check_golden("kfp-demo.yaml", golden_text(demo_package))
 
 
+PENGUIN = TESTS.parent / "templates" / "penguin" / "pipeline.py"
+
+
+def test_golden_penguin():
+    from headwater.pipelines.loader import load_pipeline
+
+    pipeline = load_pipeline(PENGUIN)
+    package = compile_kfp_package(pipeline, image=IMAGE, pipeline_root="gs://headwater-example/penguin")
+    message = parse(package.pipeline_spec)
+    tasks = message.root.dag.tasks
+    assert set(tasks) == {"ingest", "transform", "train", "baseline", "evaluate", "push", "push-not-blessed"}
+    assert list(tasks["evaluate"].dependent_tasks) == ["baseline", "ingest", "train"]
+    assert tasks["push"].trigger_policy.condition == \
+        "inputs.parameter_values['pipelinechannel--evaluate-blessed'] == true"
+    assert message.components["comp-evaluate"].output_definitions.parameters["blessed"]
+    params = message.root.input_definitions.parameters
+    assert json_format.MessageToDict(params["train_steps"].default_value) == \
+        pipeline.runtime_parameters["train_steps"].default
+    # The data, module files and serving directory are taken as they are: the compiler says so.
+    assert any("parameter 'module_file' is the local path" in w for w in package.warnings)
+    # The plan rebuilds the same pipeline (the ML stack is not imported for that).
+    rebuilt = pipeline_from_plan(pipeline_to_plan(pipeline))
+    assert pipeline_to_plan(rebuilt) == pipeline_to_plan(pipeline)
+    check_golden("penguin.yaml", golden_text(package).replace(str(PENGUIN.parent), "/opt/penguin"))
+
+
 def test_plan_round_trip():
     pipeline = g.gated_pipeline("/data/root")
     plan = pipeline_to_plan(pipeline)
@@ -210,7 +236,21 @@ def test_compile_errors_are_listed_together(tmp_path):
         compile_kfp(Pipeline(name="pw", root="/mnt/x", nodes=[c.produce()],
                              metadata="mysql://u:secret@db:3306/mlmd"), image=IMAGE, metadata_secret=None)
     with pytest.raises(PipelineDefinitionError, match="is not under the volume mount path '/mnt/headwater'"):
-        compile_kfp(Pipeline(name="v", root="/data/x", nodes=[c.produce()]), image=IMAGE, volume_claim="claim")
+        compile_kfp(Pipeline(name="v", root="/data/x", nodes=[c.produce()]), image=IMAGE,
+                    pipeline_root_claim="claim", pipeline_root_mount="/mnt/headwater")
+
+
+def test_root_volume_is_mounted_where_the_root_is():
+    p = Pipeline(name="vol", root="/data/roots/vol", nodes=[c.produce()])
+    package = compile_kfp_package(p, image=IMAGE, pipeline_root_claim="roots")  # as the Kubernetes runner does
+    [config] = package.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values()
+    assert config["pvcMount"] == [{"constant": "roots", "mountPath": "/data/roots/vol"}]
+    assert not package.warnings
+    with pytest.raises(PipelineDefinitionError, match="holds a local root, but the root 'gs://b/r' is an object"):
+        compile_kfp(p, image=IMAGE, pipeline_root="gs://b/r", pipeline_root_claim="roots")
+    warned = compile_kfp_package(p, image=IMAGE, metadata_secret=None)
+    assert any("no volume is mounted" in w for w in warned.warnings)
+    assert warned.platform_spec is None
 
 
 def test_password_never_reaches_the_spec():
@@ -234,7 +274,7 @@ def store_shape(uri: str, root: Path, run_id: str) -> dict[str, Any]:
     store = connect(uri)
     mlmd = store.mlmd
     shape: dict[str, Any] = {}
-    for proto in store.executions_in_context("pipeline_run", run_id):
+    for proto in sorted(store.executions_in_context("pipeline_run", run_id), key=lambda e: e.id):
         record = store.record(proto)
         node = record.properties["__node_id__"]
         events = []
@@ -304,7 +344,7 @@ def test_not_blessed_push_is_skipped_and_recorded(tmp_path):
     assert kfp_shape == store_shape(local_uri, local_root, local.run_id)
     [(_, state, props, events, _)] = kfp_shape["push"]
     assert state == "COMPLETE" and props["__skipped__"] == "the model is not blessed"
-    assert [e for e in events if e[0] == "OUTPUT"][0][6] == '{"pushed": 0}'
+    assert next(e for e in events if e[0] == "OUTPUT")[6] == '{"pushed": 0}'
     assert ("status", "succeeded") in kfp_shape["<run>"]
 
 
@@ -391,6 +431,26 @@ def test_killed_attempt_is_taken_over_by_the_retry(tmp_path):
     assert states[1][0] == "COMPLETE"
 
 
+def test_stopped_task_records_cancel(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'md.sqlite'}"
+    marker = tmp_path / "started"
+    pipeline = tiny(tmp_path / "root", lambda a: c.sleeper(seconds=60, marker=str(marker)).with_id("b"))
+    assert task_main(task_args(pipeline, "a", "r", uri)) == 0
+    env = {**os.environ, "PYTHONPATH": str(SUPPORT)}
+    proc = subprocess.Popen([sys.executable, "-m", "headwater.pipelines.kfp_task",
+                             *task_args(pipeline, "b", "r", uri)], env=env)
+    deadline = time.time() + 60
+    while not marker.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)  # what Kubernetes sends when KFP stops the run
+    assert proc.wait(timeout=30) == 143
+    [(_, state, props, _, _)] = store_shape(uri, tmp_path / "root", "r")["b"]
+    assert state == "CANCELED" and "the KFP task was stopped" in props["__error__"]
+    assert ("status", "canceled") in store_shape(uri, tmp_path / "root", "r")["<run>"]
+    executor_pid = int(marker.read_text())
+    assert not Path(f"/proc/{executor_pid}").exists()  # the executor was stopped with its task
+
+
 def test_task_without_upstream_in_this_run_says_why(tmp_path, capsys):
     uri = f"sqlite:///{tmp_path / 'md.sqlite'}"
     pipeline = tiny(tmp_path / "root", lambda a: c.consume(examples=a.outputs.data).with_id("b"))
@@ -431,7 +491,7 @@ def test_cli_compile_and_run_tasks(tmp_path, monkeypatch):
             "heavy = [m for m in ('tensorflow', 'apache_beam') if m in sys.modules]; "
             "print('heavy:', heavy); raise SystemExit(rc)")
     out = subprocess.run([sys.executable, "-c", code, "compile", "pipeline.py", "--target", "kfp", "-o", "out.yaml",
-                          "--image", IMAGE, "--volume-claim", "root-claim", "--metadata-secret", "md:conn"],
+                          "--image", IMAGE, "--pipeline-root-claim", "root-claim", "--metadata-secret", "md:conn"],
                          capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert "wrote out.yaml (KFP v2 pipeline spec: 2 tasks, 1 runtime parameters" in out.stdout
@@ -467,3 +527,52 @@ def test_cli_compile_errors(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.startswith("# PIPELINE DEFINITION\n# Name: cli-demo\n")
     assert "no --image given" in captured.err and "tasks will use SQLite" in captured.err
+
+
+# ---------------------------------------------------------------------------------------------- penguin
+def _loose_shape(uri: str, root: Path, run_id: str) -> dict[str, Any]:
+    """Per node: execution type and state, events (kind, key, artifact type, state, property names) and
+    the gate's values; metric values may differ in the last digits between two trainings."""
+    store = connect(uri)
+    out: dict[str, Any] = {}
+    for proto in sorted(store.executions_in_context("pipeline_run", run_id), key=lambda e: e.id):
+        record = store.record(proto)
+        events = []
+        for kind, key, index, aid in store.events_by_execution([proto.id])[proto.id]:
+            [art] = store.get_artifacts([aid])
+            gate = {k: art.custom_properties[k] for k in ("blessed", "pushed") if k in art.custom_properties}
+            events.append((kind, key, index, art.type_name, art.state.name, sorted(art.custom_properties), gate))
+        out.setdefault(record.properties["__node_id__"], []).append((record.type, record.state, sorted(events)))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.ml
+def test_penguin_through_compiled_tasks_matches_local_run(tmp_path):
+    import shutil
+
+    from headwater.pipelines.loader import load_pipeline
+
+    records = {}
+    for mode in ("local", "kfp"):
+        project = tmp_path / mode
+        shutil.copytree(PENGUIN.parent, project, ignore=shutil.ignore_patterns("runs", "serving", "__pycache__"))
+        pipeline = load_pipeline(project / "pipeline.py")
+        uri = f"sqlite:///{tmp_path / mode}.sqlite"
+        if mode == "local":
+            result = LocalRunner(quiet=True, metadata=uri).run(pipeline)
+            assert result.ok, {n: r.error for n, r in result.nodes.items()}
+            run_id = result.run_id
+        else:
+            package = compile_kfp_package(pipeline, image=IMAGE, metadata_secret="mlmd")
+            runs = run_compiled(package.pipeline_spec, package.platform_spec, run_id="penguin-kfp",
+                                run_name="penguin", secrets={"mlmd": {"uri": uri}}, env=TASK_ENV)
+            assert all(r.state in ("succeeded", "skipped") for r in runs.values()), \
+                {n: r.output[-3000:] for n, r in runs.items() if r.state == "failed"}
+            assert runs["evaluate"].outputs == {"blessed": True}
+            assert (runs["push"].state, runs["push-not-blessed"].state) == ("succeeded", "skipped")
+            run_id = "penguin-kfp"
+        records[mode] = _loose_shape(uri, Path(pipeline.root), run_id)
+        assert sorted(p.name for p in (project / "serving").iterdir() if p.name.isdigit()) == ["1"]
+    assert records["kfp"] == records["local"]
+    assert records["kfp"]["Push"][0][1] == "COMPLETE"

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import hw_test_components as c
-
 from headwater.components import Input, Output, Param, component
 from headwater.metadata import Artifact, types
 from headwater.metadata.errors import PushRefusedError

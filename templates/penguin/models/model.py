@@ -13,11 +13,10 @@ The exported SavedModel has two signatures:
   (``species_xf``) of its raw eval examples.
 """
 
+import features
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx_bsl.public import tfxio
-
-import features
 
 #: Defaults for the model's hyperparameters; configs/training.yaml (``model:``) overrides them.
 DEFAULTS = {"hidden_units": 16, "num_layers": 2, "learning_rate": 0.01, "batch_size": 32, "eval_batch_size": 32}
@@ -33,7 +32,7 @@ def hyperparameters(fn_args) -> dict:
 
 
 def build_model(vocabulary_sizes: dict, num_classes: int, hidden_units: int = 16, num_layers: int = 2,
-                learning_rate: float = 0.01, **_: object) -> tf.keras.Model:
+                learning_rate: float = 0.01, **unused: object) -> tf.keras.Model:
     """The network: ``vocabulary_sizes`` maps each categorical feature to its number of ids."""
     inputs, encoded = [], []
     for key in features.NUMERIC_FEATURES:
@@ -65,9 +64,19 @@ def _dataset(fn_args, files, tf_transform_output, batch_size, *, train):
     return fn_args.data_accessor.tf_dataset_factory(files, options, tf_transform_output.transformed_metadata.schema)
 
 
-def _signatures(model, tf_transform_output):
+def raw_feature_spec(schema_path: str) -> dict:
+    """``tf.io`` parsing spec of the raw examples, from the Schema Ingest inferred (``fn_args.schema_path``)."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tensorflow_transform.tf_metadata import schema_utils
+
+    with open(schema_path) as f:
+        schema = text_format.Parse(f.read(), schema_pb2.Schema())
+    return schema_utils.schema_as_feature_spec(schema).feature_spec
+
+
+def _signatures(model, tf_transform_output, raw_spec):
     model.tft_layer = tf_transform_output.transform_features_layer()
-    raw_spec = tf_transform_output.raw_feature_spec()
     serving_spec = {k: v for k, v in raw_spec.items() if k in features.NUMERIC_FEATURES + features.CATEGORICAL_FEATURES}
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
@@ -98,4 +107,5 @@ def run_fn(fn_args):
         callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
         verbose=2,
     )
-    model.save(fn_args.serving_model_dir, save_format="tf", signatures=_signatures(model, tf_transform_output))
+    signatures = _signatures(model, tf_transform_output, raw_feature_spec(fn_args.schema_path))
+    model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)

@@ -12,10 +12,9 @@ Missing values are kept, not dropped:
 * a missing ``sex`` becomes its own category, ``unknown`` (``features.MISSING_CATEGORY``).
 """
 
+import features
 import tensorflow as tf
 import tensorflow_transform as tft
-
-import features
 
 
 def _dense(x, default):

@@ -14,10 +14,9 @@ so the pushed SavedModel predicts from raw features; ``transform_features`` is t
 
 import tensorflow as tf
 import tensorflow_transform as tft
+from headwater.components import tfx_compat as tfx  # TFX: from tfx import v1 as tfx
 from tensorflow import keras
 from tfx_bsl.public import tfxio
-
-from headwater.components import tfx_compat as tfx  # TFX: from tfx import v1 as tfx
 
 NUMERIC_FEATURES = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
 CATEGORICAL_FEATURES = ["island", "sex"]

@@ -9,9 +9,8 @@ import json
 
 import keras_tuner
 import tensorflow as tf
-from tfx_bsl.public import tfxio
-
 from headwater.components.tune import TunerFnResult, trial_tuner
+from tfx_bsl.public import tfxio
 
 FEATURES = ["x1", "x2"]
 LABEL = "y"

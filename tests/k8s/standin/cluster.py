@@ -87,13 +87,13 @@ class _JobState:
 
 
 def _ts(t: float | None = None) -> str:
-    moment = dt.datetime.fromtimestamp(t if t is not None else time.time(), dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(t if t is not None else time.time(), dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _ts_nano() -> str:
     now = time.time_ns()
-    base = dt.datetime.fromtimestamp(now // 1_000_000_000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = dt.datetime.fromtimestamp(now // 1_000_000_000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{now % 1_000_000_000:09d}Z"
 
 
@@ -280,9 +280,9 @@ class Cluster:
         job_uids = {j["metadata"]["uid"] for j in jobs}
         for pod in pods:  # garbage collector: dependents of a Job that is gone
             ref = _controller_ref(pod)
-            if ref and ref.get("kind") == "Job" and ref["uid"] not in job_uids:
-                if not pod["metadata"].get("deletionTimestamp"):
-                    self.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"])
+            gone = ref and ref.get("kind") == "Job" and ref["uid"] not in job_uids
+            if gone and not pod["metadata"].get("deletionTimestamp"):
+                self.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"])
         configmaps, _ = self.store.list("configmaps")
         for cm in configmaps:  # garbage collector: ConfigMaps owned by a Job that is gone
             refs = cm["metadata"].get("ownerReferences") or []
@@ -345,7 +345,8 @@ class Cluster:
         ]
         ready = sum(
             1 for p in active
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in (p.get("status") or {}).get("conditions") or [])
+            if any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in (p.get("status") or {}).get("conditions") or [])
         )
         verdict: tuple[str, str, str] | None = None
         interim = conditions.get("FailureTarget") or conditions.get("SuccessCriteriaMet")
@@ -635,11 +636,12 @@ class _PodRunner:
         def init(s: Obj) -> None:
             s["hostIP"] = f"10.0.0.{self.cluster.nodes.index(self.node) + 2}"
             s["startTime"] = now_rfc3339()
+            unready = f"containers with unready status: [{self.container['name']}]"
             for cond in (
                 _condition("PodReadyToStartContainers", "False"),
                 _condition("Initialized", "True"),
-                _condition("Ready", "False", "ContainersNotReady", f"containers with unready status: [{self.container['name']}]"),
-                _condition("ContainersReady", "False", "ContainersNotReady", f"containers with unready status: [{self.container['name']}]"),
+                _condition("Ready", "False", "ContainersNotReady", unready),
+                _condition("ContainersReady", "False", "ContainersNotReady", unready),
             ):
                 _set_condition(s, cond)
             s["containerStatuses"] = [self._container_status({"waiting": {"reason": "ContainerCreating"}})]
@@ -689,7 +691,7 @@ class _PodRunner:
             argv = list(image.entrypoint)
         rewrite = _rewriter(mounts)
         argv = [rewrite(a) for a in _expand_all(argv, env)]
-        env = {k: rewrite(v) for k, v in env.items()}
+        env = {**{k: rewrite(v) for k, v in env.items()}, **self._credentials(pod)}
         workdir = rewrite(self.container.get("workingDir") or image.workdir or "") or str(self.dir / "cwd")
         Path(workdir).mkdir(parents=True, exist_ok=True)
         if "exit" in kinds:
@@ -789,7 +791,8 @@ class _PodRunner:
                 s["reason"] = "Evicted"
                 s["message"] = (
                     "The node was low on resource: memory. Threshold quantity: 100Mi, available: 51200Ki. "
-                    f"Container {self.container['name']} was using 3Gi, request is 0, has larger consumption of memory. "
+                    f"Container {self.container['name']} was using 3Gi, request is 0, has larger consumption of "
+                    "memory. "
                 )
                 _set_condition(s, _condition("DisruptionTarget", "True", "TerminationByKubelet",
                                              "The node was low on resource: memory. "))
@@ -832,9 +835,8 @@ class _PodRunner:
                         continue
                     if data is None:
                         raise _WaitingError("CreateContainerConfigError", f'{kind[:-1]} "{ref["name"]}" not found')
-                    raise _WaitingError(
-                        "CreateContainerConfigError", f"couldn't find key {ref['key']} in {label} {self.ns}/{ref['name']}"
-                    )
+                    raise _WaitingError("CreateContainerConfigError",
+                                        f"couldn't find key {ref['key']} in {label} {self.ns}/{ref['name']}")
                 env[item["name"]] = data[ref["key"]]
             elif "fieldRef" in src:
                 env[item["name"]] = _field(pod, src["fieldRef"]["fieldPath"])
@@ -843,12 +845,16 @@ class _PodRunner:
                 section, _, key = resource.partition(".")
                 value = ((c.get("resources") or {}).get(section) or {}).get(key, "0")
                 env[item["name"]] = str(value)
+        env.setdefault("HOSTNAME", self.name)
+        return env
+
+    def _credentials(self, pod: Obj) -> dict[str, str]:
+        """The service account token mount, stand-in style: a kubeconfig for the pod's service account."""
         if pod["spec"].get("automountServiceAccountToken", True) and self.cluster.kubeconfig_for is not None:
             kubeconfig = self.cluster.kubeconfig_for(self.ns, pod["spec"].get("serviceAccountName", "default"))
             if kubeconfig:
-                env["KUBECONFIG"] = kubeconfig
-        env.setdefault("HOSTNAME", self.name)
-        return env
+                return {"KUBECONFIG": kubeconfig}
+        return {}
 
     def _mount_volumes(self, pod: Obj) -> list[tuple[str, str]]:
         vols = {v["name"]: v for v in pod["spec"].get("volumes") or []}
@@ -909,9 +915,9 @@ class _PodRunner:
         should_stop: Callable[[], bool] | None = None,
     ) -> Iterator[bytes]:
         def render(record: bytes) -> bytes | None:
-            ts, _stream, tag, content = (record.split(b" ", 3) + [b"", b"", b""])[:4]
+            ts, _stream, tag, content = [*record.split(b" ", 3), b"", b"", b""][:4]
             if since is not None:
-                moment = dt.datetime.strptime(ts[:19].decode(), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.timezone.utc)
+                moment = dt.datetime.strptime(ts[:19].decode(), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.UTC)
                 if moment.timestamp() < time.time() - since:
                     return None
             text = content + (b"\n" if tag == b"F" else b"")

@@ -49,7 +49,8 @@ class PodFault:
         return cls("evict", dict(labels or {}), times, after=after)
 
     @classmethod
-    def slow_start(cls, seconds: float, *, times: int | None = None, labels: Mapping[str, str] | None = None) -> PodFault:
+    def slow_start(cls, seconds: float, *, times: int | None = None,
+                   labels: Mapping[str, str] | None = None) -> PodFault:
         return cls("slow_start", dict(labels or {}), times, after=seconds)
 
     def take(self, pod_labels: Mapping[str, str]) -> bool:

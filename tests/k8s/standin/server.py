@@ -72,6 +72,8 @@ class RequestRecord:
     code: int
     user: str
     query: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    wall: float = field(default_factory=time.time)
 
 
 class _WatchStream:
@@ -153,7 +155,8 @@ class ApiStandIn:
         self.store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
                                          "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
 
-    def kubeconfig(self, path: str | Path | None = None, *, namespace: str = "default", token: str | None = None) -> str:
+    def kubeconfig(self, path: str | Path | None = None, *, namespace: str = "default",
+                   token: str | None = None) -> str:
         """Write a kubeconfig for this server (admin unless ``token``) and return its path."""
         target = Path(path) if path is not None else self.workdir / f"kubeconfig-{uuid.uuid4().hex[:8]}"
         config = {
@@ -222,6 +225,11 @@ class ApiStandIn:
         pred = parse_label_selector(selector)
         items, _ = self.store.list(resource, namespace, lambda o: pred(o["metadata"].get("labels") or {}))
         return items
+
+    def history(self, resource: str) -> list[Any]:
+        """The watch history of ``resource`` (events with ``type``, ``old``, ``new``, ``wall`` time)."""
+        with self.store.cond:
+            return self.store.events_after(self.store._compacted, resource)
 
     def created(self, resource: str, namespace: str | None = None) -> list[Obj]:
         """Every object of ``resource`` as it was created (from the watch history), deleted ones included."""
@@ -544,11 +552,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._logs(namespace, name, query)
         if verb == "create":
             if namespace is None and resource != "namespaces":
-                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+                raise ApiError(405, "MethodNotAllowed",
+                               "the server does not allow this method on the requested resource")
             try:
                 body = json.loads(raw or b"{}")
             except json.JSONDecodeError as exc:
                 raise ApiError(400, "BadRequest", f"couldn't get version/kind; json parse error: {exc}") from None
+            record.body = json.loads(raw or b"{}")  # what the client sent, before defaulting
             if resource == "namespaces":
                 obj = prepare_create("namespaces", body, "")
                 obj["status"] = {"phase": "Active"}

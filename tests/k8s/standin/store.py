@@ -12,6 +12,7 @@ import bisect
 import copy
 import datetime as dt
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ Obj = dict[str, Any]
 
 def now_rfc3339() -> str:
     """metav1.Time: seconds precision, UTC, ``Z`` suffix."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # resource -> (group, kind, singular) as the API server names them in Status details and messages.
@@ -96,6 +97,7 @@ class Event:
     namespace: str
     old: Obj | None
     new: Obj
+    wall: float = field(default_factory=time.time)
 
 
 class ObjectStore:

@@ -67,9 +67,8 @@ class _Errors:
 
     def unsupported(self, path: str, value: str, supported: list[str]) -> None:
         values = ", ".join(json.dumps(s) for s in supported)
-        self.causes.append(
-            ("FieldValueNotSupported", path, f"{path}: Unsupported value: {json.dumps(value)}: supported values: {values}")
-        )
+        message = f"{path}: Unsupported value: {json.dumps(value)}: supported values: {values}"
+        self.causes.append(("FieldValueNotSupported", path, message))
 
     def not_found(self, path: str, value: str) -> None:
         self.causes.append(("FieldValueNotFound", path, f"{path}: Not found: {json.dumps(value)}"))
@@ -188,9 +187,11 @@ def _validate_pod_spec(errors: _Errors, path: str, spec: Obj, *, in_job: bool) -
                 if key not in limits:
                     errors.required(f"{cpath}.resources.limits", "Limit must be set for non overcommitable resources")
                 elif parse_quantity(value) != parse_quantity(limits[key]):
-                    errors.invalid(f"{cpath}.resources.requests[{key}]", str(value), f"must be equal to {key} limit of {limits[key]}")
+                    errors.invalid(f"{cpath}.resources.requests[{key}]", str(value),
+                                   f"must be equal to {key} limit of {limits[key]}")
             elif key in limits and parse_quantity(value) > parse_quantity(limits[key]):
-                errors.invalid(f"{cpath}.resources.requests", str(value), f"must be less than or equal to {key} limit of {limits[key]}")
+                errors.invalid(f"{cpath}.resources.requests", str(value),
+                               f"must be less than or equal to {key} limit of {limits[key]}")
         for key, value in {**requests, **limits}.items():
             if key not in _STANDARD_RESOURCES and parse_quantity(value) != parse_quantity(value).to_integral_value():
                 errors.invalid(f"{cpath}.resources.requests[{key}]", str(value), "must be an integer")
@@ -245,15 +246,15 @@ def prepare_create(resource: str, obj: Obj, namespace: str) -> Obj:
         if "activeDeadlineSeconds" in spec and (
             not isinstance(spec["activeDeadlineSeconds"], int) or spec["activeDeadlineSeconds"] < 1
         ):
-            errors.invalid("spec.activeDeadlineSeconds", spec["activeDeadlineSeconds"], "must be greater than or equal to 1")
+            errors.invalid("spec.activeDeadlineSeconds", spec["activeDeadlineSeconds"],
+                           "must be greater than or equal to 1")
         _validate_pod_spec(errors, "spec.template.spec", pod_spec, in_job=True)
         template_labels = template.setdefault("metadata", {}).setdefault("labels", {})
         _validate_labels(errors, "spec.template.metadata.labels", dict(template_labels))
         obj["status"] = {}
-        if name:
-            # Filled in after the uid is known (see ApiStandIn); the job-name label is validated here.
-            if len(name) > 63:
-                errors.invalid("spec.template.labels", name, "must be no more than 63 characters")
+        # The job-name label is added after the uid is known (see ApiStandIn); its length is checked here.
+        if name and len(name) > 63:
+            errors.invalid("spec.template.labels", name, "must be no more than 63 characters")
     elif resource == "pods":
         spec = obj.setdefault("spec", {})
         _decode_quantities(resource, spec.get("containers") or [])

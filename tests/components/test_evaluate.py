@@ -1,0 +1,243 @@
+"""Evaluate: typed / YAML / TFMA configs, the blessing policy, baselines, readable results, pictures."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from headwater.components.evaluate import (
+    ChangeThreshold,
+    EvalConfig,
+    Evaluate,
+    Metric,
+    Slice,
+    ValueThreshold,
+    normalize_eval_config,
+)
+from headwater.components.resolvers import LatestBlessedModel
+from headwater.metadata.errors import ParameterError
+
+PENGUIN_CONFIG = EvalConfig(
+    label_key="species_xf",
+    preprocessing_signatures=("transform_features",),
+    metrics=(
+        Metric("SparseCategoricalAccuracy", threshold=ValueThreshold(lower=0.9),
+               change=ChangeThreshold(absolute=-1e-10)),
+        Metric("ExampleCount"),
+    ),
+    slices=(Slice(), Slice(features=("island",))),
+)
+
+PENGUIN_YAML = """
+label_key: species_xf
+preprocessing_signatures: [transform_features]
+metrics:
+  - name: SparseCategoricalAccuracy
+    threshold: {lower: 0.9}
+    change: {absolute: -1.0e-10, direction: higher_is_better}
+  - ExampleCount
+slices:
+  - {}
+  - features: [island]
+"""
+
+
+# ---------------------------------------------------------------------------- config (no TensorFlow)
+def test_yaml_dict_and_python_forms_are_the_same_config():
+    assert EvalConfig.from_yaml(PENGUIN_YAML) == PENGUIN_CONFIG
+    assert EvalConfig.from_dict(PENGUIN_CONFIG.to_dict()) == PENGUIN_CONFIG
+    assert normalize_eval_config(PENGUIN_YAML) == normalize_eval_config(PENGUIN_CONFIG)
+    assert json.loads(json.dumps(PENGUIN_CONFIG.to_dict())) == PENGUIN_CONFIG.to_dict()
+    assert PENGUIN_CONFIG.has_thresholds and not EvalConfig(label_key="y").has_thresholds
+
+
+def test_yaml_file_form(tmp_path):
+    path = tmp_path / "eval.yaml"
+    path.write_text(PENGUIN_YAML)
+    assert EvalConfig.from_yaml(path) == PENGUIN_CONFIG
+    assert EvalConfig.from_yaml(str(path)) == PENGUIN_CONFIG
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"label_key": "y", "metrix": []},
+         r"eval_config.metrix is not a setting; did you mean 'metrics'\?"),
+        ({"label_key": "y", "metrics": [{"name": "AUC", "treshold": {"lower": 0.5}}]},
+         r"eval_config.metrics\[0\].treshold is not a setting; did you mean 'threshold'\?"),
+        ({"label_key": "y", "metrics": [{"name": "AUC", "threshold": {"lower": 0.9, "upper": 0.1}}]},
+         r"eval_config.metrics\[0\].threshold: ValueThreshold lower=0.9 is above upper=0.1; swap them"),
+        ({"label_key": "y", "metrics": [{"name": "AUC", "change": {"direction": "up", "absolute": 0}}]},
+         r"change direction 'up' is not one of \['higher_is_better', 'lower_is_better'\]"),
+        ({"label_key": "y", "metrics": [{"name": "AUC", "change": {"direction": "higher_is_better"}}]},
+         r"a ChangeThreshold needs absolute= and/or relative=; e.g. absolute=-1e-10"),
+        ({"metrics": ["AUC"]}, r"eval_config has no label_key; name the label feature"),
+        ({"label_key": "y", "no_thresholds": "bless"},
+         r"eval_config.no_thresholds is 'bless'; use 'not_blessed' \(default\) or 'blessed'"),
+    ],
+)
+def test_config_mistakes_are_reported_when_the_pipeline_is_defined(data, message):
+    with pytest.raises(ParameterError, match=message):
+        EvalConfig.from_dict(data)
+
+
+def test_evaluate_checks_the_config_when_the_node_is_declared():
+    from headwater.components.train import Train
+
+    train = Train(examples=[], module_file="m.py")
+    with pytest.raises(ParameterError, match=r"eval_config.slicez is not a setting; did you mean 'slices'\?"):
+        Evaluate(examples=train.outputs.model, model=train.outputs.model,
+                 eval_config={"label_key": "y", "slicez": []})
+    node = Evaluate(model=train.outputs.model, eval_config=PENGUIN_YAML)
+    assert node.parameters["eval_config"] == PENGUIN_CONFIG.to_dict()
+
+
+# ---------------------------------------------------------------------------- with TFMA
+def _evaluate_nodes(upstream, **configs):
+    ingest, _, train = upstream
+    return [
+        Evaluate(examples=ingest.outputs.examples, model=train.outputs.model, eval_config=config).with_id(name)
+        for name, config in configs.items()
+    ]
+
+
+@pytest.mark.ml
+def test_blessing_policy_readable_results_and_pictures(penguins, trained):
+    import tensorflow_model_analysis as tfma
+    from PIL import Image
+
+    tfx_config = tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key="species_xf",
+                                    preprocessing_function_names=["transform_features"])],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=[tfma.MetricsSpec(metrics=[tfma.MetricConfig(
+            class_name="SparseCategoricalAccuracy",
+            threshold=tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(lower_bound={"value": 0.99})),
+        )])],
+        options=tfma.Options(include_default_metrics={"value": False}),
+    )
+    no_thresholds = EvalConfig(label_key="species_xf", preprocessing_signatures=("transform_features",),
+                               metrics=(Metric("SparseCategoricalAccuracy"),))
+    upstream = penguins.upstream()
+    nodes = _evaluate_nodes(
+        upstream,
+        EvaluateTyped=PENGUIN_CONFIG,
+        EvaluateDefaultPolicy=no_thresholds,
+        EvaluateBlessPolicy=EvalConfig.from_dict({**no_thresholds.to_dict(), "no_thresholds": "blessed"}),
+        EvaluateTfma=tfx_config,
+    )
+    result = penguins.run("evaluate_policy", [*upstream, *nodes])
+    assert result.ok, {n: r.error for n, r in result.nodes.items() if r.error}
+    [model] = result.outputs("Train", "model")
+
+    def outputs(node_id):
+        [evaluation] = result.outputs(node_id, "evaluation")
+        [blessing] = result.outputs(node_id, "blessing")
+        return evaluation, blessing, sorted(p.name for p in Path(blessing.uri).iterdir())
+
+    # Thresholds, first run: value threshold applies, change threshold skipped (no baseline yet).
+    evaluation, blessing, files = outputs("EvaluateTyped")
+    assert files == ["BLESSED"]
+    props = blessing.custom_properties
+    assert props["blessed"] == 1 and props["current_model_id"] == model.id and props["current_model"] == model.uri
+    assert "baseline_model_id" not in props
+    assert props["blessing_message"] == "every threshold passed (no baseline model yet: change thresholds skipped)"
+    metrics = json.loads(Path(evaluation.uri, "metrics.json").read_text())
+    overall = metrics["slices"]["Overall"]
+    assert overall["sparse_categorical_accuracy"]["candidate"] >= 0.9
+    assert overall["example_count"]["candidate"] > 80
+    assert {"island=Biscoe", "island=Dream", "island=Torgersen"} <= set(metrics["slices"])
+    markdown = Path(evaluation.uri, "metrics.md").read_text()
+    assert "**BLESSED**" in markdown and "## island=Dream" in markdown
+    assert evaluation.custom_properties["metrics"]["sparse_categorical_accuracy"] >= 0.9
+    for name in ("confusion_matrix", "roc"):
+        with Image.open(Path(evaluation.uri, f"{name}.png")) as image:
+            assert image.size[0] > 200
+        ET.parse(Path(evaluation.uri, f"{name}.svg"))
+    confusion_svg = Path(evaluation.uri, "confusion_matrix.svg").read_text()
+    assert all(name in confusion_svg for name in ("Adelie", "Gentoo", "Chinstrap"))  # from the vocabulary
+    assert list(Path(evaluation.uri).glob("validations*"))  # TFMA's own results are there too
+
+    # No thresholds: the default policy does not bless, and says why.
+    _, blessing, files = outputs("EvaluateDefaultPolicy")
+    assert files == ["NOT_BLESSED"] and blessing.custom_properties["blessed"] == 0
+    assert blessing.custom_properties["blessing_message"].startswith(
+        "no thresholds configured, so nothing shows the model is good enough (policy no_thresholds='not_blessed')")
+    _, blessing, files = outputs("EvaluateBlessPolicy")
+    assert files == ["BLESSED"]
+    assert blessing.custom_properties["blessing_message"] == (
+        "no thresholds configured; blessed by policy no_thresholds='blessed'")
+
+    # A tfma.EvalConfig is taken as is (a 0.99 bar here).
+    evaluation, blessing, _ = outputs("EvaluateTfma")
+    accuracy = json.loads(Path(evaluation.uri, "metrics.json").read_text())["slices"]["Overall"][
+        "sparse_categorical_accuracy"]["candidate"]
+    assert blessing.custom_properties["blessed"] == (1 if accuracy >= 0.99 else 0)
+
+
+@pytest.mark.ml
+def test_unknown_metric_or_label_fails_naming_the_setting(penguins, trained):
+    upstream = penguins.upstream()
+    nodes = _evaluate_nodes(
+        upstream,
+        EvaluateBadMetric=EvalConfig(label_key="species_xf", preprocessing_signatures=("transform_features",),
+                                     metrics=(Metric("SparseCategoricalAcuracy", threshold=ValueThreshold(0.5)),)),
+        EvaluateBadLabel=EvalConfig(label_key="speces_xf", preprocessing_signatures=("transform_features",),
+                                    metrics=(Metric("ExampleCount"),)),
+        EvaluateNoPreprocessing=EvalConfig(label_key="species_xf", metrics=(Metric("ExampleCount"),)),
+    )
+    result = penguins.run("evaluate_errors", [*upstream, *nodes])
+    errors = {n: result.nodes[n].error for n in ("EvaluateBadMetric", "EvaluateBadLabel", "EvaluateNoPreprocessing")}
+    assert all(result.nodes[n].state == "failed" for n in errors)
+    assert (
+        "node 'EvaluateBadMetric': eval_config metric 'SparseCategoricalAcuracy' is not a TFMA or Keras metric; "
+        "did you mean 'SparseCategoricalAccuracy'? Use a class name from tfma.metrics or tf.keras.metrics"
+    ) in errors["EvaluateBadMetric"]
+    assert (
+        "node 'EvaluateBadLabel': eval_config.label_key 'speces_xf' is not among the eval examples' features or "
+        "the outputs of ['transform_features']; did you mean 'species_xf'?"
+    ) in errors["EvaluateBadLabel"]
+    assert ("a transformed label needs preprocessing_signatures=('transform_features',)"
+            in errors["EvaluateNoPreprocessing"])
+    store = penguins.store()
+    for node_id in errors:
+        execution = store.get_execution(result.nodes[node_id].execution_id)
+        assert execution.state == "FAILED"
+        assert not list(Path(penguins.root, node_id, "blessing", str(execution.id)).glob("*"))
+
+
+@pytest.mark.ml
+def test_change_threshold_compares_with_the_latest_blessed_model(penguins, trained):
+    config = EvalConfig(label_key="species_xf", preprocessing_signatures=("transform_features",),
+                        metrics=(Metric("SparseCategoricalAccuracy", change=ChangeThreshold(absolute=-1e-10)),),
+                        plots=False)
+
+    def pipeline(train_steps):
+        ingest, transform, train = penguins.upstream(train_steps=train_steps)
+        latest = LatestBlessedModel(exclude=train.outputs.model)
+        evaluate = Evaluate(examples=ingest.outputs.examples, model=train.outputs.model,
+                            baseline_model=latest.outputs.model, eval_config=config)
+        return [ingest, transform, train, latest, evaluate]
+
+    first = penguins.run("evaluate_baseline", pipeline(100))
+    assert first.ok, {n: r.error for n, r in first.nodes.items() if r.error}
+    assert first.outputs("LatestBlessedModel", "model") == []
+    [good] = first.outputs("Train", "model")
+    [blessing] = first.outputs("Evaluate", "blessing")
+    assert blessing.custom_properties["blessed"] == 1  # rubber stamp: nothing to compare with yet
+
+    worse = penguins.run("evaluate_baseline", pipeline(1))  # one training step: a worse model
+    assert worse.ok, {n: r.error for n, r in worse.nodes.items() if r.error}
+    assert [m.id for m in worse.outputs("LatestBlessedModel", "model")] == [good.id]
+    [blessing] = worse.outputs("Evaluate", "blessing")
+    [evaluation] = worse.outputs("Evaluate", "evaluation")
+    props = blessing.custom_properties
+    assert props["baseline_model_id"] == good.id and props["baseline_model"] == good.uri
+    assert props["blessed"] == 0 and (Path(blessing.uri) / "NOT_BLESSED").exists()
+    assert props["blessing_message"].startswith("thresholds failed: sparse_categorical_accuracy on Overall")
+    table = json.loads(Path(evaluation.uri, "metrics.json").read_text())["slices"]["Overall"]
+    row = table["sparse_categorical_accuracy"]
+    assert row["diff"] == pytest.approx(row["candidate"] - row["baseline"]) and row["diff"] < 0
+    assert "| metric | candidate | baseline | change |" in Path(evaluation.uri, "metrics.md").read_text()

@@ -1,0 +1,74 @@
+"""``--detach``: the orchestrator itself as a Job, with the runner's Role, metadata from a Secret."""
+
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+from conftest import HERE, K8sEnv
+from headwater.metadata import connect
+from headwater.pipelines.cli import main
+from headwater.pipelines.cli_k8s import DetachedRunner
+from headwater.pipelines.k8s_manifests import LABEL_ROLE, RUNNER_RULES
+from k8s_pipelines import diamond
+
+NS = "headwater"
+
+
+@pytest.mark.db
+def test_detached_orchestrator_runs_the_pipeline_in_the_cluster(k8s: K8sEnv, mysql_uri: str) -> None:
+    from kubernetes import client, config
+
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=k8s.kubeconfig, client_configuration=cfg)
+    with client.ApiClient(cfg) as api:
+        client.CoreV1Api(api).create_namespaced_secret(NS, client.V1Secret(
+            metadata=client.V1ObjectMeta(name="headwater-metadata"), string_data={"uri": mysql_uri}))
+        k8s.standin.bind_role(NS, "headwater-runner", RUNNER_RULES)
+        runner = DetachedRunner(k8s.config.with_options(env={"HW_K8S_ROOT": str(k8s.root)}),
+                                pipeline_file=str(HERE / "k8s_pipeline_file.py"), quiet=True, api_client=api)
+        pipeline = diamond(k8s.root)
+        detached = runner.run(pipeline)
+    assert detached.ok and detached.job_name.startswith("hw-run-k8s-demo-")
+
+    def orchestrator_finished() -> list[str]:
+        jobs = k8s.standin.objects("jobs", NS, f"{LABEL_ROLE}=orchestrator")
+        return [c["type"] for j in jobs for c in (j.get("status") or {}).get("conditions") or []
+                if c["type"] in ("Complete", "Failed")]
+
+    verdict = k8s.standin.wait_for(orchestrator_finished, timeout=60)
+    [pod] = k8s.standin.objects("pods", NS, f"{LABEL_ROLE}=orchestrator")
+    log = k8s.standin.cluster.log_lines(NS, pod["metadata"]["name"], None, follow=False, tail=None,
+                                        timestamps=False, since=None, should_stop=lambda: False)
+    text = b"".join(log).decode()
+    assert verdict == ["Complete"], text
+    assert f"run {detached.run_id} succeeded" in text
+    # Executor Jobs were created by the orchestrator's service account, within its Role.
+    executors = [r for r in k8s.standin.requests if r.verb == "create" and r.resource == "jobs" and r.code == 201]
+    users = {r.user for r in executors}
+    assert users == {"admin", "system:serviceaccount:headwater:headwater-runner"}
+    assert not [r for r in k8s.standin.requests if r.code == 403]
+    # Progress and results are in MLMD: `headwater runs show` reads them.
+    store = connect(mysql_uri)
+    artifacts = [a for a in store.mlmd.get_artifacts() if "/j/out/" in a.uri]
+    assert [(Path(a.uri) / "model.txt").read_text() for a in artifacts] == ["ab"]
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(["runs", "show", detached.run_id, "--metadata", mysql_uri])
+    assert code == 0 and "j" in out.getvalue()
+
+
+def test_orchestrator_manifest(k8s: K8sEnv) -> None:
+    runner = DetachedRunner(k8s.config, pipeline_file="pipeline.py", extra_args=("--no-cache",))
+    manifest = runner.manifest(diamond("/mnt/root"), {"delay": 2}, "20260101T000000-abcdef")
+    pod = manifest["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["args"] == [
+        "run", "pipeline.py", "--runner", "kubernetes", "--namespace", NS, "--image", "headwater:test",
+        "--run-id", "20260101T000000-abcdef", "--pipeline-root-claim", "headwater-root", "--param", "delay=2",
+        "--no-cache"]
+    assert pod["serviceAccountName"] == "headwater-runner" and pod["automountServiceAccountToken"] is True
+    env = {e["name"]: e for e in container["env"]}
+    assert env["HEADWATER_METADATA"]["valueFrom"]["secretKeyRef"] == {"name": "headwater-metadata", "key": "uri"}

@@ -1,0 +1,216 @@
+"""Manifests: golden files of what the runner creates, deploy/ in sync, all valid per the OpenAPI schema."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+from conftest import REPO, K8sEnv
+from golden import REPO_PLACEHOLDER, ROOT_PLACEHOLDER, compare, normalise, validate
+from headwater.components.api import Resources
+from headwater.components.executor import ExecutionSpec
+from headwater.pipelines.k8s_manifests import (
+    LABEL_NODE,
+    KubernetesConfig,
+    deploy_manifests,
+    execution_configmap,
+    execution_job,
+    job_name,
+    label_value,
+    orchestrator_job,
+    resource_requirements,
+)
+from k8s_pipelines import diamond
+
+DEPLOY = REPO / "deploy"
+RUN_ID = "20260101T000000-golden"
+
+
+def created_bodies(k8s: K8sEnv) -> dict[str, dict]:
+    objects = {}
+    for record in k8s.standin.requests:
+        if record.verb == "create" and record.code == 201 and record.resource in ("jobs", "configmaps"):
+            body = record.body
+            kind = "job" if record.resource == "jobs" else "configmap"
+            objects[f"{body['metadata']['labels'][LABEL_NODE]}-{kind}"] = body
+    return objects
+
+
+def test_golden_manifests_of_a_small_pipeline(k8s: K8sEnv) -> None:
+    config = k8s.config.with_options(
+        image="registry.example/headwater:0.1.0", image_pull_policy="IfNotPresent",
+        service_account="headwater-executor", ttl_seconds_after_finished=86400,
+    )
+    k8s.standin.cluster.images["registry.example/headwater:0.1.0"] = k8s.standin.cluster.images["headwater:test"]
+    # a and b start together (execution ids 1, 2 in node order), j after both (3): ids are deterministic.
+    nodes = {n.id: n for n in diamond(k8s.root).nodes if n.id != "d"}
+    nodes["j"] = nodes["j"].with_resources(cpu="2", memory="4Gi").with_retries(2).with_timeout(3600)
+    from headwater.pipelines import Pipeline
+    from headwater.pipelines.kubernetes import KubernetesRunner
+
+    pipeline = Pipeline("k8s-demo", str(k8s.root), list(nodes.values()), metadata=k8s.metadata)
+    result = KubernetesRunner(config, metadata=k8s.metadata, quiet=True).run(pipeline, run_id=RUN_ID)
+    assert result.ok
+    bodies = created_bodies(k8s)
+    assert len(bodies) == 6
+    for body in bodies.values():
+        validate(body)
+    replacements = {str(k8s.root): ROOT_PLACEHOLDER, str(REPO): REPO_PLACEHOLDER}
+    compare("diamond", {stem: normalise(body, replacements) for stem, body in bodies.items()})
+
+
+def test_golden_files_are_valid_kubernetes() -> None:
+    files = sorted((REPO / "tests" / "golden" / "k8s").rglob("*.yaml"))
+    assert files
+    for path in files:
+        validate(yaml.safe_load(path.read_text()))
+
+
+# ------------------------------------------------------------------------------ deploy/
+def deploy_files() -> dict[str, list[dict]]:
+    base = deploy_manifests("headwater", database=None)
+    return {
+        "headwater.yaml": base,
+        "metadata-mariadb.yaml": deploy_manifests("headwater", database="mariadb")[len(base):],
+        "metadata-postgresql.yaml": deploy_manifests("headwater", database="postgresql")[len(base):],
+    }
+
+
+@pytest.mark.parametrize("name", sorted(deploy_files()))
+def test_deploy_yaml_is_in_sync_and_valid(name: str) -> None:
+    path = DEPLOY / name
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    assert docs == deploy_files()[name], f"{path} is stale: regenerate it with 'headwater k8s manifests' (see docs)"
+    for doc in docs:
+        validate(doc)
+
+
+def test_runner_role_is_exactly_what_the_runner_needs() -> None:
+    [role] = [d for d in deploy_manifests(database=None) if d["kind"] == "Role"]
+    granted = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+               for v in rule["verbs"]}
+    assert granted == {
+        ("batch", "jobs", v) for v in ("create", "get", "list", "watch", "delete")
+    } | {("", "pods", v) for v in ("get", "list", "watch")} | {("", "pods/log", "get")} | {
+        ("", "configmaps", v) for v in ("create", "get", "delete")}
+
+
+def test_dockerfile_runs_as_non_root_with_the_pinned_stack() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert re.search(r"^USER 1000(:1000)?$", text, re.M)
+    assert "-c constraints.txt" in text and "[ml]" in text
+
+
+def test_k8s_manifests_command_prints_deploy(capsys: pytest.CaptureFixture[str]) -> None:
+    from headwater.pipelines.cli import main
+
+    assert main(["k8s", "manifests", "--database", "none"]) == 0
+    docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    assert docs == deploy_files()["headwater.yaml"]
+
+
+# ------------------------------------------------------------------------------ content
+def spec(**changes: object) -> ExecutionSpec:
+    base = {
+        "pipeline_name": "penguin", "pipeline_root": "/mnt/root", "run_id": RUN_ID, "node_id": "train",
+        "execution_id": 42, "component_module": "headwater.components.train", "component_function": "Train",
+        "component_file": None, "inputs": {}, "outputs": {"model": [{"uri": "/mnt/root/train/model/42"}]},
+        "parameters": {"train_steps": 100}, "tmp_dir": "/mnt/root/_tmp/42", "log_path": "/mnt/root/_logs/x.log",
+    }
+    return ExecutionSpec(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_resources_become_requests_and_limits() -> None:
+    assert resource_requirements(Resources()) == {}
+    assert resource_requirements(Resources(cpu="2", memory="4Gi")) == {
+        "requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+    assert resource_requirements(Resources(cpu="500m", memory="1Gi", gpu=1, cpu_limit="2")) == {
+        "requests": {"cpu": "500m", "memory": "1Gi", "nvidia.com/gpu": "1"},
+        "limits": {"cpu": "2", "memory": "1Gi", "nvidia.com/gpu": "1"}}
+
+
+def test_every_option_reaches_the_job() -> None:
+    config = KubernetesConfig(
+        namespace="ml", image="img:1", image_pull_policy="Always", image_pull_secrets=("regcred",),
+        service_account="headwater-executor", pipeline_root_claim="root-pvc", node_selector={"pool": "cpu"},
+        tolerations=({"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"},),
+        env={"TF_CPP_MIN_LOG_LEVEL": "2"}, secret_env={"AWS_ACCESS_KEY_ID": ("s3", "key")},
+        env_from_secrets=("gcs",), ttl_seconds_after_finished=600, active_deadline_seconds=7200,
+        tmp_size_limit="2Gi",
+    )
+    job = execution_job(spec(), config, resources=Resources(cpu="1", memory="2Gi", gpu=1), retries=3)
+    validate(job)
+    pod = job["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert job["metadata"]["namespace"] == "ml"
+    assert (job["spec"]["backoffLimit"], job["spec"]["activeDeadlineSeconds"],
+            job["spec"]["ttlSecondsAfterFinished"]) == (3, 7200, 600)
+    assert execution_job(spec(), config, timeout_seconds=60)["spec"]["activeDeadlineSeconds"] == 60
+    assert (container["image"], container["imagePullPolicy"]) == ("img:1", "Always")
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}] and pod["serviceAccountName"] == "headwater-executor"
+    assert pod["nodeSelector"] == {"pool": "cpu"} and pod["tolerations"][0]["key"] == "dedicated"
+    assert container["envFrom"] == [{"secretRef": {"name": "gcs"}}]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"] == {"secretKeyRef": {"name": "s3", "key": "key"}}
+    assert env["TF_CPP_MIN_LOG_LEVEL"]["value"] == "2" and "HEADWATER_METADATA" not in env
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    # Security: non-root, no privilege escalation, read-only root with /tmp as an emptyDir, no API token.
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["automountServiceAccountToken"] is False
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                            "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts == {"/var/run/headwater/spec": "execution-spec", "/tmp": "tmp", "/mnt/root": "pipeline-root"}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["tmp"]["emptyDir"] == {"sizeLimit": "2Gi"}
+    assert volumes["pipeline-root"]["persistentVolumeClaim"] == {"claimName": "root-pvc"}
+    assert container["args"] == ["--spec", "/var/run/headwater/spec/spec.json", "--result",
+                                 f"/mnt/root/_results/{RUN_ID}/train.42.$(HEADWATER_POD_NAME).json"]
+
+
+def test_configmap_carries_the_pod_spec_and_the_original() -> None:
+    owner = {"metadata": {"name": "penguin-train-42-abcde", "uid": "0000"}}
+    cm = execution_configmap(spec(), KubernetesConfig(), owner=owner)
+    validate(cm)
+    pod_spec = json.loads(cm["data"]["spec.json"])
+    original = json.loads(cm["data"]["execution-spec.json"])
+    assert original == spec().to_json()
+    assert pod_spec["log_path"] is None and pod_spec["tmp_dir"] == f"/tmp/headwater/{RUN_ID}/42"
+    assert cm["metadata"]["ownerReferences"] == [{"apiVersion": "batch/v1", "kind": "Job",
+                                                  "name": "penguin-train-42-abcde", "uid": "0000"}]
+
+
+def test_names_and_labels_are_always_valid() -> None:
+    long = spec(pipeline_name="A" * 63, node_id="Very_Long_Node_Name_" * 3, run_id="run " * 30)
+    name = job_name(long)
+    assert len(name) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name)
+    assert job_name(long) != job_name(spec(pipeline_name="A" * 63, node_id="Very_Long_Node_Name_" * 3,
+                                           run_id="run " * 30, execution_id=43))
+    for value in ("train_", "run " * 30, "-x-", "ok.value"):
+        label = label_value(value)
+        assert len(label) <= 63 and re.fullmatch(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?", label)
+    assert label_value("train_") != label_value("train-")
+    validate(execution_job(long, KubernetesConfig()))
+
+
+def test_orchestrator_job_is_valid() -> None:
+    job = orchestrator_job(KubernetesConfig(namespace="ml", pipeline_root_claim="root", metadata_secret="db"),
+                           pipeline_name="penguin", pipeline_file="pipeline.py", pipeline_root="/mnt/root",
+                           run_id=RUN_ID, params={"train_steps": 10})
+    validate(job)
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == "headwater-runner"
+
+
+def test_deploy_manifests_options() -> None:
+    docs = deploy_manifests("team-a", storage_class="nfs-client", storage_size="100Gi", database="postgresql")
+    for doc in docs:
+        validate(doc)
+    [pvc] = [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    assert pvc["spec"] == {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "100Gi"}},
+                           "storageClassName": "nfs-client"}
+    [secret] = [d for d in docs if d["kind"] == "Secret"]
+    assert secret["stringData"]["uri"].startswith("postgresql://postgres:")
+    assert {d["metadata"].get("namespace", d["metadata"]["name"]) for d in docs} == {"team-a"}
+    with pytest.raises(ValueError, match="database must be 'mariadb', 'postgresql' or None"):
+        deploy_manifests(database="sqlite")
