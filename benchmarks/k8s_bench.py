@@ -29,11 +29,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(REPO / "tests" / "k8s"), str(REPO / "tests" / "support")]
 
-from conftest import images  # noqa: E402
 from headwater.metadata import connect  # noqa: E402
 from headwater.pipelines.k8s_manifests import LABEL_EXECUTION, KubernetesConfig  # noqa: E402
 from headwater.pipelines.kubernetes import KubernetesRunner  # noqa: E402
 from k8s_pipelines import fan_out  # noqa: E402
+from k8s_support import images  # noqa: E402
 from standin import ApiStandIn, Node  # noqa: E402
 
 

@@ -18,6 +18,7 @@ What lives here:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob as _glob
 import hashlib
@@ -41,6 +42,7 @@ __all__ = [
     "SCHEMA_FILE",
     "FileInfo",
     "GzipTFRecordWriter",
+    "beam_dofn_spec_cache",
     "examples_file_pattern",
     "examples_files",
     "file_info",
@@ -228,7 +230,7 @@ def read_tfrecords(path: str, *, verify: bool = True) -> Iterator[bytes]:
     import gzip
 
     with open_file(path, "rb") as raw:
-        stream: IO[Any] = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
+        stream: Any = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
         offset = 0
         while True:
             head = stream.read(12)
@@ -408,7 +410,7 @@ def load_user_function(module_file: str | None, function: str | None, *, what: s
             f"{what}: {source} defines no function {name!r}; define it there or name the right one "
             f"(functions defined in it: {', '.join(available) or 'none'})"
         )
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def code_fingerprint(module_file: str | None) -> str:
@@ -429,6 +431,49 @@ def code_fingerprint(module_file: str | None) -> str:
                 path = found.origin
             ref = ref.rpartition(".")[0]
     return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else ""
+
+
+# ------------------------------------------------------------------------------------- Beam, locally
+@contextlib.contextmanager
+def beam_dofn_spec_cache() -> Iterator[None]:
+    """Memoize Beam's DoFn state/timer introspection while a pipeline is built and run in this process.
+
+    ``apache_beam.transforms.userstate.get_dofn_specs(dofn)`` inspects the signature of every method of a
+    DoFn each time Beam builds a DoFn signature: about 2,000 times (60,000 ``inspect.signature`` calls) for
+    a tf.Transform analysis of a handful of features, ~0.7 s of CPU on the in-memory DirectRunner. The answer
+    depends only on the DoFn's class and on bound methods stored on the instance, so it is cached under
+    exactly that key. Beam's own function is restored on exit; nested use is a no-op.
+    """
+    import types as pytypes
+
+    from apache_beam.transforms import userstate
+
+    original = userstate.get_dofn_specs
+    if getattr(original, "_headwater_cache", False):
+        yield
+        return
+    cache: dict[Any, tuple[set[Any], set[Any]]] = {}
+
+    def get_dofn_specs(dofn: Any) -> tuple[set[Any], set[Any]]:
+        try:
+            bound = tuple(sorted(
+                ((k, v.__func__) for k, v in vars(dofn).items() if isinstance(v, pytypes.MethodType)),
+                key=lambda kv: kv[0],
+            ))
+            key = (type(dofn), bound)
+            hit = cache.get(key)
+        except TypeError:  # no __dict__, or an unhashable function: ask Beam every time
+            return original(dofn)
+        if hit is None:
+            hit = cache[key] = original(dofn)
+        return set(hit[0]), set(hit[1])
+
+    get_dofn_specs._headwater_cache = True  # type: ignore[attr-defined]
+    userstate.get_dofn_specs = get_dofn_specs
+    try:
+        yield
+    finally:
+        userstate.get_dofn_specs = original
 
 
 # -------------------------------------------------------------------------------- Palmer penguins

@@ -54,7 +54,7 @@ def _record_batch_factory(file_pattern: str | Sequence[str], options: Any, schem
 
     patterns = _patterns(file_pattern)
     _check_patterns(patterns)
-    return tfxio.TFExampleRecord(  # type: ignore[no-any-return]
+    return tfxio.TFExampleRecord(
         file_pattern=patterns, schema=schema, telemetry_descriptors=_TELEMETRY
     ).RecordBatches(options)
 

@@ -70,7 +70,7 @@ Task = Literal["auto", "multiclass", "binary", "regression"]
 
 
 # ============================================================================ typed configuration
-class Direction(str, enum.Enum):
+class Direction(enum.StrEnum):
     """Which way a change threshold counts as better."""
 
     HIGHER_IS_BETTER = "higher_is_better"
@@ -257,7 +257,7 @@ class EvalConfig:
                 return [clean(v) for v in value]
             return value
 
-        return clean(asdict(self))  # type: ignore[no-any-return]
+        return clean(asdict(self))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EvalConfig:
@@ -844,7 +844,7 @@ def _roc_pictures(curves: Mapping[int | None, list[tuple[float, float]]], names:
     draw.line([xy(0, 0), xy(1, 1)], fill=(187, 187, 187))
     draw.text((pad + size // 2 - 50, pad + size + 20), "false positive rate", fill="black")
     for tick in (0.0, 0.5, 1.0):
-        x, y = xy(tick, tick)
+        x, _ = xy(tick, tick)
         svg.append(f'<text x="{x}" y="{pad + size + 16}" text-anchor="middle">{tick:g}</text>')
         svg.append(f'<text x="{pad - 6}" y="{pad + (1 - tick) * size + 4}" text-anchor="end">{tick:g}</text>')
         draw.text((x - 6, pad + size + 4), f"{tick:g}", fill="black")
@@ -1036,4 +1036,4 @@ def Evaluate(
     evaluation.custom_properties["seconds"] = round(time.time() - started, 3)
 
 
-Evaluate = _EvaluateComponent(Evaluate.fn, Evaluate.spec)  # type: ignore[has-type]
+Evaluate = _EvaluateComponent(Evaluate.fn, Evaluate.spec)

@@ -69,11 +69,11 @@ __all__ = [
 ]
 
 DEFAULT_SPLIT_RATIOS: Mapping[str, float] = {"train": 2, "eval": 1}
-_EXTENSIONS = (".csv", ".csv.gz", ".tsv", ".parquet")
+_EXTENSIONS = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet")
 _BUCKETS = 1_000_000
 _BATCH_ROWS = 65_536
-_ROWS_PER_SHARD = 2_000_000
-_GZIP_LEVEL = 6
+_ROWS_PER_SHARD = 1_000_000
+_GZIP_LEVEL = 1
 _NUMBER_RE = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
 _INT_RE = r"^\s*[-+]?\d+\s*$"
 _KIND_NAMES = {"int": "INT", "float": "FLOAT", "bytes": "BYTES"}
@@ -381,10 +381,13 @@ def _line_mapper(skipped_lines: Sequence[int], header_lines: int = 1) -> Any:
 
 
 def _read_csv(path: str, opts: ReadOptions) -> _Table:
+    import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
     bad: list[Any] = []
+    delimiter = _delimiter(path, opts)
 
     def on_invalid(row: Any) -> str:
         bad.append(row)
@@ -396,18 +399,17 @@ def _read_csv(path: str, opts: ReadOptions) -> _Table:
         stream = pa.PythonFile(_data.open_file(path, "rb"), mode="r")
         return pa.CompressedInputStream(stream, "gzip") if path.lower().endswith(".gz") else stream
 
-    convert = pcsv.ConvertOptions(
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=True,
-        column_types={k: _arrow_type(v) for k, v in opts.column_types.items()},
-        **({"null_values": list(opts.null_values)} if opts.null_values is not None else {}),
-    )
-
-    def parse(threads: bool) -> Any:
+    def parse(threads: bool, column_types: Mapping[str, str] = opts.column_types) -> Any:
+        convert = pcsv.ConvertOptions(
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            column_types={k: _arrow_type(v) for k, v in column_types.items()},
+            **({"null_values": list(opts.null_values)} if opts.null_values is not None else {}),
+        )
         return pcsv.read_csv(
             source(),
             read_options=pcsv.ReadOptions(use_threads=threads),
-            parse_options=pcsv.ParseOptions(delimiter=opts.delimiter, invalid_row_handler=on_invalid),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
             convert_options=convert,
         )
 
@@ -431,10 +433,18 @@ def _read_csv(path: str, opts: ReadOptions) -> _Table:
             r"In CSV column #(\d+): (?:Row #(\d+): )?CSV conversion error to (\w+): invalid value '(.*)'", text
         )
         if m:
-            col = int(m.group(1))
+            col, value = int(m.group(1)), m.group(4)
             names = _csv_header(path, opts)
             name = names[col] if col < len(names) else f"#{col}"
-            where = f"line {m.group(2)}" if m.group(2) else "a row"
+            where = "a row"
+            if m.group(2):
+                where = f"line {m.group(2)}"
+            elif name in opts.column_types:  # find the line: read the column as text, single-threaded
+                bad.clear()
+                as_text = parse(False, {**opts.column_types, name: "string"})
+                hits = np.flatnonzero(np.asarray(pc.fill_null(pc.equal(as_text.column(name), value), False)))
+                if len(hits):
+                    where = f"line {_line_mapper([r.number for r in bad if r.number])(int(hits[0]))}"
             raise InputDataError(
                 f"file {path}, {where}: column {name!r} holds {m.group(4)!r}, which is not {m.group(3)} as "
                 f"column_types requires; fix the value or change column_types[{name!r}]"
@@ -445,7 +455,7 @@ def _read_csv(path: str, opts: ReadOptions) -> _Table:
         raise InputDataError(
             f"file {path}, line {row.number}: malformed row: expected {row.expected_columns} fields as in "
             f"the header, found {row.actual_columns}: {row.text[:200]!r}. Fix the row (quote fields that "
-            f"contain the delimiter {opts.delimiter!r}), or pass skip_malformed=True to drop and count such rows"
+            f"contain the delimiter {delimiter!r}), or pass skip_malformed=True to drop and count such rows"
         )
     line_of = _line_mapper([r.number for r in bad if r.number is not None])
     return _Table(path, table, len(bad), line_of)
@@ -462,7 +472,14 @@ def _csv_header(path: str, opts: ReadOptions) -> list[str]:
 
         head = gzip.decompress(head) if len(head) < (1 << 16) else b""
     first = head.decode("utf-8", "replace").splitlines()[:1]
-    return next(csv.reader(io.StringIO(first[0]), delimiter=opts.delimiter)) if first else []
+    return next(csv.reader(io.StringIO(first[0]), delimiter=_delimiter(path, opts))) if first else []
+
+
+def _delimiter(path: str, opts: ReadOptions) -> str:
+    """``opts.delimiter``, except that ``.tsv`` files are tab-separated unless another one was given."""
+    if opts.delimiter == "," and path.lower().endswith((".tsv", ".tsv.gz")):
+        return "\t"
+    return opts.delimiter
 
 
 def _read_parquet(path: str, opts: ReadOptions) -> _Table:
@@ -923,26 +940,36 @@ def _write_shard(table: Any, path: str) -> int:
         return writer.records
 
 
-def _write_split_local(tables: Sequence[Any], examples_uri: str, split: str) -> int:
+def _write_splits_local(by_split: Mapping[str, Sequence[Any]], examples_uri: str) -> dict[str, int]:
+    """Write every split, sharded every ``_ROWS_PER_SHARD`` rows; shards are written by a thread pool.
+
+    Encoding (tfx_bsl) and gzip compression release the GIL for much of their work, so shards written
+    side by side use the machine's cores.
+    """
     import pyarrow as pa
 
-    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    folder = _data.split_uri(examples_uri, split)
-    _data.makedirs(folder)
-    rows = table.num_rows
-    shards = max(1, min(os.cpu_count() or 1, 8, math.ceil(rows / _ROWS_PER_SHARD)))
-    per = math.ceil(rows / shards) if rows else 0
-    paths = [
-        _data.join(folder, f"{_data.EXAMPLES_FILE_PREFIX}-{i:05d}-of-{shards:05d}{_data.EXAMPLES_FILE_SUFFIX}")
-        for i in range(shards)
-    ]
-    if shards == 1:
-        return _write_shard(table, paths[0])
-    from concurrent.futures import ThreadPoolExecutor
+    jobs: list[tuple[str, Any, str]] = []
+    for name, tables in by_split.items():
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        folder = _data.split_uri(examples_uri, name)
+        _data.makedirs(folder)
+        shards = max(1, math.ceil(table.num_rows / _ROWS_PER_SHARD))
+        per = math.ceil(table.num_rows / shards)
+        for i in range(shards):
+            file = f"{_data.EXAMPLES_FILE_PREFIX}-{i:05d}-of-{shards:05d}{_data.EXAMPLES_FILE_SUFFIX}"
+            jobs.append((name, table.slice(i * per, per), _data.join(folder, file)))
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1:
+        written = [_write_shard(table, path) for _, table, path in jobs]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=shards) as pool:
-        counts = pool.map(lambda i: _write_shard(table.slice(i * per, per), paths[i]), range(shards))
-        return sum(counts)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            written = list(pool.map(lambda job: _write_shard(job[1], job[2]), jobs))
+    counts = {name: 0 for name in by_split}
+    for (name, _, _), n in zip(jobs, written, strict=True):
+        counts[name] += n
+    return counts
 
 
 def _run_local(resolved: ResolvedInput, opts: ReadOptions, plan_args: dict[str, Any], examples_uri: str,
@@ -956,7 +983,8 @@ def _run_local(resolved: ResolvedInput, opts: ReadOptions, plan_args: dict[str, 
             profiles.append(profile_table(tab, split, domain_limit))
     plan = make_plan(profiles, domain_limit=domain_limit, **plan_args)
     by_split: dict[str, list[Any]] = {name: [] for name in plan.split_names}
-    for split, tab in tabs:
+    while tabs:
+        split, tab = tabs.pop(0)  # drop each raw table once it is converted
         table = conform(tab.table, plan)
         if split is not None:
             by_split[split].append(table)
@@ -966,10 +994,7 @@ def _run_local(resolved: ResolvedInput, opts: ReadOptions, plan_args: dict[str, 
 
         for i, name in enumerate(plan.split_names):
             by_split[name].append(table.filter(pa.array(assignment == i)))
-    counts = {}
-    for name, tables in by_split.items():
-        counts[name] = _write_split_local(tables, examples_uri, name)
-    return plan, counts
+    return plan, _write_splits_local(by_split, examples_uri)
 
 
 # ======================================================================================== Beam engine
@@ -979,9 +1004,10 @@ def _beam_profile(element: tuple[str | None, str], opts: ReadOptions, domain_lim
 
 
 def _beam_plan(profiles: list[FileProfile], plan_args: dict[str, Any], domain_limit: int) -> Plan:
-    order = {p: i for i, p in enumerate(plan_args.pop("file_order"))}
-    profiles = sorted(profiles, key=lambda p: order.get(p.path, len(order)))
-    return make_plan(profiles, domain_limit=domain_limit, **plan_args)
+    args = dict(plan_args)
+    order = {p: i for i, p in enumerate(args.pop("file_order"))}
+    profiles = sorted(profiles, key=lambda p: order.get(p.path, len(order)))  # file order, as locally
+    return make_plan(profiles, domain_limit=domain_limit, **args)
 
 
 def _beam_encode(
@@ -1045,8 +1071,9 @@ def _run_beam(resolved: ResolvedInput, opts: ReadOptions, plan_args: dict[str, A
             )
         )
     try:
-        result = pipeline.run()
-        result.wait_until_finish()
+        with _data.beam_dofn_spec_cache():
+            result = pipeline.run()
+            result.wait_until_finish()
     except Exception as exc:
         original = _find_input_error(exc)
         if original is not None:

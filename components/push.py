@@ -139,12 +139,12 @@ def push_model(
             "(mount object storage, or use a volume shared with the server)"
         )
     base = Path(destination.removeprefix("file://")).absolute()
+    if base.exists() and not base.is_dir():
+        raise _not_writable(str(base), "it exists and is not a directory")
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _not_writable(str(base), exc.strerror or str(exc)) from None
-    if not base.is_dir():
-        raise _not_writable(str(base), "it exists and is not a directory")
     if not os.access(base, os.W_OK | os.X_OK):
         raise _not_writable(str(base), "the directory is not writable")
 

@@ -22,7 +22,7 @@ OUTPUT events to the artifacts they chose is recorded), so the runner has no spe
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from headwater.components.api import Channel, Component, Input, Node, ResolverContext, resolver
 from headwater.metadata import types
@@ -88,9 +88,8 @@ def _int_property(proto: Any, key: str) -> int | None:
 
 def _outputs_of(ctx: ResolverContext, node_id: str, key: str | None) -> set[int]:
     """Ids of the artifacts node ``node_id`` of this pipeline output (under ``key``), cached runs included."""
-    from ml_metadata.proto import metadata_store_pb2 as pb
-
     from headwater.metadata.store import CONTEXT_NODE
+    from ml_metadata.proto import metadata_store_pb2 as pb
 
     mlmd = ctx.store.mlmd
     node_ctx = mlmd.get_context_by_type_and_name(CONTEXT_NODE, f"{ctx.pipeline_name}.{node_id}")
@@ -111,9 +110,8 @@ def _outputs_of(ctx: ResolverContext, node_id: str, key: str | None) -> set[int]
 
 def _producers(ctx: ResolverContext, artifact_ids: Sequence[int]) -> set[tuple[str, str]]:
     """``(node_id, output_key)`` pairs that output these artifacts in this pipeline."""
-    from ml_metadata.proto import metadata_store_pb2 as pb
-
     from headwater.metadata.store import CONTEXT_NODE
+    from ml_metadata.proto import metadata_store_pb2 as pb
 
     mlmd = ctx.store.mlmd
     pairs: set[tuple[str, str]] = set()
@@ -146,7 +144,7 @@ def latest_blessed_model(ctx: ResolverContext, exclude: Iterable[int] = ()) -> t
 
 # ---------------------------------------------------------------------------- resolver nodes
 @resolver(outputs={"model": types.Model, "model_blessing": types.ModelBlessing})
-def LatestBlessedModel(  # noqa: N802 - a component, named like one
+def LatestBlessedModel(
     ctx: ResolverContext,
     exclude: Input[list[types.Model]] | None = None,
 ) -> dict[str, list[Artifact]]:
@@ -159,7 +157,7 @@ def LatestBlessedModel(  # noqa: N802 - a component, named like one
 
 
 @resolver(outputs={"examples": types.Examples})
-def SpanRange(  # noqa: N802 - a component, named like one
+def SpanRange(
     ctx: ResolverContext,
     examples: Input[types.Examples],
     spans: int = 2,
@@ -202,7 +200,7 @@ def _latest_artifact(
     return {"artifact": [ctx.store.from_proto(candidates[-1])] if candidates else []}
 
 
-def LatestArtifact(  # noqa: N802 - reads like the other components
+def LatestArtifact(
     artifact_type: type[Artifact] | Channel,
     *,
     producer: str | None = None,
@@ -219,21 +217,24 @@ def LatestArtifact(  # noqa: N802 - reads like the other components
 
     from headwater.components.api import OutputSpec
 
-    if isinstance(artifact_type, Channel):
-        producer = producer or artifact_type.producer
-        output_key = output_key or artifact_type.key
-        artifact_type = artifact_type.type
-    if not (isinstance(artifact_type, type) and issubclass(artifact_type, Artifact)) or artifact_type is Artifact:
+    chosen: Any = artifact_type
+    if isinstance(chosen, Channel):
+        producer = producer or chosen.producer
+        output_key = output_key or chosen.key
+        chosen = chosen.type
+    if not (isinstance(chosen, type) and issubclass(chosen, Artifact)) or chosen is Artifact:
         raise ParameterError(
-            f"LatestArtifact needs an artifact type such as types.Model (or a channel), got {artifact_type!r}"
+            f"LatestArtifact needs an artifact type such as types.Model (or a channel), got {chosen!r}"
         )
+    type_name = cast(type[Artifact], chosen).TYPE_NAME
     spec = replace(
         _latest_artifact.spec,
         name="LatestArtifact",
-        outputs={"artifact": OutputSpec("artifact", artifact_type)},
+        qualified_name=f"{__name__}.LatestArtifact",
+        outputs={"artifact": OutputSpec("artifact", chosen)},
     )
     comp = Component(_latest_artifact.fn, spec)
-    params: dict[str, Any] = {"artifact_type": artifact_type.TYPE_NAME}
+    params: dict[str, Any] = {"artifact_type": type_name}
     if producer is not None:
         params["producer"] = producer
     if output_key is not None:

@@ -68,7 +68,9 @@ def _hyperparameters(artifact: types.HyperParameters | None) -> dict[str, Any] |
     try:
         value = json.loads(path.read_text())
     except ValueError as exc:
-        raise InputDataError(f"{path}: not JSON ({exc}); write keras_tuner.HyperParameters.get_config() as JSON") from None
+        raise InputDataError(
+            f"{path}: not JSON ({exc}); write keras_tuner.HyperParameters.get_config() as JSON"
+        ) from None
     if not isinstance(value, dict):
         raise InputDataError(f"{path}: expected a JSON object (HyperParameters config), got {type(value).__name__}")
     return value
@@ -78,7 +80,7 @@ def _check_splits(examples: list[types.Examples], splits: list[str], what: str) 
     for art in examples:
         missing = [s for s in splits if not os.path.isdir(os.path.join(art.uri, f"Split-{s}"))]
         if missing:
-            have = sorted(p.name[len("Split-"):] for p in Path(art.uri).glob("Split-*")) if os.path.isdir(art.uri) else []
+            have = sorted(p.name[len("Split-"):] for p in Path(art.uri).glob("Split-*"))
             raise InputDataError(
                 f"Examples artifact {art.uri} has no split {missing[0]!r} (it has {have or 'none'}); "
                 f"set Train's {what} to split names it has"

@@ -18,9 +18,20 @@ every example, ``tf.SparseTensor`` for features that may be missing — and it r
 transformed tensors. Its analyzers (``tft.mean``, ``tft.compute_and_apply_vocabulary`` …) see only the
 ``analyze_splits`` (default: ``["train"]``); the resulting graph transforms every split.
 
-Examples are read with tfx_bsl's ``TFExampleRecord`` TFXIO and the Schema, as TFX does, and the pipeline
-is an Apache Beam pipeline (the node's ``beam_args``, default in-memory DirectRunner). The transform graph
-is written by ``tft_beam.WriteTransformFn``, so ``tft.TFTransformOutput(transform_graph.uri)`` reads it.
+Examples are read with tfx_bsl's ``TFExampleRecord`` TFXIO and the Schema, as TFX does. The analysis is
+an Apache Beam pipeline (``tft_beam.AnalyzeDataset``, with the node's ``beam_args``; by default the
+in-memory DirectRunner), and the graph is written by ``tft_beam.WriteTransformFn`` — so
+``tft.TFTransformOutput(transform_graph.uri)`` reads it — next to the raw schema (``metadata/``), which
+``raw_feature_spec()`` needs for serving signatures. Applying the graph is where the two engines differ:
+
+* ``engine="local"`` (the default unless ``beam_args`` name a non-direct runner) applies the saved graph
+  in this process, batch by batch, and writes the examples directly: each ``tft_beam.TransformDataset``
+  would add Beam stages that cost more than the transformation itself on small and medium data;
+* ``engine="beam"`` applies it with ``tft_beam.TransformDataset`` inside the same Beam pipeline and writes
+  with ``WriteToTFRecord``, so Flink, Spark or Dataflow can do it at scale.
+
+Both produce the same examples (``transformed_examples``: ``Split-<name>/data_tfrecord-*.gz``, every
+output of ``preprocessing_fn`` as a feature), with ``num_examples`` per split as a custom property.
 
 tf.Transform 1.16 needs Keras 2: it imports the ``tf_keras`` package and, unless the variable is already
 set, sets ``TF_USE_LEGACY_KERAS=1`` when it is imported (so ``tf.keras`` is Keras 2 afterwards in the same
@@ -41,8 +52,8 @@ from headwater.metadata import types
 from headwater.metadata.errors import InputDataError, UserCodeError
 
 __all__ = [
-    "TRANSFORM_FN_DIR",
     "TRANSFORMED_METADATA_DIR",
+    "TRANSFORM_FN_DIR",
     "Transform",
     "run_transform",
 ]
@@ -60,7 +71,7 @@ class _UnknownFeature(KeyError):
         self.name = name
 
 
-class _Inputs(dict):  # type: ignore[type-arg]
+class _Inputs(dict[str, Any]):
     """The ``inputs`` dict handed to ``preprocessing_fn``: a missing key raises :class:`_UnknownFeature`."""
 
     def __missing__(self, key: str) -> Any:
@@ -158,8 +169,9 @@ def run_transform(
     guarded = _guard(fn, failures)
     pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
     try:
-        with tft_beam.Context(temp_dir=temp, force_tf_compat_v1=False):
-            raw = {name: pipeline | f"Read[{name}]" >> sources[name].BeamSource() for name in sources}
+        with _data.beam_dofn_spec_cache(), tft_beam.Context(temp_dir=temp, force_tf_compat_v1=False):
+            read = set(analyze) | (set(apply) if chosen_engine == "beam" else set())
+            raw = {name: pipeline | f"Read[{name}]" >> sources[name].BeamSource() for name in sorted(read)}
             analyze_data = (
                 raw[analyze[0]] if len(analyze) == 1
                 else [raw[n] for n in analyze] | "AnalyzeData" >> beam.Flatten()
@@ -175,7 +187,7 @@ def run_transform(
                 _ = (
                     transformed
                     | f"Encode[{name}]" >> beam.FlatMap(
-                        _encode, beam.pvalue.AsSingleton(metadata.deferred_metadata)
+                        _encode, beam.pvalue.AsSingleton(metadata.deferred_metadata), name
                     )
                     | f"Write[{name}]" >> beam.io.WriteToTFRecord(
                         _data.join(folder, _data.EXAMPLES_FILE_PREFIX),
@@ -206,7 +218,12 @@ def run_transform(
         counts = _transform_local(examples.uri, schema_proto, apply, transform_graph.uri,
                                   transformed_examples.uri)
     else:
-        counts = {n: len(_data.examples_files(transformed_examples, n)) and -1 for n in apply}
+        from apache_beam.metrics.metric import MetricsFilter
+
+        counts = {name: 0 for name in apply}
+        for counter in result.metrics().query(MetricsFilter().with_namespace("headwater.transform"))["counters"]:
+            value = counter.committed if counter.committed is not None else counter.attempted
+            counts[counter.key.metric.name.partition("/")[2]] += int(value)
     transformed_examples.properties["split_names"] = json.dumps(apply)
     for key in ("span", "version"):
         value = examples.properties[key]
@@ -217,9 +234,8 @@ def run_transform(
         "payload_format": "FORMAT_TF_EXAMPLE",
         "analyze_splits": analyze,
         "engine": chosen_engine,
+        "num_examples": counts,
     })
-    if chosen_engine == "local":
-        transformed_examples.custom_properties["num_examples"] = counts
 
 
 def _choose_engine(engine: str, beam_args: Sequence[str]) -> str:
@@ -244,10 +260,9 @@ def _transform_local(
     """Apply the transform graph to each split in this process (no Beam stages; small and medium data)."""
     import pyarrow as pa
     import tensorflow_transform as tft
+    from headwater.components.ingest import encode_examples
     from tfx_bsl.coders import example_coder
     from tfx_bsl.public import tfxio
-
-    from headwater.components.ingest import encode_examples
 
     output = tft.TFTransformOutput(graph_uri)
     decoder = example_coder.ExamplesToRecordBatchDecoder(schema.SerializeToString())
@@ -306,15 +321,17 @@ def _list_array(tensor: Any) -> Any:
 _ENCODERS: dict[bytes, Any] = {}
 
 
-def _encode(batch_and_passthrough: Any, metadata: Any) -> list[bytes]:
+def _encode(batch_and_passthrough: Any, metadata: Any, split: str) -> list[bytes]:
     """Serialized tf.Examples of one transformed record batch (tfx_bsl's encoder, the transformed schema)."""
+    from apache_beam.metrics import Metrics
     from tfx_bsl.coders import example_coder
 
+    Metrics.counter("headwater.transform", f"examples/{split}").inc(batch_and_passthrough[0].num_rows)
     key = metadata.schema.SerializeToString()
     encoder = _ENCODERS.get(key)
     if encoder is None:
         encoder = _ENCODERS[key] = example_coder.RecordBatchToExamplesEncoder(metadata.schema)
-    return encoder.encode(batch_and_passthrough[0])  # type: ignore[no-any-return]
+    return encoder.encode(batch_and_passthrough[0])
 
 
 @component(

@@ -32,8 +32,10 @@ def cmd_copy(args: argparse.Namespace) -> int:
     print("next:")
     print(f"  cd {args.dest}")
     print("  headwater run pipeline.py        # the whole pipeline, locally")
-    print("  python -m pytest                 # the tests of the model code")
-    print("  (README.md says how to change each part and how to run it on Kubernetes)")
+    if any(f.startswith("tests/") for f in result.files):
+        print("  python -m pytest                 # the tests of the model code")
+    if "README.md" in result.files:
+        print("  (README.md says how to change each part and how to run it on Kubernetes)")
     return 0
 
 

@@ -208,6 +208,7 @@ def copy_template(name: str, dest: str | os.PathLike[str], *, pipeline_name: str
                 raise TemplateError(f"{target} is a folder, but the template writes a file there ({rel})")
             conflicts.append(str(rel))
         plan.append((rel, target, entry))
+    conflicts.sort()
     if conflicts and not force:
         shown = ", ".join(conflicts[:8]) + (f" and {len(conflicts) - 8} more" if len(conflicts) > 8 else "")
         raise TemplateError(
@@ -217,4 +218,4 @@ def copy_template(name: str, dest: str | os.PathLike[str], *, pipeline_name: str
     root.mkdir(parents=True, exist_ok=True)
     for rel, target, entry in plan:
         _write(target, _substitute(rel, entry.read_bytes(), info.pipeline_name, chosen), replace=force)
-    return CopyResult(name, root, chosen, tuple(sorted(str(r) for r, _, _ in plan)), tuple(sorted(conflicts)))
+    return CopyResult(name, root, chosen, tuple(sorted(str(r) for r, _, _ in plan)), tuple(conflicts))

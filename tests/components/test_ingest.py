@@ -308,6 +308,17 @@ def test_column_types_and_null_values(tmp_path):
     assert feature(_data.read_schema(schema), "zip").type == schema_pb2.BYTES
     with pytest.raises(InputDataError, match=r"column_types\['zip'\] = 'text' is unknown"):
         ingest(tmp_path / "x", input_base=str(tmp_path / "d"), column_types={"zip": "text"})
+    write(tmp_path / "e" / "a.csv", "zip,v\n1,1\n2,2\n3,3\n4,4\nA5,5\n6,6\n")
+    with pytest.raises(InputDataError, match=r"file .*a\.csv, line 6: column 'zip' holds 'A5', which is not int64 "
+                                             r"as column_types requires; fix the value or change column_types"):
+        ingest(tmp_path / "y", input_base=str(tmp_path / "e"), column_types={"zip": "int"})
+
+
+def test_tab_separated_files(tmp_path):
+    rows = [line.split(",") for line in _data.penguins_csv(tmp_path / "p.csv").read_text().splitlines()]
+    write(tmp_path / "d" / "penguins.tsv", "\n".join("\t".join(r) for r in rows) + "\n")
+    examples, _ = ingest(tmp_path, input_base=str(tmp_path / "d"), label="species")
+    assert sum(examples.custom_properties["num_examples"].values()) == 344
 
 
 # ------------------------------------------------------------------------------------------ bad input

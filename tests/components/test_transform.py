@@ -144,6 +144,8 @@ def test_local_and_beam_engines_agree(penguins, tmp_path):
     g1, local = transform(examples, schema, tmp_path / "l", module_file=PENGUIN_MODULE, engine="local")
     g2, beam = transform(examples, schema, tmp_path / "b", module_file=PENGUIN_MODULE, engine="beam")
     assert local.custom_properties["engine"] == "local" and beam.custom_properties["engine"] == "beam"
+    assert beam.custom_properties["num_examples"] == local.custom_properties["num_examples"]
+    assert local.custom_properties["num_examples"] == examples.custom_properties["num_examples"]
     for split in ("train", "eval"):
         a, b = parsed(g1, local, split), parsed(g2, beam, split)
         order_a = np.lexsort([a[k][:, 0] for k in sorted(a)])

@@ -7,12 +7,12 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
-from conftest import HERE, K8sEnv
 from headwater.metadata import connect
 from headwater.pipelines.cli import main
 from headwater.pipelines.cli_k8s import DetachedRunner
 from headwater.pipelines.k8s_manifests import LABEL_ROLE, RUNNER_RULES
 from k8s_pipelines import diamond
+from k8s_support import HERE, K8sEnv
 
 NS = "headwater"
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import hw_test_components as c
 import pytest
-from conftest import K8sEnv
 from headwater.metadata import connect
 from headwater.pipelines import Pipeline
 from headwater.pipelines.k8s_manifests import LABEL_NODE, RUNNER_RULES
 from k8s_pipelines import diamond, env_echo
+from k8s_support import K8sEnv
 from standin import ApiFault, PodFault
 
 NS = "headwater"

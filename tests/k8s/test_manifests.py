@@ -7,7 +7,6 @@ import re
 
 import pytest
 import yaml
-from conftest import REPO, K8sEnv
 from golden import REPO_PLACEHOLDER, ROOT_PLACEHOLDER, compare, normalise, validate
 from headwater.components.api import Resources
 from headwater.components.executor import ExecutionSpec
@@ -23,6 +22,7 @@ from headwater.pipelines.k8s_manifests import (
     resource_requirements,
 )
 from k8s_pipelines import diamond
+from k8s_support import REPO, K8sEnv
 
 DEPLOY = REPO / "deploy"
 RUN_ID = "20260101T000000-golden"

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import HERE, REPO, RUNTIME_IMAGE, K8sEnv
 from headwater.metadata import connect
 from headwater.pipelines.k8s_manifests import LABEL_NODE
+from k8s_support import HERE, REPO, RUNTIME_IMAGE, K8sEnv
 
 NS = "headwater"
 

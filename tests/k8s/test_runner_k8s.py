@@ -7,12 +7,12 @@ from pathlib import Path
 
 import hw_test_components as c
 import pytest
-from conftest import K8sEnv
 from headwater.metadata import ArtifactState, connect
 from headwater.metadata.errors import RunnerError
 from headwater.pipelines import LocalRunner, Pipeline
 from headwater.pipelines.k8s_manifests import LABEL_NODE, LABEL_RUN
 from k8s_pipelines import diamond
+from k8s_support import K8sEnv
 
 
 def summary(result) -> dict:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import urllib3
-from conftest import SHELL_IMAGE
+from k8s_support import SHELL_IMAGE
 from kubernetes import client, watch
 from standin import ApiFault, ApiStandIn, Node, PodFault
 
@@ -182,7 +182,7 @@ def test_unschedulable_pod_stays_pending_with_the_scheduler_message(
 
 
 def test_node_selector_and_gpu_node(tmp_path: Any) -> None:
-    from conftest import images
+    from k8s_support import images
 
     nodes = [Node("cpu-1"), Node("gpu-1", gpu=1, labels={"accelerator": "t4"},
                                  taints=({"key": "gpu", "value": "true", "effect": "NoSchedule"},))]
@@ -286,7 +286,7 @@ def test_env_from_configmap_and_secret_and_mounted_configmap(
 
 
 def test_shared_volume_must_be_mounted_at_its_host_path(tmp_path: Any) -> None:
-    from conftest import images
+    from k8s_support import images
 
     root = tmp_path / "root"
     with ApiStandIn(tmp_path / "c", images=images(), claims={"pipeline-root": str(root)}) as standin:

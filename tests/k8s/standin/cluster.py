@@ -675,6 +675,7 @@ class _PodRunner:
         self._status(ready_to_start)
         # Volumes and environment: retried until the referenced objects exist, like the kubelet does.
         while True:
+            seen = self.cluster.store.resource_version
             pod = self.cluster.store.get("pods", self.ns, self.name)
             if pod is None:
                 return
@@ -684,7 +685,9 @@ class _PodRunner:
                 break
             except _WaitingError as exc:
                 self._waiting(exc.reason, exc.message)
-                if not self._sleep(0.2):
+                # Like the kubelet's watch-based ConfigMap/Secret manager: try again when objects change.
+                self.cluster.store.wait(seen, 0.2)
+                if self.deleting.is_set():
                     return
         argv = list(self.container.get("command") or image.entrypoint) + list(self.container.get("args") or [])
         if not self.container.get("command") and not self.container.get("args"):

@@ -1,0 +1,149 @@
+"""Each ML template copied into a fresh folder: its own tests pass there, and ``headwater run pipeline.py``
+runs it end to end on the embedded default (SQLite metadata, local workers) — twice for babyweight, with a
+new year of data the second time."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from headwater.templates import copy_template
+
+pytestmark = [pytest.mark.ml, pytest.mark.slow]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("HEADWATER_METADATA", "PYTHONPATH")}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    return env
+
+
+def _run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def _headwater(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return _run([sys.executable, "-m", "headwater.pipelines.cli", *args], cwd)
+
+
+def _only(folder: Path) -> Path:
+    """The single artifact folder under ``runs/<node>/<key>/`` (one per execution)."""
+    found = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: int(p.name))
+    return found[-1]
+
+
+@pytest.mark.parametrize("name", ["penguin", "babyweight"])
+def test_the_copied_projects_own_tests_pass(tmp_path, name):
+    project = tmp_path / name
+    copy_template(name, project)
+    out = _run([sys.executable, "-m", "pytest", "-q", "-W", "ignore::DeprecationWarning"], project)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert " passed" in out.stdout and "failed" not in out.stdout
+
+
+def test_penguin_end_to_end(tmp_path):
+    project = tmp_path / "penguins"
+    copy_template("penguin", project, pipeline_name="my_penguins")
+    first = _headwater("run", "pipeline.py", cwd=project)
+    assert first.returncode == 0, first.stderr[-4000:]
+    assert "6 done" in first.stderr
+
+    runs = project / "runs"
+    metrics = json.loads((_only(runs / "Evaluate" / "evaluation") / "metrics.json").read_text())
+    overall = metrics["slices"]["Overall"]
+    assert overall["sparse_categorical_accuracy"]["candidate"] >= 0.9, overall
+    assert overall["example_count"]["candidate"] >= 100  # the real data: about a third of 344 penguins
+    assert metrics["blessed"] is True
+    assert (_only(runs / "Evaluate" / "blessing") / "BLESSED").exists()
+    assert (project / "serving" / "1" / "saved_model.pb").is_file()
+    assert "Island=Biscoe" in json.dumps(metrics).replace("island", "Island")  # sliced per island
+
+    # The pushed model serves raw examples, missing values included: the 4th penguin has no measurements.
+    code = r"""
+import csv, sys
+import tensorflow as tf
+rows = list(csv.DictReader(open("data/penguins.csv")))
+def example(r):
+    f = {}
+    for k in ("bill_length_mm", "bill_depth_mm"):
+        if r[k] != "NA": f[k] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(r[k])]))
+    for k in ("flipper_length_mm", "body_mass_g"):
+        if r[k] != "NA": f[k] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(r[k])]))
+    for k in ("island", "sex"):
+        if r[k] != "NA": f[k] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[r[k].encode()]))
+    return tf.train.Example(features=tf.train.Features(feature=f)).SerializeToString()
+model = tf.saved_model.load("serving/1")
+out = model.signatures["serving_default"](examples=tf.constant([example(r) for r in rows[:5]]))
+probs = list(out.values())[0].numpy()
+print(probs.shape, [round(float(sum(p)), 4) for p in probs])
+"""
+    served = _run([sys.executable, "-c", code], project)
+    assert served.returncode == 0, served.stderr[-3000:]
+    assert "(5, 3) [1.0, 1.0, 1.0, 1.0, 1.0]" in served.stdout
+
+    again = _headwater("run", "pipeline.py", cwd=project)
+    assert again.returncode == 0 and "5 cached, 1 done" in again.stderr, again.stderr[-2000:]
+    listed = _headwater("runs", "list", "--format", "json", cwd=project)
+    assert [r["pipeline"] for r in json.loads(listed.stdout)] == ["my_penguins", "my_penguins"]
+
+
+def test_babyweight_end_to_end_and_retraining_on_a_new_year(tmp_path):
+    project = tmp_path / "bw"
+    copy_template("babyweight", project)
+    first = _headwater("run", "pipeline.py", cwd=project)
+    assert first.returncode == 0, first.stderr[-4000:]
+    runs = project / "runs"
+
+    results = json.loads((_only(runs / "Tune" / "tuner_results") / "tuner_results.json").read_text())
+    assert len(results["trials"]) == 3 and all(t["status"] == "COMPLETED" for t in results["trials"])
+    best = json.loads((_only(runs / "Tune" / "best_hyperparameters") / "best_hyperparameters.txt").read_text())
+    assert best["values"] == min(results["trials"], key=lambda t: t["score"])["hyperparameters"]
+    train_log = next((runs / "_logs").rglob("Train.*.log")).read_text()
+    assert f"training with {({**_model_defaults(project), **best['values']})}" in train_log
+
+    metrics = json.loads((_only(runs / "Evaluate" / "evaluation") / "metrics.json").read_text())
+    rmse = metrics["slices"]["Overall"]["root_mean_squared_error"]["candidate"]
+    assert rmse <= 1.1 and metrics["blessed"] is True, metrics
+    assert (project / "serving" / "1" / "saved_model.pb").is_file()
+    first_examples = _only(runs / "Ingest" / "examples")
+
+    # A new year arrives: a new span. The model is retrained on it and compared with the one serving.
+    made = _run([sys.executable, "data/generate.py", "2006"], project)
+    assert made.returncode == 0 and (project / "data" / "natality-2006.csv").is_file(), made.stderr
+    second = _headwater("run", "pipeline.py", cwd=project)
+    assert second.returncode == 0, second.stderr[-4000:]
+    assert _only(runs / "Ingest" / "examples") != first_examples
+    assert len(json.loads(_headwater("runs", "list", "--format", "json", cwd=project).stdout)) == 2
+    assert _spans(runs) == [2005, 2006]  # the year is the span
+
+    evaluation = _only(runs / "Evaluate" / "evaluation")
+    metrics = json.loads((evaluation / "metrics.json").read_text())
+    assert metrics["baseline_model_id"] is not None  # the 2005 model, blessed in the first run
+    rmse = metrics["slices"]["Overall"]["root_mean_squared_error"]
+    # The gate, recomputed from the metrics: RMSE <= 1.1 and at most 0.02 worse than the baseline.
+    should_bless = rmse["candidate"] <= 1.1 and rmse["candidate"] - rmse["baseline"] <= 0.02
+    assert metrics["blessed"] is should_bless, metrics
+    assert (project / "serving" / "2").is_dir() is should_bless
+    with (project / "data" / "natality-2006.csv").open() as f:
+        assert sum(1 for _ in csv.reader(f)) == 2001
+
+
+def _spans(runs: Path) -> list[int]:
+    from headwater.metadata import connect
+
+    store = connect(f"sqlite:///{runs / 'metadata.sqlite'}", readonly=True)
+    examples = store.mlmd.get_artifacts_by_type("Examples")
+    return sorted(a.properties["span"].int_value for a in examples if "Ingest" in a.uri)
+
+
+def _model_defaults(project: Path) -> dict[str, object]:
+    import yaml
+
+    defaults = {"hidden_units": 32, "num_layers": 2, "learning_rate": 0.01, "batch_size": 64}
+    config = yaml.safe_load((project / "configs" / "training.yaml").read_text())
+    return {**defaults, **config["model"]}
