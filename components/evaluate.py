@@ -479,20 +479,20 @@ def _signatures(saved_model_dir: str) -> dict[str, _Signature]:
     return out
 
 
-def _raw_feature_keys(patterns: Sequence[str]) -> set[str]:
-    """Feature names of the first eval examples (enough to check label and slice keys)."""
+def _raw_feature_keys(patterns: Sequence[str], limit: int = 2000) -> set[str]:
+    """Feature names seen in the first ``limit`` eval examples (to check label and slice keys)."""
     from headwater.components._data import glob_files, read_tfrecords
     from tensorflow.core.example import example_pb2
 
     keys: set[str] = set()
+    seen = 0
     for pattern in patterns:
         for path in glob_files(pattern):
-            for i, record in enumerate(read_tfrecords(path)):
+            for record in read_tfrecords(path):
                 keys.update(example_pb2.Example.FromString(record).features.feature.keys())
-                if i >= 50:
-                    break
-            if keys:
-                return keys
+                seen += 1
+                if seen >= limit:
+                    return keys
     return keys
 
 

@@ -184,6 +184,16 @@ def _capture_output(log_path: str | None) -> Iterator[None]:
             os.close(f)
 
 
+def prepare_process() -> None:
+    """Process-wide settings every executor process gets before it imports the ML stack.
+
+    tf.Transform 1.16 and TFMA 0.47 need Keras 2 (``tf-keras``): with TensorFlow 2.16, ``tf.keras`` is
+    Keras 3 unless ``TF_USE_LEGACY_KERAS=1`` is set before TensorFlow is first imported. Set it explicitly
+    to ``0`` to opt out.
+    """
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+
 def run_execution(spec: ExecutionSpec) -> ExecutorResult:
     """Run one execution inside the error boundary and return its result (never raises)."""
     from headwater.components.api import ExecutionContext, load_component
@@ -233,8 +243,11 @@ def run_execution(spec: ExecutionSpec) -> ExecutorResult:
             # A built-in component's deliberate, explained error (bad input data, refused push, ...).
             tb = _user_traceback(exc)
             sys.stderr.write(tb)
+            from headwater.metadata.errors import UserCodeError
+
+            user = isinstance(exc, UserCodeError) or cspec.module.split(".")[0] != "headwater"
             return ExecutorResult.failure(spec.execution_id, type(exc).__name__, str(exc), tb,
-                                          user=cspec.module.split(".")[0] != "headwater", started_at=started)
+                                          user=user, started_at=started)
         except BaseException as exc:  # the error boundary: user code failed
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -262,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", required=True, help="execution spec JSON file ('-' for stdin)")
     parser.add_argument("--result", required=True, help="where to write the executor result JSON ('-' for stdout)")
     args = parser.parse_args(argv)
+    prepare_process()
     raw = sys.stdin.read() if args.spec == "-" else Path(args.spec).read_text()
     spec = ExecutionSpec.from_json(json.loads(raw))
     result = run_execution(spec)

@@ -66,7 +66,9 @@ def _worker_main(conn: Connection, warm_imports: tuple[str, ...] = ()) -> None:
     # The orchestrator decides what Ctrl-C means; workers only stop when told, or with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
-    from headwater.components.executor import ExecutionSpec, run_execution
+    from headwater.components.executor import ExecutionSpec, prepare_process, run_execution
+
+    prepare_process()
 
     for module in warm_imports:
         if conn.poll():  # work is waiting: stop warming up

@@ -146,6 +146,7 @@ class KubernetesBackend:
         self._done: list[ExecutorResult] = []
         self._dirty = False
         self._acked: list[_Execution] = []
+        self._cleanups: list[threading.Thread] = []
         self._selector: str | None = None
         self._watchers: list[threading.Thread] = []
         self._responses: dict[str, Any] = {}
@@ -304,7 +305,7 @@ class KubernetesBackend:
 
     def close(self) -> None:
         self.cancel()
-        self._release_acked()
+        self._release_acked(wait=True)
         self._stop.set()
         for resp in list(self._responses.values()):
             with contextlib.suppress(Exception):
@@ -783,17 +784,29 @@ class KubernetesBackend:
             if not self.quiet:
                 self._print(f"headwater: could not delete Job {ex.job_name}: {exc}")
 
-    def _release_acked(self) -> None:
+    def _release_acked(self, *, wait: bool = False) -> None:
         """Results handed out by the previous poll are published by now: drop their ConfigMaps (the Jobs
-        stay until ``ttlSecondsAfterFinished`` so that ``kubectl logs`` keeps working)."""
-        from kubernetes.client.exceptions import ApiException
-
+        stay until ``ttlSecondsAfterFinished`` so that ``kubectl logs`` keeps working). Deleting happens in
+        a background thread, off the scheduling loop; ``wait`` finishes it (on close)."""
         with self._lock:
             acked, self._acked = self._acked, []
-        for ex in acked:
+        if acked:
+            thread = threading.Thread(target=self._delete_configmaps, args=([ex.job_name for ex in acked],),
+                                      daemon=True, name="headwater-cleanup")
+            self._cleanups.append(thread)
+            thread.start()
+        self._cleanups = [t for t in self._cleanups if t.is_alive()]
+        if wait:
+            for thread in self._cleanups:
+                thread.join(30)
+
+    def _delete_configmaps(self, names: list[str]) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        for name in names:
             try:
-                self._call(f"delete ConfigMap {ex.job_name}", self._core.delete_namespaced_config_map,
-                           ex.job_name, self.config.namespace)
+                self._call(f"delete ConfigMap {name}", self._core.delete_namespaced_config_map, name,
+                           self.config.namespace)
             except (ApiException, RunnerError):
                 pass
 

@@ -216,6 +216,14 @@ class Launcher:
                             node_id=node.id, run_id=self.run_id,
                         )
                 arts.extend(self.outputs[ch.producer].get(ch.key, []))
+            ispec = node.component.spec.inputs[key]
+            if len(arts) > 1 and not ispec.is_list:
+                sources = ", ".join(f"{c.producer}.outputs.{c.key}" for c in channels)
+                raise ExecutionError(
+                    f"node {node.id!r}: input {key!r} takes one {ispec.type.TYPE_NAME} but {sources} gave "
+                    f"{len(arts)}; declare it as Input[list[{ispec.type.TYPE_NAME}]] to take them all",
+                    node_id=node.id, run_id=self.run_id,
+                )
             resolved[key] = arts
         return resolved
 

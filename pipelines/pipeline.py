@@ -110,6 +110,11 @@ class Pipeline:
                     )
                 continue
             channels = bound if isinstance(bound, list) else [bound]
+            if len(channels) > 1 and not ispec.is_list:
+                problems.append(
+                    f"node {node.id!r}: input {key!r} takes one {ispec.type.TYPE_NAME} but is given {len(channels)} "
+                    f"channels; pass one, or declare the input as Input[list[{ispec.type.TYPE_NAME}]]"
+                )
             for ch in channels:
                 if not isinstance(ch, Channel):
                     problems.append(

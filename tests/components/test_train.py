@@ -119,43 +119,55 @@ def run_fn(fn_args):
 '''
 
 
-def test_run_fn_that_raises_is_a_user_error_naming_node_and_traceback(penguins, tmp_path, trained):
-    module = write_module(tmp_path, "raising_module", RAISING_MODULE)
-    result = penguins.run("raising", list(penguins.upstream(module_file=module)))
-    node = result.nodes["Train"]
+@pytest.fixture(scope="module")
+def failed_trains(penguins, trained, tmp_path_factory):
+    """One pipeline run with four broken Train nodes next to each other (independent failures)."""
+    folder = tmp_path_factory.mktemp("modules")
+    modules = {
+        "TrainRaising": write_module(folder, "raising_module", RAISING_MODULE),
+        "TrainNoModel": write_module(folder, "no_model_module", NO_MODEL_MODULE),
+        "TrainNoRunFn": write_module(folder, "no_run_fn", "def train(fn_args):\n    pass\n"),
+    }
+    ingest, transform, _ = penguins.upstream()
+    nodes = [penguins.upstream(module_file=path)[2].with_id(node_id) for node_id, path in modules.items()]
+    nodes.append(penguins.upstream(eval_splits=["test"])[2].with_id("TrainBadSplit"))
+    result = penguins.run("train_errors", [ingest, transform, *nodes])
+    return result, modules
+
+
+def test_run_fn_that_raises_is_a_user_error_naming_node_and_traceback(penguins, failed_trains):
+    result, modules = failed_trains
+    module = modules["TrainRaising"]
+    node = result.nodes["TrainRaising"]
     assert node.state == "failed" and node.outputs == {}
     assert str(module) in node.error
-    assert "node 'Train': run_fn in" in node.error
+    assert "node 'TrainRaising': run_fn in" in node.error
     assert "raised ValueError: cannot train for 100 steps" in node.error
     record = penguins.store().get_execution(node.execution_id)
     assert record.state == "FAILED" and record.properties["__user_error__"] is True
     assert f'File "{module}", line 4, in run_fn' in record.properties["__traceback__"]
-    assert not any(Path(penguins.root, "Train", "model", str(node.execution_id)).glob("*"))
+    assert not Path(penguins.root, "TrainRaising", "model", str(node.execution_id)).exists()
 
 
-def test_run_fn_that_writes_no_model_names_module_and_expected_path(penguins, tmp_path, trained):
-    module = write_module(tmp_path, "no_model_module", NO_MODEL_MODULE)
-    result = penguins.run("no_model", list(penguins.upstream(module_file=module)))
-    node = result.nodes["Train"]
+def test_run_fn_that_writes_no_model_names_module_and_expected_path(penguins, failed_trains):
+    result, modules = failed_trains
+    node = result.nodes["TrainNoModel"]
     assert node.state == "failed"
-    expected = Path(penguins.root, "Train", "model", str(node.execution_id), "Format-Serving")
-    assert f"run_fn in {module} returned without writing a model" in node.error
+    expected = Path(penguins.root, "TrainNoModel", "model", str(node.execution_id), "Format-Serving")
+    assert f"run_fn in {modules['TrainNoModel']} returned without writing a model" in node.error
     assert f"no SavedModel (saved_model.pb) at fn_args.serving_model_dir = {expected}" in node.error
     assert "that folder holds ['weights.txt']" in node.error
     assert "model.save(fn_args.serving_model_dir" in node.error
-    store = penguins.store()
-    assert store.get_execution(node.execution_id).state == "FAILED"
+    assert penguins.store().get_execution(node.execution_id).state == "FAILED"
     assert not expected.exists()  # nothing published, output folders removed
 
 
-def test_missing_run_fn_and_bad_splits_are_clear_errors(penguins, tmp_path, trained):
-    module = write_module(tmp_path, "no_run_fn", "def train(fn_args):\n    pass\n")
-    result = penguins.run("no_run_fn", list(penguins.upstream(module_file=module)))
-    assert result.nodes["Train"].state == "failed"
-    assert "defines no function 'run_fn'" in result.nodes["Train"].error
-    assert "functions defined in it: train" in result.nodes["Train"].error
-    result = penguins.run("bad_split", list(penguins.upstream(eval_splits=["test"])))
-    error = result.nodes["Train"].error
+def test_missing_run_fn_and_bad_splits_are_clear_errors(failed_trains):
+    result, _ = failed_trains
+    assert result.nodes["TrainNoRunFn"].state == result.nodes["TrainBadSplit"].state == "failed"
+    assert "defines no function 'run_fn'" in result.nodes["TrainNoRunFn"].error
+    assert "functions defined in it: train" in result.nodes["TrainNoRunFn"].error
+    error = result.nodes["TrainBadSplit"].error
     assert "has no split 'test' (it has ['eval', 'train'])" in error
     assert "set Train's eval_splits to split names it has" in error
 

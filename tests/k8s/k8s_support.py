@@ -46,7 +46,7 @@ class K8sEnv:
         self.metadata = f"sqlite:///{tmp_path / 'metadata.sqlite'}"
         options = {"namespaces": ("default", "headwater"), "images": images(),
                    "claims": {"headwater-root": str(self.root)}, **standin_options}
-        self.standin = ApiStandIn(tmp_path / "cluster", **options)  # type: ignore[arg-type]
+        self.standin = ApiStandIn(tmp_path / "cluster", **options)
         self.kubeconfig = self.standin.kubeconfig(namespace="headwater")
         self.config = KubernetesConfig(
             namespace="headwater", image=RUNTIME_IMAGE, pipeline_root_claim="headwater-root",

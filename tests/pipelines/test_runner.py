@@ -220,3 +220,29 @@ def test_optional_input(tmp_path):
     m = c.maybe(examples=a.outputs.data)
     res = run(Pipeline(name="opt", root=str(tmp_path), nodes=[a, m]))
     assert res.outputs("maybe", "model")[0].custom_properties["had_schema"] is False
+
+
+def test_resolver_outputs_feed_list_inputs_and_not_single_ones(tmp_path):
+    root = str(tmp_path)
+    a = c.produce(value=Param("v", default="1")).with_id("a")
+    everything = c.all_produced(node="a").with_id("everything")
+    counted = c.count_examples(examples=everything.outputs.examples).with_id("counted")
+    p = Pipeline(name="resolve", root=root, nodes=[a, everything, counted])
+    assert run(p, to_node="a", params={"v": "1"}).ok
+    assert run(p, to_node="a", params={"v": "2"}).ok
+    res = run(p, params={"v": "2"})
+    assert res.ok and res.outputs("counted", "out")[0].custom_properties["count"] == 2
+    single = c.consume(examples=everything.outputs.examples).with_id("single")
+    res = run(Pipeline(name="resolve", root=root, nodes=[a, everything, single]), params={"v": "2"})
+    assert res.nodes["single"].state == "failed"
+    assert ("input 'examples' takes one Examples but everything.outputs.examples gave 2; declare it as "
+            "Input[list[Examples]]") in res.nodes["single"].error
+
+
+def test_list_of_channels_into_a_single_input_is_a_validation_error(tmp_path):
+    from headwater.metadata.errors import PipelineDefinitionError
+
+    a = c.produce().with_id("a")
+    b = c.produce().with_id("b")
+    with pytest.raises(PipelineDefinitionError, match="input 'examples' takes one Examples but is given 2 channels"):
+        Pipeline(name="p", root=str(tmp_path), nodes=[a, b, c.consume(examples=[a.outputs.data, b.outputs.data])])

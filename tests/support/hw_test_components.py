@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from headwater.components import ExecutionContext, Input, Output, component
+from headwater.components import ExecutionContext, Input, Output, ResolverContext, component, resolver
 from headwater.metadata import types
 
 
@@ -101,3 +101,17 @@ def die(out: Output[types.Examples]) -> None:
 @component
 def use_model(model: Input[types.Model], out: Output[types.Examples]) -> None:
     (Path(out.uri) / "data.txt").write_text("from model")
+
+
+@resolver(outputs={"examples": types.Examples})
+def all_produced(ctx: ResolverContext, node: str = "a") -> dict:
+    """Every LIVE Examples artifact the node ``node`` ever produced in this pipeline."""
+    execs = ctx.store.executions_in_context("node", f"{ctx.pipeline_name}.{node}")
+    events = ctx.store.events_by_execution([e.id for e in execs])
+    ids = sorted({aid for evs in events.values() for kind, _, _, aid in evs if kind == "OUTPUT"})
+    return {"examples": ctx.store.get_artifacts(ids)}
+
+
+@component
+def count_examples(examples: Input[list[types.Examples]], out: Output[types.Model]) -> None:
+    out.custom_properties["count"] = len(examples)

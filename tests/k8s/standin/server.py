@@ -63,7 +63,7 @@ class RequestRecord:
     """One request as the stand-in saw it (for assertions: counts, order, who asked). ``code`` is 0 while
     the request is still being answered (an open watch or log stream)."""
 
-    time: float
+    monotonic: float
     method: str
     verb: str
     resource: str
@@ -131,7 +131,7 @@ class ApiStandIn:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> ApiStandIn:
         self._thread.start()
@@ -335,8 +335,8 @@ class ApiStandIn:
             return 200, result
         if resource == "pods":
             grace = options.get("gracePeriodSeconds")
-            result_pod = self.cluster.delete_pod(namespace, name, int(grace) if grace is not None else None)
-            return 200, result_pod or current
+            deleted = self.cluster.delete_pod(namespace, name, int(grace) if grace is not None else None)
+            return 200, deleted if deleted is not None else current
         removed = self.store.remove(resource, namespace, name)
         assert removed is not None
         group = RESOURCE_INFO[resource][0]
@@ -420,7 +420,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def standin(self) -> ApiStandIn:
-        return self.server.standin  # type: ignore[attr-defined,no-any-return]
+        return self.server.standin  # type: ignore[attr-defined]
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -486,9 +486,9 @@ class _Handler(BaseHTTPRequestHandler):
             record.code = 499
         except Exception as exc:  # a bug in the stand-in: answer 500 with the error, visibly
             record.code = 500
-            err = ApiError(500, "InternalError", f"stand-in bug: {exc!r}")
+            bug = ApiError(500, "InternalError", f"stand-in bug: {exc!r}")
             try:
-                self._send_json(500, err.status())
+                self._send_json(500, bug.status())
             except OSError:
                 pass
 
@@ -570,10 +570,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(201, created)
             return 201
         if verb == "get":
-            obj = standin.store.get(resource, namespace or "", name or "")
-            if obj is None:
+            found = standin.store.get(resource, namespace or "", name or "")
+            if found is None:
                 raise ApiError.not_found(resource, name or "")
-            self._send_json(200, obj)
+            self._send_json(200, found)
             return 200
         if verb in ("delete", "deletecollection"):
             options: Obj = json.loads(raw) if raw.strip() else {}

@@ -9,6 +9,7 @@ API server does after etcd compaction.
 from __future__ import annotations
 
 import bisect
+import builtins
 import copy
 import datetime as dt
 import threading
@@ -201,7 +202,7 @@ class ObjectStore:
             return final
 
     # -- watch -------------------------------------------------------------------------------------
-    def events_after(self, rv: int, resource: str) -> list[Event]:
+    def events_after(self, rv: int, resource: str) -> builtins.list[Event]:
         """Events of ``resource`` newer than ``rv``; raises 410 when ``rv`` was compacted away."""
         with self.cond:
             if rv < self._compacted:
