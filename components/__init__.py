@@ -19,6 +19,15 @@ from headwater.components.api import (
 )
 from typing import TYPE_CHECKING, Any
 
+from headwater.components import tfx_compat
+from headwater.components.evaluate import ChangeThreshold, EvalConfig, Evaluate, Metric, Slice, ValueThreshold
+from headwater.components.ingest import Ingest
+from headwater.components.push import Push
+from headwater.components.resolvers import LatestArtifact, LatestBlessedModel, SpanRange
+from headwater.components.train import Train
+from headwater.components.transform import Transform
+from headwater.components.tune import Tune, TunerFnResult, trial_tuner
+
 if TYPE_CHECKING:
     from headwater.components.executor import ExecutionSpec, ExecutorResult, user_code
 
@@ -38,18 +47,35 @@ def __getattr__(name: str) -> Any:
     return value
 
 __all__ = [
+    "ChangeThreshold",
     "Channel",
     "Component",
+    "EvalConfig",
+    "Evaluate",
     "ExecutionContext",
     "ExecutionSpec",
     "ExecutorResult",
+    "Ingest",
     "Input",
+    "LatestArtifact",
+    "LatestBlessedModel",
+    "Metric",
     "Node",
     "Output",
     "Param",
+    "Push",
     "ResolverContext",
     "Resources",
+    "Slice",
+    "SpanRange",
+    "Train",
+    "Transform",
+    "Tune",
+    "TunerFnResult",
+    "ValueThreshold",
     "component",
     "resolver",
+    "tfx_compat",
+    "trial_tuner",
     "user_code",
 ]

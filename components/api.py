@@ -16,8 +16,10 @@ function is decorated, naming the function and the argument.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import inspect
 import keyword
+import os
 import re
 import sys
 import types as pytypes
@@ -311,6 +313,42 @@ def fingerprint_file(path: str | Path) -> str:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
         return ""
+
+
+def _code_files(folder: Path) -> list[Path]:
+    """The Python files importable from ``folder``: its modules and, recursively, its packages."""
+    files = sorted(folder.glob("*.py"))
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "__init__.py").is_file()):
+        files += _code_files(sub)
+    return files
+
+
+def fingerprint_code_ref(ref: Any) -> str:
+    """sha256 over a user module and its siblings ("" when it cannot be found).
+
+    ``ref`` is a module file path or a dotted module name. The fingerprint covers every Python file of the
+    module's folder (and packages below it), as TFX packages a module file's directory: editing a helper
+    that the module imports (``models/features.py``) is a cache miss too.
+    """
+    if not ref or not isinstance(ref, str):
+        return ""
+    origin: str | None = ref if os.path.isfile(ref) else None
+    module = ref
+    while origin is None and module:
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
+        if found is not None and found.origin and os.path.isfile(found.origin):
+            origin = found.origin
+        module = module.rpartition(".")[0]
+    if origin is None:
+        return ""
+    folder = Path(origin).resolve().parent
+    digest = hashlib.sha256()
+    for path in _code_files(folder):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

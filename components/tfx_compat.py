@@ -14,8 +14,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from headwater.components._fn_args import DataAccessor, FnArgs
+from headwater.components.tune import TunerFnResult
 
-__all__ = ["DataAccessor", "FnArgs", "components"]
+__all__ = ["DataAccessor", "FnArgs", "TunerFnResult", "components"]
 
-#: ``tfx.components.FnArgs`` and ``tfx.components.DataAccessor``.
-components = SimpleNamespace(FnArgs=FnArgs, DataAccessor=DataAccessor)
+#: ``tfx.components.FnArgs``, ``tfx.components.DataAccessor`` and ``tfx.components.TunerFnResult``.
+components = SimpleNamespace(FnArgs=FnArgs, DataAccessor=DataAccessor, TunerFnResult=TunerFnResult)

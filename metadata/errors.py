@@ -15,7 +15,8 @@
     │   └── ExecutorContractError       an executor broke the execution spec / result contract
     ├── InputDataError                  bad input data (file and line named), raised by executors
     ├── PushRefusedError                a push without a BLESSED blessing, or to an unusable destination
-    └── RunnerError                     the runner itself (backend failures, interrupted runs)
+    ├── RunnerError                     the runner itself (backend failures, interrupted runs)
+    └── TemplateError                   ``headwater template copy``: unknown template, bad name, conflicts
 
 Errors carry structured fields (``node_id``, ``artifact_uri``, ``run_id``) where they apply, and every
 message says what is wrong, which rule it breaks, and what to do about it.
@@ -37,6 +38,7 @@ __all__ = [
     "PipelineLoadError",
     "PushRefusedError",
     "RunnerError",
+    "TemplateError",
     "UserCodeError",
 ]
 
@@ -120,3 +122,7 @@ class PushRefusedError(HeadwaterError):
 
 class RunnerError(HeadwaterError):
     """The runner or its executor backend failed (not the node's own code)."""
+
+
+class TemplateError(HeadwaterError, ValueError):
+    """A template cannot be copied: unknown name, invalid pipeline name, existing files, unsafe paths."""

@@ -8,7 +8,6 @@ the executor) → publish COMPLETE (outputs LIVE + OUTPUT events, one transactio
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headwater.components.api import Component, Node, Param, ResolverContext, fingerprint_file
+from headwater.components.api import Component, Node, Param, ResolverContext, fingerprint_code_ref
 from headwater.components.executor import ExecutionSpec, ExecutorResult
 from headwater.metadata.artifact import Artifact, ArtifactState
 from headwater.metadata.errors import ExecutionError, HeadwaterError, MetadataError
@@ -501,21 +500,3 @@ class Launcher:
 
 def to_value_str(proto: Any, key: str, value: str) -> None:
     proto.custom_properties[key].string_value = value
-
-
-def fingerprint_code_ref(ref: Any) -> str:
-    """sha256 of a module file path or a dotted module name's source ("" when it cannot be found)."""
-    if not ref or not isinstance(ref, str):
-        return ""
-    if os.path.exists(ref):
-        return fingerprint_file(ref)
-    module = ref
-    while module:
-        try:
-            found = importlib.util.find_spec(module)
-        except (ImportError, ValueError):
-            found = None
-        if found is not None and found.origin and os.path.exists(found.origin):
-            return fingerprint_file(found.origin)
-        module = module.rpartition(".")[0]
-    return ""

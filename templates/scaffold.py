@@ -24,7 +24,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path, PurePosixPath
 
-from headwater.metadata.errors import HeadwaterError
+from headwater.metadata.errors import TemplateError
 
 __all__ = [
     "PIPELINE_NAME_RE",
@@ -48,10 +48,6 @@ SKIP_SUFFIXES = (".pyc", ".pyo")
 SKIP_FILES = frozenset({".DS_Store"})
 #: Files renamed on copy (dotfiles are awkward as package data).
 RENAMES = {"gitignore": ".gitignore", "dockerignore": ".dockerignore"}
-
-
-class TemplateError(HeadwaterError, ValueError):
-    """A template that does not exist, a bad pipeline name, or a copy that would overwrite or escape."""
 
 
 @dataclass(frozen=True)

@@ -246,3 +246,19 @@ def test_list_of_channels_into_a_single_input_is_a_validation_error(tmp_path):
     b = c.produce().with_id("b")
     with pytest.raises(PipelineDefinitionError, match="input 'examples' takes one Examples but is given 2 channels"):
         Pipeline(name="p", root=str(tmp_path), nodes=[a, b, c.consume(examples=[a.outputs.data, b.outputs.data])])
+
+
+def test_editing_a_helper_next_to_the_module_file_is_a_cache_miss(tmp_path):
+    from headwater.components.api import fingerprint_code_ref
+
+    models = tmp_path / "models"
+    (models / "sub").mkdir(parents=True)
+    (models / "model.py").write_text("from features import X\n")
+    (models / "features.py").write_text("X = 1\n")
+    (models / "sub" / "__init__.py").write_text("")
+    before = fingerprint_code_ref(str(models / "model.py"))
+    (models / "features.py").write_text("X = 2\n")
+    after = fingerprint_code_ref(str(models / "model.py"))
+    (models / "sub" / "__init__.py").write_text("Y = 1\n")
+    assert len({before, after, fingerprint_code_ref(str(models / "model.py"))}) == 3
+    assert fingerprint_code_ref("hw_test_components") != "" and fingerprint_code_ref("no.such.module") == ""
