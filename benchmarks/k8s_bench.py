@@ -71,6 +71,8 @@ def one_run(width: int) -> dict[str, list[float]]:
         server = ctx.Process(target=serve, args=(str(Path(tmp) / "cluster"), str(root), child), daemon=True)
         server.start()
         try:
+            if not parent.poll(120):
+                raise RuntimeError("the API stand-in process did not start")
             kubeconfig = parent.recv()
             config = KubernetesConfig(namespace="headwater", image="headwater:test", pipeline_root_claim="root",
                                       kubeconfig=kubeconfig, max_parallel=width, console_logs=False)

@@ -1230,7 +1230,9 @@ def run_ingest(
 @component(
     version="1",
     input_fingerprint=ingest_input_fingerprint,
-    warm_imports=("pyarrow.csv", "pyarrow.parquet", "tfx_bsl.coders.example_coder"),
+    # What the first execution in a fresh worker would otherwise import (pyarrow.dataset pulls in pandas).
+    warm_imports=("pyarrow.csv", "pyarrow.parquet", "pyarrow.dataset", "tfx_bsl.coders.example_coder",
+                  "tensorflow_metadata.proto.v0.schema_pb2", "google_crc32c", "headwater.components.ingest"),
 )
 def Ingest(
     *,

@@ -36,6 +36,9 @@ CONTEXT_PIPELINE = "pipeline"
 CONTEXT_RUN = "pipeline_run"
 CONTEXT_NODE = "node"
 CONTEXT_CACHE = "execution_cache"
+#: Event kinds that make an artifact an execution's output; a resolver's picks are INTERNAL_OUTPUT (as in
+#: TFX), so lineage does not run through the resolver to what it happened to be given.
+OUTPUT_EVENTS = ("OUTPUT", "INTERNAL_OUTPUT")
 
 
 class ExecutionState:
@@ -373,6 +376,15 @@ class MetadataStore:
             kind = pb.Event.Type.Name(ev.type)
             out[ev.execution_id].append((kind, key, index, ev.artifact_id))
         return out
+
+    def execution_outputs(self, execution_id: int) -> dict[str, list[Artifact]]:
+        """``{output key: [artifacts in index order]}`` of one execution (a resolver's picks included)."""
+        events = self.events_by_execution([execution_id])[execution_id]
+        outs = sorted((key, index, aid) for kind, key, index, aid in events if kind in OUTPUT_EVENTS)
+        result: dict[str, list[Artifact]] = {}
+        for (key, _, _), artifact in zip(outs, self.get_artifacts([aid for *_, aid in outs]), strict=True):
+            result.setdefault(key, []).append(artifact)
+        return result
 
     def executions_in_context(self, type_name: str, name: str) -> list[pb.Execution]:
         ctx = self.context(type_name, name, create=False)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from headwater.metadata.errors import MetadataError
-from headwater.metadata.store import CONTEXT_RUN, MetadataStore, from_value
+from headwater.metadata.store import CONTEXT_RUN, OUTPUT_EVENTS, MetadataStore, from_value
 
 __all__ = ["NodeSummary", "RunDetail", "RunSummary", "list_runs", "show_run"]
 
@@ -132,7 +132,7 @@ def show_run(store: MetadataStore, run_id: str) -> RunDetail:
         outputs: dict[str, list[dict[str, Any]]] = {}
         inputs: dict[str, list[int]] = {}
         for kind, key, _, aid in sorted(events[e.id], key=lambda t: (t[1], t[2])):
-            if kind == "OUTPUT":
+            if kind in OUTPUT_EVENTS:
                 a = arts[aid]
                 outputs.setdefault(key, []).append(
                     {"id": aid, "type": a.type_name, "uri": a.uri, "state": a.state.name,

@@ -64,14 +64,7 @@ def outputs_in_run(store: MetadataStore, run_id: str, node_id: str) -> dict[str,
     ]
     if not found:
         return None
-    latest = max(found, key=lambda e: (e.create_time_since_epoch, e.id))
-    events = sorted((key, index, aid) for kind, key, index, aid in store.events_by_execution([latest.id])[latest.id]
-                    if kind == "OUTPUT")
-    artifacts = store.get_artifacts([aid for *_, aid in events])
-    result: dict[str, list[Artifact]] = {}
-    for (key, _, _), art in zip(events, artifacts, strict=True):
-        result.setdefault(key, []).append(art)
-    return result
+    return store.execution_outputs(max(found, key=lambda e: (e.create_time_since_epoch, e.id)).id)
 
 
 def _abandon_earlier_attempts(store: MetadataStore, run_id: str, node_id: str) -> list[int]:

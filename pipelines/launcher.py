@@ -50,6 +50,7 @@ P_NODE = "__node_id__"
 P_RUN = "__run_id__"
 P_ATTEMPTS = "__attempts__"
 P_SKIPPED = "__skipped__"
+P_RESOLVER_INPUTS = "__resolver_inputs__"
 
 
 def process_owner() -> str:
@@ -189,14 +190,7 @@ class Launcher:
         ]
         if not execs:
             return {}
-        latest = max(execs, key=lambda e: (e.create_time_since_epoch, e.id))
-        events = self.store.events_by_execution([latest.id])[latest.id]
-        outs = sorted((key, index, aid) for kind, key, index, aid in events if kind == "OUTPUT")
-        arts = dict(zip([a for *_, a in outs], self.store.get_artifacts([a for *_, a in outs]), strict=True))
-        result: dict[str, list[Artifact]] = {}
-        for key, _, aid in outs:
-            result.setdefault(key, []).append(arts[aid])
-        return result
+        return self.store.execution_outputs(max(execs, key=lambda e: (e.create_time_since_epoch, e.id)).id)
 
     def resolve_inputs(self, node: Node) -> dict[str, list[Artifact]]:
         resolved: dict[str, list[Artifact]] = {}
@@ -270,16 +264,11 @@ class Launcher:
             key=lambda e: -e.id,
         )
         for execution in candidates:
-            events = self.store.events_by_execution([execution.id])[execution.id]
-            outs = sorted((key_, index, aid) for kind, key_, index, aid in events if kind == "OUTPUT")
-            if not outs:
-                continue
-            arts = self.store.get_artifacts([aid for *_, aid in outs])
-            if all(a.state == ArtifactState.LIVE and (not is_local_path(a.uri) or os.path.exists(a.uri)) for a in arts):
-                grouped: dict[str, list[Artifact]] = {}
-                for (key_, _, _), art in zip(outs, arts, strict=True):
-                    grouped.setdefault(key_, []).append(art)
-                return execution.id, grouped
+            outputs = self.store.execution_outputs(execution.id)
+            arts = [a for group in outputs.values() for a in group]
+            if arts and all(a.state == ArtifactState.LIVE and (not is_local_path(a.uri) or os.path.exists(a.uri))
+                            for a in arts):
+                return execution.id, outputs
         return None
 
     # ------------------------------------------------------------------ lifecycle
@@ -381,11 +370,12 @@ class Launcher:
                 node_id=node.id, run_id=self.run_id,
             ) from exc
         outputs = {k: list(resolved.get(k, [])) for k in comp.spec.outputs}
-        props = {**params, P_NODE: node.id, P_RUN: self.run_id, P_OWNER: self.owner}
+        # As TFX records a resolver: its picks are INTERNAL_OUTPUT events and what it was given is a property,
+        # not INPUT events, so lineage never runs from a picked model back through the resolver's inputs.
+        props = {**params, P_NODE: node.id, P_RUN: self.run_id, P_OWNER: self.owner,
+                 P_RESOLVER_INPUTS: {k: [a.id for a in v] for k, v in inputs.items()}}
         execution = self.store.execution_proto(comp.spec.qualified_name, ExecutionState.COMPLETE, props)
-        eid, _ = self.store.put_execution(
-            execution, self._events(inputs, "INPUT") + self._events(outputs, "OUTPUT"), self.contexts(node.id)
-        )
+        eid, _ = self.store.put_execution(execution, self._events(outputs, "INTERNAL_OUTPUT"), self.contexts(node.id))
         self.outputs[node.id] = outputs
         return Outcome(node.id, "done", eid, outputs=outputs, started=started, duration=time.time() - started)
 

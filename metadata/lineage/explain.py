@@ -11,9 +11,18 @@ push               the execution with an ``OUTPUT`` event to the ``PushedModel``
 evaluation         the producer of the push's ``ModelBlessing`` input (and its ``ModelEvaluation``)
 training           the producer of the push's ``Model`` input (the first non-cached one)
 transform          the producer of the ``TransformGraph`` the training consumed
-data (ingest)      producers of ``Examples`` upstream of the model or read by the evaluation, that
-                   themselves consume no ``Examples`` (the baseline model's data is not included)
+data (ingest)      producers of ``Examples`` in the history of the model or of the examples the
+                   evaluation read, that themselves consume no ``Examples`` (the baseline model's data
+                   is not included)
 =================  ===============================================================================
+
+The *history* of an artifact is walked strictly upstream: the execution that made it (the first
+non-cached producer), that execution's ``INPUT`` artifacts, the executions that made those, and so on.
+Other executions with an ``OUTPUT`` event to an artifact are not walked through: cached executions
+reuse it (listed as ``reused_by``), and resolvers select it — a later run's ``LatestBlessedModel``
+records an ``OUTPUT`` event to the model it picked as that run's baseline and consumes that run's
+candidate (``exclude``), which is not what the model was trained on. The explanation's ``graph`` is
+that history: the upstream trace without what only such executions consumed.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -271,12 +281,68 @@ def _as_int(value: Any) -> int | None:
 def _first_producer(
     graph: LineageGraph, artifact: ArtifactNode
 ) -> tuple[ExecutionNode | None, tuple[ExecutionNode, ...]]:
-    """The execution that really produced ``artifact`` and the cached executions that reused it."""
+    """The execution that really produced ``artifact`` and the cached executions that reused it.
+
+    An artifact can have several ``OUTPUT`` events: the execution that made it, ``CACHED`` executions
+    that reused it, and executions that merely selected it later (headwater's resolvers, e.g. a later
+    run's ``LatestBlessedModel`` picking it as the baseline). The maker is the first non-cached one; only
+    cached executions count as reuses.
+    """
     producers = sorted(graph.producers(artifact), key=lambda e: (e.state == "CACHED", e.create_time_ms or 0,
                                                                   e.id))
     if not producers:
         return None, ()
-    return producers[0], tuple(p for p in producers[1:])
+    return producers[0], tuple(p for p in producers[1:] if p.state == "CACHED")
+
+
+def _history(graph: LineageGraph, start: ArtifactNode) -> tuple[ArtifactNode | ExecutionNode, ...]:
+    """``start`` and what it was made from, strictly upstream: each artifact's maker (see
+    :func:`_first_producer`), that execution's ``INPUT`` artifacts, their makers, and so on.
+
+    Other executions with an ``OUTPUT`` event to an artifact are not walked through: a resolver of a later
+    run that selected a model as its baseline consumed that run's candidate (``exclude``), and going on
+    from it would make the later run's data look like the model's training data.
+    """
+    seen = {start.key}
+    order: list[ArtifactNode | ExecutionNode] = [start]
+    queue: deque[ArtifactNode | ExecutionNode] = deque([start])
+    while queue:
+        node = queue.popleft()
+        if isinstance(node, ArtifactNode):
+            maker, _ = _first_producer(graph, node)
+            following: list[ArtifactNode | ExecutionNode] = [maker] if maker is not None else []
+        else:
+            following = [a for _, a in graph.inputs(node)]
+        for nxt in following:
+            if nxt.key not in seen:
+                seen.add(nxt.key)
+                order.append(nxt)
+                queue.append(nxt)
+    return tuple(order)
+
+
+def _push_history(graph: LineageGraph) -> LineageGraph:
+    """The part of an upstream trace that is the push's history (:func:`_history` of the root).
+
+    Every execution with an ``OUTPUT`` (or ``INTERNAL_OUTPUT``) event to a kept artifact stays as a node
+    (cached reuses, resolvers that selected it), but what only they consumed is left out.
+    """
+    root = graph.root_node
+    if not isinstance(root, ArtifactNode):
+        return graph
+    kept = {n.key for n in _history(graph, root)}
+    for key in list(kept):
+        if key.startswith("artifact:"):
+            kept.update(e.source for e in graph.in_edges(key) if e.is_output)
+    return LineageGraph(
+        root=graph.root,
+        direction=graph.direction,
+        depth=graph.depth,
+        artifacts=tuple(a for a in graph.artifacts if a.key in kept),
+        executions=tuple(x for x in graph.executions if x.key in kept),
+        edges=tuple(e for e in graph.edges if e.source in kept and e.target in kept),
+        frontier=tuple(k for k in graph.frontier if k in kept),
+    )
 
 
 def _step(contexts: Mapping[int, Mapping[str, list[str]]], graph: LineageGraph,
@@ -421,7 +487,9 @@ def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation
             "PushedModel`) or by the serving path it was pushed to",
             artifact_uri=root.uri,
         )
-    graph = trace(store, root, direction="upstream", depth=None)
+    # the upstream trace also holds what reached it through other executions' OUTPUT events (a later run's
+    # resolver selecting the model as its baseline, and that run's candidate it excluded): keep the history
+    graph = _push_history(trace(store, root, direction="upstream", depth=None))
     notes: list[str] = []
 
     # -- find the steps by the artifact types they produced
@@ -438,14 +506,14 @@ def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation
     # not those behind the baseline model, which share the graph but not the pushed model's history
     roles: dict[int, list[str]] = {}
     if model is not None:
-        for node in (model, *graph.ancestors(model)):
+        for node in _history(graph, model):
             if isinstance(node, ArtifactNode) and node.type_name == "Examples":
                 roles.setdefault(node.id, []).append("training")
     if evaluator is not None:
         for key, examples in graph.inputs(evaluator):
             if examples.type_name != "Examples" or "baseline" in key:
                 continue
-            for node in (examples, *graph.ancestors(examples)):
+            for node in _history(graph, examples):
                 if isinstance(node, ArtifactNode) and node.type_name == "Examples":
                     roles.setdefault(node.id, [])
                     if "evaluation" not in roles[node.id]:

@@ -46,12 +46,12 @@ def test_latest_blessed_model_follows_tfx_semantics(tmp_path):
     c, c_blessing = produce_and_bless("models", tmp_path, "c", 1)
     assert resolve("models", tmp_path) == ([c.id], [c_blessing.id])
     assert b.id < c.id
-    # The resolver's choice is recorded like any execution: OUTPUT events to the chosen artifacts.
+    # The resolver's choice is recorded as TFX records it: INTERNAL_OUTPUT events to the chosen artifacts.
     store = connect(f"sqlite:///{tmp_path / 'metadata.sqlite'}")
     result = run("models", tmp_path, [LatestBlessedModel().with_id("again")])
     events = store.events_by_execution([result.nodes["again"].execution_id])
-    assert sorted(e[:3] for e in next(iter(events.values()))) == [("OUTPUT", "model", 0),
-                                                                   ("OUTPUT", "model_blessing", 0)]
+    assert sorted(e[:3] for e in next(iter(events.values()))) == [("INTERNAL_OUTPUT", "model", 0),
+                                                                   ("INTERNAL_OUTPUT", "model_blessing", 0)]
     # exclude= leaves the candidate out: the next blessed one back is the baseline.
     ctx = ResolverContext(store, "models", "r", "latest")
     found = latest_blessed_model(ctx, exclude=[c.id])

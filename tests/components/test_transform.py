@@ -214,3 +214,35 @@ def test_ingest_and_transform_in_a_pipeline(tmp_path):
     again = LocalRunner(quiet=True).run(Pipeline(name="penguin-data", root=str(tmp_path / "root"),
                                                  nodes=[ingest_node, good]))
     assert {n.state for n in again.nodes.values()} == {"cached"}
+
+
+def test_beam_dofn_spec_cache_is_exact_and_restored():
+    beam = pytest.importorskip("apache_beam")
+    from apache_beam.coders import VarIntCoder
+    from apache_beam.testing.util import assert_that, equal_to
+    from apache_beam.transforms import userstate
+
+    class Count(beam.DoFn):
+        SEEN = userstate.ReadModifyWriteStateSpec("seen", VarIntCoder())
+
+        def process(self, element, seen=beam.DoFn.StateParam(SEEN)):
+            total = (seen.read() or 0) + 1
+            seen.write(total)
+            yield element[0], total
+
+    class Plain(beam.DoFn):
+        def process(self, element):
+            yield element
+
+    original = userstate.get_dofn_specs
+    with _data.beam_dofn_spec_cache():
+        assert userstate.get_dofn_specs is not original
+        for _ in range(2):  # the second answer comes from the cache
+            assert userstate.is_stateful_dofn(Count()) and not userstate.is_stateful_dofn(Plain())
+        assert userstate.get_dofn_specs(Count()) == original(Count())
+        with _data.beam_dofn_spec_cache():  # nested: no second layer
+            assert userstate.get_dofn_specs is not original
+        with beam.Pipeline() as p:
+            out = p | beam.Create([("a", 1), ("a", 2), ("b", 3)]) | beam.ParDo(Count())
+            assert_that(out, equal_to([("a", 1), ("a", 2), ("b", 1)]))
+    assert userstate.get_dofn_specs is original

@@ -612,6 +612,58 @@ def test_explain_reads_headwater_evaluate_records(store, ids) -> None:
     assert "NOT pushed (pushed=0): model not blessed (blessed=0)" in text
 
 
+def test_explain_follows_makers_not_later_resolvers() -> None:
+    """A later run's resolver that selected a model records an OUTPUT event to it and consumed that run's
+    candidate (``exclude``); the model's training data is still only what its own trainer consumed."""
+    config = pb.ConnectionConfig()
+    config.fake_database.SetInParent()
+    mlmd = metadata_store.MetadataStore(config)
+    writer = StoreWriter(mlmd, "/serving/taxi")
+    r1 = writer.run("run-a", span=1, steps=100, accuracy=0.8, baseline=None, version=1)
+    r2 = writer.run("run-b", span=2, steps=100, accuracy=0.9, baseline=r1["train"], version=2)
+    r3 = writer.run("run-c", span=3, steps=100, accuracy=0.5, baseline=r2["train"], headwater_evaluate=True)
+    b, c = (  # each run's baseline, recorded as the launcher records a resolver
+        writer.node(
+            later["run"]["context"],
+            "baseline",
+            "resolvers.LatestBlessedModel",
+            {},
+            [("exclude", later["train"]["model"])],
+            [],
+            reuse=[("model", selected["train"]["model"]), ("model_blessing", selected["evaluate"]["blessing"])],
+        )["execution"]
+        for later, selected in ((r2, r1), (r3, r2))
+    )
+    # MLMD's upstream walk goes on through the resolver: the plain trace still shows every event
+    assert f"artifact:{r3['ingest']['examples']}" in upstream(mlmd, r2["push"]["pushed_model"])
+    # the resolvers stay, as what selected the models, but what only they consumed (exclude=) is left out
+    selectors = {
+        r1["push"]["pushed_model"]: {b: []},
+        r2["push"]["pushed_model"]: {b: [r2["train"]["model"]], c: []},
+    }
+    for run, baseline in ((r1, None), (r2, r1)):
+        e = explain_push(mlmd, run["push"]["pushed_model"])
+        [data] = e.data
+        assert (data.examples.id, data.used_for) == (run["ingest"]["examples"], ("training", "evaluation"))
+        assert e.training is not None and e.training.execution.id == run["train"]["execution"]
+        assert e.training.reused_by == ()  # a resolver's selection is not a reuse
+        assert e.evaluation is not None and e.evaluation.step is not None
+        assert e.evaluation.step.execution.id == run["evaluate"]["execution"] and e.evaluation.step.reused_by == ()
+        assert (e.evaluation.baseline.id if e.evaluation.baseline else None) == (
+            baseline["train"]["model"] if baseline else None
+        )
+        newer = {r["train"]["model"] for r in (r2, r3) if r is not run} | {r3["ingest"]["examples"]}
+        assert not newer & {a.id for a in e.graph.artifacts}
+        resolvers = [x for x in e.graph.executions if x.short_type == "LatestBlessedModel"]
+        assert {x.id: [a.id for _, a in e.graph.inputs(x)] for x in resolvers} == selectors[e.push.pushed_model.id]
+    # the unblessed push of run c: its own data; run b's model is the baseline it did not beat
+    e = explain_push(mlmd, r3["push"]["pushed_model"])
+    assert e.push.pushed is False and e.push.skipped_because == "model not blessed (blessed=0)"
+    assert [d.examples.id for d in e.data] == [r3["ingest"]["examples"]]
+    assert e.evaluation is not None and e.evaluation.baseline is not None
+    assert e.evaluation.baseline.id == r2["train"]["model"]
+
+
 def test_explain_rejects_other_artifact_types(store, ids) -> None:
     model = ids["r2"]["train"]["model"]
     with pytest.raises(

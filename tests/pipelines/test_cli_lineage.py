@@ -286,3 +286,74 @@ def test_lineage_of_a_run_written_by_the_local_runner(tmp_path, capsys) -> None:
     assert explained["evaluation"]["execution"]["parameters"] == {"score": 0.9, "threshold": 0.5}
     code, out, _ = _run(capsys, "artifacts", "list", "--run", run_id, "--pipeline", "kfp-demo", "--metadata", uri)
     assert code == 0 and len(out.splitlines()) == 1 + 6  # header + every artifact of the run
+
+
+def test_explain_after_a_later_run_used_the_model_as_baseline(tmp_path, capsys) -> None:
+    """A model's training data is what its trainer consumed, not what later runs did with the model.
+
+    Four real runs of span -> train -> (latest blessed model as baseline) -> evaluate -> push. The runs
+    after run 2 evaluate against run 2's model: their LatestBlessedModel records an OUTPUT event to it
+    and consumes their own candidate (``exclude``). Walking those events upstream from run 2's model
+    would reach the later spans; the explanation follows only the executions that made each artifact.
+    """
+    import hw_test_components as c
+    from headwater.components.push import Push
+    from headwater.components.resolvers import LatestBlessedModel
+    from headwater.metadata import connect
+    from headwater.metadata.lineage import explain_push
+    from headwater.pipelines import LocalRunner, Param, Pipeline
+
+    uri = f"sqlite:///{tmp_path / 'metadata.sqlite'}"
+    serving = tmp_path / "serving"
+    ingest = c.examples_of_span(span=Param("span", default=1)).with_id("ingest")
+    train = c.train_on(examples=ingest.outputs.examples).with_id("train")
+    baseline = LatestBlessedModel(exclude=train.outputs.model).with_id("baseline")
+    evaluate = c.evaluate_against(examples=ingest.outputs.examples, model=train.outputs.model,
+                                  baseline_model=baseline.outputs.model,
+                                  blessed=Param("blessed", default=1)).with_id("evaluate")
+    push = Push(model=train.outputs.model, blessing=evaluate.outputs.blessing,
+                destination=str(serving)).with_id("push")
+    pipeline = Pipeline(name="retrain", root=str(tmp_path / "root"), metadata=uri,
+                        nodes=[ingest, train, baseline, evaluate, push])
+    runs = {}
+    for span, blessed in ((1, 1), (2, 1), (3, 0), (4, 1)):  # run 3 is not blessed: its push is skipped
+        result = LocalRunner(1, quiet=True).run(pipeline, {"span": span, "blessed": blessed})
+        assert result.ok, {n: r.error for n, r in result.nodes.items() if r.error}
+        runs[span] = result
+    model = {s: r.outputs("train", "model")[0].id for s, r in runs.items()}
+    examples = {s: r.outputs("ingest", "examples")[0].id for s, r in runs.items()}
+    # runs 3 and 4 both compared against run 2's model (run 3's was not blessed)
+    assert [runs[s].outputs("baseline", "model")[0].id for s in (3, 4)] == [model[2], model[2]]
+
+    code, out, _ = _run(capsys, "lineage", str(serving / "2"), "--explain", "-f", "json", "--metadata", uri)
+    assert code == 0
+    explained = json.loads(out)
+    assert explained["model"]["id"] == model[2]
+    assert [(d["examples"], d["used_for"]) for d in explained["data"]] == [
+        (f"artifact:{examples[2]}", ["training", "evaluation"])
+    ]
+    assert explained["training"]["run"] == runs[2].run_id and explained["training"]["reused_by"] == []
+    assert explained["evaluation"]["execution"]["run"] == runs[2].run_id
+    assert explained["evaluation"]["execution"]["reused_by"] == []
+    assert explained["evaluation"]["baseline"] == f"artifact:{model[1]}"
+    # the push's history holds run 1 (the baseline's) and run 2, nothing of the runs after it
+    in_graph = {a["id"] for a in explained["graph"]["artifacts"]}
+    assert {model[1], examples[1], model[2], examples[2]} <= in_graph
+    assert not in_graph & {model[3], examples[3], model[4], examples[4]}
+    code, text, _ = _run(capsys, "lineage", str(serving / "2"), "--explain", "--metadata", uri)
+    assert code == 0 and "span 3" not in text and "span 4" not in text and "reused by" not in text
+
+    store = connect(uri, readonly=True)
+    pushed = {s: r.outputs("push", "pushed_model")[0] for s, r in runs.items()}
+    by_id = explain_push(store, pushed[2].id)
+    assert by_id.to_dict() == explained
+
+    # the skipped push of run 3: its own span and model, run 2's model as the baseline it did not beat
+    skipped = explain_push(store, pushed[3].id)
+    assert skipped.push.pushed is False and skipped.push.skipped_because is not None
+    assert skipped.model is not None and skipped.model.id == model[3]
+    assert [(d.examples.id, d.used_for) for d in skipped.data] == [(examples[3], ("training", "evaluation"))]
+    assert skipped.evaluation is not None and skipped.evaluation.blessed is False
+    assert skipped.evaluation.baseline is not None and skipped.evaluation.baseline.id == model[2]
+    assert skipped.training is not None and skipped.training.run == runs[3].run_id
+    assert not {a.id for a in skipped.graph.artifacts} & {model[4], examples[4]}

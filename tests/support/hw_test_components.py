@@ -115,3 +115,32 @@ def all_produced(ctx: ResolverContext, node: str = "a") -> dict:
 @component
 def count_examples(examples: Input[list[types.Examples]], out: Output[types.Model]) -> None:
     out.custom_properties["count"] = len(examples)
+
+
+@component
+def examples_of_span(examples: Output[types.Examples], span: int = 1) -> None:
+    """One span of examples (an ingest stand-in for retraining-per-span pipelines)."""
+    (Path(examples.uri) / "data.txt").write_text(f"span {span}")
+    examples.properties["span"] = span
+    examples.properties["split_names"] = '["train", "eval"]'
+
+
+@component
+def train_on(examples: Input[types.Examples], model: Output[types.Model]) -> None:
+    """A "model" in the serving layout Push copies (Format-Serving/saved_model.pb)."""
+    serving = Path(model.uri, "Format-Serving")
+    serving.mkdir()
+    (serving / "saved_model.pb").write_text(Path(examples.uri, "data.txt").read_text())
+
+
+@component
+def evaluate_against(examples: Input[types.Examples], model: Input[types.Model],
+                     blessing: Output[types.ModelBlessing], baseline_model: Input[types.Model] | None = None,
+                     blessed: int = 1) -> None:
+    """Bless (or not) ``model``, recording the baseline it was compared with, as Evaluate does."""
+    Path(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED").write_text("")
+    blessing.custom_properties.update({"blessed": blessed, "current_model_id": model.id or 0,
+                                       "current_model": model.uri})
+    if baseline_model is not None:
+        blessing.custom_properties.update({"baseline_model_id": baseline_model.id or 0,
+                                           "baseline_model": baseline_model.uri})
