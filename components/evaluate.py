@@ -40,7 +40,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -92,13 +92,79 @@ def _number(value: Any, path: str) -> float | None:
 
 
 @dataclass(frozen=True)
+class Slice:
+    """A slice: ``Slice()`` is the whole data set; ``Slice(features=("island",))`` one slice per island;
+    ``Slice(values={"island": "Biscoe"})`` only that island."""
+
+    features: tuple[str, ...] = ()
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.features, str):
+            object.__setattr__(self, "features", (self.features,))
+        object.__setattr__(self, "features", tuple(self.features))
+        object.__setattr__(self, "values", {str(k): str(v) for k, v in dict(self.values).items()})
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (*self.features, *self.values)
+
+
+ThresholdSlices = tuple[Slice, ...] | Literal["all"] | None
+"""Where a threshold is checked: ``None`` (the default) the whole eval set only, ``"all"`` every evaluated
+slice, or the listed slices (each must be among ``EvalConfig.slices``)."""
+
+
+def _threshold_slices(value: Any) -> ThresholdSlices:
+    """Normalise a threshold's ``slices=``; messages leave the path to the caller."""
+    if value is None or value == "all":
+        return value
+    if isinstance(value, str):
+        raise ParameterError(
+            f"slices is {value!r}; give all (every slice) or a list of slices such as [{{}}, {{features: [island]}}]"
+        )
+    if isinstance(value, (Slice, Mapping)):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ParameterError(
+            f"slices is {value!r}; give all or a list of slices such as [{{}}, {{features: [island]}}]"
+        )
+    if not value:
+        raise ParameterError("slices is empty; leave it out for the whole eval set, or give all or a list of slices")
+    return tuple(_slice_from(v, f"slices[{i}]", prefix=False) for i, v in enumerate(value))
+
+
+def _slice_text(s: Slice) -> str:
+    """A slice the way the YAML form writes it: ``{}``, ``{features: [island]}``, ``{values: {sex: MALE}}``."""
+    parts = []
+    if s.features:
+        parts.append(f"features: [{', '.join(s.features)}]")
+    if s.values:
+        parts.append("values: {" + ", ".join(f"{k}: {v}" for k, v in s.values.items()) + "}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _covers(evaluated: Slice, wanted: Slice) -> bool:
+    """Whether TFMA computes (some of) the slices ``wanted`` names when ``evaluated`` is configured."""
+    if set(evaluated.keys) != set(wanted.keys):
+        return False
+    return all(evaluated.values.get(k, v) == v for k, v in wanted.values.items())
+
+
+@dataclass(frozen=True)
 class ValueThreshold:
-    """The metric's value must lie in ``[lower, upper]`` (either bound may be omitted)."""
+    """The metric's value must lie in ``[lower, upper]`` (either bound may be omitted).
+
+    ``slices``: where it is checked — the whole eval set only by default, ``"all"`` for every evaluated
+    slice, or a tuple of :class:`Slice` (each among ``EvalConfig.slices``).
+    """
 
     lower: float | None = None
     upper: float | None = None
+    slices: ThresholdSlices = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "slices", _threshold_slices(self.slices))
         lower, upper = _number(self.lower, "threshold.lower"), _number(self.upper, "threshold.upper")
         if lower is None and upper is None:
             raise ParameterError("a ValueThreshold needs lower= and/or upper=; give at least one bound")
@@ -113,14 +179,16 @@ class ChangeThreshold:
     """Candidate minus baseline must not be worse than ``absolute`` (and/or ``relative``) in ``direction``.
 
     ``ChangeThreshold(absolute=-1e-10)`` with the default ``higher_is_better``: "not worse than the
-    baseline" (TFX's usual setting).
+    baseline" (TFX's usual setting). ``slices`` as for :class:`ValueThreshold` (default: the whole eval set).
     """
 
     absolute: float | None = None
     relative: float | None = None
     direction: Direction = Direction.HIGHER_IS_BETTER
+    slices: ThresholdSlices = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "slices", _threshold_slices(self.slices))
         absolute, relative = _number(self.absolute, "change.absolute"), _number(self.relative, "change.relative")
         if absolute is None and relative is None:
             raise ParameterError("a ChangeThreshold needs absolute= and/or relative=; e.g. absolute=-1e-10")
@@ -158,25 +226,6 @@ class Metric:
     @property
     def has_threshold(self) -> bool:
         return self.threshold is not None or self.change is not None
-
-
-@dataclass(frozen=True)
-class Slice:
-    """A slice: ``Slice()`` is the whole data set; ``Slice(features=("island",))`` one slice per island;
-    ``Slice(values={"island": "Biscoe"})`` only that island."""
-
-    features: tuple[str, ...] = ()
-    values: Mapping[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.features, str):
-            object.__setattr__(self, "features", (self.features,))
-        object.__setattr__(self, "features", tuple(self.features))
-        object.__setattr__(self, "values", {str(k): str(v) for k, v in dict(self.values).items()})
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return (*self.features, *self.values)
 
 
 @dataclass(frozen=True)
@@ -223,6 +272,8 @@ class EvalConfig:
                 raise ParameterError(f"eval_config.metrics[{i}] is {type(m).__name__}; use Metric(...) or a name")
         if not self.slices:
             raise ParameterError("eval_config.slices is empty; keep at least Slice() (the whole data set)")
+        object.__setattr__(self, "slices", tuple(_slice_from(s, f"slices[{i}]") for i, s in enumerate(self.slices)))
+        self._check_threshold_slices()
         if self.no_thresholds not in ("not_blessed", "blessed"):
             raise ParameterError(
                 f"eval_config.no_thresholds is {self.no_thresholds!r}; use 'not_blessed' (default) or 'blessed'"
@@ -231,6 +282,28 @@ class EvalConfig:
             raise ParameterError(
                 f"eval_config.task is {self.task!r}; use 'auto', 'multiclass', 'binary' or 'regression'"
             )
+
+    def _check_threshold_slices(self) -> None:
+        evaluated = ", ".join(_slice_text(s) for s in self.slices)
+        for i, m in enumerate(self.metrics):
+            for kind, threshold in (("threshold", m.threshold), ("change", m.change)):
+                if threshold is None or threshold.slices == "all":
+                    continue
+                where = f"eval_config.metrics[{i}].{kind}"
+                if threshold.slices is None:
+                    if Slice() not in self.slices:
+                        raise ParameterError(
+                            f"{where} applies to the whole eval set (it has no slices:) but eval_config.slices has "
+                            "no whole-set slice {}; add {} to eval_config.slices, or give the threshold slices: all "
+                            "or a list of slices"
+                        )
+                    continue
+                for j, wanted in enumerate(threshold.slices):
+                    if not any(_covers(s, wanted) for s in self.slices):
+                        raise ParameterError(
+                            f"{where}.slices[{j}] {_slice_text(wanted)} is not among eval_config.slices "
+                            f"({evaluated}); add it there: a threshold is checked only on evaluated slices"
+                        )
 
     @property
     def has_thresholds(self) -> bool:
@@ -311,13 +384,13 @@ class EvalConfig:
             if m.config:
                 cfg.config = json.dumps(dict(m.config), sort_keys=True)
             if m.threshold is not None:
-                value = cfg.threshold.value_threshold
+                value = _scoped_threshold(cfg, m.threshold.slices).value_threshold
                 if m.threshold.lower is not None:
                     value.lower_bound.value = m.threshold.lower
                 if m.threshold.upper is not None:
                     value.upper_bound.value = m.threshold.upper
             if m.change is not None:
-                change = cfg.threshold.change_threshold
+                change = _scoped_threshold(cfg, m.change.slices).change_threshold
                 change.direction = (
                     tfma.MetricDirection.HIGHER_IS_BETTER
                     if m.change.direction == Direction.HIGHER_IS_BETTER
@@ -328,12 +401,7 @@ class EvalConfig:
                 if m.change.relative is not None:
                     change.relative.value = m.change.relative
             metrics.append(cfg)
-        slicing = []
-        for s in self.slices:
-            spec_s = tfma.SlicingSpec(feature_keys=list(s.features))
-            for k, v in s.values.items():
-                spec_s.feature_values[k] = v
-            slicing.append(spec_s)
+        slicing = [_slicing_spec(s) for s in self.slices]
         if not self.include_model_metrics:
             spec.model_type = tfma.TF_GENERIC
         config = tfma.EvalConfig(
@@ -345,18 +413,41 @@ class EvalConfig:
         return config
 
 
+def _slicing_spec(s: Slice) -> Any:
+    import tensorflow_model_analysis as tfma
+
+    spec = tfma.SlicingSpec(feature_keys=list(s.features))
+    for k, v in s.values.items():
+        spec.feature_values[k] = v
+    return spec
+
+
+def _scoped_threshold(cfg: Any, slices: ThresholdSlices) -> Any:
+    """The ``tfma.MetricThreshold`` to fill for a threshold scoped to ``slices``.
+
+    ``"all"`` is TFMA's ``MetricConfig.threshold`` (checked on every slice); the whole eval set (``None``)
+    or listed slices are a ``per_slice_thresholds`` entry, which TFMA checks only on matching slices.
+    """
+    if slices == "all":
+        return cfg.threshold
+    per_slice = cfg.per_slice_thresholds.add()
+    per_slice.slicing_specs.extend(_slicing_spec(s) for s in (slices or (Slice(),)))
+    return per_slice.threshold
+
+
 def _suggest(word: str, choices: Sequence[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _check_keys(data: Mapping[str, Any], cls: type, path: str) -> None:
+def _check_keys(data: Mapping[str, Any], cls: type, path: str, *, prefix: bool = True) -> None:
     known = [f.name for f in fields(cls)]
     for key in data:
         if key not in known:
             where = f"{path}.{key}" if path else str(key)
             raise ParameterError(
-                f"{_where(where)} is not a setting{_suggest(str(key), known)} (known: {', '.join(known)})"
+                f"{_where(where) if prefix else where} is not a setting{_suggest(str(key), known)} "
+                f"(known: {', '.join(known)})"
             )
 
 
@@ -384,7 +475,7 @@ def _metric_from(value: Any, path: str) -> Metric:
     return Metric(**kwargs)
 
 
-def _slice_from(value: Any, path: str) -> Slice:
+def _slice_from(value: Any, path: str, *, prefix: bool = True) -> Slice:
     if isinstance(value, Slice):
         return value
     if value is None or value == {}:
@@ -392,8 +483,9 @@ def _slice_from(value: Any, path: str) -> Slice:
     if isinstance(value, (list, tuple, str)):
         return Slice(features=tuple([value] if isinstance(value, str) else value))
     if not isinstance(value, Mapping):
-        raise ParameterError(f"{_where(path)} is {value!r}; give a mapping such as features: [island]")
-    _check_keys(value, Slice, path)
+        raise ParameterError(f"{_where(path) if prefix else path} is {value!r}; give a mapping such as "
+                             "features: [island]")
+    _check_keys(value, Slice, path, prefix=prefix)
     return Slice(features=tuple(value.get("features") or ()), values=dict(value.get("values") or {}))
 
 
@@ -603,6 +695,63 @@ def _add_plot_metrics(plan: _Plan, task: str, classes: int) -> None:
     del tfma
 
 
+# A helper metric (TFMA's MeanLabel) per slice and class: the share of examples of that class. A per-class
+# metric such as AUC is undefined on a slice where the share is 0 or 1 (TFMA reports AUC 0 there).
+_LABEL_SHARE = "headwater_label_share"
+_AUC_CLASSES = ("AUC", "AUCPrecisionRecall")
+
+
+def _metric_kwargs(config: str) -> dict[str, Any]:
+    """A ``MetricConfig.config`` as a dict (TFMA accepts it with or without the outer braces)."""
+    if not config.strip():
+        return {}
+    try:
+        value = json.loads(config if config.lstrip().startswith("{") else "{" + config + "}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _add_label_shares(plan: _Plan, task: str) -> None:
+    """Add the label share per class (binarized, in the same pass over the data) wherever per-class
+    metrics are computed, and per slice for a binary classifier."""
+    cfg = plan.tfma_config
+    by_outputs: dict[tuple[str, ...], set[int]] = {}
+    for spec in cfg.metrics_specs:
+        ids = set(spec.binarize.class_ids.values)
+        for metric in spec.metrics:
+            class_id = _metric_kwargs(metric.config).get("class_id")
+            if isinstance(class_id, int) and not isinstance(class_id, bool):
+                ids.add(class_id)
+        if ids:
+            by_outputs.setdefault(tuple(spec.output_names), set()).update(ids)
+    config = json.dumps({"name": _LABEL_SHARE})
+    for outputs, ids in sorted(by_outputs.items()):
+        spec = cfg.metrics_specs.add()
+        spec.output_names.extend(outputs)
+        spec.binarize.class_ids.values.extend(sorted(ids))
+        spec.metrics.add(class_name="MeanLabel", config=config)
+    if task == "binary":
+        cfg.metrics_specs.add().metrics.add(class_name="MeanLabel", config=config)
+
+
+def _auc_names(cfg: Any) -> set[str]:
+    """Metric key names of TFMA's AUC family in ``cfg`` (they read 0 where they are undefined)."""
+    from tensorflow_model_analysis.metrics import metric_types
+
+    registered = metric_types.registered_metrics()
+    names = set()
+    for spec in cfg.metrics_specs:
+        for metric in spec.metrics:
+            if metric.class_name in _AUC_CLASSES and not metric.module:
+                kwargs = _metric_kwargs(metric.config)
+                try:
+                    names.add(str(registered[metric.class_name](**kwargs).name))
+                except Exception:  # a bad config: TFMA itself reports it when it runs
+                    names.add(str(kwargs.get("name") or metric.class_name))
+    return names
+
+
 def _has_thresholds(cfg: Any) -> bool:
     import tensorflow_model_analysis as tfma
 
@@ -637,6 +786,7 @@ def _metric_label(key: Any) -> str:
 
 
 def _value(value: Any) -> float | None:
+    """A scalar metric value (NaN where TFMA says undefined); None for non-scalar values (matrices …)."""
     kind = value.WhichOneof("type")
     if kind == "double_value":
         return float(value.double_value.value)
@@ -645,32 +795,84 @@ def _value(value: Any) -> float | None:
     return None
 
 
-def _collect_metrics(output_dir: str) -> dict[str, dict[str, dict[str, float | None]]]:
-    """``{slice: {metric: {"candidate": v, "baseline": v, "diff": v}}}`` from TFMA's metrics files."""
+Table = dict[str, dict[str, dict[str, float | None]]]
+"""``{slice: {metric: {"candidate": v, "baseline": v, "diff": v}}}``; ``None``: undefined on the slice."""
+Undefined = dict[str, dict[str, str]]
+"""``{slice: {metric: why it is undefined there}}``."""
+
+
+def _class_id(key: Any) -> int | None:
+    return int(key.sub_key.class_id.value) if key.HasField("sub_key") and key.sub_key.HasField("class_id") else None
+
+
+def _undefined_reason(share: float, class_id: int | None, names: Sequence[str]) -> str:
+    if class_id is None:
+        return "no positive example in this slice" if share < 0.5 else "no negative example in this slice"
+    name = names[class_id] if class_id < len(names) else str(class_id)
+    label = f"class {class_id}" + (f" ({name})" if name != str(class_id) else "")
+    return f"no example of {label} in this slice" if share < 0.5 else f"every example in this slice is {label}"
+
+
+def _collect_metrics(output_dir: str, auc_names: Collection[str] = (),
+                     class_names: Sequence[str] = ()) -> tuple[Table, Undefined]:
+    """The metrics TFMA wrote, per slice, and which of them are undefined on which slice.
+
+    A value is undefined where TFMA computed NaN, and for AUC-type metrics (which TFMA reports as 0) where
+    the slice holds only positives or only negatives of the class (from the ``_LABEL_SHARE`` helper).
+    """
     import tensorflow_model_analysis as tfma
 
-    table: dict[str, dict[str, dict[str, float | None]]] = {}
+    table: Table = {}
+    undefined: Undefined = {}
     for record in tfma.load_metrics(output_dir):
-        slice_table = table.setdefault(_slice_name(record.slice_key), {})
+        name = _slice_name(record.slice_key)
+        slice_table = table.setdefault(name, {})
+        shares: dict[tuple[str, int | None], float] = {}
+        for kv in record.metric_keys_and_values:
+            if kv.key.name == _LABEL_SHARE and not kv.key.is_diff and kv.key.model_name != "baseline":
+                share = _value(kv.value)
+                if share is not None and not math.isnan(share):
+                    shares[(kv.key.output_name, _class_id(kv.key))] = share
         for kv in record.metric_keys_and_values:
             value = _value(kv.value)
-            if value is None:
+            if value is None or kv.key.name == _LABEL_SHARE:
                 continue
+            label = _metric_label(kv.key)
+            share = shares.get((kv.key.output_name, _class_id(kv.key)))
+            one_sided = share is not None and (share < 1e-9 or share > 1 - 1e-9)
+            if one_sided and (kv.key.name in auc_names or math.isnan(value)):
+                assert share is not None
+                undefined.setdefault(name, {})[label] = _undefined_reason(share, _class_id(kv.key), class_names)
+                value = None
+            elif math.isnan(value):
+                value = None
             role = "diff" if kv.key.is_diff else ("baseline" if kv.key.model_name == "baseline" else "candidate")
-            slice_table.setdefault(_metric_label(kv.key), {})[role] = value
-    return {s: dict(sorted(m.items())) for s, m in sorted(table.items(), key=lambda kv: (kv[0] != "Overall", kv[0]))}
+            slice_table.setdefault(label, {})[role] = value
+    order = sorted(table.items(), key=lambda kv: (kv[0] != "Overall", kv[0]))
+    return {s: dict(sorted(m.items())) for s, m in order}, undefined
+
+
+def _metrics_json(table: Table, undefined: Undefined) -> dict[str, dict[str, dict[str, Any]]]:
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, metrics in table.items():
+        out[name] = {}
+        for metric, values in metrics.items():
+            row: dict[str, Any] = dict(values)
+            if metric in undefined.get(name, {}):
+                row["undefined"] = undefined[name][metric]
+            out[name][metric] = row
+    return out
 
 
 def _fmt(value: float | None) -> str:
     if value is None:
-        return ""
+        return "n/a"
     if value == int(value) and abs(value) < 1e12:
         return str(int(value))
     return f"{value:.4f}"
 
 
-def _metrics_markdown(table: Mapping[str, Mapping[str, Mapping[str, float | None]]], verdict: str,
-                      message: str, has_baseline: bool) -> str:
+def _metrics_markdown(table: Table, undefined: Undefined, verdict: str, message: str, has_baseline: bool) -> str:
     lines = ["# Model evaluation", "", f"**{verdict}** — {message}", ""]
     for name, metrics in table.items():
         lines += [f"## {name}", ""]
@@ -683,23 +885,99 @@ def _metrics_markdown(table: Mapping[str, Mapping[str, Mapping[str, float | None
             lines += ["| metric | value |", "|---|---:|"]
             for metric, v in metrics.items():
                 lines.append(f"| {metric} | {_fmt(v.get('candidate'))} |")
+        notes = undefined.get(name, {})
+        if notes:
+            lines += ["", "n/a (undefined on this slice):"]
+            lines += [f"- {metric}: {why}" for metric, why in sorted(notes.items())]
         lines.append("")
     return "\n".join(lines)
 
 
-def _validation_message(result: Any, has_baseline: bool) -> tuple[bool, str]:
-    failures = []
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.6g}"
+
+
+def _failure_text(failure: Any, where: str, row: Mapping[str, float | None]) -> str:
+    """One failed threshold: the value, the threshold and how they compare."""
+    import tensorflow_model_analysis as tfma
+
+    label = f"{_metric_label(failure.metric_key)} on {where}"
+    tfma_message = " ".join(failure.message.split())
+    threshold = failure.metric_threshold
+    value = _value(failure.metric_value) if failure.HasField("metric_value") else None
+    if tfma_message or value is None:
+        return f"{label}: {tfma_message or 'no value to check'}"
+    if threshold.HasField("value_threshold"):
+        bounds = threshold.value_threshold
+        lower = bounds.lower_bound.value if bounds.HasField("lower_bound") else None
+        upper = bounds.upper_bound.value if bounds.HasField("upper_bound") else None
+        if lower is not None and value < lower:
+            return f"{label}: {_num(value)} is below the lower bound {lower:g} (value threshold)"
+        if upper is not None and value > upper:
+            return f"{label}: {_num(value)} is above the upper bound {upper:g} (value threshold)"
+        wanted = ", ".join(f"{side} bound {bound:g}" for side, bound in (("lower", lower), ("upper", upper))
+                           if bound is not None)
+        return f"{label}: the value is NaN, which no value threshold accepts ({wanted}) (value threshold)"
+    change = threshold.change_threshold
+    higher = change.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+    worse = "below" if higher else "above"
+    baseline = row.get("baseline")
+    text = f"{label}: candidate {_num(row.get('candidate'))} vs baseline {_num(baseline)}, change {value:+.6g}"
+    if math.isnan(value):
+        return f"{text}: a NaN change fails every change threshold (change threshold)"
+    parts = []
+    if change.HasField("absolute"):
+        allowed = change.absolute.value
+        if (value < allowed) if higher else (value > allowed):
+            parts.append(f"is {worse} the allowed change {allowed:+g}")
+    if change.HasField("relative"):
+        allowed = change.relative.value
+        ratio = value / baseline if baseline else math.nan
+        if not ((ratio >= allowed) if higher else (ratio <= allowed)):
+            parts.append(f"relative change {ratio:+.4g} is {worse} the allowed {allowed:+g}" if baseline
+                         else "relative change is undefined (the baseline is 0 or n/a)")
+    direction = "higher is better" if higher else "lower is better"
+    return f"{text} {' and '.join(parts)} (change threshold, {direction})"
+
+
+def _validation_message(result: Any, has_baseline: bool, table: Table, undefined: Undefined) -> tuple[bool, str]:
+    """``(blessed, blessing_message)`` from TFMA's validation result.
+
+    A failure on a metric that is undefined on that slice (see :func:`_collect_metrics`) is not counted:
+    the threshold cannot apply there. Every other failure, missing slice or an empty result fails.
+    """
+    failures: list[tuple[tuple[bool, str, str], str]] = []
+    skipped: list[str] = []
     for per_slice in result.metric_validations_per_slice:
         where = _slice_name(per_slice.slice_key) if per_slice.HasField("slice_key") else "cross-slice"
         for failure in per_slice.failures:
-            failures.append(f"{_metric_label(failure.metric_key)} on {where}: {failure.message.strip()}")
+            label = _metric_label(failure.metric_key)
+            why = undefined.get(where, {}).get(label)
+            if why is not None:
+                skipped.append(f"{label} on {where} ({why})")
+                continue
+            row = table.get(where, {}).get(label, {})
+            failures.append(((where != "Overall", where, label), _failure_text(failure, where, row)))
+    texts = [text for _, text in sorted(failures, key=lambda f: f[0])]
     for missing in result.missing_slices:
-        failures.append(f"slice {list(missing.feature_keys) or 'Overall'} {dict(missing.feature_values)} had no "
-                        "examples")
-    if result.validation_ok:
+        s = Slice(features=tuple(missing.feature_keys), values=dict(missing.feature_values))
+        texts.append(f"slice {_slice_text(s)} matched no eval example, so its thresholds could not be checked")
+    for missing_cross in result.missing_cross_slices:
+        texts.append(f"cross slice {' '.join(str(missing_cross).split())} matched no eval example")
+    # Not blessed by TFMA only because of undefined metrics: blessed.
+    blessed = result.validation_ok or (bool(skipped) and not texts and not result.missing_thresholds)
+    skipped_text = "; not checked where undefined: " + _first(sorted(set(skipped)), ", ") if skipped else ""
+    if blessed:
         suffix = "" if has_baseline else " (no baseline model yet: change thresholds skipped)"
-        return True, f"every threshold passed{suffix}"
-    return False, "thresholds failed: " + "; ".join(failures[:10]) if failures else "validation failed"
+        return True, f"every threshold passed{suffix}{skipped_text}"
+    if not texts:
+        return False, "validation failed (TFMA found no metrics to check; are there eval examples?)" + skipped_text
+    return False, "thresholds failed: " + _first(texts, "; ") + skipped_text
+
+
+def _first(items: Sequence[str], sep: str, limit: int = 10) -> str:
+    more = f"{sep}and {len(items) - limit} more (see validations in the evaluation)" if len(items) > limit else ""
+    return sep.join(items[:limit]) + more
 
 
 # ---------------------------------------------------------------------------- pictures
@@ -946,6 +1224,7 @@ def Evaluate(
     task, classes = _task(plan, signatures)
     if plan.plots:
         _add_plot_metrics(plan, task, classes)
+    _add_label_shares(plan, task)
     thresholds = _has_thresholds(plan.tfma_config)
 
     _keras.skip_autograph_for_tf_keras()
@@ -982,8 +1261,12 @@ def Evaluate(
         )
 
     # ------------------------------------------------------------ verdict
+    names = _class_names(plan, max(classes, 2), paths["candidate"]) if task in ("multiclass", "binary") else []
+    table, undefined = _collect_metrics(evaluation.uri, _auc_names(tfma_config), names)
     if thresholds:
-        blessed, message = _validation_message(tfma.load_validation_result(evaluation.uri), has_baseline)
+        blessed, message = _validation_message(
+            tfma.load_validation_result(evaluation.uri), has_baseline, table, undefined
+        )
     elif plan.no_thresholds == "blessed":
         blessed, message = True, "no thresholds configured; blessed by policy no_thresholds='blessed'"
     else:
@@ -1004,15 +1287,15 @@ def Evaluate(
             blessing.custom_properties["baseline_model_id"] = baseline_model.id
 
     # ------------------------------------------------------------ readable results and pictures
-    table = _collect_metrics(evaluation.uri)
     verdict = "BLESSED" if blessed else "NOT BLESSED"
     Path(evaluation.uri, "metrics.json").write_text(json.dumps(
         {"blessed": blessed, "message": message, "baseline_model_id": baseline_model.id if baseline_model else None,
-         "slices": table}, indent=2, sort_keys=False) + "\n")
-    Path(evaluation.uri, "metrics.md").write_text(_metrics_markdown(table, verdict, message, has_baseline))
+         "slices": _metrics_json(table, undefined)}, indent=2, sort_keys=False, allow_nan=False) + "\n")
+    Path(evaluation.uri, "metrics.md").write_text(
+        _metrics_markdown(table, undefined, verdict, message, has_baseline)
+    )
     pictures: list[str] = []
     if plan.plots and task in ("multiclass", "binary"):
-        names = _class_names(plan, max(classes, 2), paths["candidate"])
         confusion = _confusion(evaluation.uri)
         if confusion is not None:
             grid, n = confusion

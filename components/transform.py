@@ -18,6 +18,17 @@ every example, ``tf.SparseTensor`` for features that may be missing — and it r
 transformed tensors. Its analyzers (``tft.mean``, ``tft.compute_and_apply_vocabulary`` …) see only the
 ``analyze_splits`` (default: ``["train"]``); the resulting graph transforms every split.
 
+``examples`` takes one Examples channel or a rolling window of spans (``SpanRange``)::
+
+    window = SpanRange(examples=ingest.outputs.examples, spans=2)
+    transform = Transform(examples=window.outputs.examples, schema=ingest.outputs.schema, ...)
+
+With several artifacts the analyzers see the ``analyze_splits`` of all of them together, and the graph
+transforms every split of every artifact into one transformed Examples artifact: ``Split-train`` holds
+the train examples of all spans, and so on. That artifact's ``span`` (and ``version``) are those of the
+newest span; its ``spans`` custom property lists every span it covers (``[1, 2]``). Every artifact must
+have the splits that are analysed and transformed.
+
 Examples are read with tfx_bsl's ``TFExampleRecord`` TFXIO and the Schema, as TFX does. The analysis is
 an Apache Beam pipeline (``tft_beam.AnalyzeDataset``, with the node's ``beam_args``; by default the
 in-memory DirectRunner), and the graph is written by ``tft_beam.WriteTransformFn`` — so
@@ -49,6 +60,7 @@ from headwater.components import _data
 from headwater.components.api import ExecutionContext, Input, Output, component
 from headwater.components.executor import user_code
 from headwater.metadata import types
+from headwater.metadata.artifact import Artifact
 from headwater.metadata.errors import InputDataError, UserCodeError
 
 __all__ = [
@@ -115,8 +127,93 @@ def _feature_names(schema: Any) -> list[str]:
     return names
 
 
+def _check_splits(artifacts: Sequence[types.Examples], wanted: Sequence[str]) -> None:
+    for art in artifacts:
+        splits = _data.split_names(art)
+        for name in wanted:
+            if name not in splits:
+                span = art.properties["span"]
+                which = f" (span {span})" if span is not None and len(artifacts) > 1 else ""
+                raise InputDataError(
+                    f"Transform: split {name!r} is not in the Examples artifact {art.uri}{which} (its splits: "
+                    f"{splits}); fix analyze_splits / transform_splits"
+                )
+            _data.examples_files(art, name)
+
+
+def _span(art: Artifact) -> int:
+    value = art.properties["span"]
+    return -1 if value is None else int(value)
+
+
+def _newest(artifacts: Sequence[types.Examples]) -> types.Examples:
+    """The artifact of the newest span (of equal spans, the last given); its span and version go on the output."""
+    newest = artifacts[0]
+    for art in artifacts[1:]:
+        if _span(art) >= _span(newest):
+            newest = art
+    return newest
+
+
+def _pattern(artifacts: Sequence[types.Examples], split: str) -> str | list[str]:
+    """The file pattern(s) of one split over all artifacts (one string for one artifact, as before)."""
+    patterns = [_data.examples_file_pattern(a.uri, split) for a in artifacts]
+    return patterns[0] if len(patterns) == 1 else patterns
+
+
+def _window_schema(schema: Any, artifacts: Sequence[types.Examples], splits: Sequence[str]) -> tuple[Any, list[str]]:
+    """The schema to read a span window with, and the features it had to make optional.
+
+    The schema usually comes from the newest span. A feature it requires in every example (a fixed
+    ``shape``, read as a dense tensor) may be missing in an older span of the window — the real penguin
+    data has missing measurements in 2007 and 2009 but none in 2008. Such a feature is read as optional
+    (a ``tf.SparseTensor`` for ``preprocessing_fn``, a ``VarLenFeature`` when serving), as it would be had
+    the schema been inferred from the whole window; every other feature keeps its shape.
+    """
+    fixed = {f.name: f for f in schema.feature if f.HasField("shape")}
+    if len(artifacts) < 2 or not fixed:
+        return schema, []
+    import math
+
+    import pyarrow.compute as pc
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tfx_bsl.coders import example_coder
+
+    probe = schema_pb2.Schema()
+    probe.feature.extend(fixed.values())
+    decoder = example_coder.ExamplesToRecordBatchDecoder(probe.SerializeToString())
+    sizes = {name: math.prod(d.size for d in f.shape.dim) for name, f in fixed.items()}
+    ragged: set[str] = set()
+    for art in artifacts:
+        for split in splits:
+            for path in _data.examples_files(art, split):
+                records = list(_data.read_tfrecords(path, verify=False))
+                for start in range(0, len(records), _LOCAL_BATCH):
+                    batch = decoder.DecodeBatch(records[start:start + _LOCAL_BATCH])
+                    for name in set(sizes) - ragged:
+                        index = batch.schema.get_field_index(name)
+                        if index < 0:
+                            ragged.add(name)
+                            continue
+                        lengths = pc.list_value_length(batch.column(index))
+                        if lengths.null_count or pc.any(pc.not_equal(lengths, sizes[name])).as_py():
+                            ragged.add(name)
+            if ragged == set(sizes):
+                break
+    if not ragged:
+        return schema, []
+    relaxed = type(schema)()
+    relaxed.CopyFrom(schema)
+    for feature in relaxed.feature:
+        if feature.name in ragged:
+            feature.ClearField("shape")
+            feature.presence.ClearField("min_fraction")
+            feature.value_count.min = feature.value_count.max = sizes[feature.name]
+    return relaxed, sorted(ragged)
+
+
 def run_transform(
-    examples: types.Examples,
+    examples: types.Examples | Sequence[types.Examples],
     schema: types.Schema,
     transform_graph: types.TransformGraph,
     transformed_examples: types.Examples,
@@ -129,22 +226,27 @@ def run_transform(
     beam_args: Sequence[str] = (),
     tmp_dir: str | None = None,
 ) -> None:
-    """The Transform executor as a plain function (what the component calls)."""
+    """The Transform executor as a plain function (what the component calls).
+
+    ``examples`` is one Examples artifact or several (a span window): analysis runs over the
+    ``analyze_splits`` of all of them, and every split of every artifact is transformed into
+    ``transformed_examples``.
+    """
+    artifacts = [examples] if isinstance(examples, Artifact) else list(examples)
+    if not artifacts:
+        raise InputDataError(
+            "Transform: input 'examples' holds no Examples artifact; connect Ingest's examples or a "
+            "SpanRange window that has at least one span"
+        )
     chosen_engine = _choose_engine(engine, beam_args)
     what = "Transform preprocessing_fn"
     fn = _data.load_user_function(module_file, preprocessing_fn, what=what, default_name="preprocessing_fn")
     source = module_file or (preprocessing_fn or "").rpartition(".")[0]
-    splits = _data.split_names(examples)
     analyze = list(analyze_splits or ["train"])
-    apply = list(transform_splits or splits)
-    for name in {*analyze, *apply}:
-        if name not in splits:
-            raise InputDataError(
-                f"Transform: split {name!r} is not in the Examples artifact {examples.uri} (its splits: "
-                f"{splits}); fix analyze_splits / transform_splits"
-            )
-        _data.examples_files(examples, name)
-    schema_proto = _data.read_schema(schema)
+    apply = list(transform_splits or _data.split_names(artifacts[0]))
+    used = list(dict.fromkeys([*analyze, *apply]))
+    _check_splits(artifacts, used)
+    schema_proto, relaxed = _window_schema(_data.read_schema(schema), artifacts, used)
     features = _feature_names(schema_proto)
 
     from headwater.components import _keras
@@ -158,7 +260,7 @@ def run_transform(
     temp = os.path.join(tmp_dir or transform_graph.uri, "tft_tmp")
     sources = {
         name: tfxio.TFExampleRecord(
-            file_pattern=_data.examples_file_pattern(examples.uri, name),
+            file_pattern=_pattern(artifacts, name),
             schema=schema_proto,
             telemetry_descriptors=["headwater", "Transform"],
         )
@@ -215,7 +317,7 @@ def run_transform(
     metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema_proto),
                                os.path.join(transform_graph.uri, "metadata"))
     if chosen_engine == "local":
-        counts = _transform_local(examples.uri, schema_proto, apply, transform_graph.uri,
+        counts = _transform_local([a.uri for a in artifacts], schema_proto, apply, transform_graph.uri,
                                   transformed_examples.uri)
     else:
         from apache_beam.metrics.metric import MetricsFilter
@@ -225,10 +327,16 @@ def run_transform(
             value = counter.committed if counter.committed is not None else counter.attempted
             counts[counter.key.metric.name.partition("/")[2]] += int(value)
     transformed_examples.properties["split_names"] = json.dumps(apply)
+    newest = _newest(artifacts)
     for key in ("span", "version"):
-        value = examples.properties[key]
+        value = newest.properties[key]
         if value is not None:
             transformed_examples.properties[key] = value
+    spans = sorted({_span(a) for a in artifacts if a.properties["span"] is not None})
+    if spans:
+        transformed_examples.custom_properties["spans"] = spans
+    if relaxed:
+        transformed_examples.custom_properties["optional_in_window"] = relaxed
     transformed_examples.custom_properties.update({
         "file_format": "tfrecords_gzip",
         "payload_format": "FORMAT_TF_EXAMPLE",
@@ -255,9 +363,12 @@ _LOCAL_BATCH = 8192
 
 
 def _transform_local(
-    examples_uri: str, schema: Any, splits: Sequence[str], graph_uri: str, out_uri: str
+    examples_uris: Sequence[str], schema: Any, splits: Sequence[str], graph_uri: str, out_uri: str
 ) -> dict[str, int]:
-    """Apply the transform graph to each split in this process (no Beam stages; small and medium data)."""
+    """Apply the transform graph to each split in this process (no Beam stages; small and medium data).
+
+    Each split of every input artifact goes, in order, into one file of that split.
+    """
     import pyarrow as pa
     import tensorflow_transform as tft
     from headwater.components.ingest import encode_examples
@@ -268,13 +379,14 @@ def _transform_local(
     decoder = example_coder.ExamplesToRecordBatchDecoder(schema.SerializeToString())
     counts = {}
     for name in splits:
-        source = tfxio.TFExampleRecord(file_pattern=_data.examples_file_pattern(examples_uri, name), schema=schema)
+        source = tfxio.TFExampleRecord(file_pattern=_data.examples_file_pattern(examples_uris[0], name),
+                                       schema=schema)
         adapter = tfxio.TensorAdapter(source.TensorAdapterConfig())
         folder = _data.split_uri(out_uri, name)
         _data.makedirs(folder)
         path = _data.join(folder, f"{_data.EXAMPLES_FILE_PREFIX}-00000-of-00001{_data.EXAMPLES_FILE_SUFFIX}")
         with _data.GzipTFRecordWriter(path) as writer:
-            for file in _data.examples_files(examples_uri, name):
+            for file in (f for uri in examples_uris for f in _data.examples_files(uri, name)):
                 records = list(_data.read_tfrecords(file, verify=False))
                 for start in range(0, len(records), _LOCAL_BATCH):
                     batch = decoder.DecodeBatch(records[start:start + _LOCAL_BATCH])
@@ -341,7 +453,7 @@ def _encode(batch_and_passthrough: Any, metadata: Any, split: str) -> list[bytes
 )
 def Transform(
     *,
-    examples: Input[types.Examples],
+    examples: Input[list[types.Examples]],
     schema: Input[types.Schema],
     transform_graph: Output[types.TransformGraph],
     transformed_examples: Output[types.Examples],
@@ -352,7 +464,11 @@ def Transform(
     engine: str = "auto",
     ctx: ExecutionContext,
 ) -> None:
-    """Run the user's tf.Transform ``preprocessing_fn``: analyse the train split, transform every split."""
+    """Run the user's tf.Transform ``preprocessing_fn``: analyse the train split, transform every split.
+
+    ``examples`` is one Examples channel or a span window: analysis covers the train splits of all its
+    spans, and one transformed Examples artifact holds every split of every span.
+    """
     run_transform(
         examples,
         schema,

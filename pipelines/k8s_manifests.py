@@ -114,6 +114,8 @@ class KubernetesConfig:
     unschedulable_timeout: float = 600.0
     image_pull_timeout: float = 300.0
     config_error_timeout: float = 120.0
+    pending_timeout: float = 1800.0
+    api_workers: int = 8
     api_retries: int = 6
     api_backoff: float = 0.5
     watch_timeout: int = 240

@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -146,7 +147,8 @@ class KubernetesBackend:
         self._done: list[ExecutorResult] = []
         self._dirty = False
         self._acked: list[_Execution] = []
-        self._cleanups: list[threading.Thread] = []
+        self._pool = ThreadPoolExecutor(max_workers=max(1, self.config.api_workers),
+                                        thread_name_prefix="headwater-k8s-api")
         self._selector: str | None = None
         self._watchers: list[threading.Thread] = []
         self._responses: dict[str, Any] = {}
@@ -208,7 +210,6 @@ class KubernetesBackend:
 
     # ------------------------------------------------------------------------------ interface
     def launch(self, spec: ExecutionSpec, options: NodeOptions) -> None:
-        from kubernetes.client.exceptions import ApiException
 
         name = job_name(spec)
         ex = _Execution(spec, options, name)
@@ -222,9 +223,18 @@ class KubernetesBackend:
             self._executions[spec.execution_id] = ex
         if spec.log_path:
             Path(spec.log_path).parent.mkdir(parents=True, exist_ok=True)
-        ns = self.config.namespace
         manifest = execution_job(spec, self.config, resources=options.resources, retries=options.retries,
                                  timeout_seconds=options.timeout_seconds)
+        # Created by a small pool of API workers: the scheduling loop goes on (launching other nodes,
+        # publishing finished ones) while the API answers.
+        self._pool.submit(self._create, ex, manifest)
+
+    def _create(self, ex: _Execution, manifest: Obj) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        spec, name, ns = ex.spec, ex.job_name, self.config.namespace
+        if ex.canceled:
+            return
         try:
             try:
                 created = self._call(f"create Job {name}", self._batch.create_namespaced_job, ns, manifest)
@@ -239,6 +249,9 @@ class KubernetesBackend:
             with self._lock:
                 if ex.job is None:
                     ex.job = created
+            if ex.canceled:  # canceled while the create was under way: do not leave the Job behind
+                self._delete_job(ex)
+                return
             configmap = execution_configmap(spec, self.config, owner=created)
             try:
                 self._call(f"create ConfigMap {name}", self._core.create_namespaced_config_map, ns, configmap)
@@ -299,7 +312,8 @@ class KubernetesBackend:
             targets = [self._executions.pop(i) for i in ids if i in self._executions]
         for ex in targets:
             ex.canceled = True
-            self._delete_job(ex)
+            if ex.job is not None:  # otherwise its create, when it returns, deletes it
+                self._delete_job(ex)
             if not self.quiet:
                 self._print(f"headwater: node {ex.node_id!r}: deleted Job {ex.job_name}")
 
@@ -692,6 +706,15 @@ class KubernetesBackend:
                 f"node {ex.node_id!r}: the container cannot be created ({reason}): {waiting.get('message', '')}. "
                 "Create the missing Secret/ConfigMap or fix the volume configuration",
             )
+        since = ex.issue_since.setdefault(f"pending:{name}", now)
+        if now - since >= self.config.pending_timeout:
+            self._delete_job(ex)
+            return self._result(
+                ex, "PodPending",
+                f"node {ex.node_id!r}: pod {name} stayed Pending for {self.config.pending_timeout:g}s "
+                f"({reason or 'not started'}: {waiting.get('message', '') or 'no message'}); check "
+                f"'kubectl -n {self.config.namespace} describe pod {name}' for its events",
+            )
         return None
 
     def _succeeded(self, ex: _Execution, pods: list[Obj]) -> ExecutorResult:
@@ -790,25 +813,19 @@ class KubernetesBackend:
         a background thread, off the scheduling loop; ``wait`` finishes it (on close)."""
         with self._lock:
             acked, self._acked = self._acked, []
-        if acked:
-            thread = threading.Thread(target=self._delete_configmaps, args=([ex.job_name for ex in acked],),
-                                      daemon=True, name="headwater-cleanup")
-            self._cleanups.append(thread)
-            thread.start()
-        self._cleanups = [t for t in self._cleanups if t.is_alive()]
+        for ex in acked:
+            self._pool.submit(self._delete_configmap, ex.job_name)
         if wait:
-            for thread in self._cleanups:
-                thread.join(30)
+            self._pool.shutdown(wait=True)
 
-    def _delete_configmaps(self, names: list[str]) -> None:
+    def _delete_configmap(self, name: str) -> None:
         from kubernetes.client.exceptions import ApiException
 
-        for name in names:
-            try:
-                self._call(f"delete ConfigMap {name}", self._core.delete_namespaced_config_map, name,
-                           self.config.namespace)
-            except (ApiException, RunnerError):
-                pass
+        try:
+            self._call(f"delete ConfigMap {name}", self._core.delete_namespaced_config_map, name,
+                       self.config.namespace)
+        except (ApiException, RunnerError):
+            pass
 
 
 def _container_state(pod: Obj) -> Obj:

@@ -94,7 +94,145 @@ def test_evaluate_checks_the_config_when_the_node_is_declared():
     assert node.parameters["eval_config"] == PENGUIN_CONFIG.to_dict()
 
 
+SCOPED_YAML = """
+label_key: y
+metrics:
+  - name: AUC
+    threshold: {lower: 0.7}               # the whole eval set only (the default)
+    change: {absolute: 0, slices: all}    # every slice
+  - name: Recall
+    threshold: {lower: 0.5, slices: [{}, {features: [island]}, {values: {sex: FEMALE}}]}
+slices: [{}, {features: [island]}, {features: [sex]}]
+"""
+
+SCOPED_CONFIG = EvalConfig(
+    label_key="y",
+    metrics=(
+        Metric("AUC", threshold=ValueThreshold(lower=0.7), change=ChangeThreshold(absolute=0, slices="all")),
+        Metric("Recall", threshold=ValueThreshold(
+            lower=0.5, slices=(Slice(), Slice(features=("island",)), Slice(values={"sex": "FEMALE"})))),
+    ),
+    slices=(Slice(), Slice(features=("island",)), Slice(features=("sex",))),
+)
+
+
+def test_threshold_slices_default_to_the_whole_eval_set_in_every_form():
+    assert EvalConfig.from_yaml(SCOPED_YAML) == SCOPED_CONFIG
+    assert EvalConfig.from_dict(SCOPED_CONFIG.to_dict()) == SCOPED_CONFIG
+    assert json.loads(json.dumps(SCOPED_CONFIG.to_dict())) == SCOPED_CONFIG.to_dict()
+    auc, recall = SCOPED_CONFIG.metrics
+    assert auc.threshold is not None and auc.threshold.slices is None  # None: the whole eval set only
+    assert auc.change is not None and auc.change.slices == "all"
+    assert recall.threshold is not None and recall.threshold.slices == (
+        Slice(), Slice(features=("island",)), Slice(values={"sex": "FEMALE"}))
+    # The default is not written out, so configs stored before scopes existed keep their parameter form.
+    assert PENGUIN_CONFIG.to_dict()["metrics"][0]["threshold"] == {"lower": 0.9}
+    assert ValueThreshold(lower=0.5, slices=Slice()).slices == (Slice(),)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"label_key": "y", "slices": [{"features": ["island"]}],
+          "metrics": [{"name": "AUC", "threshold": {"lower": 0.5}}]},
+         r"^eval_config.metrics\[0\].threshold applies to the whole eval set \(it has no slices:\) but "
+         r"eval_config.slices has no whole-set slice \{\}; add \{\} to eval_config.slices, or give the "
+         r"threshold slices: all or a list of slices$"),
+        ({"label_key": "y", "slices": [{}, {"features": ["island"]}],
+          "metrics": [{"name": "AUC", "change": {"absolute": 0, "slices": [{}, {"features": ["sex"]}]}}]},
+         r"^eval_config.metrics\[0\].change.slices\[1\] \{features: \[sex\]\} is not among eval_config.slices "
+         r"\(\{\}, \{features: \[island\]\}\); add it there: a threshold is checked only on evaluated slices$"),
+        ({"label_key": "y", "metrics": [{"name": "AUC", "threshold": {"lower": 0.5, "slices": "every"}}]},
+         r"^eval_config.metrics\[0\].threshold: slices is 'every'; give all \(every slice\) or a list of "
+         r"slices such as \[\{\}, \{features: \[island\]\}\]$"),
+        ({"label_key": "y", "metrics": [{"name": "AUC", "threshold": {"lower": 0.5, "slices": []}}]},
+         r"^eval_config.metrics\[0\].threshold: slices is empty; leave it out for the whole eval set, or give "
+         r"all or a list of slices$"),
+        ({"label_key": "y", "metrics": [{"name": "AUC", "threshold": {"lower": 0.5, "slices": [{"featurs": ["a"]}]}}]},
+         r"^eval_config.metrics\[0\].threshold: slices\[0\].featurs is not a setting; did you mean 'features'\?"),
+    ],
+)
+def test_threshold_slice_mistakes_name_the_setting(data, message):
+    with pytest.raises(ParameterError, match=message):
+        EvalConfig.from_dict(data)
+
+
 # ---------------------------------------------------------------------------- with TFMA
+@pytest.mark.ml
+def test_threshold_slices_map_to_tfma_per_slice_thresholds():
+    import tensorflow_model_analysis as tfma
+    from google.protobuf import text_format
+
+    auc, recall = SCOPED_CONFIG.to_tfma().metrics_specs[0].metrics
+    assert auc == text_format.Parse("""
+        class_name: "AUC"
+        threshold { change_threshold { absolute { value: 0 } direction: HIGHER_IS_BETTER } }
+        per_slice_thresholds { slicing_specs {} threshold { value_threshold { lower_bound { value: 0.7 } } } }
+    """, tfma.MetricConfig())
+    assert recall == text_format.Parse("""
+        class_name: "Recall"
+        per_slice_thresholds {
+          slicing_specs {}
+          slicing_specs { feature_keys: "island" }
+          slicing_specs { feature_values { key: "sex" value: "FEMALE" } }
+          threshold { value_threshold { lower_bound { value: 0.5 } } }
+        }
+    """, tfma.MetricConfig())
+
+
+@pytest.mark.ml
+def test_failed_threshold_messages_give_value_threshold_and_comparison():
+    import tensorflow_model_analysis as tfma
+    from google.protobuf import text_format
+    from headwater.components.evaluate import _validation_message
+
+    result = text_format.Parse("""
+        validation_ok: false
+        metric_validations_per_slice {
+          slice_key { single_slice_keys { column: "plurality" int64_value: 2 } }
+          failures {
+            metric_key { name: "root_mean_squared_error" model_name: "candidate" }
+            metric_threshold { value_threshold { upper_bound { value: 1.1 } } }
+            metric_value { double_value { value: 1.2345678 } }
+          }
+          failures {
+            metric_key { name: "root_mean_squared_error" model_name: "candidate" is_diff: true }
+            metric_threshold { change_threshold { absolute { value: 0.02 } relative { value: 0.01 }
+                                                  direction: LOWER_IS_BETTER } }
+            metric_value { double_value { value: 0.25 } }
+          }
+        }
+        metric_validations_per_slice {
+          slice_key {}
+          failures {
+            metric_key { name: "recall" sub_key { class_id { value: 1 } } model_name: "candidate" }
+            metric_threshold { value_threshold { lower_bound { value: 0.5 } upper_bound { value: 1 } } }
+            metric_value { double_value { value: nan } }
+          }
+        }
+    """, tfma.ValidationResult())
+    table = {"plurality=2": {"root_mean_squared_error": {"candidate": 1.2345678, "baseline": 0.9845678,
+                                                           "diff": 0.25}}}
+    blessed, message = _validation_message(result, True, table, {})
+    assert not blessed
+    assert message == (
+        "thresholds failed: "
+        "recall [class 1] on Overall: the value is NaN, which no value threshold accepts (lower bound 0.5, "
+        "upper bound 1) (value threshold); "
+        "root_mean_squared_error on plurality=2: 1.23457 is above the upper bound 1.1 (value threshold); "
+        "root_mean_squared_error on plurality=2: candidate 1.23457 vs baseline 0.984568, change +0.25 is above "
+        "the allowed change +0.02 and relative change +0.2539 is above the allowed +0.01 "
+        "(change threshold, lower is better)"
+    )
+    # A metric that is undefined on a slice (the class does not occur there) is not a failure.
+    undefined = {"Overall": {"recall [class 1]": "no example of class 1 in this slice"}}
+    del result.metric_validations_per_slice[0]
+    blessed, message = _validation_message(result, False, {}, undefined)
+    assert blessed
+    assert message == ("every threshold passed (no baseline model yet: change thresholds skipped); not checked "
+                       "where undefined: recall [class 1] on Overall (no example of class 1 in this slice)")
+
+
 def _evaluate_nodes(upstream, **configs):
     ingest, _, train = upstream
     return [
@@ -236,8 +374,87 @@ def test_change_threshold_compares_with_the_latest_blessed_model(penguins, train
     props = blessing.custom_properties
     assert props["baseline_model_id"] == good.id and props["baseline_model"] == good.uri
     assert props["blessed"] == 0 and (Path(blessing.uri) / "NOT_BLESSED").exists()
-    assert props["blessing_message"].startswith("thresholds failed: sparse_categorical_accuracy on Overall")
     table = json.loads(Path(evaluation.uri, "metrics.json").read_text())["slices"]["Overall"]
     row = table["sparse_categorical_accuracy"]
     assert row["diff"] == pytest.approx(row["candidate"] - row["baseline"]) and row["diff"] < 0
+    assert props["blessing_message"] == (
+        f"thresholds failed: sparse_categorical_accuracy on Overall: candidate {row['candidate']:.6g} vs baseline "
+        f"{row['baseline']:.6g}, change {row['diff']:+.6g} is below the allowed change -1e-10 "
+        "(change threshold, higher is better)"
+    )
     assert "| metric | candidate | baseline | change |" in Path(evaluation.uri, "metrics.md").read_text()
+
+
+@pytest.mark.ml
+def test_threshold_scopes_value_messages_and_per_class_metrics_undefined_on_a_slice(penguins, trained):
+    import tensorflow_model_analysis as tfma
+
+    base = {"label_key": "species_xf", "preprocessing_signatures": ["transform_features"],
+            "slices": [{}, {"features": ["island"]}]}
+    overall_only = {**base, "metrics": [{"name": "ExampleCount", "threshold": {"lower": 100}}]}
+    every_slice = {**base, "plots": False,
+                   "metrics": [{"name": "ExampleCount", "threshold": {"lower": 100, "slices": "all"}}]}
+    lower_100 = tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(lower_bound={"value": 100}))
+    tfma_config = tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key="species_xf",
+                                    preprocessing_function_names=["transform_features"], model_type="tf_generic")],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["island"])],
+        metrics_specs=[
+            # TFMA's own way to scope a threshold: per_slice_thresholds (here: the whole eval set only).
+            tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount", per_slice_thresholds=[
+                tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=lower_100)])]),
+            # A per-class AUC with a threshold on every slice; Chinstraps (class 2) live on Dream only.
+            tfma.MetricsSpec(binarize=tfma.BinarizationOptions(class_ids={"values": [2]}), metrics=[
+                tfma.MetricConfig(class_name="AUC", threshold=tfma.MetricThreshold(
+                    value_threshold=tfma.GenericValueThreshold(lower_bound={"value": 0.5})))]),
+        ],
+        options=tfma.Options(include_default_metrics={"value": False}),
+    )
+    upstream = penguins.upstream()
+    nodes = _evaluate_nodes(upstream, EvaluateOverallOnly=overall_only, EvaluateEverySlice=every_slice,
+                            EvaluateTfmaScoped=tfma_config)
+    result = penguins.run("evaluate_scopes", [*upstream, *nodes])
+    assert result.ok, {n: r.error for n, r in result.nodes.items() if r.error}
+
+    def outputs(node_id):
+        [evaluation] = result.outputs(node_id, "evaluation")
+        [blessing] = result.outputs(node_id, "blessing")
+        return json.loads(Path(evaluation.uri, "metrics.json").read_text()), blessing.custom_properties, evaluation
+
+    # Default scope: the threshold gates the whole eval set (109 penguins), not each island (15 to 54).
+    metrics, props, evaluation = outputs("EvaluateOverallOnly")
+    counts = {s: metrics["slices"][s]["example_count"]["candidate"] for s in metrics["slices"]}
+    assert counts["Overall"] >= 100 and max(v for s, v in counts.items() if s != "Overall") < 100
+    assert props["blessed"] == 1, props["blessing_message"]
+    assert props["blessing_message"] == "every threshold passed (no baseline model yet: change thresholds skipped)"
+    # Per-class AUC where the class does not occur (or is the only one) is undefined, not 0.
+    torgersen = metrics["slices"]["island=Torgersen"]  # Torgersen's penguins are all Adelie (class 0)
+    assert torgersen["auc [class 0]"] == {"candidate": None,
+                                          "undefined": "every example in this slice is class 0 (Adelie)"}
+    assert torgersen["auc [class 2]"] == {"candidate": None,
+                                          "undefined": "no example of class 2 (Chinstrap) in this slice"}
+    assert metrics["slices"]["Overall"]["auc [class 2]"]["candidate"] > 0.5
+    assert "undefined" not in metrics["slices"]["island=Dream"]["auc [class 2]"]
+    assert metrics["slices"]["island=Dream"]["auc [class 2]"]["candidate"] > 0.5
+    markdown = Path(evaluation.uri, "metrics.md").read_text()
+    torgersen_md = markdown.split("## island=Torgersen")[1]
+    assert "| auc [class 2] | n/a |" in torgersen_md
+    assert "- auc [class 2]: no example of class 2 (Chinstrap) in this slice" in torgersen_md
+    assert "label_share" not in markdown  # the helper metric behind "undefined" is not reported
+
+    # slices: all gates every slice; the message gives each value, the bound and the comparison.
+    metrics, props, _ = outputs("EvaluateEverySlice")
+    assert props["blessed"] == 0
+    assert props["blessing_message"] == "thresholds failed: " + "; ".join(
+        f"example_count on {s}: {metrics['slices'][s]['example_count']['candidate']:g} is below the lower bound "
+        "100 (value threshold)" for s in ("island=Biscoe", "island=Dream", "island=Torgersen"))
+
+    # A tfma.EvalConfig scopes with per_slice_thresholds; an undefined per-class AUC fails no threshold.
+    metrics, props, _ = outputs("EvaluateTfmaScoped")
+    assert metrics["slices"]["island=Biscoe"]["auc [class 2]"]["candidate"] is None
+    assert props["blessed"] == 1, props["blessing_message"]
+    assert props["blessing_message"] == (
+        "every threshold passed (no baseline model yet: change thresholds skipped); not checked where undefined: "
+        "auc [class 2] on island=Biscoe (no example of class 2 (Chinstrap) in this slice), "
+        "auc [class 2] on island=Torgersen (no example of class 2 (Chinstrap) in this slice)"
+    )

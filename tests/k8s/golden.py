@@ -32,11 +32,35 @@ def validate(manifest: dict[str, Any]) -> None:
 
 
 def normalise(obj: Any, replacements: dict[str, str]) -> Any:
+    """Machine paths and server-assigned uids replaced. ConfigMap data holding execution specs is shown
+    parsed (readable diffs), with the ids of input artifacts replaced: parallel nodes publish in either
+    order, so those ids are not stable."""
+    if obj.get("kind") == "ConfigMap":
+        obj = {**obj, "data": {key: _spec_view(value) for key, value in (obj.get("data") or {}).items()}}
     text = json.dumps(obj, sort_keys=True)
     for old, new in sorted(replacements.items(), key=lambda kv: -len(kv[0])):
         text = text.replace(old, new)
     text = re.sub(r'"uid": "[0-9a-f-]{36}"', '"uid": "<uid of the Job>"', text)
     return json.loads(text)
+
+
+def _spec_view(value: str) -> Any:
+    try:
+        spec = json.loads(value)
+    except ValueError:
+        return value
+    for artifacts in (spec.get("inputs") or {}).values():
+        for artifact in artifacts:
+            artifact["id"] = "<artifact id>"
+    return spec
+
+
+def as_manifest(golden: dict[str, Any]) -> dict[str, Any]:
+    """A golden file back as a manifest (spec views serialised to strings again), e.g. to validate it."""
+    if golden.get("kind") == "ConfigMap":
+        data = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (golden.get("data") or {}).items()}
+        return {**golden, "data": data}
+    return golden
 
 
 def compare(name: str, objects: dict[str, dict[str, Any]]) -> None:

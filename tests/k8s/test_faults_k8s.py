@@ -128,6 +128,14 @@ def test_env_from_secret_reaches_the_pod(k8s: K8sEnv) -> None:
     assert result.outputs("a", "out")[0].custom_properties["value"] == "from-secret"
 
 
+def test_pod_pending_too_long(k8s: K8sEnv) -> None:
+    k8s.standin.inject(PodFault.slow_start(30, labels={LABEL_NODE: "a"}))
+    result, _ = run_single(k8s, node_a(), pending_timeout=0.5)
+    assert re.fullmatch(
+        rf"node 'a': pod {POD} stayed Pending for 0.5s \(ContainerCreating: no message\); check "
+        rf"'kubectl -n headwater describe pod {POD}' for its events", result.nodes["a"].error)
+
+
 def test_evicted(k8s: K8sEnv) -> None:
     k8s.standin.inject(PodFault.evict(after=0.3, labels={LABEL_NODE: "a"}))
     result, _ = run_single(k8s, node_a(seconds=5))
@@ -191,8 +199,12 @@ def test_compacted_history_relists(k8s: K8sEnv) -> None:
 
     def compact() -> None:
         k8s.standin.wait_for(lambda: k8s.standin.open_watches("pods") and k8s.standin.objects("pods", NS), 10)
-        k8s.standin.compact()
         k8s.standin.drop_watches(abrupt=True)
+        # While the runner backs off before watching again: one more write, then compaction, so the
+        # resourceVersion it resumes from is older than anything kept.
+        k8s.standin.store.create("configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
+                                               "metadata": {"name": "unrelated", "namespace": NS}})
+        k8s.standin.compact()
 
     thread = threading.Thread(target=compact)
     thread.start()

@@ -7,7 +7,7 @@ import re
 
 import pytest
 import yaml
-from golden import REPO_PLACEHOLDER, ROOT_PLACEHOLDER, compare, normalise, validate
+from golden import REPO_PLACEHOLDER, ROOT_PLACEHOLDER, as_manifest, compare, normalise, validate
 from headwater.components.api import Resources
 from headwater.components.executor import ExecutionSpec
 from headwater.pipelines.k8s_manifests import (
@@ -65,7 +65,7 @@ def test_golden_files_are_valid_kubernetes() -> None:
     files = sorted((REPO / "tests" / "golden" / "k8s").rglob("*.yaml"))
     assert files
     for path in files:
-        validate(yaml.safe_load(path.read_text()))
+        validate(as_manifest(yaml.safe_load(path.read_text())))
 
 
 # ------------------------------------------------------------------------------ deploy/

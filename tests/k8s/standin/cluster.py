@@ -280,13 +280,15 @@ class Cluster:
         job_uids = {j["metadata"]["uid"] for j in jobs}
         for pod in pods:  # garbage collector: dependents of a Job that is gone
             ref = _controller_ref(pod)
-            gone = ref and ref.get("kind") == "Job" and ref["uid"] not in job_uids
+            gone = ref and ref.get("kind") == "Job" and not self._owner_exists(pod, ref)
             if gone and not pod["metadata"].get("deletionTimestamp"):
                 self.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"])
         configmaps, _ = self.store.list("configmaps")
         for cm in configmaps:  # garbage collector: ConfigMaps owned by a Job that is gone
             refs = cm["metadata"].get("ownerReferences") or []
-            if refs and all(r.get("kind") == "Job" and r["uid"] not in job_uids for r in refs):
+            if refs and all(r.get("kind") == "Job" and r["uid"] not in job_uids for r in refs) and not any(
+                self._owner_exists(cm, r) for r in refs
+            ):
                 self.store.remove("configmaps", cm["metadata"]["namespace"], cm["metadata"]["name"])
         for job in jobs:
             self._reconcile_job(job, by_owner.get(job["metadata"]["uid"], []))
@@ -295,6 +297,12 @@ class Cluster:
                 del self._jobs[uid]
         pods, _ = self.store.list("pods")
         self._schedule(pods)
+
+    def _owner_exists(self, obj: Obj, ref: Obj) -> bool:
+        """A live look-up, as the garbage collector does before deleting: the snapshot it works from may
+        predate an owner created a moment ago."""
+        owner = self.store.get("jobs", obj["metadata"]["namespace"], ref["name"])
+        return owner is not None and owner["metadata"]["uid"] == ref["uid"]
 
     def _reconcile_job(self, job: Obj, pods: list[Obj]) -> None:
         meta, spec = job["metadata"], job["spec"]
