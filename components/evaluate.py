@@ -18,16 +18,21 @@
 ``eval_config`` is an :class:`EvalConfig`, the same as a dict or YAML text (``EvalConfig.from_dict`` /
 ``from_yaml``), or a ``tfma.EvalConfig`` taken as is.
 
-Blessing policy (recorded on the blessing as ``blessing_message``, TFX's property name):
+A threshold gates the whole eval set only, unless its ``slices=`` says ``"all"`` (every evaluated slice)
+or lists slices (each among ``EvalConfig.slices``); other slices are reported, not gated.
 
-* thresholds configured: BLESSED iff every threshold passes on every slice. Without a baseline model
-  (the first run) change thresholds are skipped — TFX's "rubber stamp" — and value thresholds still apply;
+Blessing policy (recorded on the blessing as ``blessing_message``, TFX's property name, which gives each
+failed threshold's slice, value, bound and comparison, and for change thresholds the baseline and change):
+
+* thresholds configured: BLESSED iff every threshold passes on the slices it applies to. Without a baseline
+  model (the first run) change thresholds are skipped — TFX's "rubber stamp" — and value thresholds still
+  apply. A metric undefined on a slice (a per-class AUC where the class does not occur) is not checked there;
 * no thresholds configured: ``no_thresholds="not_blessed"`` (the default, as TFX does: a model nobody set a
   bar for is not pushed) or ``"blessed"`` (bless whatever trained, e.g. for a demo pipeline).
 
 Outputs: ``evaluation`` holds TFMA's results (``metrics-*``, ``plots-*``, ``validations-*``,
 ``eval_config.json``) plus ``metrics.json`` and ``metrics.md`` (every metric per slice, candidate,
-baseline and difference) and, for classifiers, ``confusion_matrix.png|svg`` and ``roc.png|svg``;
+baseline and difference; ``null`` / ``n/a`` with the reason where undefined) and, for classifiers, ``confusion_matrix.png|svg`` and ``roc.png|svg``;
 ``blessing`` holds an empty ``BLESSED`` or ``NOT_BLESSED`` file and TFX's custom properties ``blessed``,
 ``current_model``, ``current_model_id``, ``baseline_model``, ``baseline_model_id``.
 """
@@ -378,11 +383,24 @@ class EvalConfig:
             spec.prediction_key = self.prediction_key
         if self.example_weight_key:
             spec.example_weight_key = self.example_weight_key
-        metrics = []
+        registered = tfma.metrics.metric_types.registered_metrics()
+        metrics, per_class = [], []
         for m in self.metrics:
             cfg = tfma.MetricConfig(class_name=m.name, module=m.module or "")
-            if m.config:
-                cfg.config = json.dumps(dict(m.config), sort_keys=True)
+            kwargs = dict(m.config)
+            # A TFMA metric's class_id becomes TFMA's binarization: the same "name [class k]" values, and
+            # thresholds TFMA can match to them (it keys thresholds by binarization, not by config).
+            class_id = kwargs.get("class_id") if m.name in registered and not m.module else None
+            if isinstance(class_id, int) and not isinstance(class_id, bool):
+                del kwargs["class_id"]
+                binarized = tfma.MetricsSpec(metrics=[cfg])
+                binarized.binarize.class_ids.values.append(class_id)
+                per_class.append(binarized)
+                cfg = binarized.metrics[0]
+            else:
+                metrics.append(cfg)
+            if kwargs:
+                cfg.config = json.dumps(kwargs, sort_keys=True)
             if m.threshold is not None:
                 value = _scoped_threshold(cfg, m.threshold.slices).value_threshold
                 if m.threshold.lower is not None:
@@ -400,13 +418,12 @@ class EvalConfig:
                     change.absolute.value = m.change.absolute
                 if m.change.relative is not None:
                     change.relative.value = m.change.relative
-            metrics.append(cfg)
         slicing = [_slicing_spec(s) for s in self.slices]
         if not self.include_model_metrics:
             spec.model_type = tfma.TF_GENERIC
         config = tfma.EvalConfig(
             model_specs=[spec],
-            metrics_specs=[tfma.MetricsSpec(metrics=metrics)] if metrics else [],
+            metrics_specs=([tfma.MetricsSpec(metrics=metrics)] if metrics else []) + per_class,
             slicing_specs=slicing,
         )
         config.options.include_default_metrics.value = self.include_model_metrics
@@ -695,10 +712,13 @@ def _add_plot_metrics(plan: _Plan, task: str, classes: int) -> None:
     del tfma
 
 
-# A helper metric (TFMA's MeanLabel) per slice and class: the share of examples of that class. A per-class
-# metric such as AUC is undefined on a slice where the share is 0 or 1 (TFMA reports AUC 0 there).
+# The share of examples of a class per slice tells where a per-class metric is undefined (share 0 or 1;
+# TFMA reports AUC 0 there). It comes from the per-class ConfusionMatrixPlot when the pictures compute
+# one (no extra work), else from this helper metric (TFMA's MeanLabel, binarized; same pass over the data).
 _LABEL_SHARE = "headwater_label_share"
 _AUC_CLASSES = ("AUC", "AUCPrecisionRecall")
+ShareKey = tuple[str, int | None]
+"""``(output_name, class_id)``; ``class_id`` None: the positive class of a binary classifier."""
 
 
 def _metric_kwargs(config: str) -> dict[str, Any]:
@@ -713,26 +733,61 @@ def _metric_kwargs(config: str) -> dict[str, Any]:
 
 
 def _add_label_shares(plan: _Plan, task: str) -> None:
-    """Add the label share per class (binarized, in the same pass over the data) wherever per-class
-    metrics are computed, and per slice for a binary classifier."""
+    """Make the class share per slice available wherever per-class metrics are computed (and for a
+    binary classifier): from a ConfusionMatrixPlot already there, else with the ``_LABEL_SHARE`` metric."""
     cfg = plan.tfma_config
-    by_outputs: dict[tuple[str, ...], set[int]] = {}
+    wanted: set[tuple[tuple[str, ...], int | None]] = set()
+    plotted: set[tuple[tuple[str, ...], int | None]] = set()
     for spec in cfg.metrics_specs:
-        ids = set(spec.binarize.class_ids.values)
+        outputs = tuple(spec.output_names)
+        ids: set[int | None] = set(spec.binarize.class_ids.values)
         for metric in spec.metrics:
             class_id = _metric_kwargs(metric.config).get("class_id")
             if isinstance(class_id, int) and not isinstance(class_id, bool):
                 ids.add(class_id)
-        if ids:
-            by_outputs.setdefault(tuple(spec.output_names), set()).update(ids)
-    config = json.dumps({"name": _LABEL_SHARE})
-    for outputs, ids in sorted(by_outputs.items()):
-        spec = cfg.metrics_specs.add()
-        spec.output_names.extend(outputs)
-        spec.binarize.class_ids.values.extend(sorted(ids))
-        spec.metrics.add(class_name="MeanLabel", config=config)
+        wanted.update((outputs, i) for i in ids)
+        if any(m.class_name == "ConfusionMatrixPlot" and not _metric_kwargs(m.config) for m in spec.metrics):
+            if spec.binarize.class_ids.values:
+                plotted.update((outputs, i) for i in spec.binarize.class_ids.values)
+            elif not spec.HasField("binarize"):
+                plotted.add((outputs, None))
     if task == "binary":
-        cfg.metrics_specs.add().metrics.add(class_name="MeanLabel", config=config)
+        wanted.add(((), None))
+    config = json.dumps({"name": _LABEL_SHARE})
+    by_outputs: dict[tuple[str, ...], set[int | None]] = {}
+    for outputs, class_id in wanted - plotted:
+        by_outputs.setdefault(outputs, set()).add(class_id)
+    for outputs, ids in sorted(by_outputs.items()):
+        binarized = sorted(i for i in ids if i is not None)
+        if binarized:
+            spec = cfg.metrics_specs.add()
+            spec.output_names.extend(outputs)
+            spec.binarize.class_ids.values.extend(binarized)
+            spec.metrics.add(class_name="MeanLabel", config=config)
+        if None in ids:
+            spec = cfg.metrics_specs.add()
+            spec.output_names.extend(outputs)
+            spec.metrics.add(class_name="MeanLabel", config=config)
+
+
+def _plot_shares(plots: Sequence[Any]) -> dict[str, dict[ShareKey, float]]:
+    """``{slice: {(output, class_id): share of positives}}`` from the candidate's ConfusionMatrixPlots."""
+    shares: dict[str, dict[ShareKey, float]] = {}
+    for record in plots:
+        for kv in record.plot_keys_and_values:
+            if kv.key.model_name == "baseline" or not kv.value.HasField("confusion_matrix_at_thresholds"):
+                continue
+            matrices = kv.value.confusion_matrix_at_thresholds.matrices
+            if not matrices:
+                continue
+            m = matrices[0]
+            total = m.true_positives + m.false_negatives + m.false_positives + m.true_negatives
+            key = _share_key(kv.key)
+            if total > 0 and key is not None:
+                shares.setdefault(_slice_name(record.slice_key), {})[key] = (
+                    (m.true_positives + m.false_negatives) / total
+                )
+    return shares
 
 
 def _auc_names(cfg: Any) -> set[str]:
@@ -805,6 +860,13 @@ def _class_id(key: Any) -> int | None:
     return int(key.sub_key.class_id.value) if key.HasField("sub_key") and key.sub_key.HasField("class_id") else None
 
 
+def _share_key(key: Any) -> ShareKey | None:
+    """Which class share decides whether the metric under ``key`` is defined; None for top-k sub keys."""
+    if key.HasField("sub_key") and not key.sub_key.HasField("class_id"):
+        return None
+    return (key.output_name, _class_id(key))
+
+
 def _undefined_reason(share: float, class_id: int | None, names: Sequence[str]) -> str:
     if class_id is None:
         return "no positive example in this slice" if share < 0.5 else "no negative example in this slice"
@@ -813,12 +875,13 @@ def _undefined_reason(share: float, class_id: int | None, names: Sequence[str]) 
     return f"no example of {label} in this slice" if share < 0.5 else f"every example in this slice is {label}"
 
 
-def _collect_metrics(output_dir: str, auc_names: Collection[str] = (),
-                     class_names: Sequence[str] = ()) -> tuple[Table, Undefined]:
+def _collect_metrics(output_dir: str, auc_names: Collection[str] = (), class_names: Sequence[str] = (),
+                     plot_shares: Mapping[str, Mapping[ShareKey, float]] | None = None) -> tuple[Table, Undefined]:
     """The metrics TFMA wrote, per slice, and which of them are undefined on which slice.
 
     A value is undefined where TFMA computed NaN, and for AUC-type metrics (which TFMA reports as 0) where
-    the slice holds only positives or only negatives of the class (from the ``_LABEL_SHARE`` helper).
+    the slice holds only positives or only negatives of the class (the share of the class comes from
+    ``plot_shares`` or the ``_LABEL_SHARE`` helper metric).
     """
     import tensorflow_model_analysis as tfma
 
@@ -827,24 +890,26 @@ def _collect_metrics(output_dir: str, auc_names: Collection[str] = (),
     for record in tfma.load_metrics(output_dir):
         name = _slice_name(record.slice_key)
         slice_table = table.setdefault(name, {})
-        shares: dict[tuple[str, int | None], float] = {}
+        shares: dict[ShareKey, float] = dict((plot_shares or {}).get(name, {}))
         for kv in record.metric_keys_and_values:
             if kv.key.name == _LABEL_SHARE and not kv.key.is_diff and kv.key.model_name != "baseline":
                 share = _value(kv.value)
-                if share is not None and not math.isnan(share):
-                    shares[(kv.key.output_name, _class_id(kv.key))] = share
+                key = _share_key(kv.key)
+                if share is not None and not math.isnan(share) and key is not None:
+                    shares[key] = share
         for kv in record.metric_keys_and_values:
             value = _value(kv.value)
             if value is None or kv.key.name == _LABEL_SHARE:
                 continue
             label = _metric_label(kv.key)
-            share = shares.get((kv.key.output_name, _class_id(kv.key)))
+            share_key = _share_key(kv.key)
+            share = shares.get(share_key) if share_key is not None else None
             one_sided = share is not None and (share < 1e-9 or share > 1 - 1e-9)
             if one_sided and (kv.key.name in auc_names or math.isnan(value)):
                 assert share is not None
                 undefined.setdefault(name, {})[label] = _undefined_reason(share, _class_id(kv.key), class_names)
                 value = None
-            elif math.isnan(value):
+            elif not math.isfinite(value):
                 value = None
             role = "diff" if kv.key.is_diff else ("baseline" if kv.key.model_name == "baseline" else "candidate")
             slice_table.setdefault(label, {})[role] = value
@@ -1001,10 +1066,8 @@ def _class_names(plan: _Plan, classes: int, model_path: str) -> list[str]:
     return [names[i] if i < len(names) else str(i) for i in range(classes)]
 
 
-def _confusion(output_dir: str) -> tuple[list[list[float]], int] | None:
-    import tensorflow_model_analysis as tfma
-
-    for record in tfma.load_plots(output_dir):
+def _confusion(plots: Sequence[Any]) -> tuple[list[list[float]], int] | None:
+    for record in plots:
         if _slice_name(record.slice_key) != "Overall":
             continue
         for kv in record.plot_keys_and_values:
@@ -1023,12 +1086,10 @@ def _confusion(output_dir: str) -> tuple[list[list[float]], int] | None:
     return None
 
 
-def _roc_curves(output_dir: str) -> dict[int | None, list[tuple[float, float]]]:
+def _roc_curves(plots: Sequence[Any]) -> dict[int | None, list[tuple[float, float]]]:
     """``{class_id (None for binary): [(fpr, tpr), ...]}`` for the candidate on the Overall slice."""
-    import tensorflow_model_analysis as tfma
-
     curves: dict[int | None, list[tuple[float, float]]] = {}
-    for record in tfma.load_plots(output_dir):
+    for record in plots:
         if _slice_name(record.slice_key) != "Overall":
             continue
         for kv in record.plot_keys_and_values:
@@ -1262,7 +1323,8 @@ def Evaluate(
 
     # ------------------------------------------------------------ verdict
     names = _class_names(plan, max(classes, 2), paths["candidate"]) if task in ("multiclass", "binary") else []
-    table, undefined = _collect_metrics(evaluation.uri, _auc_names(tfma_config), names)
+    plots = list(tfma.load_plots(evaluation.uri))
+    table, undefined = _collect_metrics(evaluation.uri, _auc_names(tfma_config), names, _plot_shares(plots))
     if thresholds:
         blessed, message = _validation_message(
             tfma.load_validation_result(evaluation.uri), has_baseline, table, undefined
@@ -1296,11 +1358,11 @@ def Evaluate(
     )
     pictures: list[str] = []
     if plan.plots and task in ("multiclass", "binary"):
-        confusion = _confusion(evaluation.uri)
+        confusion = _confusion(plots)
         if confusion is not None:
             grid, n = confusion
             pictures += _confusion_pictures(grid, _class_names(plan, n, paths["candidate"]), evaluation.uri)
-        curves = _roc_curves(evaluation.uri)
+        curves = _roc_curves(plots)
         if curves:
             overall = table.get("Overall", {})
             aucs: dict[int | None, float] = {}

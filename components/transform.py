@@ -27,7 +27,9 @@ With several artifacts the analyzers see the ``analyze_splits`` of all of them t
 transforms every split of every artifact into one transformed Examples artifact: ``Split-train`` holds
 the train examples of all spans, and so on. That artifact's ``span`` (and ``version``) are those of the
 newest span; its ``spans`` custom property lists every span it covers (``[1, 2]``). Every artifact must
-have the splits that are analysed and transformed.
+have the splits that are analysed and transformed. The schema (usually the newest span's) may require a
+feature that an older span misses; such features are read as optional for the window and listed in the
+``optional_in_window`` custom property (see :func:`_window_schema`).
 
 Examples are read with tfx_bsl's ``TFExampleRecord`` TFXIO and the Schema, as TFX does. The analysis is
 an Apache Beam pipeline (``tft_beam.AnalyzeDataset``, with the node's ``beam_args``; by default the

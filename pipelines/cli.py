@@ -81,7 +81,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except HeadwaterError as exc:
         print(f"headwater: error: {exc}", file=sys.stderr)
         return 2
-    if not pipeline.metadata and not os.environ.get("HEADWATER_METADATA") and "://" not in pipeline.root:
+    local_store = not (pipeline.metadata or args.metadata or os.environ.get("HEADWATER_METADATA"))
+    if args.runner == "local" and local_store and "://" not in pipeline.root:
+        # `headwater runs list` here will then read this store without being told.
         _POINTER.parent.mkdir(exist_ok=True)
         _POINTER.write_text(f"sqlite:///{pipeline.metadata_default().resolve()}\n")
     return 0 if result.ok else 1

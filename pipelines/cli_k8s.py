@@ -1,4 +1,4 @@
-"""Command-line helpers for Kubernetes: ``headwater run ... --runner kubernetes`` and ``headwater k8s``.
+"""The command line for Kubernetes: options of ``headwater run ... --runner kubernetes``, and ``headwater k8s``.
 
 The main CLI calls :func:`add_run_options` (options of ``headwater run``), :func:`make_runner` (for
 ``--runner kubernetes``) and :func:`register` (the ``headwater k8s`` command group). Importing this module
@@ -177,7 +177,8 @@ class DetachedRunner:
 # ------------------------------------------------------------------------------ headwater k8s
 def register(sub: Any) -> None:
     """``headwater k8s manifests``: print or write what a cluster needs (the content of deploy/)."""
-    k8s = sub.add_parser("k8s", help="Kubernetes helpers", description="Kubernetes helpers.")
+    k8s = sub.add_parser("k8s", help="Kubernetes: cluster manifests",
+                         description="Kubernetes: the manifests a cluster needs.")
     k8s_sub = k8s.add_subparsers(dest="k8s_command", metavar="SUBCOMMAND")
     manifests = k8s_sub.add_parser(
         "manifests", help="print the cluster manifests (namespace, RBAC, PVC, metadata database)",

@@ -179,6 +179,18 @@ def test_threshold_slices_map_to_tfma_per_slice_thresholds():
         }
     """, tfma.MetricConfig())
 
+    # A TFMA metric's class_id is TFMA's binarization, so that TFMA can match the threshold to "auc [class 2]".
+    per_class = EvalConfig(label_key="y", metrics=(
+        Metric("AUC", config={"class_id": 2, "num_thresholds": 100}, threshold=ValueThreshold(lower=0.5)),))
+    [spec] = per_class.to_tfma().metrics_specs
+    assert spec == text_format.Parse("""
+        binarize { class_ids { values: 2 } }
+        metrics {
+          class_name: "AUC" config: "{\\"num_thresholds\\": 100}"
+          per_slice_thresholds { slicing_specs {} threshold { value_threshold { lower_bound { value: 0.5 } } } }
+        }
+    """, tfma.MetricsSpec())
+
 
 @pytest.mark.ml
 def test_failed_threshold_messages_give_value_threshold_and_comparison():
@@ -394,6 +406,9 @@ def test_threshold_scopes_value_messages_and_per_class_metrics_undefined_on_a_sl
     overall_only = {**base, "metrics": [{"name": "ExampleCount", "threshold": {"lower": 100}}]}
     every_slice = {**base, "plots": False,
                    "metrics": [{"name": "ExampleCount", "threshold": {"lower": 100, "slices": "all"}}]}
+    # Typed per-class threshold on every slice, no pictures: the class shares come from a helper metric.
+    per_class = {**base, "plots": False, "metrics": [
+        {"name": "AUC", "config": {"class_id": 2}, "threshold": {"lower": 0.5, "slices": "all"}}]}
     lower_100 = tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(lower_bound={"value": 100}))
     tfma_config = tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key="species_xf",
@@ -412,7 +427,7 @@ def test_threshold_scopes_value_messages_and_per_class_metrics_undefined_on_a_sl
     )
     upstream = penguins.upstream()
     nodes = _evaluate_nodes(upstream, EvaluateOverallOnly=overall_only, EvaluateEverySlice=every_slice,
-                            EvaluateTfmaScoped=tfma_config)
+                            EvaluateTfmaScoped=tfma_config, EvaluateTypedPerClass=per_class)
     result = penguins.run("evaluate_scopes", [*upstream, *nodes])
     assert result.ok, {n: r.error for n, r in result.nodes.items() if r.error}
 
@@ -450,11 +465,14 @@ def test_threshold_scopes_value_messages_and_per_class_metrics_undefined_on_a_sl
         "100 (value threshold)" for s in ("island=Biscoe", "island=Dream", "island=Torgersen"))
 
     # A tfma.EvalConfig scopes with per_slice_thresholds; an undefined per-class AUC fails no threshold.
-    metrics, props, _ = outputs("EvaluateTfmaScoped")
-    assert metrics["slices"]["island=Biscoe"]["auc [class 2]"]["candidate"] is None
-    assert props["blessed"] == 1, props["blessing_message"]
-    assert props["blessing_message"] == (
-        "every threshold passed (no baseline model yet: change thresholds skipped); not checked where undefined: "
-        "auc [class 2] on island=Biscoe (no example of class 2 (Chinstrap) in this slice), "
-        "auc [class 2] on island=Torgersen (no example of class 2 (Chinstrap) in this slice)"
-    )
+    for node_id in ("EvaluateTfmaScoped", "EvaluateTypedPerClass"):
+        metrics, props, _ = outputs(node_id)
+        assert metrics["slices"]["island=Biscoe"]["auc [class 2]"]["candidate"] is None
+        assert metrics["slices"]["island=Dream"]["auc [class 2]"]["candidate"] > 0.5
+        assert props["blessed"] == 1, props["blessing_message"]
+        assert props["blessing_message"] == (
+            "every threshold passed (no baseline model yet: change thresholds skipped); not checked where "
+            "undefined: auc [class 2] on island=Biscoe (no example of class 2 (Chinstrap) in this slice), "
+            "auc [class 2] on island=Torgersen (no example of class 2 (Chinstrap) in this slice)"
+        )
+        assert not any("label_share" in m for row in metrics["slices"].values() for m in row)

@@ -216,6 +216,108 @@ def test_ingest_and_transform_in_a_pipeline(tmp_path):
     assert {n.state for n in again.nodes.values()} == {"cached"}
 
 
+# ------------------------------------------------------------------------------------- span windows
+MEASUREMENTS = ["bill_depth_mm", "bill_length_mm", "body_mass_g", "flipper_length_mm"]
+
+
+@pytest.fixture(scope="module")
+def yearly(tmp_path_factory):
+    """The real data one year per span (2007 → span 1, 2008 → span 2), each span ingested on its own."""
+    root = tmp_path_factory.mktemp("yearly")
+    spans = []
+    for span, year in ((1, 2007), (2, 2008)):
+        _data.penguins_csv(root / "data" / f"penguins-{span}.csv", years=[year])
+        spans.append(ingest(root / f"ingest-{span}", input_base=str(root / "data"), pattern="penguins-{SPAN}.csv",
+                            span=span, label="species"))
+    return spans
+
+
+@pytest.fixture(scope="module")
+def window(yearly, tmp_path_factory):
+    """Transform over the window [span 1, span 2] with span 2's schema (local engine)."""
+    (first, _), (second, schema) = yearly
+    return transform([first, second], schema, tmp_path_factory.mktemp("window"), module_file=PENGUIN_MODULE)
+
+
+def test_a_span_window_is_analysed_together_and_written_as_one_artifact(yearly, window):
+    (first, _), (second, _) = yearly
+    graph, out = window
+    assert out.properties["span"] == 2 and out.properties["version"] == second.properties["version"]
+    assert out.custom_properties["spans"] == [1, 2]
+    assert json.loads(out.properties["split_names"]) == ["train", "eval"]
+    counts = {s: first.custom_properties["num_examples"][s] + second.custom_properties["num_examples"][s]
+              for s in ("train", "eval")}
+    assert out.custom_properties["num_examples"] == counts
+    for split in ("train", "eval"):
+        assert [Path(f).name for f in _data.examples_files(out, split)] == ["data_tfrecord-00000-of-00001.gz"]
+
+    # Analysed over the train splits of both spans: the z-scores use the mean and deviation of both, and
+    # every split of every span (in window order) is transformed with them.
+    def raw(split: str, key: str) -> np.ndarray:
+        rows = [*_data.read_examples(first, split).to_pylist(), *_data.read_examples(second, split).to_pylist()]
+        return np.array([np.nan if r[key] is None else r[key][0] for r in rows], dtype=np.float64)
+
+    train_mass = raw("train", "body_mass_g")
+    mean, std = np.nanmean(train_mass), np.nanstd(train_mass)
+    for split in ("train", "eval"):
+        mass = raw(split, "body_mass_g")
+        got = parsed(graph, out, split)["body_mass_g_xf"][:, 0]
+        assert got.shape == (counts[split],)
+        expected = np.where(np.isnan(mass), 0.0, (mass - mean) / std)
+        assert np.allclose(got, expected, atol=1e-4), split
+    newest_only = train_mass[first.custom_properties["num_examples"]["train"]:]
+    assert abs(np.nanmean(newest_only) - mean) > 1  # not the statistics of the newest span alone
+
+    output = tft.TFTransformOutput(graph.uri)
+    assert sorted(output.vocabulary_by_name("island")) == [b"Biscoe", b"Dream", b"Torgersen"]
+    assert sorted(output.vocabulary_by_name("sex")) == [b"female", b"male", b"missing"]
+
+
+def test_a_window_reads_features_that_an_older_span_misses_as_optional(yearly, window):
+    """2008 has no missing measurement, so span 2's schema makes them dense; 2007 misses one of each."""
+    _, (second, schema) = yearly
+    graph, out = window
+    strict = {f.name for f in _data.read_schema(schema).feature if f.HasField("shape")}
+    assert set(MEASUREMENTS) <= strict
+    assert out.custom_properties["optional_in_window"] == MEASUREMENTS
+    spec = tft.TFTransformOutput(graph.uri).raw_feature_spec()  # what serving signatures parse with
+    for name in MEASUREMENTS:
+        assert isinstance(spec[name], tf.io.VarLenFeature), name
+    assert isinstance(spec["island"], tf.io.FixedLenFeature)  # present in every example of both spans
+    # One span alone keeps its schema as it is.
+    single, alone = transform(second, schema, Path(out.uri).parent / "alone", module_file=PENGUIN_MODULE)
+    assert "optional_in_window" not in alone.custom_properties and alone.custom_properties["spans"] == [2]
+    assert isinstance(tft.TFTransformOutput(single.uri).raw_feature_spec()["body_mass_g"], tf.io.FixedLenFeature)
+
+
+def test_window_local_and_beam_engines_agree(yearly, window, tmp_path):
+    (first, _), (second, schema) = yearly
+    g1, local = window
+    g2, beam = transform([first, second], schema, tmp_path, module_file=PENGUIN_MODULE, engine="beam")
+    assert beam.custom_properties["num_examples"] == local.custom_properties["num_examples"]
+    assert beam.custom_properties["spans"] == [1, 2] and beam.properties["span"] == 2
+    for split in ("train", "eval"):
+        a, b = parsed(g1, local, split), parsed(g2, beam, split)
+        order_a = np.lexsort([a[k][:, 0] for k in sorted(a)])
+        order_b = np.lexsort([b[k][:, 0] for k in sorted(b)])
+        for k in a:
+            assert np.allclose(a[k][order_a], b[k][order_b], atol=1e-5), k
+
+
+def test_window_mistakes_name_the_span_and_the_fix(yearly, tmp_path):
+    (first, _), (_, schema) = yearly
+    with pytest.raises(InputDataError, match=r"Transform: input 'examples' holds no Examples artifact; connect "
+                                             r"Ingest's examples or a SpanRange window"):
+        transform([], schema, tmp_path / "a", module_file=PENGUIN_MODULE)
+    _data.penguins_csv(tmp_path / "data" / "penguins-3.csv", years=[2009])
+    third, _ = ingest(tmp_path / "ingest-3", input_base=str(tmp_path / "data"), pattern="penguins-{SPAN}.csv",
+                      label="species", split_ratios={"train": 2, "eval": 1, "test": 1})
+    with pytest.raises(InputDataError, match=r"Transform: split 'test' is not in the Examples artifact .*ingest-1"
+                                             r".* \(span 1\) \(its splits: \['train', 'eval'\]\); fix "
+                                             r"analyze_splits / transform_splits"):
+        transform([third, first], schema, tmp_path / "b", module_file=PENGUIN_MODULE)
+
+
 def test_beam_dofn_spec_cache_is_exact_and_restored():
     beam = pytest.importorskip("apache_beam")
     from apache_beam.coders import VarIntCoder

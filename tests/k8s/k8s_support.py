@@ -1,4 +1,4 @@
-"""Shared helpers of the Kubernetes tests and benchmark: images the stand-in can "pull", a ready environment."""
+"""Shared code of the Kubernetes tests and benchmark: images the stand-in can "pull", a ready environment."""
 
 from __future__ import annotations
 

@@ -69,7 +69,8 @@ def raw_get(standin: ApiStandIn, path: str, timeout: float = 5) -> tuple[int, by
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as err:
-        return err.code, err.read()
+        with err:
+            return err.code, err.read()
 
 
 @pytest.fixture
@@ -181,7 +182,7 @@ def test_unschedulable_pod_stays_pending_with_the_scheduler_message(
     assert pod.status.phase == "Pending" and not pod.spec.node_name
 
 
-def test_node_selector_and_gpu_node(tmp_path: Any) -> None:
+def test_node_selector_and_gpu_node(tmp_path: Any, request: pytest.FixtureRequest) -> None:
     from k8s_support import images
 
     nodes = [Node("cpu-1"), Node("gpu-1", gpu=1, labels={"accelerator": "t4"},
@@ -191,7 +192,9 @@ def test_node_selector_and_gpu_node(tmp_path: Any) -> None:
 
         cfg = client.Configuration()
         config.load_kube_config(config_file=standin.kubeconfig(), client_configuration=cfg)
-        batch, core = client.BatchV1Api(client.ApiClient(cfg)), client.CoreV1Api(client.ApiClient(cfg))
+        api = client.ApiClient(cfg)
+        request.addfinalizer(api.close)
+        batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
         limits = client.V1ResourceRequirements(limits={"nvidia.com/gpu": "1"})
         batch.create_namespaced_job(NS, job_body("gpu", "true", resources=limits, node_selector={"accelerator": "t4"}))
         pod = wait_pod(core, "gpu", lambda p: any(c.type == "PodScheduled" for c in p.status.conditions or []))
@@ -285,7 +288,7 @@ def test_env_from_configmap_and_secret_and_mounted_configmap(
     assert core.read_namespaced_pod_log(name, NS) == f's3cret fast {name}\n{{"a": 1}}{{"a": 1}}'
 
 
-def test_shared_volume_must_be_mounted_at_its_host_path(tmp_path: Any) -> None:
+def test_shared_volume_must_be_mounted_at_its_host_path(tmp_path: Any, request: pytest.FixtureRequest) -> None:
     from k8s_support import images
 
     root = tmp_path / "root"
@@ -294,7 +297,9 @@ def test_shared_volume_must_be_mounted_at_its_host_path(tmp_path: Any) -> None:
 
         cfg = client.Configuration()
         config.load_kube_config(config_file=standin.kubeconfig(), client_configuration=cfg)
-        batch, core = client.BatchV1Api(client.ApiClient(cfg)), client.CoreV1Api(client.ApiClient(cfg))
+        api = client.ApiClient(cfg)
+        request.addfinalizer(api.close)
+        batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
         volume = client.V1Volume(name="root", persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
             claim_name="pipeline-root"))
         good = job_body("writer", f"echo data > {root}/out.txt", volumes=[volume],
@@ -375,6 +380,7 @@ def test_unauthenticated_requests_are_rejected(standin: ApiStandIn) -> None:
     request = urllib.request.Request(standin.url + f"/api/v1/namespaces/{NS}/pods")
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=5)
+    err.value.close()
     assert err.value.code == 401
 
 
@@ -470,14 +476,16 @@ def test_injected_api_errors(standin: ApiStandIn, batch: client.BatchV1Api) -> N
     assert standin.count("create", "jobs") == 3 and standin.count("create", "jobs", code=201) == 1
 
 
-def test_rbac_for_a_service_account(standin: ApiStandIn) -> None:
+def test_rbac_for_a_service_account(standin: ApiStandIn, request: pytest.FixtureRequest) -> None:
     from kubernetes import config
 
     standin.bind_role(NS, "runner", [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list"]}])
     cfg = client.Configuration()
     config.load_kube_config(config_file=standin.kubeconfig(token=standin.service_account_token(NS, "runner")),
                             client_configuration=cfg)
-    batch = client.BatchV1Api(client.ApiClient(cfg))
+    api = client.ApiClient(cfg)
+    request.addfinalizer(api.close)
+    batch = client.BatchV1Api(api)
     assert batch.list_namespaced_job(NS).items == []
     with pytest.raises(client.exceptions.ForbiddenException) as denied:
         batch.create_namespaced_job(NS, job_body("j", "true"))

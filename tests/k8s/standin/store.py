@@ -114,7 +114,7 @@ class ObjectStore:
         self._compacted = self._rv  # events with rv <= this are no longer available
         self.closed = False
 
-    # -- helpers -----------------------------------------------------------------------------------
+    # -- internals ---------------------------------------------------------------------------------
     @property
     def resource_version(self) -> int:
         return self._rv
