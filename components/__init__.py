@@ -4,6 +4,9 @@ Importing this package does not import TensorFlow or Beam; each component import
 its executor.
 """
 
+from typing import TYPE_CHECKING, Any
+
+from headwater.components import tfx_compat
 from headwater.components.api import (
     Channel,
     Component,
@@ -17,9 +20,6 @@ from headwater.components.api import (
     component,
     resolver,
 )
-from typing import TYPE_CHECKING, Any
-
-from headwater.components import tfx_compat
 from headwater.components.evaluate import ChangeThreshold, EvalConfig, Evaluate, Metric, Slice, ValueThreshold
 from headwater.components.ingest import Ingest
 from headwater.components.push import Push

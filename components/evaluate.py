@@ -32,7 +32,8 @@ failed threshold's slice, value, bound and comparison, and for change thresholds
 
 Outputs: ``evaluation`` holds TFMA's results (``metrics-*``, ``plots-*``, ``validations-*``,
 ``eval_config.json``) plus ``metrics.json`` and ``metrics.md`` (every metric per slice, candidate,
-baseline and difference; ``null`` / ``n/a`` with the reason where undefined) and, for classifiers, ``confusion_matrix.png|svg`` and ``roc.png|svg``;
+baseline and difference; ``null`` / ``n/a`` with the reason where undefined) and, for classifiers,
+``confusion_matrix.png|svg`` and ``roc.png|svg``;
 ``blessing`` holds an empty ``BLESSED`` or ``NOT_BLESSED`` file and TFX's custom properties ``blessed``,
 ``current_model``, ``current_model_id``, ``baseline_model``, ``baseline_model_id``.
 """

@@ -14,10 +14,8 @@ def test_all_packages_declared():
     for folder, package in FOLDERS.items():
         for init in (ROOT / folder).rglob("__init__.py"):
             rel = init.parent.relative_to(ROOT / folder)
-            if any(part in ("data", "tests", "models", "__pycache__", "runs") for part in rel.parts):
-                continue  # template payloads are package data, not packages
-            if (ROOT / folder / rel).parent.name == "templates" or "templates" == folder and rel.parts:
-                continue
+            if folder == "templates" and rel.parts:
+                continue  # template projects are package data, not packages
             name = ".".join([package, *rel.parts])
             assert name in declared, f"{name} ({init.parent}) is missing from [tool.setuptools] packages"
             assert config["package-dir"].get(name, "").rstrip("/") in ("", str(Path(folder, *rel.parts))), name

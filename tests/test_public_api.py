@@ -8,7 +8,8 @@ import headwater.metadata
 import headwater.pipelines
 
 FIXED = {
-    headwater.components: {"component", "Input", "Output"},
+    headwater.components: {"component", "Input", "Output", "Ingest", "Transform", "Train", "Evaluate", "Push",
+                           "LatestBlessedModel", "LatestArtifact", "SpanRange", "Tune"},
     headwater.metadata: {"types", "Artifact", "connect"},
     headwater.pipelines: {"Pipeline", "Param", "LocalRunner"},
 }
@@ -29,3 +30,23 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_component_names_and_ports_keep_tfx_names():
+    from headwater import components as c
+
+    ports = {
+        c.Ingest: ({"examples", "schema"}, set()),
+        c.Transform: ({"transform_graph", "transformed_examples"}, {"examples", "schema"}),
+        c.Train: ({"model", "model_run"}, {"examples", "transform_graph", "schema"}),
+        c.Evaluate: ({"evaluation", "blessing"}, {"examples", "model", "baseline_model"}),
+        c.Push: ({"pushed_model"}, {"model", "blessing"}),
+        c.LatestBlessedModel: ({"model"}, set()),
+    }
+    for comp, (outputs, inputs) in ports.items():
+        assert outputs <= set(comp.spec.outputs), comp
+        assert inputs <= set(comp.spec.inputs), comp
+    assert {"module_file", "train_steps", "eval_steps"} <= set(c.Train.spec.parameters)
+    assert {"module_file"} <= set(c.Transform.spec.parameters)
+    assert {"eval_config"} <= set(c.Evaluate.spec.parameters)
+    assert {"destination"} <= set(c.Push.spec.parameters)
