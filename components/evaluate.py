@@ -905,9 +905,8 @@ def _collect_metrics(output_dir: str, auc_names: Collection[str] = (), class_nam
             label = _metric_label(kv.key)
             share_key = _share_key(kv.key)
             share = shares.get(share_key) if share_key is not None else None
-            one_sided = share is not None and (share < 1e-9 or share > 1 - 1e-9)
-            if one_sided and (kv.key.name in auc_names or math.isnan(value)):
-                assert share is not None
+            one_class = share is not None and (share < 1e-9 or share > 1 - 1e-9)  # all or none of the class
+            if share is not None and one_class and (kv.key.name in auc_names or math.isnan(value)):
                 undefined.setdefault(name, {})[label] = _undefined_reason(share, _class_id(kv.key), class_names)
                 value = None
             elif not math.isfinite(value):

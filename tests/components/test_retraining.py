@@ -85,7 +85,8 @@ def test_spans_arrive_one_after_another_and_only_models_not_worse_are_pushed(tmp
     runs = {}
     for span, year in YEARS.items():
         penguins_csv(tmp_path / "data" / f"penguins-{span}.csv", years=[year])  # a new year arrives
-        result = LocalRunner(quiet=True).run(pipeline)
+        # The pipeline is a chain: one worker process, which keeps its imports from node to node.
+        result = LocalRunner(max_workers=1, quiet=True).run(pipeline)
         assert result.ok, {n: r.error for n, r in result.nodes.items() if r.error}
         assert {result.nodes[n].state for n in EXECUTORS - {"Push"}} == {"done"}
         runs[span] = result
@@ -152,7 +153,7 @@ def test_spans_arrive_one_after_another_and_only_models_not_worse_are_pushed(tmp
 
     # Nothing changed: every executor is cached, the resolvers pick the same artifacts, nothing new exists.
     artifacts_before = len(store.mlmd.get_artifacts())
-    again = LocalRunner(quiet=True).run(pipeline)
+    again = LocalRunner(max_workers=1, quiet=True).run(pipeline)
     assert again.ok
     assert {again.nodes[n].state for n in EXECUTORS} == {"cached"}
     for node_id in EXECUTORS | RESOLVERS:
