@@ -180,7 +180,9 @@ def Train(
             node_id=ctx.node_id,
             artifact_uri=model.uri,
         )
-    spans = sorted({a.properties["span"] for a in examples if a.properties["span"] is not None})
+    # A Transform over a window records every span it covers in `spans`; plain Examples have one `span`.
+    spans = sorted({int(s) for a in examples
+                    for s in (a.custom_properties.get("spans") or [a.properties["span"]]) if s is not None})
     if spans:
         model.custom_properties["example_spans"] = spans
     if seed is not None:

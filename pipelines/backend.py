@@ -137,7 +137,8 @@ class LocalBackend:
         self._done: list[ExecutorResult] = []
 
     def launch(self, spec: ExecutionSpec, options: NodeOptions) -> None:
-        worker = self._idle.popleft() if self._idle else _Worker(self._ctx, self._warm)
+        # Last in, first out: the worker that just finished has the most imported and is warmest.
+        worker = self._idle.pop() if self._idle else _Worker(self._ctx, self._warm)
         worker.spec = spec
         worker.started = time.time()
         worker.deadline = worker.started + options.timeout_seconds if options.timeout_seconds else None

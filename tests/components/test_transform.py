@@ -6,6 +6,7 @@ import csv
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from headwater.components import _data
@@ -66,7 +67,7 @@ def transform(examples, schema, root: Path, **params):
     return graph, out
 
 
-def parsed(graph: types.TransformGraph, out: types.Examples, split: str) -> dict[str, np.ndarray]:
+def parsed(graph: types.TransformGraph, out: types.Examples, split: str) -> dict[str, Any]:
     """The transformed examples of one split, parsed with the transformed feature spec."""
     output = tft.TFTransformOutput(graph.uri)
     files = _data.examples_files(out, split)
@@ -253,7 +254,7 @@ def test_a_span_window_is_analysed_together_and_written_as_one_artifact(yearly, 
 
     # Analysed over the train splits of both spans: the z-scores use the mean and deviation of both, and
     # every split of every span (in window order) is transformed with them.
-    def raw(split: str, key: str) -> np.ndarray:
+    def raw(split: str, key: str) -> Any:
         rows = [*_data.read_examples(first, split).to_pylist(), *_data.read_examples(second, split).to_pylist()]
         return np.array([np.nan if r[key] is None else r[key][0] for r in rows], dtype=np.float64)
 
@@ -319,7 +320,7 @@ def test_window_mistakes_name_the_span_and_the_fix(yearly, tmp_path):
 
 
 def test_beam_dofn_spec_cache_is_exact_and_restored():
-    beam = pytest.importorskip("apache_beam")
+    beam: Any = pytest.importorskip("apache_beam")
     from apache_beam.coders import VarIntCoder
     from apache_beam.testing.util import assert_that, equal_to
     from apache_beam.transforms import userstate
