@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import glob as _glob
-import hashlib
 import json
 import os
 import re
@@ -411,26 +410,6 @@ def load_user_function(module_file: str | None, function: str | None, *, what: s
             f"(functions defined in it: {', '.join(available) or 'none'})"
         )
     return fn
-
-
-def code_fingerprint(module_file: str | None) -> str:
-    """sha256 of a module file (path or dotted module); '' when it cannot be found."""
-    if not module_file:
-        return ""
-    path: str | None = module_file if os.path.isfile(module_file) else None
-    if path is None:
-        import importlib.util
-
-        ref = module_file
-        while ref and path is None:
-            try:
-                found = importlib.util.find_spec(ref)
-            except (ImportError, ValueError):
-                found = None
-            if found is not None and found.origin and os.path.isfile(found.origin):
-                path = found.origin
-            ref = ref.rpartition(".")[0]
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else ""
 
 
 # ------------------------------------------------------------------------------------- Beam, locally
