@@ -70,13 +70,28 @@ def _worker_main(conn: Connection, warm_imports: tuple[str, ...] = ()) -> None:
 
     prepare_process()
 
-    for module in warm_imports:
-        if conn.poll():  # work is waiting: stop warming up
-            break
+    if warm_imports:
+        # What the libraries print while loading (TensorFlow's C++ start-up lines) is not any node's output:
+        # keep it off the console. A module that fails here fails again, reported, in the node that needs it.
+        saved = os.dup(1), os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
         try:
-            __import__(module)
-        except Exception:  # the node that needs it will report the problem properly
-            pass
+            for module in warm_imports:
+                if conn.poll():  # work is waiting: stop warming up
+                    break
+                try:
+                    __import__(module)
+                except Exception:
+                    pass
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in (devnull, *saved):
+                os.close(fd)
 
     while True:
         try:
