@@ -17,13 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from headwater.components.evaluate import EvalConfig, Evaluate
-from headwater.components.ingest import Ingest
-from headwater.components.push import Push
-from headwater.components.resolvers import LatestBlessedModel
-from headwater.components.train import Train
-from headwater.components.transform import Transform
-from headwater.components.tune import Tune
+from headwater.components import EvalConfig, Evaluate, Ingest, LatestBlessedModel, Push, Train, Transform, Tune
 from headwater.pipelines import Param, Pipeline
 
 HERE = Path(__file__).resolve().parent

@@ -13,7 +13,7 @@ import features
 import keras_tuner
 import tensorflow as tf
 import tensorflow_transform as tft
-from headwater.components.tune import TunerFnResult, trial_tuner
+from headwater.components import TunerFnResult, trial_tuner
 from tfx_bsl.public import tfxio
 
 #: Defaults; configs/training.yaml (``model:``) overrides them, and tuned values override both.
