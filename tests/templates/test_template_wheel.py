@@ -23,7 +23,7 @@ def test_wheel_holds_every_template_file_and_no_run_leftovers(tmp_path):
                  "templates/penguin/models/__pycache__/model.cpython-311.pyc", "templates/babyweight/.headwater/x"):
         (src / junk).parent.mkdir(parents=True, exist_ok=True)
         (src / junk).write_text("junk")
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
                           str(tmp_path / "dist"), str(src)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     [wheel] = (tmp_path / "dist").glob("headwater-*.whl")

@@ -33,6 +33,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -702,7 +703,10 @@ class _PodRunner:
             argv = list(image.entrypoint)
         rewrite = _rewriter(mounts)
         argv = [rewrite(a) for a in _expand_all(argv, env)]
-        env = {**{k: rewrite(v) for k, v in env.items()}, **self._credentials(pod)}
+        # The image's own variables (PATH, PYTHONPATH) describe the image's file system, which is this
+        # machine's: only what the pod spec adds may name mounted paths that need mapping to host folders.
+        env = {**{k: v if image.env.get(k) == v else rewrite(v) for k, v in env.items()},
+               **self._credentials(pod)}
         workdir = rewrite(self.container.get("workingDir") or image.workdir or "") or str(self.dir / "cwd")
         Path(workdir).mkdir(parents=True, exist_ok=True)
         if "exit" in kinds:
@@ -1021,4 +1025,17 @@ def _rewriter(mounts: list[tuple[str, str]]) -> Callable[[str], str]:
         return lambda s: s
     ordered = sorted(table, key=len, reverse=True)
     pattern = re.compile(r"(?<![\w./-])(" + "|".join(re.escape(m) for m in ordered) + r")(?=/|$|[\s:,;=])")
-    return lambda s: pattern.sub(lambda m: table[m.group(1)], s)
+
+    def rewrite(s: str) -> str:
+        # The "image" is this machine's own files (the checkout, the Python environment): a path into them is
+        # never a mounted volume, even when the checkout happens to sit under a mount path such as /tmp.
+        if any(root in s for root in _IMAGE_ROOTS):
+            return s
+        return pattern.sub(lambda m: table[m.group(1)], s)
+
+    return rewrite
+
+
+#: Host folders that play the part of the runtime image's file system.
+_IMAGE_ROOTS = tuple(sorted({str(Path(__file__).resolve().parents[3]), sys.prefix, sys.base_prefix}, key=len,
+                            reverse=True))
