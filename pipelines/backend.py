@@ -35,10 +35,12 @@ class NodeOptions:
 
 
 class ExecutorBackend(Protocol):
-    """Launch / poll / cancel. ``capacity`` bounds how many executions the runner keeps in flight."""
+    """Launch / poll / cancel. ``capacity`` bounds how many executions the runner keeps in flight;
+    ``handles_retries`` says the backend retries failed attempts itself (the runner then does not)."""
 
     name: str
     capacity: int
+    handles_retries: bool
 
     def launch(self, spec: ExecutionSpec, options: NodeOptions) -> None: ...
 
@@ -141,6 +143,7 @@ class LocalBackend:
     """
 
     name = "local"
+    handles_retries = False
 
     def __init__(self, max_workers: int | None = None, *, prewarm: int = 0,
                  warm_imports: tuple[str, ...] = ()) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -207,10 +207,8 @@ class Runner:
                     nid, outcome, attempt = in_flight.pop(res.execution_id)
                     node = pipeline.node(nid)
                     # A backend that retries itself (Kubernetes: Job backoffLimit) reports the last attempt.
-                    if not res.succeeded and attempt <= node.retries and not getattr(backend, "handles_retries", False):
+                    if not res.succeeded and attempt <= node.retries and not backend.handles_retries:
                         assert outcome.spec is not None
-                        from dataclasses import replace
-
                         display.update(nid, "running", note=f"retry {attempt}/{node.retries}: {res.error_message}")
                         retry = replace(outcome.spec, attempt=attempt + 1)
                         outcome.spec = retry
