@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Show one run: every node's state, duration, artifacts and log path.")
     show.add_argument("run_id", metavar="RUN_ID")
     for p in (ls, show):
-        _add_store_options(p)
+        add_store_options(p)
         p.add_argument("--format", choices=("text", "json"), default="text")
     ls.set_defaults(func=cmd_runs_list)
     show.set_defaults(func=cmd_runs_show)
@@ -181,9 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_store_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--metadata", metavar="URI", help="metadata connection string (default: $HEADWATER_METADATA, "
-                   "or the store of the last 'headwater run' in this directory)")
+def add_store_options(p: argparse.ArgumentParser) -> None:
+    """``--metadata`` and ``--root``, as every read-only command takes them (see :func:`open_store_for`)."""
+    p.add_argument("--metadata", metavar="URI", help="metadata connection string or SQLite file (default: "
+                   "$HEADWATER_METADATA, or the store of the last 'headwater run' in this directory)")
     p.add_argument("--root", metavar="DIR", help="pipeline root whose metadata.sqlite to read")
 
 

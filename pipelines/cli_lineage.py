@@ -53,33 +53,28 @@ examples:
 """
 
 
-def _depth(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--depth takes a number of executions, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--depth must be 0 or more, got {value}")
-    return value
+def _count(flag: str, meaning: str) -> Any:
+    """An argparse type for ``flag``: a whole number, 0 or more."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes {meaning}, got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{flag} must be 0 or more, got {value}")
+        return value
+
+    return parse
 
 
-def _limit(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--limit takes a number (0 = all), got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--limit must be 0 (all) or more, got {value}")
-    return value
-
-
-def _store_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--metadata", metavar="URI",
-                   help="metadata connection string or SQLite file (default: $HEADWATER_METADATA)")
-    p.add_argument("--root", metavar="DIR", help="pipeline root whose metadata.sqlite to read")
+_depth = _count("--depth", "a number of executions")
+_limit = _count("--limit", "a number (0 = all)")
 
 
 def register(subparsers: Any) -> None:
+    from headwater.pipelines.cli import add_store_options
+
     """Add the ``lineage`` and ``artifacts`` subcommands to ``subparsers`` (from ``add_subparsers``)."""
     raw = argparse.RawDescriptionHelpFormatter
     lineage = subparsers.add_parser(
@@ -108,7 +103,7 @@ def register(subparsers: Any) -> None:
                          help="text (a tree), json, dot (Graphviz), mermaid, or html (one offline page); "
                          "default: text")
     lineage.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
-    _store_options(lineage)
+    add_store_options(lineage)
     lineage.set_defaults(func=cmd_lineage, mode="upstream")
 
     artifacts = subparsers.add_parser(
@@ -134,7 +129,7 @@ def register(subparsers: Any) -> None:
     ls.add_argument("--limit", type=_limit, default=100, metavar="N",
                     help="show the newest N matching artifacts (default 100; 0 = all)")
     ls.add_argument("--format", "-f", choices=("text", "json"), default="text", help="default: text")
-    _store_options(ls)
+    add_store_options(ls)
     ls.set_defaults(func=cmd_artifacts_list)
     artifacts.set_defaults(func=lambda args: _print_help(artifacts))
 

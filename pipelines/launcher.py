@@ -29,6 +29,7 @@ from headwater.metadata.store import (
     CONTEXT_RUN,
     ExecutionState,
     MetadataStore,
+    to_value,
 )
 from headwater.pipelines.pipeline import Pipeline
 
@@ -171,7 +172,7 @@ class Launcher:
                 continue
             node_id = str(record.properties.get(P_NODE, ""))
             proto.last_known_state = ExecutionState.FAILED
-            to_value_str(proto, P_ERROR, f"abandoned: the runner that started it ({owner}) is gone")
+            to_value(f"abandoned: the runner that started it ({owner}) is gone", proto.custom_properties[P_ERROR])
             self.store.mlmd.put_executions([proto])
             if node_id:
                 node_dir = Path(self.root) / node_id
@@ -480,13 +481,7 @@ class Launcher:
 
     def finish(self, status: str) -> None:
         """Record the run's end on its context."""
-        from headwater.metadata.store import to_value
-
         ctx = self.run_ctx
         to_value(status, ctx.custom_properties["status"])
         to_value(round(time.time(), 3), ctx.custom_properties["finished_s"])
         self.store.mlmd.put_contexts([ctx])
-
-
-def to_value_str(proto: Any, key: str, value: str) -> None:
-    proto.custom_properties[key].string_value = value
