@@ -7,8 +7,8 @@ What lives here:
 
 * the on-disk layout of an ``Examples`` artifact (``Split-<name>/data_tfrecord-*.gz``) and of a
   ``Schema`` artifact (``schema.pbtxt``), with readers and writers;
-* file access for local paths and object-store URLs (``gs://``, ``s3://``, ``memory://`` … through
-  fsspec);
+* file access for local paths and object-store URLs (re-exported from
+  :mod:`headwater.components.storage`);
 * a gzip TFRecord writer/reader (the TFRecord framing: length, masked CRC32C of the length, payload,
   masked CRC32C of the payload) so that Ingest writes examples without importing TensorFlow;
 * loading a user function from a module file path or a dotted module name;
@@ -20,18 +20,18 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import glob as _glob
 import json
 import os
-import re
 import struct
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from headwater.components import storage
+from headwater.components.storage import FileInfo, file_info, is_url, join, makedirs
+from headwater.components.storage import glob as glob_files
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.errors import InputDataError, UserCodeError
 
@@ -67,99 +67,13 @@ EXAMPLES_FILE_SUFFIX = ".gz"
 #: The Schema artifact's file (tensorflow-metadata ``Schema`` in text format).
 SCHEMA_FILE = "schema.pbtxt"
 
-_URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
-
-
-# ---------------------------------------------------------------------------------------------- files
-def is_url(path: str) -> bool:
-    """True for ``scheme://...`` paths (object stores, ``memory://``); ``file://`` counts as local."""
-    return bool(_URL_RE.match(path)) and not path.startswith("file://")
-
-
-def _local(path: str) -> str:
-    return path[len("file://"):] if path.startswith("file://") else path
-
-
-def _fs(path: str) -> tuple[Any, str]:
-    """The fsspec filesystem for a URL, and the protocol prefix (``gs://``) to put back on its paths."""
-    try:
-        import fsspec
-    except ImportError:  # pragma: no cover - fsspec is part of the ml extra
-        raise InputDataError(
-            f"{path!r} is an object-store URL, which needs fsspec; install headwater[ml] (or fsspec) "
-            "or use a local path"
-        ) from None
-    protocol = path.split("://", 1)[0]
-    try:
-        fs = fsspec.filesystem(protocol)
-    except (ImportError, ValueError) as exc:
-        raise InputDataError(
-            f"cannot open {path!r}: fsspec has no usable filesystem for '{protocol}://' ({exc}); install "
-            f"its fsspec implementation (gcsfs for gs://, s3fs for s3://, adlfs for az://)"
-        ) from None
-    return fs, f"{protocol}://"
-
-
-def join(base: str, *parts: str) -> str:
-    """Join path parts with '/', for local paths and URLs alike."""
-    out = base
-    for part in parts:
-        out = out.rstrip("/") + "/" + part.lstrip("/") if out else part
-    return out
-
-
-def makedirs(path: str) -> None:
-    if is_url(path):
-        fs, _ = _fs(path)
-        fs.makedirs(path, exist_ok=True)
-    else:
-        os.makedirs(_local(path), exist_ok=True)
-
-
 def open_file(path: str, mode: str = "rb") -> IO[Any]:
-    """Open a local path or an object-store URL (binary modes)."""
-    if is_url(path):
-        fs, _ = _fs(path)
-        return fs.open(path, mode)
-    return open(_local(path), mode)
+    """Open a local path or an object-store URL in ``"rb"`` or ``"wb"`` mode."""
+    if mode not in ("rb", "wb"):
+        raise ValueError(f"open_file supports 'rb' and 'wb', not {mode!r}")
+    return storage.open_input(path) if mode == "rb" else storage.open_output(path)
 
 
-def glob_files(pattern: str) -> list[str]:
-    """Files matching a glob pattern (``*``, ``?``, ``[...]``), sorted; URLs keep their scheme."""
-    if is_url(pattern):
-        fs, _ = _fs(pattern)
-        return sorted(fs.unstrip_protocol(p) for p in fs.glob(pattern) if not fs.isdir(p))
-    return sorted(p for p in _glob.glob(_local(pattern)) if os.path.isfile(p))
-
-
-@dataclass(frozen=True)
-class FileInfo:
-    """What changes when a file changes: size, and modification time or a checksum from the store."""
-
-    path: str
-    size: int
-    version: str
-
-    def fingerprint_line(self) -> str:
-        return f"{self.path}\t{self.size}\t{self.version}"
-
-
-def file_info(path: str) -> FileInfo:
-    if is_url(path):
-        fs, _ = _fs(path)
-        info = fs.info(path)
-        version = ""
-        for key in ("md5Hash", "crc32c", "ETag", "etag", "generation", "mtime", "LastModified",
-                    "last_modified", "updated", "created"):
-            if info.get(key) is not None:
-                version = f"{key}={info[key]}"
-                break
-        return FileInfo(path, int(info.get("size") or 0), version)
-    st = os.stat(_local(path))
-    return FileInfo(path, st.st_size, f"mtime_ns={st.st_mtime_ns}")
-
-
-# ------------------------------------------------------------------------------------- TFRecord files
 def _masked_crc(data: bytes) -> int:
     import google_crc32c
 
@@ -262,7 +176,7 @@ def examples_file_pattern(examples_uri: str, split: str) -> str:
 
 
 def examples_files(examples: Artifact | str, split: str) -> list[str]:
-    uri = examples if isinstance(examples, str) else examples.uri
+    uri = examples if isinstance(examples, str) else examples.path
     files = glob_files(examples_file_pattern(uri, split))
     if not files:
         raise InputDataError(
@@ -290,7 +204,7 @@ def split_names(examples: Artifact) -> list[str]:
 
 def schema_path(schema: Artifact | str) -> str:
     """Path of the schema file of a Schema artifact (``<uri>/schema.pbtxt``)."""
-    uri = schema if isinstance(schema, str) else schema.uri
+    uri = schema if isinstance(schema, str) else schema.path
     if uri.endswith(".pbtxt"):
         return uri
     return join(uri, SCHEMA_FILE)

@@ -68,7 +68,7 @@ _OUTPUT = _OutputMarker()
 
 #: ``Input[types.Examples]``: an input artifact (the executor receives the Artifact).
 Input = Annotated[T, _INPUT]
-#: ``Output[types.Model]``: an output artifact (the executor writes files under ``.uri``).
+#: ``Output[types.Model]``: an output artifact (the executor writes files under ``.path``).
 Output = Annotated[T, _OUTPUT]
 
 ParamValue = Any

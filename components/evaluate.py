@@ -1260,7 +1260,7 @@ def Evaluate(
     splits = list(example_splits or ["eval"])
     if not examples:
         raise InputDataError(f"{node}: input 'examples' holds no Examples artifact; connect one")
-    patterns = [examples_file_pattern(a.uri, s) for a in examples for s in splits]
+    patterns = [examples_file_pattern(a.path, s) for a in examples for s in splits]
     raw_keys = _raw_feature_keys(patterns)
     if not raw_keys:
         raise InputDataError(
@@ -1269,7 +1269,7 @@ def Evaluate(
     models = {"candidate": model, **({"baseline": baseline_model} if baseline_model is not None else {})}
     paths = {}
     for role, art in models.items():
-        path = serving_model_path(art.uri)
+        path = serving_model_path(art.path)
         if not os.path.isfile(os.path.join(path, "saved_model.pb")):
             raise InputDataError(
                 f"{node}: the {role} Model artifact (id {art.id}) has no SavedModel at {path}; it must come from "
@@ -1317,17 +1317,17 @@ def Evaluate(
             ).BeamSource()
             | "Evaluate" >> tfma.ExtractEvaluateAndWriteResults(
                 eval_shared_model=shared[0] if len(shared) == 1 else shared,
-                eval_config=tfma_config, output_path=evaluation.uri,
+                eval_config=tfma_config, output_path=evaluation.path,
             )
         )
 
     # ------------------------------------------------------------ verdict
     names = _class_names(plan, max(classes, 2), paths["candidate"]) if task in ("multiclass", "binary") else []
-    plots = list(tfma.load_plots(evaluation.uri))
-    table, undefined = _collect_metrics(evaluation.uri, _auc_names(tfma_config), names, _plot_shares(plots))
+    plots = list(tfma.load_plots(evaluation.path))
+    table, undefined = _collect_metrics(evaluation.path, _auc_names(tfma_config), names, _plot_shares(plots))
     if thresholds:
         blessed, message = _validation_message(
-            tfma.load_validation_result(evaluation.uri), has_baseline, table, undefined
+            tfma.load_validation_result(evaluation.path), has_baseline, table, undefined
         )
     elif plan.no_thresholds == "blessed":
         blessed, message = True, "no thresholds configured; blessed by policy no_thresholds='blessed'"
@@ -1337,7 +1337,7 @@ def Evaluate(
             "no_thresholds='not_blessed'); add value/change thresholds to eval_config, or set "
             "no_thresholds='blessed'"
         )
-    Path(blessing.uri, BLESSED_FILE if blessed else NOT_BLESSED_FILE).write_bytes(b"")
+    Path(blessing.path, BLESSED_FILE if blessed else NOT_BLESSED_FILE).write_bytes(b"")
     blessing.custom_properties["blessed"] = 1 if blessed else 0
     blessing.custom_properties["blessing_message"] = message
     blessing.custom_properties["current_model"] = model.uri
@@ -1350,10 +1350,10 @@ def Evaluate(
 
     # ------------------------------------------------------------ readable results and pictures
     verdict = "BLESSED" if blessed else "NOT BLESSED"
-    Path(evaluation.uri, "metrics.json").write_text(json.dumps(
+    Path(evaluation.path, "metrics.json").write_text(json.dumps(
         {"blessed": blessed, "message": message, "baseline_model_id": baseline_model.id if baseline_model else None,
          "slices": _metrics_json(table, undefined)}, indent=2, sort_keys=False, allow_nan=False) + "\n")
-    Path(evaluation.uri, "metrics.md").write_text(
+    Path(evaluation.path, "metrics.md").write_text(
         _metrics_markdown(table, undefined, verdict, message, has_baseline)
     )
     pictures: list[str] = []
@@ -1361,7 +1361,7 @@ def Evaluate(
         confusion = _confusion(plots)
         if confusion is not None:
             grid, n = confusion
-            pictures += _confusion_pictures(grid, _class_names(plan, n, paths["candidate"]), evaluation.uri)
+            pictures += _confusion_pictures(grid, _class_names(plan, n, paths["candidate"]), evaluation.path)
         curves = _roc_curves(plots)
         if curves:
             overall = table.get("Overall", {})
@@ -1371,7 +1371,7 @@ def Evaluate(
                 value = overall.get(label, {}).get("candidate")
                 if value is not None:
                     aucs[class_id] = value
-            pictures += _roc_pictures(curves, names, aucs, evaluation.uri)
+            pictures += _roc_pictures(curves, names, aucs, evaluation.path)
     overall = table.get("Overall", {})
     evaluation.custom_properties["metrics"] = {
         k: v["candidate"] for k, v in overall.items() if v.get("candidate") is not None and "[" not in k

@@ -15,7 +15,9 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Iterator, Mapping
@@ -23,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from headwater.components import storage
+from headwater.components._boundary import _UserCodeFailure, user_code
 from headwater.metadata.artifact import Artifact
 
 __all__ = [
@@ -118,32 +122,6 @@ def _check_version(data: Mapping[str, Any], kind: str) -> None:
         )
 
 
-class _UserCodeFailure(Exception):
-    """Marks an exception raised by user code (the error boundary reports it as the user's)."""
-
-    def __init__(self, where: str, original: BaseException) -> None:
-        super().__init__(where)
-        self.where = where
-        self.original = original
-
-
-@contextlib.contextmanager
-def user_code(what: str) -> Iterator[None]:
-    """Error boundary for user code that a built-in component calls (``run_fn``, ``preprocessing_fn``)::
-
-        with user_code(f"run_fn in {module_file}"):
-            run_fn(fn_args)
-
-    An exception inside is reported as the user's, with their traceback, naming ``what``.
-    """
-    try:
-        yield
-    except _UserCodeFailure:
-        raise
-    except Exception as exc:
-        raise _UserCodeFailure(what, exc) from exc
-
-
 def _user_traceback(exc: BaseException) -> str:
     """The traceback from the first frame outside headwater's own machinery."""
     tb = exc.__traceback__
@@ -194,8 +172,63 @@ def prepare_process() -> None:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
+def _local_tmp(spec: ExecutionSpec) -> str:
+    if not storage.is_url(spec.tmp_dir):
+        return storage.local_path(spec.tmp_dir)
+    return os.path.join(tempfile.gettempdir(), "headwater", spec.run_id, str(spec.execution_id))
+
+
+def _stage(spec: ExecutionSpec, inputs: Mapping[str, Any], outputs: Mapping[str, list[Artifact]]) -> str | None:
+    """Give every artifact a local ``path``: object-store inputs are downloaded into a staging folder under
+    the execution's scratch space and object-store outputs get an empty one there. Returns that folder, or
+    ``None`` when every artifact is local (nothing staged)."""
+    given = {k: v if isinstance(v, list) else [v] for k, v in inputs.items() if v is not None}
+    remote = [a for arts in (*given.values(), *outputs.values()) for a in arts if storage.is_url(a.uri)]
+    stage = os.path.join(_local_tmp(spec), "staged") if remote else None
+    started, size, count = time.time(), 0, 0
+    for key, arts in given.items():
+        for i, art in enumerate(arts):
+            if stage and storage.is_url(art.uri):
+                art.path = os.path.join(stage, "inputs", key, str(i))
+                size += storage.download(art.uri, art.path)
+                count += 1
+    for key, out_arts in outputs.items():
+        for i, art in enumerate(out_arts):
+            if stage and storage.is_url(art.uri):
+                art.path = os.path.join(stage, "outputs", key, str(i))
+                shutil.rmtree(art.path, ignore_errors=True)  # never upload what an earlier attempt left
+            Path(art.path).mkdir(parents=True, exist_ok=True)
+    if count:
+        print(f"headwater: downloaded {count} input artifact(s), {size / 1e6:.1f} MB, in "
+              f"{time.time() - started:.2f}s", flush=True)
+    return stage
+
+
+def _upload_outputs(outputs: Mapping[str, list[Artifact]]) -> None:
+    """Upload staged outputs to their object-store URIs; on failure, delete what was partly uploaded."""
+    started, size = time.time(), 0
+    remote = [a for arts in outputs.values() for a in arts if storage.is_url(a.uri)]
+    try:
+        for art in remote:
+            size += storage.upload(art.path, art.uri)
+    except Exception:
+        for art in remote:
+            with contextlib.suppress(Exception):
+                storage.remove(art.uri)
+        raise
+    print(f"headwater: uploaded {len(remote)} output artifact(s), {size / 1e6:.1f} MB, in "
+          f"{time.time() - started:.2f}s", flush=True)
+
+
 def run_execution(spec: ExecutionSpec) -> ExecutorResult:
     """Run one execution inside the error boundary and return its result (never raises)."""
+    try:
+        return _run_execution(spec)
+    finally:  # staged copies of object-store artifacts, whatever happened
+        shutil.rmtree(os.path.join(_local_tmp(spec), "staged"), ignore_errors=True)
+
+
+def _run_execution(spec: ExecutionSpec) -> ExecutorResult:
     from headwater.components.api import ExecutionContext, load_component
     from headwater.metadata.errors import HeadwaterError
 
@@ -214,15 +247,15 @@ def run_execution(spec: ExecutionSpec) -> ExecutorResult:
             for key, ispec in cspec.inputs.items():
                 kwargs.setdefault(key, [] if ispec.is_list else None)
             outputs = {key: [Artifact.from_json(a) for a in arts] for key, arts in spec.outputs.items()}
+            staged = _stage(spec, {k: v for k, v in kwargs.items() if k in cspec.inputs}, outputs)
             for key, out_arts in outputs.items():
-                for art in out_arts:
-                    Path(art.uri).mkdir(parents=True, exist_ok=True)
                 kwargs[key] = out_arts[0]
-            Path(spec.tmp_dir).mkdir(parents=True, exist_ok=True)
+            tmp_dir = _local_tmp(spec)
+            Path(tmp_dir).mkdir(parents=True, exist_ok=True)
             if cspec.context_arg:
                 kwargs[cspec.context_arg] = ExecutionContext(
                     spec.pipeline_name, spec.pipeline_root, spec.run_id, spec.node_id, spec.execution_id,
-                    spec.tmp_dir, tuple(spec.beam_args), spec.log_path,
+                    tmp_dir, tuple(spec.beam_args), spec.log_path,
                 )
         except HeadwaterError as exc:
             print(f"headwater: node {spec.node_id!r} could not start: {exc}", file=sys.stderr)
@@ -261,6 +294,13 @@ def run_execution(spec: ExecutionSpec) -> ExecutorResult:
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
+        if staged:
+            try:
+                _upload_outputs(outputs)
+            except HeadwaterError as exc:
+                print(f"headwater: node {spec.node_id!r}: {exc}", file=sys.stderr)
+                return ExecutorResult.failure(spec.execution_id, type(exc).__name__, str(exc),
+                                              traceback.format_exc(), started_at=started)
         result_outputs = {key: [a.to_json() for a in arts] for key, arts in outputs.items()}
         print(f"headwater: node {spec.node_id!r} execution {spec.execution_id} succeeded "
               f"in {time.time() - started:.2f}s", flush=True)
@@ -276,17 +316,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--result", required=True, help="where to write the executor result JSON ('-' for stdout)")
     args = parser.parse_args(argv)
     prepare_process()
-    raw = sys.stdin.read() if args.spec == "-" else Path(args.spec).read_text()
+    raw = sys.stdin.read() if args.spec == "-" else storage.read_bytes(args.spec).decode()
     spec = ExecutionSpec.from_json(json.loads(raw))
     result = run_execution(spec)
     text = json.dumps(result.to_json())
     if args.result == "-":
         print(text)
     else:
-        tmp = Path(args.result).with_suffix(".tmp")
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text)
-        tmp.replace(args.result)
+        storage.write_bytes(args.result, text.encode())
     return 0 if result.succeeded else 1
 
 

@@ -8,8 +8,9 @@
     ingest.outputs.examples     # Examples: Split-train/, Split-eval/ (gzip TFRecord of tf.train.Example)
     ingest.outputs.schema       # Schema: schema.pbtxt (tensorflow-metadata, text format)
 
-**Which files.** ``input_base`` is a local folder or an object-store URL (``gs://``, ``s3://``,
-``memory://`` … read through fsspec); ``pattern`` is a glob below it (default: every ``.csv``,
+**Which files.** ``input_base`` is a local folder or an object-store URL (``s3://``, ``gs://``, or any
+scheme fsspec knows, such as ``memory://``; see :mod:`headwater.components.storage`); ``pattern`` is a
+glob below it (default: every ``.csv``,
 ``.csv.gz`` and ``.parquet`` file directly in it). Patterns may hold ``{SPAN}``, ``{VERSION}`` and a date
 ``{YYYY}{MM}{DD}`` (whose span is the number of days since 1970-01-01, as in TFX). The latest span is
 ingested unless ``span`` is given, and within it the latest ``version`` unless ``version`` is given; both
@@ -54,7 +55,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from headwater.components import _data
+from headwater.components import _data, storage
 from headwater.components.api import ExecutionContext, Input, Output, component
 from headwater.metadata import types
 from headwater.metadata.errors import InputDataError
@@ -96,8 +97,8 @@ class ResolvedInput:
 
 def _normalize(path: str) -> str:
     if _data.is_url(path):
-        fs, _ = _data._fs(path)
-        return str(fs.unstrip_protocol(fs._strip_protocol(path)))
+        scheme, rest = path.split("://", 1)
+        return f"{scheme}://{re.sub('/+', '/', rest).rstrip('/')}"
     return os.path.normpath(path) if path else path
 
 
@@ -182,7 +183,7 @@ def _match_files(full_pattern: str) -> list[tuple[str, int | None, int | None]]:
 
 def _is_file(path: str) -> bool:
     if _data.is_url(path):
-        return bool(_data._fs(path)[0].isfile(path))
+        return _data.glob_files(path) == [path]
     return os.path.isfile(path)
 
 
@@ -395,7 +396,7 @@ def _read_csv(path: str, opts: ReadOptions) -> _Table:
 
     def source() -> Any:
         if not _data.is_url(path):
-            return _data._local(path)
+            return storage.local_path(path)
         stream = pa.PythonFile(_data.open_file(path, "rb"), mode="r")
         return pa.CompressedInputStream(stream, "gzip") if path.lower().endswith(".gz") else stream
 
@@ -493,7 +494,7 @@ def _read_parquet(path: str, opts: ReadOptions) -> _Table:
             with _data.open_file(path, "rb") as f:
                 table = pq.read_table(f)
         else:
-            table = pq.read_table(_data._local(path))
+            table = pq.read_table(storage.local_path(path))
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputDataError(f"file {path} cannot be read as Parquet: {exc}") from None
     for name, kind in opts.column_types.items():
@@ -1198,11 +1199,11 @@ def run_ingest(
     }
     chosen_engine = _choose_engine(engine, beam_args)
     if chosen_engine == "beam":
-        plan, counts = _run_beam(resolved, opts, plan_args, examples.uri, schema.uri, max_string_domain_size,
+        plan, counts = _run_beam(resolved, opts, plan_args, examples.path, schema.path, max_string_domain_size,
                                  beam_args)
     else:
-        plan, counts = _run_local(resolved, opts, plan_args, examples.uri, max_string_domain_size)
-        _beam_write_schema(plan, schema.uri)
+        plan, counts = _run_local(resolved, opts, plan_args, examples.path, max_string_domain_size)
+        _beam_write_schema(plan, schema.path)
     empty = [n for n in names if counts.get(n, 0) == 0]
     if empty:
         raise InputDataError(

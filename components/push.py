@@ -1,24 +1,53 @@
-"""Push: copy a BLESSED model to a serving directory in TF Serving layout, atomically, never overwriting.
+"""Push: copy a BLESSED model to a serving location in TF Serving layout, never overwriting a version.
 
 ::
 
     push = Push(model=train.outputs.model, blessing=evaluate.outputs.blessing,
-                destination="/srv/models/penguin")
+                destination="/srv/models/penguin")          # or "s3://bucket/models/penguin", "gs://..."
     push.outputs.pushed_model    # PushedModel: pushed (1/0), pushed_destination, pushed_version
 
 Layout: ``<destination>/<version>/`` holds the SavedModel (``saved_model.pb``, ``variables/``, ``assets/``),
 ``version`` an integer one above the highest existing version (1 for an empty destination), which is
-what TF Serving's file-system source watches. A push:
+what TF Serving's file-system source watches — on a local disk, or directly on S3 and GCS. A push:
 
 * is gated twice. The runner skips Push when the blessing's ``blessed`` property is not 1 (``skip_if``:
   the executor never starts, ``pushed=0`` is published); and the executor itself re-reads the blessing —
   its ``BLESSED``/``NOT_BLESSED`` marker file and its ``blessed`` property — and refuses
   (:class:`~headwater.metadata.errors.PushRefusedError`) anything not BLESSED, or blessed for another model;
-* is atomic: the model is copied into a hidden temporary sibling (``.push-tmp-*``, ignored by TF Serving)
-  and renamed into place; a lock file serialises concurrent pushes to one destination, and an existing
-  version directory is never replaced;
+* never replaces an existing version, and on a local file system is atomic: the model is copied into a
+  hidden temporary sibling (``.push-tmp-*``, ignored by TF Serving) and renamed into place; a lock file
+  serialises concurrent pushes to one destination;
 * is idempotent: when the latest version already holds this very model (same content fingerprint),
   no new version is made; the PushedModel then records that version and ``pushed_new_version=0``.
+
+Object stores (``s3://``, ``gs://``, any URL :mod:`headwater.components.storage` reads) have neither
+rename nor locks, so a push there does the closest honest thing:
+
+* **saved_model.pb last.** TF Serving's source aspires every child of the base path whose name is an
+  integer, as soon as any object exists under it; its loader only loads a version directory holding
+  ``saved_model.pb`` (else: "should have a file called saved_model.pb", retried ``--max_num_load_retries``
+  times, default 5, one ``--load_retry_interval_micros`` apart, default a minute). Push uploads every other
+  file first, then ``.headwater-push.json``, then ``saved_model.pb``; each object appears whole, and S3
+  and GCS are strongly consistent, so a load that finds ``saved_model.pb`` finds the whole model.
+  *Residual:* the version is visible (and loads of it fail) while it uploads; an upload that outlasts the
+  server's load retries leaves that version given up (TF Serving keeps serving the previous one) until
+  the server restarts or a newer version appears.
+* **Claimed version numbers.** The next version is one above the highest numeric prefix and the highest
+  claim. A pusher writes a claim object ``<destination>/.headwater-push-claims/<version>.<random>``
+  (ignored by TF Serving: not a number), lists the claims again, and uploads only when its claim is
+  the only one for that number and no object exists under ``<destination>/<version>/``; otherwise it
+  withdraws the claim and tries again after a random pause (numbers lost this way may stay unused: TF
+  Serving needs versions to be integers, not consecutive). On a store whose listings show every
+  completed write (S3, GCS), two headwater pushers never both win a number. *Residual:* a writer
+  that does not claim (another tool) can still create the same version between the check and the
+  upload, and its objects and ours would mix — the storage API has no create-only write; on a store
+  with eventually consistent listings two pushers can both win.
+* **Idempotent against complete versions.** "Already pushed" means the highest version holds
+  ``saved_model.pb`` and this fingerprint, and no higher claim is in flight. *Residual:* two concurrent
+  pushes of the same model can both make a version.
+* **Failures.** A failed upload deletes what it wrote and its claim. A pusher killed mid-upload leaves
+  a version without ``saved_model.pb`` (never loadable; later pushes go above it) and a stale claim
+  (its number is skipped).
 """
 
 from __future__ import annotations
@@ -29,24 +58,33 @@ import fcntl
 import hashlib
 import json
 import os
+import random
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from headwater.components import storage
 from headwater.components.api import ExecutionContext, Input, Output, component
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
-from headwater.metadata.errors import PushRefusedError
+from headwater.metadata.errors import PushRefusedError, StorageError
 
-__all__ = ["PUSH_RECORD", "Push", "model_fingerprint", "push_model"]
+__all__ = ["CLAIMS_DIR", "PUSH_RECORD", "Push", "model_fingerprint", "push_model"]
 
 #: Written inside each version directory: what was pushed, and its fingerprint (TF Serving ignores it).
 PUSH_RECORD = ".headwater-push.json"
 _LOCK = ".headwater-push.lock"
 _TMP_PREFIX = ".push-tmp-"
+#: Under an object-store destination: one small object per push in flight, naming the version it claims.
+CLAIMS_DIR = ".headwater-push-claims"
+_SAVED_MODEL = "saved_model.pb"
+#: How often a pusher that lost a version number to a concurrent one tries the next number.
+_CLAIM_ATTEMPTS = 20
 
 
 def model_fingerprint(model_dir: str | os.PathLike[str]) -> str:
@@ -95,7 +133,7 @@ def _blessing_verdict(blessing: Artifact) -> tuple[bool, str]:
     """Re-read the blessing: marker file AND custom property must both say BLESSED."""
     from headwater.components.evaluate import BLESSED_FILE, NOT_BLESSED_FILE
 
-    folder = Path(blessing.uri)
+    folder = Path(blessing.path)
     blessed_file = (folder / BLESSED_FILE).exists()
     not_blessed_file = (folder / NOT_BLESSED_FILE).exists()
     prop = blessing.custom_properties.get("blessed")
@@ -127,17 +165,38 @@ def push_model(
             f"{current_id}. Connect Push's blessing to the Evaluate node that evaluated this model",
             artifact_uri=blessing.uri,
         )
-    source = Path(serving_model_path(model.uri))
+    source = Path(serving_model_path(model.path))
     if not (source / "saved_model.pb").is_file():
         raise PushRefusedError(
             f"{node}: model {model.uri} has no SavedModel at {source}; push a Model produced by Train",
             artifact_uri=model.uri,
         )
-    if "://" in destination and not destination.startswith("file://"):
-        raise PushRefusedError(
-            f"{node}: destination {destination!r} is not a local path; Push writes to a file system path "
-            "(mount object storage, or use a volume shared with the server)"
-        )
+
+    def make_record() -> dict[str, Any]:
+        """What each version directory records about its push (computed once the destination is usable)."""
+        return {"fingerprint": model_fingerprint(source), "model_uri": model.uri, "model_id": model.id,
+                "blessing_uri": blessing.uri, "pushed_at": time.time()}
+
+    if storage.is_url(destination):
+        base = destination.rstrip("/")
+        version, new, record = _push_to_object_store(source, base, make_record)
+        where = storage.join(base, str(version))
+    else:
+        version, new, where, record = _push_local(source, destination, make_record)
+    return {
+        "pushed": 1,
+        "pushed_destination": where,
+        "pushed_version": str(version),
+        "pushed_new_version": 1 if new else 0,
+        "model_fingerprint": record["fingerprint"],
+    }
+
+
+# ------------------------------------------------------------------------------------- local disk
+def _push_local(
+    source: Path, destination: str, make_record: Callable[[], dict[str, Any]]
+) -> tuple[int, bool, str, dict[str, Any]]:
+    """Copy into a hidden sibling, then rename to the next free version under a lock file."""
     base = Path(destination.removeprefix("file://")).absolute()
     if base.exists() and not base.is_dir():
         raise _not_writable(str(base), "it exists and is not a directory")
@@ -148,12 +207,12 @@ def push_model(
     if not os.access(base, os.W_OK | os.X_OK):
         raise _not_writable(str(base), "the directory is not writable")
 
-    fingerprint = model_fingerprint(source)
+    record = make_record()
+    fingerprint = record["fingerprint"]
     tmp = base / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
     try:
         shutil.copytree(source, tmp)
-        record = {"fingerprint": fingerprint, "model_uri": model.uri, "model_id": model.id,
-                  "blessing_uri": blessing.uri, "pushed_at": time.time()}
+        record["pushed_at"] = time.time()
         (tmp / PUSH_RECORD).write_text(json.dumps(record, indent=2) + "\n")
         with _locked(base):
             versions = _versions(base)
@@ -180,13 +239,142 @@ def push_model(
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {
-        "pushed": 1,
-        "pushed_destination": str(base / str(version)),
-        "pushed_version": str(version),
-        "pushed_new_version": 1 if new else 0,
-        "model_fingerprint": fingerprint,
-    }
+    return version, new, str(base / str(version)), record
+
+
+# ----------------------------------------------------------------------------------- object stores
+@dataclass
+class _Survey:
+    """What a listing of an object-store destination shows."""
+
+    versions: dict[int, set[str]] = field(default_factory=dict)  # version -> its files, relative to it
+    claims: dict[int, set[str]] = field(default_factory=dict)  # version -> tokens of pushes claiming it
+
+
+def _number(name: str) -> int | None:
+    return int(name) if name.isascii() and name.isdigit() else None
+
+
+def _parse_claims(names: list[str], survey: _Survey) -> None:
+    for name in names:
+        number, _, token = name.partition(".")
+        version = _number(number)
+        if version is not None and token and "/" not in token:
+            survey.claims.setdefault(version, set()).add(token)
+
+
+def _survey(base: str) -> _Survey:
+    survey = _Survey()
+    claims: list[str] = []
+    for url in storage.list_files(base):
+        head, _, rest = url[len(base) + 1:].partition("/")
+        version = _number(head)
+        if version is not None and rest:
+            survey.versions.setdefault(version, set()).add(rest)
+        elif head == CLAIMS_DIR:
+            claims.append(rest)
+    _parse_claims(claims, survey)
+    return survey
+
+
+def _claims(base: str) -> dict[int, set[str]]:
+    folder = storage.join(base, CLAIMS_DIR)
+    survey = _Survey()
+    _parse_claims([url[len(folder) + 1:] for url in storage.list_files(folder)], survey)
+    return survey.claims
+
+
+def _remote_fingerprint(version_url: str, files: set[str]) -> str:
+    """The fingerprint of a pushed version: its record, or (pushed by something else) its files."""
+    if PUSH_RECORD in files:
+        try:
+            return str(json.loads(storage.read_bytes(storage.join(version_url, PUSH_RECORD)))["fingerprint"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    digest = hashlib.sha256()  # as model_fingerprint: files in path order, by path components
+    for rel in sorted((f for f in files if f.rsplit("/", 1)[-1] != PUSH_RECORD), key=lambda f: f.split("/")):
+        digest.update(rel.encode() + b"\0")
+        with storage.open_input(storage.join(version_url, rel)) as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _store_refused(base: str, exc: Exception) -> PushRefusedError:
+    return PushRefusedError(
+        f"cannot push to {base}: {exc}. Give Push a destination in a bucket that exists and that this "
+        "process's credentials may list and write (check the bucket name, the credentials and the "
+        "endpoint settings)",
+        artifact_uri=base,
+    )
+
+
+def _send(local: Path, url: str) -> None:
+    try:
+        with open(local, "rb") as src, storage.open_output(url) as dst:
+            shutil.copyfileobj(src, dst, 8 << 20)
+    except StorageError:
+        raise
+    except OSError as exc:
+        raise StorageError(f"cannot upload {local} to {url}: {type(exc).__name__}: {exc}") from exc
+
+
+def _upload_version(source: Path, target: str, record: dict[str, Any]) -> None:
+    """Every file but saved_model.pb (in parallel), then the push record, then saved_model.pb."""
+    top = {_SAVED_MODEL, PUSH_RECORD}
+    files = sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file())
+    rest = [rel for rel in files if rel not in top]
+    with ThreadPoolExecutor(max(1, min(storage.TRANSFER_THREADS, len(rest)))) as pool:
+        for _ in pool.map(lambda rel: _send(source / rel, storage.join(target, rel)), rest):
+            pass
+    storage.write_bytes(storage.join(target, PUSH_RECORD), (json.dumps(record, indent=2) + "\n").encode())
+    _send(source / _SAVED_MODEL, storage.join(target, _SAVED_MODEL))
+
+
+def _push_to_object_store(
+    source: Path, base: str, make_record: Callable[[], dict[str, Any]]
+) -> tuple[int, bool, dict[str, Any]]:
+    """Claim the next version number, then upload into it saved_model.pb last (see the module docs)."""
+    try:
+        survey = _survey(base)
+    except StorageError as exc:
+        raise _store_refused(base, exc) from None
+    record = make_record()
+    for attempt in range(_CLAIM_ATTEMPTS):
+        latest = max(survey.versions, default=0)
+        if (latest and _SAVED_MODEL in survey.versions[latest]
+                and not any(n > latest for n in survey.claims)
+                and _remote_fingerprint(storage.join(base, str(latest)), survey.versions[latest])
+                == record["fingerprint"]):
+            return latest, False, record
+        version = max(latest, *survey.claims, 0) + 1
+        token = uuid.uuid4().hex
+        claim = storage.join(base, CLAIMS_DIR, f"{version}.{token}")
+        try:
+            storage.write_bytes(claim, (json.dumps(record) + "\n").encode())
+        except StorageError as exc:
+            raise _store_refused(base, exc) from None
+        if _claims(base).get(version, set()) == {token} and not storage.exists(storage.join(base, str(version))):
+            break
+        storage.remove(claim)  # lost the number to a concurrent push: withdraw, pause, look again
+        time.sleep(random.uniform(0.02, 0.2) * (attempt + 1))
+        survey = _survey(base)
+    else:
+        raise PushRefusedError(
+            f"cannot push to {base}: concurrent pushes took every version number tried in "
+            f"{_CLAIM_ATTEMPTS} attempts; run the push again", artifact_uri=base)
+    target = storage.join(base, str(version))
+    try:
+        _upload_version(source, target, record)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            storage.remove(target)  # ours alone: the claim kept every other headwater push out
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            storage.remove(claim)
+    return version, True, record
 
 
 def _skip_unless_blessed(inputs: dict[str, list[Artifact]], parameters: dict[str, Any]) -> str | None:
@@ -206,7 +394,7 @@ def _on_skip(outputs: dict[str, Artifact], reason: str) -> None:
     pushed = outputs["pushed_model"]
     pushed.custom_properties["pushed"] = 0
     pushed.custom_properties["push_skipped"] = reason
-    Path(pushed.uri, "push.json").write_text(json.dumps({"pushed": 0, "reason": reason}, indent=2) + "\n")
+    Path(pushed.path, "push.json").write_text(json.dumps({"pushed": 0, "reason": reason}, indent=2) + "\n")
 
 
 @component(version="1", skip_if=_skip_unless_blessed, on_skip=_on_skip)
@@ -221,4 +409,4 @@ def Push(
     """Push ``model`` to ``destination/<version>/`` if ``blessing`` is BLESSED (see the module docs)."""
     props = push_model(model, blessing, destination, node=f"node {ctx.node_id!r}")
     pushed_model.custom_properties.update(props)
-    Path(pushed_model.uri, "push.json").write_text(json.dumps(props, indent=2) + "\n")
+    Path(pushed_model.path, "push.json").write_text(json.dumps(props, indent=2) + "\n")

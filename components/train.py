@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from headwater.components._boundary import user_code
 from headwater.components._data import examples_file_pattern, load_user_function, schema_path
 from headwater.components.api import ExecutionContext, Input, Output, component
-from headwater.components.executor import user_code
 from headwater.metadata import types
 from headwater.metadata.errors import InputDataError, UserCodeError
 
@@ -58,7 +58,7 @@ def _schema_file(schema: types.Schema) -> str:
 def _hyperparameters(artifact: types.HyperParameters | None) -> dict[str, Any] | None:
     if artifact is None:
         return None
-    files = sorted(p for p in Path(artifact.uri).iterdir() if p.is_file())
+    files = sorted(p for p in Path(artifact.path).iterdir() if p.is_file())
     if not files:
         raise InputDataError(
             f"HyperParameters artifact at {artifact.uri} holds no file (expected best_hyperparameters.txt, "
@@ -78,9 +78,9 @@ def _hyperparameters(artifact: types.HyperParameters | None) -> dict[str, Any] |
 
 def _check_splits(examples: list[types.Examples], splits: list[str], what: str) -> None:
     for art in examples:
-        missing = [s for s in splits if not os.path.isdir(os.path.join(art.uri, f"Split-{s}"))]
+        missing = [s for s in splits if not os.path.isdir(os.path.join(art.path, f"Split-{s}"))]
         if missing:
-            have = sorted(p.name[len("Split-"):] for p in Path(art.uri).glob("Split-*"))
+            have = sorted(p.name[len("Split-"):] for p in Path(art.path).glob("Split-*"))
             raise InputDataError(
                 f"Examples artifact {art.uri} has no split {missing[0]!r} (it has {have or 'none'}); "
                 f"set Train's {what} to split names it has"
@@ -144,19 +144,19 @@ def Train(
     fn = load_user_function(module_file, run_fn, what=f"{node} (Train)", default_name="run_fn")
 
     _keras.skip_autograph_for_tf_keras()
-    serving_dir = serving_model_path(model.uri)
+    serving_dir = serving_model_path(model.path)
     fn_args = FnArgs(
         working_dir=ctx.tmp_dir,
-        train_files=[examples_file_pattern(a.uri, s) for a in examples for s in train_splits],
-        eval_files=[examples_file_pattern(a.uri, s) for a in examples for s in eval_splits],
+        train_files=[examples_file_pattern(a.path, s) for a in examples for s in train_splits],
+        eval_files=[examples_file_pattern(a.path, s) for a in examples for s in eval_splits],
         train_steps=train_steps,
         eval_steps=eval_steps,
         schema_path=_schema_file(schema) if schema is not None else None,
-        transform_graph_path=transform_graph.uri if transform_graph is not None else None,
+        transform_graph_path=transform_graph.path if transform_graph is not None else None,
         data_accessor=make_data_accessor(),
         serving_model_dir=serving_dir,
-        eval_model_dir=os.path.join(model.uri, EVAL_DIR),
-        model_run_dir=model_run.uri,
+        eval_model_dir=os.path.join(model.path, EVAL_DIR),
+        model_run_dir=model_run.path,
         hyperparameters=_hyperparameters(hyperparameters),
         custom_config=dict(custom_config) if custom_config is not None else None,
         seed=seed,
@@ -201,4 +201,4 @@ def Train(
         "tf_keras": model.custom_properties["keras"],
         "seconds": round(time.time() - started, 3),
     }
-    Path(model_run.uri, "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    Path(model_run.path, "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")

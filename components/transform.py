@@ -59,8 +59,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from headwater.components import _data
+from headwater.components._boundary import user_code
 from headwater.components.api import ExecutionContext, Input, Output, component
-from headwater.components.executor import user_code
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.errors import InputDataError, UserCodeError
@@ -159,7 +159,7 @@ def _newest(artifacts: Sequence[types.Examples]) -> types.Examples:
 
 def _pattern(artifacts: Sequence[types.Examples], split: str) -> str | list[str]:
     """The file pattern(s) of one split over all artifacts (one string for one artifact, as before)."""
-    patterns = [_data.examples_file_pattern(a.uri, split) for a in artifacts]
+    patterns = [_data.examples_file_pattern(a.path, split) for a in artifacts]
     return patterns[0] if len(patterns) == 1 else patterns
 
 
@@ -259,7 +259,7 @@ def run_transform(
     from apache_beam.options.pipeline_options import PipelineOptions
     from tfx_bsl.public import tfxio
 
-    temp = os.path.join(tmp_dir or transform_graph.uri, "tft_tmp")
+    temp = os.path.join(tmp_dir or transform_graph.path, "tft_tmp")
     sources = {
         name: tfxio.TFExampleRecord(
             file_pattern=_pattern(artifacts, name),
@@ -281,13 +281,13 @@ def run_transform(
                 else [raw[n] for n in analyze] | "AnalyzeData" >> beam.Flatten()
             )
             transform_fn = (analyze_data, adapter_config) | "Analyze" >> tft_beam.AnalyzeDataset(guarded)
-            _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(transform_graph.uri)
+            _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(transform_graph.path)
             for name in apply if chosen_engine == "beam" else ():
                 transformed, metadata = (
                     ((raw[name], adapter_config), transform_fn)
                     | f"Transform[{name}]" >> tft_beam.TransformDataset(output_record_batches=True)
                 )
-                folder = _data.split_uri(transformed_examples.uri, name)
+                folder = _data.split_uri(transformed_examples.path, name)
                 _ = (
                     transformed
                     | f"Encode[{name}]" >> beam.FlatMap(
@@ -317,10 +317,10 @@ def run_transform(
     from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 
     metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema_proto),
-                               os.path.join(transform_graph.uri, "metadata"))
+                               os.path.join(transform_graph.path, "metadata"))
     if chosen_engine == "local":
-        counts = _transform_local([a.uri for a in artifacts], schema_proto, apply, transform_graph.uri,
-                                  transformed_examples.uri)
+        counts = _transform_local([a.path for a in artifacts], schema_proto, apply, transform_graph.path,
+                                  transformed_examples.path)
     else:
         from apache_beam.metrics.metric import MetricsFilter
 

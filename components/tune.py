@@ -39,9 +39,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from headwater.components._boundary import user_code
 from headwater.components._data import examples_file_pattern, load_user_function, schema_path
 from headwater.components.api import ExecutionContext, Input, Output, component
-from headwater.components.executor import user_code
 from headwater.metadata import types
 from headwater.metadata.errors import InputDataError, ParameterError, UserCodeError
 
@@ -124,10 +124,10 @@ def trial_tuner(
 # ----------------------------------------------------------------------------------------- executor
 def _check_splits(examples: list[types.Examples], splits: list[str], what: str, node: str) -> None:
     for art in examples:
-        missing = [s for s in splits if not os.path.isdir(os.path.join(art.uri, f"Split-{s}"))]
+        missing = [s for s in splits if not os.path.isdir(os.path.join(art.path, f"Split-{s}"))]
         if missing:
-            have = sorted(p.name[len("Split-"):] for p in Path(art.uri).glob("Split-*")) if os.path.isdir(
-                art.uri) else []
+            have = sorted(p.name[len("Split-"):] for p in Path(art.path).glob("Split-*")) if os.path.isdir(
+                art.path) else []
             raise InputDataError(
                 f"{node}: Examples artifact {art.uri} has no split {missing[0]!r} (it has {have or 'none'}); "
                 f"set Tune's {what} to split names it has", artifact_uri=art.uri,
@@ -238,14 +238,14 @@ def Tune(
     os.makedirs(working_dir, exist_ok=True)
     fn_args = FnArgs(
         working_dir=working_dir,
-        train_files=[examples_file_pattern(a.uri, s) for a in examples for s in train_splits],
-        eval_files=[examples_file_pattern(a.uri, s) for a in examples for s in eval_splits],
+        train_files=[examples_file_pattern(a.path, s) for a in examples for s in train_splits],
+        eval_files=[examples_file_pattern(a.path, s) for a in examples for s in eval_splits],
         train_steps=train_steps,
         eval_steps=eval_steps,
         schema_path=schema_file,
         schema_file=schema_file,
-        transform_graph_path=transform_graph.uri if transform_graph is not None else None,
-        transform_output=transform_graph.uri if transform_graph is not None else None,
+        transform_graph_path=transform_graph.path if transform_graph is not None else None,
+        transform_output=transform_graph.path if transform_graph is not None else None,
         data_accessor=make_data_accessor(),
         custom_config=dict(custom_config) if custom_config is not None else None,
         seed=seed,
@@ -285,7 +285,7 @@ def Tune(
     best = best_trial.hyperparameters
     objective = _objective(tuner)
     config = best.get_config()
-    Path(best_hyperparameters.uri, BEST_HYPERPARAMETERS_FILE).write_text(json.dumps(config))
+    Path(best_hyperparameters.path, BEST_HYPERPARAMETERS_FILE).write_text(json.dumps(config))
     summary = {
         "objective": objective,
         "best_trial_id": str(best_trial.trial_id),
@@ -300,7 +300,7 @@ def Tune(
         "seed": seed,
         "seconds": round(time.time() - started, 3),
     }
-    Path(tuner_results.uri, TUNER_RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    Path(tuner_results.path, TUNER_RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
 
     best_score = _number(best_trial.score)
     for art in (best_hyperparameters, tuner_results):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from headwater.metadata.errors import ArtifactPropertyError
+from headwater.metadata.errors import ArtifactPropertyError, StorageError
 
 __all__ = [
     "Artifact",
@@ -184,7 +184,7 @@ class Artifact:
     BASE_TYPE: ClassVar[BaseType | None] = None
     artifact_type: ClassVar[ArtifactType]
 
-    __slots__ = ("create_time_ms", "custom_properties", "id", "name", "properties", "state", "uri")
+    __slots__ = ("_local_path", "create_time_ms", "custom_properties", "id", "name", "properties", "state", "uri")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -218,6 +218,7 @@ class Artifact:
                 "TYPE_NAME and PROPERTIES"
             )
         self.uri = uri
+        self._local_path: str | None = None
         self.id = id
         self.state = ArtifactState(state)
         self.properties = _Properties(self.artifact_type, properties)
@@ -233,6 +234,28 @@ class Artifact:
     @property
     def type_name(self) -> str:
         return self.artifact_type.name
+
+    @property
+    def path(self) -> str:
+        """The local folder holding this artifact's files — read and write them here.
+
+        For a local pipeline root it is the URI itself. For an object-store root (``s3://``, ``gs://``) it
+        is the executor's staged copy: inputs are downloaded there before the component runs, outputs
+        uploaded from there after it succeeded. ``uri`` stays the artifact's identity (what MLMD records).
+        """
+        if self._local_path is not None:
+            return self._local_path
+        uri = self.uri[len("file://"):] if self.uri.startswith("file://") else self.uri
+        if "://" in uri:
+            raise StorageError(
+                f"{self.artifact_type.name} artifact {self.uri} lives in an object store and has no local copy "
+                "here; executors get one in .path, elsewhere read it with headwater.components.storage"
+            )
+        return uri
+
+    @path.setter
+    def path(self, local: str | None) -> None:
+        self._local_path = local
 
     def __getattr__(self, key: str) -> Any:
         # Only reached for names that are not slots or class attributes: expose declared properties.

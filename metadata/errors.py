@@ -16,6 +16,7 @@
     ├── InputDataError                  bad input data (file and line named), raised by executors
     ├── PushRefusedError                a push without a BLESSED blessing, or to an unusable destination
     ├── RunnerError                     the runner itself (backend failures, interrupted runs)
+    ├── StorageError                    artifact files unreadable/unwritable (local or s3://, gs://)
     └── TemplateError                   ``headwater template copy``: unknown template, bad name, conflicts
 
 Errors carry structured fields (``node_id``, ``artifact_uri``, ``run_id``) where they apply, and every
@@ -38,6 +39,7 @@ __all__ = [
     "PipelineLoadError",
     "PushRefusedError",
     "RunnerError",
+    "StorageError",
     "TemplateError",
     "UserCodeError",
 ]
@@ -122,6 +124,10 @@ class PushRefusedError(HeadwaterError):
 
 class RunnerError(HeadwaterError):
     """The runner or its executor backend failed (not the node's own code)."""
+
+
+class StorageError(HeadwaterError, OSError):
+    """Artifact or data files could not be read or written (local folder or object store)."""
 
 
 class TemplateError(HeadwaterError, ValueError):

@@ -129,6 +129,33 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     return 0 if detail.status != "failed" else 1
 
 
+def cmd_runs_logs(args: argparse.Namespace) -> int:
+    from headwater.components import storage
+    from headwater.metadata.errors import HeadwaterError
+    from headwater.pipelines.history import show_run
+
+    detail = show_run(open_store_for(args), args.run_id)
+    nodes = [n for n in detail.nodes if args.node in (None, n.node_id)]
+    if not nodes:
+        known = ", ".join(sorted({n.node_id for n in detail.nodes})) or "none"
+        print(f"headwater: error: run {args.run_id} has no node {args.node!r}; its nodes: {known}", file=sys.stderr)
+        return 2
+    status = 0
+    for n in nodes:
+        if len(nodes) > 1:
+            print(f"==> {n.node_id} (execution {n.execution_id}, {n.state}) <==", flush=True)
+        if not n.log_path:
+            print(f"(no log: {'served from the cache' if n.state == 'cached' else 'the node ran no executor'})")
+            continue
+        try:
+            sys.stdout.buffer.write(storage.read_bytes(n.log_path))
+            sys.stdout.flush()
+        except (OSError, HeadwaterError) as exc:
+            print(f"headwater: cannot read the log of node {n.node_id!r} at {n.log_path}: {exc}", file=sys.stderr)
+            status = 1
+    return status
+
+
 # ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -169,11 +196,18 @@ def build_parser() -> argparse.ArgumentParser:
     show = runs_sub.add_parser("show", help="nodes, states, durations, artifacts and logs of one run",
                                description="Show one run: every node's state, duration, artifacts and log path.")
     show.add_argument("run_id", metavar="RUN_ID")
+    logs = runs_sub.add_parser("logs", help="print the logs of a run's nodes (local or in the object store)",
+                               description="Print the log of NODE in run RUN_ID, or of every node, wherever "
+                               "it is kept (local file, or under an object-store pipeline root).")
+    logs.add_argument("run_id", metavar="RUN_ID")
+    logs.add_argument("node", metavar="NODE", nargs="?", help="only this node")
     for p in (ls, show):
         add_store_options(p)
         p.add_argument("--format", choices=("text", "json"), default="text")
+    add_store_options(logs)
     ls.set_defaults(func=cmd_runs_list)
     show.set_defaults(func=cmd_runs_show)
+    logs.set_defaults(func=cmd_runs_logs)
     runs.set_defaults(func=lambda a: _help(runs))
 
     for register in _plugins():

@@ -19,6 +19,11 @@ examples:
       --pipeline-root gs://my-bucket/headwater/penguin -o penguin.yaml
   headwater compile pipeline.py --target kfp --image registry.example/headwater:0.1.0 \\
       --pipeline-root-claim headwater-root -o penguin.yaml   # a relative root goes under /mnt/headwater
+  headwater compile pipeline.py --target kfp --image registry.example/headwater:0.1.0 \\
+      --pipeline-root s3://mlpipeline/headwater/penguin \\
+      --env AWS_ENDPOINT_URL=http://minio-service.kubeflow:9000 --env AWS_REGION=us-east-1 \\
+      --secret-env AWS_ACCESS_KEY_ID=mlpipeline-minio-artifact:accesskey \\
+      --secret-env AWS_SECRET_ACCESS_KEY=mlpipeline-minio-artifact:secretkey -o penguin.yaml   # KFP's MinIO
 
 Upload the file in the KFP UI (Pipelines > Upload) or with the kfp client; the runtime parameters
 appear pre-filled with their defaults. Every task runs `python -m headwater.pipelines.kfp_task` in IMAGE
@@ -45,6 +50,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if secret and secret.lower() == "none":
         secret = None
     try:
+        from headwater.pipelines.cli_k8s import key_values, secret_refs
+
+        env, secret_env = key_values(args.env, "--env"), secret_refs(args.secret_env)
         pipeline = load_pipeline(args.pipeline_file)
         image = args.image or f"headwater:{_version()}"
         package = compile_kfp_package(
@@ -56,6 +64,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
             pipeline_root_claim=args.pipeline_root_claim,
             pipeline_root_mount=args.pipeline_root_mount,
             image_pull_policy=args.image_pull_policy,
+            env=env,
+            secret_env=secret_env,
         )
     except HeadwaterError as exc:
         print(f"headwater: error: {exc}", file=sys.stderr)
@@ -105,6 +115,12 @@ def register(subparsers: Any) -> None:
                                "relative root)")
     compile_.add_argument("--image-pull-policy", choices=("Always", "IfNotPresent", "Never"),
                           help="the tasks' image pull policy (default: the cluster's)")
+    compile_.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                          help="environment variable of every task, e.g. AWS_ENDPOINT_URL of the object store "
+                               "holding the root (repeatable)")
+    compile_.add_argument("--secret-env", action="append", default=[], metavar="VAR=SECRET:KEY",
+                          help="environment variable VAR of every task from key KEY of Kubernetes Secret SECRET, "
+                               "e.g. the object store's credentials (repeatable)")
     compile_.set_defaults(func=cmd_compile)
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DetachedRun", "DetachedRunner", "add_run_options", "config_from_args", "make_runner", "register"]
+__all__ = ["DetachedRun", "DetachedRunner", "add_run_options", "config_from_args", "key_values", "make_runner",
+           "register", "secret_refs"]
 
 
 def add_run_options(run: argparse.ArgumentParser) -> None:
@@ -26,7 +27,8 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     group.add_argument("--run-id", metavar="RUN_ID",
                        help="re-attach to this run: wait for its running Jobs instead of starting them again")
     group.add_argument("--pipeline-root-claim", metavar="PVC",
-                       help="ReadWriteMany PersistentVolumeClaim holding the pipeline root (mounted at its path)")
+                       help="ReadWriteMany PersistentVolumeClaim holding a local pipeline root (mounted at its "
+                            "path); not for a root in an object store (s3://, gs://)")
     group.add_argument("--service-account", metavar="NAME", help="service account of the executor pods")
     group.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
     group.add_argument("--context", metavar="NAME", help="kubeconfig context")
@@ -34,14 +36,22 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     group.add_argument("--image-pull-policy", choices=("Always", "IfNotPresent", "Never"))
     group.add_argument("--node-selector", action="append", default=[], metavar="KEY=VALUE",
                        help="schedule executor pods on nodes with this label (repeatable)")
+    group.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", dest="pod_env",
+                       help="environment variable for executor pods, e.g. AWS_ENDPOINT_URL=http://minio:9000 "
+                            "(repeatable)")
+    group.add_argument("--secret-env", action="append", default=[], metavar="VAR=SECRET:KEY",
+                       help="environment variable VAR for executor pods from key KEY of Secret SECRET "
+                            "(repeatable)")
     group.add_argument("--env-from-secret", action="append", default=[], metavar="SECRET",
-                       help="environment variables for executor pods from this Secret (repeatable)")
+                       help="environment variables for executor pods from every key of this Secret, e.g. "
+                            "object-store credentials (repeatable)")
     group.add_argument("--metadata-secret", metavar="SECRET",
                        help="--detach: Secret whose key 'uri' holds the metadata connection string "
                             "(default: headwater-metadata)")
 
 
-def _pairs(items: list[str], what: str) -> dict[str, str]:
+def key_values(items: list[str], what: str) -> dict[str, str]:
+    """``KEY=VALUE`` options as a dict (the value may hold ``=``); ``what`` names the option in errors."""
     from headwater.metadata.errors import ParameterError
 
     out = {}
@@ -50,6 +60,19 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
         if not sep or not key:
             raise ParameterError(f"{what} {item!r} is not KEY=VALUE")
         out[key] = value
+    return out
+
+
+def secret_refs(items: list[str]) -> dict[str, tuple[str, str]]:
+    """``VAR=SECRET:KEY`` options (``--secret-env``) as ``{VAR: (SECRET, KEY)}``."""
+    from headwater.metadata.errors import ParameterError
+
+    out = {}
+    for var, ref in key_values(items, "--secret-env").items():
+        secret, sep, key = ref.partition(":")
+        if not sep or not secret or not key:
+            raise ParameterError(f"--secret-env {var}={ref!r}: write it as VAR=SECRET:KEY")
+        out[var] = (secret, key)
     return out
 
 
@@ -66,9 +89,15 @@ def config_from_args(args: argparse.Namespace, base: Any = None) -> Any:
         value = getattr(args, name, None)
         if value is not None:
             changes[attr] = value
-    selectors = _pairs(getattr(args, "node_selector", []) or [], "--node-selector")
+    selectors = key_values(getattr(args, "node_selector", []) or [], "--node-selector")
     if selectors:
         changes["node_selector"] = selectors
+    env = key_values(getattr(args, "pod_env", []) or [], "--env")
+    if env:
+        changes["env"] = {**dict(config.env), **env}
+    secret_env = secret_refs(getattr(args, "secret_env", []) or [])
+    if secret_env:
+        changes["secret_env"] = {**dict(config.secret_env), **secret_env}
     secrets = getattr(args, "env_from_secret", []) or []
     if secrets:
         changes["env_from_secrets"] = tuple(secrets)
@@ -145,10 +174,12 @@ class DetachedRunner:
 
     def run(self, pipeline: Any, params: Mapping[str, Any] | None = None, **kwargs: Any) -> DetachedRun:
         from headwater.metadata.errors import RunnerError
+        from headwater.pipelines.k8s_manifests import check_pipeline_root
         from headwater.pipelines.kubernetes import load_api_client
         from headwater.pipelines.runner import new_run_id
 
         pipeline.resolve_params(params)  # refuse unknown or ill-typed parameters here, not in the cluster
+        check_pipeline_root(pipeline.root, self.config)  # and a root the pods could not reach
         run_id = kwargs.get("run_id") or self.run_id or new_run_id()
         manifest = self.manifest(pipeline, params, run_id)
         from kubernetes import client
@@ -184,11 +215,19 @@ def register(sub: Any) -> None:
         "manifests", help="print the cluster manifests (namespace, RBAC, PVC, metadata database)",
         description="Print (or write) the manifests a cluster needs once: Namespace, ServiceAccounts, a Role "
                     "limited to what the runner does, its RoleBinding, a ReadWriteMany PVC for the pipeline "
-                    "root, and optionally MariaDB or PostgreSQL for ML Metadata.")
+                    "root (with --object-store: a Secret for S3 credentials instead), and optionally MariaDB "
+                    "or PostgreSQL for ML Metadata.")
     manifests.add_argument("--namespace", default="headwater")
     manifests.add_argument("--database", choices=("mariadb", "postgresql", "none"), default="mariadb")
     manifests.add_argument("--storage-size", default="20Gi", help="size of the pipeline-root volume")
     manifests.add_argument("--storage-class", help="storage class offering ReadWriteMany (e.g. nfs-client)")
+    manifests.add_argument("--object-store", action="store_true",
+                           help="the pipeline root is in an object store (s3://): no PVC, but a Secret "
+                                "'headwater-object-store' with placeholder S3 credentials to fill in (give it "
+                                "to the pods with --env-from-secret headwater-object-store)")
+    manifests.add_argument("--object-store-endpoint", metavar="URL",
+                           help="with --object-store: AWS_ENDPOINT_URL of an S3-compatible store that is not "
+                                "AWS, e.g. http://minio.storage:9000")
     manifests.add_argument("--database-only", action="store_true",
                            help="only the metadata database (Secret, Service, StatefulSet)")
     manifests.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
@@ -199,7 +238,9 @@ def register(sub: Any) -> None:
 def _cmd_manifests(args: argparse.Namespace) -> int:
     from headwater.pipelines.k8s_manifests import deploy_manifests, to_yaml
 
-    options = {"storage_size": args.storage_size, "storage_class": args.storage_class}
+    options = {"storage_size": args.storage_size, "storage_class": args.storage_class,
+               "object_store": args.object_store or bool(args.object_store_endpoint),
+               "object_store_endpoint": args.object_store_endpoint}
     docs = deploy_manifests(args.namespace, database=None if args.database == "none" else args.database, **options)
     if args.database_only:
         docs = docs[len(deploy_manifests(args.namespace, database=None, **options)):]

@@ -24,7 +24,9 @@ Every node becomes a container task running the same entrypoint,
   twin task ``<node>-not-blessed`` runs on the opposite condition and records the skip (``pushed=0``),
   so ML Metadata tells the same story as a local run either way;
 * a second YAML document (KFP's Kubernetes platform spec) takes the metadata connection from a Secret
-  into ``HEADWATER_METADATA`` and mounts the volume holding the pipeline root, if any.
+  into ``HEADWATER_METADATA`` and mounts the volume holding the pipeline root, if any;
+* for a root in an object store, what the tasks need to reach it: ``env`` (e.g. ``AWS_ENDPOINT_URL`` of
+  KFP's own MinIO) in the container spec, ``secret_env`` (the keys) as more ``secretAsEnv`` entries.
 
 No part of the ``kfp`` SDK is needed: the output is plain data.
 """
@@ -43,6 +45,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from headwater.components import storage
 from headwater.components.api import Channel, Resources
 from headwater.metadata.errors import MetadataError, PipelineDefinitionError
 from headwater.pipelines.pipeline import Pipeline
@@ -75,6 +78,7 @@ _KFP_TYPES = {"int": "NUMBER_INTEGER", "float": "NUMBER_DOUBLE", "str": "STRING"
               "list": "LIST", "dict": "STRUCT"}
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,8 @@ class KfpOptions:
     path, as the Kubernetes runner does; a relative root is placed under ``/mnt/headwater``.
     ``metadata_secret`` names a Secret whose key ``metadata_secret_key`` holds the metadata connection
     string (``None``: no Secret; the tasks then use the pipeline's ``metadata`` or the SQLite file under the
-    root).
+    root). ``env`` (name → value) and ``secret_env`` (name → (Secret, key)) are environment variables of
+    every task — and of its executor — e.g. the endpoint and credentials of an object-store root.
     """
 
     image: str
@@ -97,6 +102,8 @@ class KfpOptions:
     pipeline_root_mount: str | None = None
     image_pull_policy: str | None = None
     python: str = "python"
+    env: Mapping[str, str] = field(default_factory=dict)
+    secret_env: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -274,7 +281,20 @@ def _resolve_root(pipeline: Pipeline, opts: KfpOptions, problems: list[str],
     return path, None
 
 
-def _metadata(pipeline: Pipeline, opts: KfpOptions, problems: list[str], warnings: list[str]) -> str | None:
+def _check_env(opts: KfpOptions, problems: list[str]) -> None:
+    for name in [*opts.env, *opts.secret_env]:
+        if name == "HEADWATER_METADATA":
+            problems.append("the tasks get HEADWATER_METADATA from the metadata Secret: pass --metadata-secret "
+                            "NAME[:KEY], not --env/--secret-env HEADWATER_METADATA")
+        elif not _ENV_NAME.match(name):
+            problems.append(f"{name!r} is not a valid environment variable name")
+    for name, ref in opts.secret_env.items():
+        if len(ref) != 2 or not all(ref):
+            problems.append(f"secret_env {name!r}: {ref!r} is not (secret name, key)")
+
+
+def _metadata(pipeline: Pipeline, opts: KfpOptions, problems: list[str], warnings: list[str],
+              root: str = "") -> str | None:
     """The connection string the plan may carry (never one with a password)."""
     from headwater.metadata.connection import parse_connection, redact
 
@@ -294,7 +314,13 @@ def _metadata(pipeline: Pipeline, opts: KfpOptions, problems: list[str], warning
                 )
             return None
         return uri
-    if not opts.metadata_secret:
+    if not opts.metadata_secret and storage.is_url(root):
+        warnings.append(
+            f"no metadata Secret and no metadata connection in the pipeline, and the root {root!r} is in an "
+            "object store, where no SQLite store can live: every task fails unless its pod gets "
+            "HEADWATER_METADATA some other way; pass --metadata-secret NAME[:KEY]"
+        )
+    elif not opts.metadata_secret:
         warnings.append(
             "no metadata Secret and no metadata connection in the pipeline: tasks will use SQLite under the "
             "pipeline root; concurrent tasks on shared storage need MySQL/MariaDB or PostgreSQL"
@@ -312,11 +338,13 @@ def compile_kfp_package(
     pipeline_root_claim: str | None = None,
     pipeline_root_mount: str | None = None,
     image_pull_policy: str | None = None,
+    env: Mapping[str, str] | None = None,
+    secret_env: Mapping[str, tuple[str, str]] | None = None,
 ) -> KfpPackage:
     """Compile ``pipeline`` for KFP; see the module docstring. Raises PipelineDefinitionError listing every
     reason the pipeline cannot be compiled (bad resources, a root tasks cannot share, ...)."""
     opts = KfpOptions(image, pipeline_root, metadata_secret, metadata_secret_key, pipeline_root_claim,
-                      pipeline_root_mount, image_pull_policy)
+                      pipeline_root_mount, image_pull_policy, env=dict(env or {}), secret_env=dict(secret_env or {}))
     return _Compiler(pipeline, opts).build()
 
 
@@ -330,6 +358,8 @@ def compile_kfp(
     pipeline_root_claim: str | None = None,
     pipeline_root_mount: str | None = None,
     image_pull_policy: str | None = None,
+    env: Mapping[str, str] | None = None,
+    secret_env: Mapping[str, tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The KFP v2 pipeline spec of ``pipeline`` (the PipelineSpec proto as a dict, as KFP's YAML holds it).
 
@@ -339,7 +369,7 @@ def compile_kfp(
         pipeline, image=image, pipeline_root=pipeline_root, metadata_secret=metadata_secret,
         metadata_secret_key=metadata_secret_key, pipeline_root_claim=pipeline_root_claim,
         pipeline_root_mount=pipeline_root_mount,
-        image_pull_policy=image_pull_policy,
+        image_pull_policy=image_pull_policy, env=env, secret_env=secret_env,
     ).pipeline_spec
 
 
@@ -359,7 +389,8 @@ class _Compiler:
         if opts.image_pull_policy and opts.image_pull_policy not in _PULL_POLICIES:
             problems.append(f"image pull policy {opts.image_pull_policy!r} is not one of {', '.join(_PULL_POLICIES)}")
         root, self.mount = _resolve_root(pipeline, opts, problems, self.warnings)
-        metadata = _metadata(pipeline, opts, problems, self.warnings)
+        metadata = _metadata(pipeline, opts, problems, self.warnings, root)
+        _check_env(opts, problems)
         params = self._root_parameters()
         order = pipeline.topological_order()
         names = self._task_names(order)
@@ -422,6 +453,8 @@ class _Compiler:
                 "command": [opts.python, "-m", TASK_MODULE],
                 "args": args,
             }
+            if opts.env:
+                container["env"] = [{"name": k, "value": str(v)} for k, v in sorted(opts.env.items())]
             resources = _resources(node_id, node.resources, [])
             if resources:
                 container["resources"] = resources
@@ -535,11 +568,13 @@ class _Compiler:
     def _platform_config(self, timeout: int | None) -> dict[str, Any]:
         opts = self.opts
         config: dict[str, Any] = {}
+        secrets: dict[str, list[dict[str, str]]] = {}
         if opts.metadata_secret:
-            config["secretAsEnv"] = [{
-                "secretName": opts.metadata_secret,
-                "keyToEnv": [{"secretKey": opts.metadata_secret_key, "envVar": "HEADWATER_METADATA"}],
-            }]
+            secrets[opts.metadata_secret] = [{"secretKey": opts.metadata_secret_key, "envVar": "HEADWATER_METADATA"}]
+        for var, (secret, key) in sorted(opts.secret_env.items()):
+            secrets.setdefault(secret, []).append({"secretKey": key, "envVar": var})
+        if secrets:
+            config["secretAsEnv"] = [{"secretName": name, "keyToEnv": keys} for name, keys in secrets.items()]
         if opts.pipeline_root_claim and self.mount:
             config["pvcMount"] = [{"constant": opts.pipeline_root_claim, "mountPath": self.mount}]
         if opts.image_pull_policy:

@@ -5,13 +5,19 @@
   execution spec (mounted read-only into the pod, owned by the Job so it is collected with it).
 - :func:`orchestrator_job`: the runner itself as a Job (``headwater run ... --runner kubernetes --detach``).
 - :func:`deploy_manifests`: what a cluster needs once — Namespace, ServiceAccounts, a Role limited to what
-  the runner does, its RoleBinding, a ReadWriteMany PVC for the pipeline root and, optionally, MariaDB or
-  PostgreSQL for ML Metadata.
+  the runner does, its RoleBinding, a ReadWriteMany PVC for the pipeline root (or, for a root in an object
+  store, a Secret template for the store's credentials: :func:`object_store_secret`) and, optionally,
+  MariaDB or PostgreSQL for ML Metadata.
+
+The pipeline root is either a local path on a ReadWriteMany volume (``pipeline_root_claim``, mounted in
+every pod at the root's own path) or an object-store URL (``s3://``, ``gs://``): then no volume is mounted
+and the pods reach the store with what ``env`` / ``secret_env`` / ``env_from_secrets`` give them.
 
 Result channel: each executor pod writes its executor result to
 ``<pipeline_root>/_results/<run_id>/<node_id>.<execution_id>.<pod name>.json`` on the shared pipeline
-root (one file per pod, so a retried pod never leaves a stale result behind); the orchestrator reads the
-file of the pod that finished last. Pods get no database credentials and no API token.
+root — a file on the volume or an object in the store (one per pod, so a retried pod never leaves a stale
+result behind); the orchestrator reads the one of the pod that finished last. Pods get no database
+credentials and no API token.
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from headwater.components import storage
 from headwater.components.api import Resources
 from headwater.components.executor import ExecutionSpec
+from headwater.metadata.errors import RunnerError
 
 __all__ = [
     "LABEL_EXECUTION",
@@ -34,15 +42,19 @@ __all__ = [
     "LABEL_NODE",
     "LABEL_PIPELINE",
     "LABEL_RUN",
+    "OBJECT_STORE_SECRET",
     "RUNNER_RULES",
     "SPEC_DIR",
     "KubernetesConfig",
+    "check_pipeline_root",
     "deploy_manifests",
     "execution_configmap",
     "execution_job",
+    "executor_pod_args",
     "job_name",
     "label_value",
     "labels_for",
+    "object_store_secret",
     "orchestrator_job",
     "pod_spec",
     "resource_requirements",
@@ -85,7 +97,9 @@ class KubernetesConfig:
     ``pipeline_root_claim`` names the ReadWriteMany PersistentVolumeClaim holding the pipeline root; it is
     mounted at ``pipeline_root_mount`` (default: the pipeline root's own path, so paths in execution specs
     mean the same thing to the orchestrator and to the pods). Without a claim the pipeline root must be an
-    object-store URI the image can reach.
+    object-store URL (``s3://``, ``gs://``); the pods reach the store with the credentials and endpoint
+    given by ``env`` (e.g. ``AWS_ENDPOINT_URL`` for MinIO), ``secret_env`` (one variable from a Secret key)
+    and ``env_from_secrets`` (every key of a Secret), and so does the orchestrator Job of ``--detach``.
     """
 
     namespace: str = "default"
@@ -133,7 +147,32 @@ class KubernetesConfig:
         return dataclasses.replace(self, **changes)
 
     def root_mount(self, pipeline_root: str) -> str:
-        return self.pipeline_root_mount or pipeline_root
+        return self.pipeline_root_mount or storage.local_path(pipeline_root)
+
+
+def check_pipeline_root(root: str, config: KubernetesConfig) -> None:
+    """Refuse a pipeline root the pods cannot reach: a local path needs a ReadWriteMany claim (mounted at
+    an absolute path); an object-store root needs none, and a claim given with it would go unused."""
+    if storage.is_url(root):
+        if config.pipeline_root_claim:
+            raise RunnerError(
+                f"pipeline root {root!r} is in an object store, so the volume claim "
+                f"{config.pipeline_root_claim!r} (--pipeline-root-claim) would not be used: drop one of them. "
+                "Pods reach the store with the credentials given by env / secret_env / env_from_secrets "
+                "(--env, --secret-env, --env-from-secret)"
+            )
+        return
+    if not config.pipeline_root_claim:
+        raise RunnerError(
+            f"pipeline root {root!r} is a local path, but executor pods cannot see this machine's disk: "
+            "put the root on a ReadWriteMany volume (KubernetesConfig(pipeline_root_claim=...), CLI "
+            "--pipeline-root-claim) mounted at the same path, or use an object-store root (gs://, s3://)"
+        )
+    if not posixpath.isabs(storage.local_path(root)):
+        raise RunnerError(
+            f"pipeline root {root!r} is relative; on Kubernetes it must be an absolute path (the volume "
+            "is mounted there in every pod)"
+        )
 
 
 # ---------------------------------------------------------------------------------------------- names
@@ -190,9 +229,10 @@ def _annotations(spec: ExecutionSpec, config: KubernetesConfig) -> dict[str, str
 
 
 def result_path(spec: ExecutionSpec, pod_name: str) -> str:
-    """Where the pod ``pod_name`` writes the executor result of ``spec`` (on the shared pipeline root)."""
-    return posixpath.join(spec.pipeline_root, "_results", spec.run_id,
-                          f"{spec.node_id}.{spec.execution_id}.{pod_name}.json")
+    """Where the pod ``pod_name`` writes the executor result of ``spec`` (on the shared pipeline root: a
+    path on the volume, or a URL in the object store)."""
+    return storage.join(spec.pipeline_root, "_results", spec.run_id,
+                        f"{spec.node_id}.{spec.execution_id}.{pod_name}.json")
 
 
 def pod_execution_spec(spec: ExecutionSpec) -> ExecutionSpec:
@@ -269,7 +309,7 @@ def _volumes(config: KubernetesConfig, pipeline_root: str) -> tuple[list[Manifes
     volumes: list[Manifest] = [{"name": "tmp", "emptyDir": {"sizeLimit": config.tmp_size_limit}
                                 if config.tmp_size_limit else {}}]
     mounts: list[Manifest] = [{"name": "tmp", "mountPath": "/tmp"}]
-    if config.pipeline_root_claim:
+    if config.pipeline_root_claim and not storage.is_url(pipeline_root):  # an object store needs no volume
         volumes.append({"name": "pipeline-root",
                         "persistentVolumeClaim": {"claimName": config.pipeline_root_claim}})
         mounts.append({"name": "pipeline-root", "mountPath": config.root_mount(pipeline_root)})
@@ -398,6 +438,25 @@ def execution_job(
 
 
 # ------------------------------------------------------------------------------------ --detach
+def executor_pod_args(config: KubernetesConfig) -> list[str]:
+    """``headwater run`` options that give executor pods what ``config`` gives them (beyond namespace,
+    image, claim and service account): environment, Secrets, node selector, pull policy, parallelism."""
+    args: list[str] = []
+    for key, value in sorted(config.env.items()):
+        args += ["--env", f"{key}={value}"]
+    for key, (secret, secret_key) in sorted(config.secret_env.items()):
+        args += ["--secret-env", f"{key}={secret}:{secret_key}"]
+    for secret in config.env_from_secrets:
+        args += ["--env-from-secret", secret]
+    for key, value in sorted(config.node_selector.items()):
+        args += ["--node-selector", f"{key}={value}"]
+    if config.image_pull_policy:
+        args += ["--image-pull-policy", config.image_pull_policy]
+    if config.max_parallel != KubernetesConfig.max_parallel:
+        args += ["--max-parallel", str(config.max_parallel)]
+    return args
+
+
 def orchestrator_job(
     config: KubernetesConfig,
     *,
@@ -412,7 +471,11 @@ def orchestrator_job(
 ) -> Manifest:
     """The orchestrator as a Job: ``headwater run PIPELINE_FILE --runner kubernetes --run-id RUN_ID`` in
     the image, with the runner's ServiceAccount (API access limited by its Role) and the metadata
-    connection from a Secret. A restarted orchestrator pod re-attaches to the run's Jobs."""
+    connection from a Secret. A restarted orchestrator pod re-attaches to the run's Jobs.
+
+    The options of the executor pods (environment, Secrets, node selector, ...) are passed on as command
+    line options, and the orchestrator gets the same environment and Secrets itself: with an object-store
+    root it reads the executors' results from the store, uploads the logs and deletes failed outputs."""
     name = f"hw-run-{_dns_label(pipeline_name, 30)}-{hashlib.sha256(run_id.encode()).hexdigest()[:8]}"
     labels = {
         **dict(config.labels),
@@ -429,6 +492,7 @@ def orchestrator_job(
         args += ["--pipeline-root-claim", config.pipeline_root_claim]
     if config.service_account:
         args += ["--service-account", config.service_account]
+    args += executor_pod_args(config)
     for key, value in sorted((params or {}).items()):
         args += ["--param", f"{key}={value}"]
     args += list(extra_args)
@@ -443,6 +507,8 @@ def orchestrator_job(
         "args": args,
         "env": _env(config, extra_env),
     }
+    if config.env_from_secrets:
+        container["envFrom"] = [{"secretRef": {"name": s}} for s in config.env_from_secrets]
     if working_dir:
         container["workingDir"] = working_dir
     requirements = resource_requirements(resources or Resources(cpu="500m", memory="1Gi"))
@@ -466,6 +532,28 @@ def orchestrator_job(
 
 
 # ------------------------------------------------------------------------------------------ deploy/
+OBJECT_STORE_SECRET = "headwater-object-store"
+
+
+def object_store_secret(
+    namespace: str = "headwater",
+    *,
+    endpoint: str | None = None,
+    region: str = "us-east-1",
+    name: str = OBJECT_STORE_SECRET,
+) -> Manifest:
+    """A Secret holding what pods need to reach an S3 or S3-compatible store (MinIO, Ceph): the standard
+    AWS variables, to be given to every pod with ``env_from_secrets`` (``--env-from-secret NAME``).
+    ``endpoint`` (``AWS_ENDPOINT_URL``) is for a store that is not AWS, e.g. ``http://minio.storage:9000``.
+    The keys are placeholders: **put the real ones in** (or create the Secret with kubectl)."""
+    data = {"AWS_ACCESS_KEY_ID": "change-me", "AWS_SECRET_ACCESS_KEY": "change-me", "AWS_REGION": region}
+    if endpoint:
+        data["AWS_ENDPOINT_URL"] = endpoint
+    return {"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace, "labels": {LABEL_MANAGED_BY: "headwater"}},
+            "type": "Opaque", "stringData": data}
+
+
 def deploy_manifests(
     namespace: str = "headwater",
     *,
@@ -474,11 +562,15 @@ def deploy_manifests(
     database: str | None = "mariadb",
     database_storage: str = "10Gi",
     database_password: str = "change-me",
+    object_store: bool = False,
+    object_store_endpoint: str | None = None,
 ) -> list[Manifest]:
     """Everything a cluster needs once, in apply order.
 
     ``database``: ``"mariadb"``, ``"postgresql"`` or ``None`` (bring your own; then create the Secret
-    ``headwater-metadata`` with key ``uri`` yourself).
+    ``headwater-metadata`` with key ``uri`` yourself). ``object_store``: the pipeline root is in an object
+    store, so no PersistentVolumeClaim; instead the Secret of :func:`object_store_secret` (S3 credentials,
+    ``object_store_endpoint`` as ``AWS_ENDPOINT_URL``).
     """
     managed = {LABEL_MANAGED_BY: "headwater"}
     docs: list[Manifest] = [
@@ -497,14 +589,17 @@ def deploy_manifests(
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "headwater-runner"},
          "subjects": [{"kind": "ServiceAccount", "name": "headwater-runner", "namespace": namespace}]},
     ]
-    pvc: Manifest = {
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-        "metadata": {"name": "headwater-pipeline-root", "namespace": namespace, "labels": managed},
-        "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": storage_size}}},
-    }
-    if storage_class:
-        pvc["spec"]["storageClassName"] = storage_class
-    docs.append(pvc)
+    if object_store:
+        docs.append(object_store_secret(namespace, endpoint=object_store_endpoint))
+    else:
+        pvc: Manifest = {
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "headwater-pipeline-root", "namespace": namespace, "labels": managed},
+            "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": storage_size}}},
+        }
+        if storage_class:
+            pvc["spec"]["storageClassName"] = storage_class
+        docs.append(pvc)
     if database is None:
         return docs
     if database not in ("mariadb", "postgresql"):

@@ -281,15 +281,13 @@ def run_task(
     ``metadata`` (else ``$HEADWATER_METADATA``, else the plan's connection, else the SQLite file under the
     pipeline root) is the store this task writes.
     """
-    from headwater.metadata.store import connect
+    from headwater.pipelines.runner import open_store
 
     out = stream or sys.stdout
     pipeline: Pipeline = pipeline_from_plan(plan)
     node = pipeline.node(node_id)
     values = pipeline.resolve_params(dict(params or {}))
-    uri = metadata or os.environ.get("HEADWATER_METADATA") or pipeline.metadata
-    default = pipeline.metadata_default() if is_local_path(pipeline.root) else None
-    store = connect(uri, default_sqlite=default)
+    store = open_store(pipeline, metadata or os.environ.get("HEADWATER_METADATA"))
     launcher = Launcher(store, pipeline, run_id, values)
     _note_run_name(launcher, run_name)
     abandoned = _abandon_earlier_attempts(store, run_id, node_id)

@@ -3,8 +3,9 @@
 :class:`KubernetesBackend` implements the executor-backend interface (launch / poll / cancel / close) the
 generic :class:`~headwater.pipelines.runner.Runner` schedules on; :class:`KubernetesRunner` is that runner
 with this backend. The orchestrator stays the only ML Metadata writer: a pod receives its execution spec
-in a ConfigMap, writes outputs under the shared pipeline root and returns its executor result as a file
-next to them (see :mod:`headwater.pipelines.k8s_manifests` for every object it creates).
+in a ConfigMap, writes outputs under the shared pipeline root — a ReadWriteMany volume or an object store
+(``s3://``, ``gs://``) — and returns its executor result as a file (or object) next to them (see
+:mod:`headwater.pipelines.k8s_manifests` for every object it creates).
 
 The backend watches the run's Jobs and Pods (list, then watch from the list's resourceVersion; a dropped
 watch resumes from the last resourceVersion seen, a ``410 Gone`` relists) and explains what it sees:
@@ -31,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from headwater.components import storage
 from headwater.components.executor import ExecutionSpec, ExecutorResult
-from headwater.metadata.errors import RunnerError
+from headwater.metadata.errors import RunnerError, StorageError
 from headwater.pipelines.backend import NodeOptions
 from headwater.pipelines.k8s_manifests import (
     EXECUTOR_CONTAINER,
@@ -40,6 +42,7 @@ from headwater.pipelines.k8s_manifests import (
     LABEL_ROLE,
     LAUNCHER_SPEC_KEY,
     KubernetesConfig,
+    check_pipeline_root,
     execution_configmap,
     execution_job,
     job_name,
@@ -354,6 +357,8 @@ class KubernetesBackend:
             options = NodeOptions(spec.node_id, retries=int(job["spec"].get("backoffLimit", 0)),
                                   timeout_seconds=job["spec"].get("activeDeadlineSeconds"))
             ex = _Execution(spec, options, name, job=job, adopted=True)
+            if spec.log_path:  # local scratch of an earlier orchestrator (object-store root): make it here
+                Path(spec.log_path).parent.mkdir(parents=True, exist_ok=True)
             with self._lock:
                 self._executions[spec.execution_id] = ex
             specs.append(spec)
@@ -369,18 +374,7 @@ class KubernetesBackend:
     # ------------------------------------------------------------------------------ checks
     def check_root(self, root: str) -> None:
         """Refuse a pipeline root the pods cannot reach (a local path without a shared volume)."""
-        local = "://" not in root or root.startswith("file://")
-        if local and not self.config.pipeline_root_claim:
-            raise RunnerError(
-                f"pipeline root {root!r} is a local path, but executor pods cannot see this machine's disk: "
-                "put the root on a ReadWriteMany volume (KubernetesConfig(pipeline_root_claim=...), CLI "
-                "--pipeline-root-claim) mounted at the same path, or use an object-store root (gs://, s3://)"
-            )
-        if local and not os.path.isabs(root.removeprefix("file://")):
-            raise RunnerError(
-                f"pipeline root {root!r} is relative; on Kubernetes it must be an absolute path (the volume "
-                "is mounted there in every pod)"
-            )
+        check_pipeline_root(root, self.config)
 
     # ------------------------------------------------------------------------------ watching
     def _ensure_watching(self, pipeline_name: str, run_id: str) -> None:
@@ -528,6 +522,7 @@ class KubernetesBackend:
         assert ex.spec.log_path is not None
         written = 0
         tries = 0
+        Path(ex.spec.log_path).parent.mkdir(parents=True, exist_ok=True)
         with open(ex.spec.log_path, "a", encoding="utf-8") as log:
             if attempt > 1:
                 log.write(f"--- attempt {attempt}: pod {pod} ---\n")
@@ -725,10 +720,15 @@ class KubernetesBackend:
         if result is not None:
             return result
         where = result_path(ex.spec, candidates[0] if candidates else "<pod>")
+        if storage.is_url(ex.spec.pipeline_root):
+            hint = ("the orchestrator and the pods must reach the same object store: give the pods the endpoint "
+                    "and credentials the orchestrator uses (AWS_ENDPOINT_URL / STORAGE_EMULATOR_HOST, keys "
+                    "through env, secret_env or env_from_secrets)")
+        else:
+            hint = "the orchestrator and the pods must see the same pipeline root (mount the volume at the same path)"
         return self._result(
             ex, "ExecutorContractError",
-            f"node {ex.node_id!r}: Job {ex.job_name} completed but no executor result was found at {where}; "
-            "the orchestrator and the pods must see the same pipeline root (mount the volume at the same path)",
+            f"node {ex.node_id!r}: Job {ex.job_name} completed but no executor result was found at {where}; {hint}",
         )
 
     def _failed(self, ex: _Execution, condition: Obj, pods: list[Obj]) -> ExecutorResult:
@@ -772,12 +772,18 @@ class KubernetesBackend:
         )
 
     def _read_result(self, ex: _Execution, pod_names: list[str]) -> ExecutorResult | None:
+        """The executor result a pod wrote on the pipeline root (a file on the volume, or an object)."""
         for pod in pod_names:
             path = result_path(ex.spec, pod)
-            if not os.path.exists(path):
-                continue
             try:
-                result = ExecutorResult.from_json(json.loads(Path(path).read_text()))
+                if not storage.exists(path):
+                    continue
+                data = storage.read_bytes(path)
+            except (StorageError, OSError) as exc:
+                return self._result(ex, "StorageError",
+                                    f"node {ex.node_id!r}: cannot read the executor result {path}: {exc}")
+            try:
+                result = ExecutorResult.from_json(json.loads(data))
             except Exception as exc:
                 return self._result(ex, "ExecutorContractError",
                                     f"node {ex.node_id!r}: unreadable executor result {path}: {exc}")

@@ -12,16 +12,19 @@ import json
 import os
 import shutil
 import socket
+import sys
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from headwater.components import storage
 from headwater.components.api import Component, Node, Param, ResolverContext, fingerprint_code_ref
 from headwater.components.executor import ExecutionSpec, ExecutorResult
 from headwater.metadata.artifact import Artifact, ArtifactState
-from headwater.metadata.errors import ExecutionError, HeadwaterError, MetadataError
+from headwater.metadata.errors import ExecutionError, HeadwaterError, MetadataError, StorageError
 from headwater.metadata.store import (
     CONTEXT_CACHE,
     CONTEXT_NODE,
@@ -33,7 +36,7 @@ from headwater.metadata.store import (
 )
 from headwater.pipelines.pipeline import Pipeline
 
-__all__ = ["Launcher", "Outcome", "is_local_path", "process_owner"]
+__all__ = ["Launcher", "Outcome", "is_local_path", "process_owner", "under"]
 
 # Execution custom properties headwater adds next to the parameters (names cannot clash with parameters,
 # which may not start with '_').
@@ -84,7 +87,12 @@ def _owner_alive(owner: str) -> bool | None:
 
 
 def is_local_path(uri: str) -> bool:
-    return "://" not in uri or uri.startswith("file://")
+    return not storage.is_url(uri)
+
+
+def under(root: str, *parts: str) -> str:
+    """A path below the pipeline root: a local path, or a URL for an object-store root."""
+    return storage.join(root, *parts) if storage.is_url(root) else str(Path(root, *parts))
 
 
 @dataclass
@@ -157,7 +165,29 @@ class Launcher:
         return [self.pipeline_ctx, self.run_ctx, self.node_context(node_id)]
 
     def log_path(self, node_id: str, execution_id: int) -> str:
-        return str(Path(self.root) / "_logs" / self.run_id / f"{node_id}.{execution_id}.log")
+        """Where the executor's log is written: under the root, or for an object-store root a local folder
+        (the log is uploaded under the root when the node ends: see :meth:`keep_log`)."""
+        return under(self._local_root, "_logs", self.run_id, f"{node_id}.{execution_id}.log")
+
+    @property
+    def _local_root(self) -> str:
+        """The root itself, or for an object-store root a local scratch folder standing in for it."""
+        if is_local_path(self.root):
+            return self.root
+        return os.path.join(tempfile.gettempdir(), "headwater", self.pipeline.name)
+
+    def keep_log(self, log_path: str | None) -> str | None:
+        """The log's lasting location: for an object-store root it is uploaded to ``<root>/_logs/…``."""
+        if not log_path or is_local_path(self.root) or not os.path.exists(log_path):
+            return log_path
+        target = under(self.root, "_logs", *Path(log_path).parts[-2:])
+        try:
+            storage.write_bytes(target, Path(log_path).read_bytes())
+        except StorageError as exc:
+            print(f"headwater: warning: log {log_path} stays local: {exc}", file=sys.stderr)
+            return log_path
+        os.remove(log_path)  # uploaded; a later attempt with the same ids must not append to it
+        return target
 
     # ------------------------------------------------------------------ recovery
     def recover(self) -> list[int]:
@@ -174,11 +204,11 @@ class Launcher:
             proto.last_known_state = ExecutionState.FAILED
             to_value(f"abandoned: the runner that started it ({owner}) is gone", proto.custom_properties[P_ERROR])
             self.store.mlmd.put_executions([proto])
-            if node_id:
-                node_dir = Path(self.root) / node_id
-                if node_dir.is_dir():
-                    for key_dir in node_dir.iterdir():
-                        shutil.rmtree(key_dir / str(proto.id), ignore_errors=True)
+            if node_id in self.pipeline.node_ids:
+                self._remove_outputs(
+                    under(self.root, node_id, key, str(proto.id))
+                    for key in self.pipeline.node(node_id).component.spec.outputs
+                )
             recovered.append(proto.id)
         return recovered
 
@@ -267,8 +297,8 @@ class Launcher:
         for execution in candidates:
             outputs = self.store.execution_outputs(execution.id)
             arts = [a for group in outputs.values() for a in group]
-            if arts and all(a.state == ArtifactState.LIVE and (not is_local_path(a.uri) or os.path.exists(a.uri))
-                            for a in arts):
+            # An empty output folder in an object store does not exist: such an entry is not a hit.
+            if arts and all(a.state == ArtifactState.LIVE and storage.exists(a.uri) for a in arts):
                 return execution.id, outputs
         return None
 
@@ -315,7 +345,7 @@ class Launcher:
         eid, _ = self.store.put_execution(execution, self._events(inputs, "INPUT"), self.contexts(node.id))
         log_path = self.log_path(node.id, eid)
         outputs = {
-            k: [o.type(str(Path(self.root) / node.id / k / str(eid)), state=ArtifactState.PENDING)]
+            k: [o.type(under(self.root, node.id, k, str(eid)), state=ArtifactState.PENDING)]
             for k, o in comp.spec.outputs.items()
         }
         spec = ExecutionSpec(
@@ -330,7 +360,7 @@ class Launcher:
             inputs={k: [a.to_json() for a in v] for k, v in inputs.items()},
             outputs={k: [a.to_json() for a in v] for k, v in outputs.items()},
             parameters=params,
-            tmp_dir=str(Path(self.root) / "_tmp" / str(eid)),
+            tmp_dir=under(self._local_root, "_tmp", str(eid)),
             log_path=log_path,
             beam_args=tuple(beam_args),
         )
@@ -342,12 +372,19 @@ class Launcher:
         execution = self.store.execution_proto(comp.spec.qualified_name, ExecutionState.RUNNING, props)
         eid, _ = self.store.put_execution(execution, self._events(inputs, "INPUT"), self.contexts(node.id))
         outputs = {}
+        staging = under(self._local_root, "_tmp", str(eid))
         for k, o in comp.spec.outputs.items():
-            art = o.type(str(Path(self.root) / node.id / k / str(eid)))
-            Path(art.uri).mkdir(parents=True, exist_ok=True)
+            art = o.type(under(self.root, node.id, k, str(eid)))
+            if storage.is_url(art.uri):
+                art.path = os.path.join(staging, k)
+            Path(art.path).mkdir(parents=True, exist_ok=True)
             outputs[k] = art
         if comp.on_skip is not None:
             comp.on_skip(outputs, reason)
+        for art in outputs.values():
+            if storage.is_url(art.uri):
+                storage.upload(art.path, art.uri)
+        shutil.rmtree(staging, ignore_errors=True)
         done = {k: [a] for k, a in outputs.items()}
         props[P_SKIPPED] = reason
         return self._complete(node, eid, inputs, done, props, started, state="skipped")
@@ -398,8 +435,8 @@ class Launcher:
         # One transaction: execution COMPLETE, outputs created LIVE, OUTPUT events, attributions.
         self.store.put_execution(execution, self._events(outputs, "OUTPUT"), contexts)
         self.outputs[node.id] = outputs
-        return Outcome(node.id, state, eid, outputs=outputs, duration=duration, log_path=self.log_path(node.id, eid),
-                       started=started)
+        log_path = props.get(P_LOG) or self.log_path(node.id, eid)
+        return Outcome(node.id, state, eid, outputs=outputs, duration=duration, log_path=log_path, started=started)
 
     def publish(self, node: Node, outcome: Outcome, result: ExecutorResult) -> Outcome:
         """Record an executor result: COMPLETE with LIVE outputs, or FAILED with the error."""
@@ -410,7 +447,6 @@ class Launcher:
         code = self.code_fingerprint(node.component, params)
         inputs = {k: [Artifact.from_json(a) for a in v] for k, v in spec.inputs.items()}
         props = self._base_properties(node, params, code, self.cache_key(node, inputs, params, code))
-        props[P_LOG] = spec.log_path
         props[P_ATTEMPTS] = spec.attempt
         if result.succeeded:
             try:
@@ -418,6 +454,7 @@ class Launcher:
             except ExecutionError as exc:
                 result = ExecutorResult.failure(eid, type(exc).__name__, str(exc), started_at=result.started_at)
             else:
+                props[P_LOG] = self.keep_log(spec.log_path)
                 return self._complete(node, eid, inputs, outputs, props, outcome.started, duration=result.duration)
         return self.fail(node, outcome, result.error_message or "failed", error_type=result.error_type,
                          traceback=result.error_traceback, user=result.user_error, duration=result.duration)
@@ -456,7 +493,7 @@ class Launcher:
         assert eid is not None and outcome.spec is not None
         props: dict[str, Any] = {
             **outcome.spec.parameters, P_NODE: node.id, P_RUN: self.run_id, P_OWNER: self.owner,
-            P_ERROR: message[:4000], P_LOG: outcome.spec.log_path,
+            P_ERROR: message[:4000], P_LOG: self.keep_log(outcome.spec.log_path),
             P_DURATION: round(time.time() - outcome.started if duration is None else duration, 4),
             P_ATTEMPTS: outcome.spec.attempt,
         }
@@ -470,14 +507,20 @@ class Launcher:
             self.store.put_execution(execution, [], self.contexts(node.id))
         except MetadataError:
             raise
-        for arts in outcome.spec.outputs.values():
-            for a in arts:
-                if is_local_path(a["uri"]):
-                    shutil.rmtree(a["uri"], ignore_errors=True)
+        self._remove_outputs(a["uri"] for arts in outcome.spec.outputs.values() for a in arts)
         shutil.rmtree(outcome.spec.tmp_dir, ignore_errors=True)
         name = "failed" if state == ExecutionState.FAILED else "canceled"
-        return Outcome(node.id, name, eid, error=message, log_path=outcome.spec.log_path,
+        return Outcome(node.id, name, eid, error=message, log_path=props[P_LOG],
                        duration=props[P_DURATION], started=outcome.started)
+
+    @staticmethod
+    def _remove_outputs(uris: Iterable[str]) -> None:
+        """Delete the files of outputs that will never be LIVE (failed or abandoned executions)."""
+        for uri in uris:
+            try:
+                storage.remove(uri)
+            except StorageError as exc:
+                print(f"headwater: warning: could not delete {uri}: {exc}", file=sys.stderr)
 
     def finish(self, status: str) -> None:
         """Record the run's end on its context."""

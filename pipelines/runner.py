@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -10,7 +11,8 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from headwater.metadata.artifact import Artifact
-from headwater.metadata.errors import ExecutionError, HeadwaterError
+from headwater.metadata.connection import ENV_VAR
+from headwater.metadata.errors import ExecutionError, HeadwaterError, MetadataError
 from headwater.metadata.store import ExecutionState, MetadataStore, connect
 from headwater.pipelines.backend import ExecutorBackend, LocalBackend, NodeOptions
 from headwater.pipelines.launcher import Launcher, Outcome, is_local_path
@@ -68,9 +70,15 @@ def new_run_id() -> str:
 
 
 def open_store(pipeline: Pipeline, metadata: str | None = None) -> MetadataStore:
-    uri = metadata or pipeline.metadata
-    default = pipeline.metadata_default() if is_local_path(pipeline.root) else None
-    return connect(uri, default_sqlite=default)
+    """The run's store: ``metadata``, the pipeline's, ``$HEADWATER_METADATA``, or SQLite under a local root."""
+    uri = metadata or pipeline.metadata or os.environ.get(ENV_VAR)
+    if not uri and not is_local_path(pipeline.root):
+        raise MetadataError(
+            f"pipeline {pipeline.name!r} has its root in an object store ({pipeline.root}), where an SQLite "
+            "store cannot live: give a metadata connection (--metadata mysql://… or postgresql://…, "
+            f"Pipeline(metadata=...), or ${ENV_VAR}); sqlite:///local/path.sqlite works for one machine"
+        )
+    return connect(uri, default_sqlite=pipeline.metadata_default() if not uri else None)
 
 
 class Runner:

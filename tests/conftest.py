@@ -89,3 +89,54 @@ def tfx_store_path(tmp_path: Path) -> Path:
     dest = tmp_path / "tfx.sqlite"
     shutil.copy(TFX_FIXTURE, dest)
     return dest
+
+
+# ------------------------------------------------------------------------------------ object stores
+# Real protocol servers on loopback (tests/support/object_stores.py): moto's S3 server and a GCS emulator.
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """The endpoint URL of a moto S3 server for the whole session."""
+    from object_stores import start_s3_server
+
+    endpoint, stop = start_s3_server()
+    yield endpoint
+    stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[str]:
+    """The endpoint URL of an in-memory GCS emulator for the whole session."""
+    from object_stores import start_gcs_server
+
+    endpoint, stop = start_gcs_server()
+    yield endpoint
+    stop()
+
+
+def _bucket_root(kind: str, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    from object_stores import make_bucket, object_store_env
+
+    bucket = make_bucket(kind, endpoint)
+    for key, value in object_store_env(kind, endpoint).items():
+        monkeypatch.setenv(key, value)
+    return f"{kind}://{bucket}/root"
+
+
+@pytest.fixture(params=["s3", "gs"])
+def object_root(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket on the S3 server and on the GCS emulator (one test each): ``s3://<bucket>/root``,
+    with this process's environment pointing at the server."""
+    kind = request.param
+    return _bucket_root(kind, request.getfixturevalue("s3_server" if kind == "s3" else "gcs_server"), monkeypatch)
+
+
+@pytest.fixture
+def s3_root(monkeypatch: pytest.MonkeyPatch, s3_server: str) -> str:
+    """``s3://<fresh bucket>/root`` on the S3 server, this process's environment pointing at it."""
+    return _bucket_root("s3", s3_server, monkeypatch)
+
+
+@pytest.fixture
+def gs_root(monkeypatch: pytest.MonkeyPatch, gcs_server: str) -> str:
+    """``gs://<fresh bucket>/root`` on the GCS emulator, this process's environment pointing at it."""
+    return _bucket_root("gs", gcs_server, monkeypatch)

@@ -19,3 +19,17 @@ def noop_after(upstream: Input[types.Examples], out: Output[types.Examples]) -> 
 @component
 def sleep(out: Output[types.Examples], seconds: float = 1.0) -> None:
     time.sleep(seconds)
+
+
+@component
+def write_kb(out: Output[types.Examples], kilobytes: int = 64) -> None:
+    """Writes one file of ``kilobytes`` KB."""
+    with open(f"{out.path}/data.bin", "wb") as f:
+        f.write(b"x" * (kilobytes * 1024))
+
+
+@component
+def copy_kb(upstream: Input[types.Examples], out: Output[types.Examples]) -> None:
+    """Reads ``upstream``'s file and writes it again."""
+    with open(f"{upstream.path}/data.bin", "rb") as src, open(f"{out.path}/data.bin", "wb") as dst:
+        dst.write(src.read())

@@ -22,7 +22,7 @@ PIPELINE_NAME = "hello"
 def make_words(words: Output[types.Examples], text: str = "hello", pause: float = 0.0) -> None:
     """Split ``text`` into words and write them as JSON lines."""
     time.sleep(pause)
-    with open(Path(words.uri) / "words.jsonl", "w") as f:
+    with open(Path(words.path) / "words.jsonl", "w") as f:
         for w in text.split():
             f.write(json.dumps({"word": w}) + "\n")
     words.custom_properties["count"] = len(text.split())
@@ -33,9 +33,9 @@ def count(left: Input[types.Examples], right: Input[types.Examples], summary: Ou
     """Count the words of both inputs."""
     total = 0
     for part in (left, right):
-        with open(Path(part.uri) / "words.jsonl") as f:
+        with open(Path(part.path) / "words.jsonl") as f:
             total += sum(1 for _ in f)
-    (Path(summary.uri) / "summary.json").write_text(json.dumps({"words": total}))
+    (Path(summary.path) / "summary.json").write_text(json.dumps({"words": total}))
     summary.custom_properties["words"] = total
     print(f"counted {total} words")
 

@@ -78,3 +78,11 @@ def test_command_line_entrypoint(tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = ExecutorResult.from_json(json.loads((tmp_path / "result.json").read_text()))
     assert result.succeeded and result.outputs["data"][0]["custom_properties"] == {"value": "cli"}
+
+
+def test_module_entrypoint_runs_without_a_runpy_warning():
+    # The executor module must not be imported by `headwater.components` before runpy executes it.
+    proc = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "headwater.components.executor",
+                           "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "RuntimeWarning" not in proc.stderr

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import hw_test_components as c
-from headwater.components import Output, component
+from headwater.components import Input, Output, component, storage
 from headwater.metadata import types
 from headwater.pipelines import Pipeline
 
@@ -25,6 +25,14 @@ def env_echo(out: Output[types.Examples], name: str = "HW_VALUE") -> None:
     """Record an environment variable of the executor (what the pod was given)."""
     (Path(out.uri) / "value.txt").write_text(os.environ.get(name, "<unset>"))
     out.custom_properties["value"] = os.environ.get(name, "<unset>")
+
+
+@component
+def write_then_fail(examples: Input[types.Examples], model: Output[types.Model]) -> None:
+    """Write part of the output straight into the object store (as code that streams there would), then fail."""
+    storage.write_bytes(storage.join(model.uri, "partial", "weights.bin"), b"half a model")
+    print("wrote part of the model, about to fail")
+    raise RuntimeError("the disk of the parameter server is full")
 
 
 def diamond(root: str | Path, *, name: str = "k8s-demo", metadata: str | None = None, seconds: float = 0.0,

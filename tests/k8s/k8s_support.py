@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -57,3 +60,47 @@ class K8sEnv:
         from headwater.pipelines.kubernetes import KubernetesRunner
 
         return KubernetesRunner(self.config.with_options(**config_changes), metadata=self.metadata, quiet=True)
+
+    def object_store_config(self, secret: str = "s3-credentials", **config_changes: object) -> object:
+        """The runner config for a root on the S3 server this process points at (``s3_root``): no claim;
+        endpoint and region as plain environment, the keys from a Secret given to the pods with envFrom."""
+        from kubernetes import client, config
+
+        cfg = client.Configuration()
+        config.load_kube_config(config_file=self.kubeconfig, client_configuration=cfg)
+        keys = {k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        with client.ApiClient(cfg) as api:
+            client.CoreV1Api(api).create_namespaced_secret("headwater", client.V1Secret(
+                metadata=client.V1ObjectMeta(name=secret), string_data=keys))
+        env = {k: os.environ[k] for k in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_EC2_METADATA_DISABLED")}
+        return self.config.with_options(pipeline_root_claim=None, env=env, env_from_secrets=(secret,),
+                                        **config_changes)
+
+
+def clear_scratch(pipeline_name: str, run_id: str, *, pods: bool = True) -> None:
+    """Remove what a run with an object-store root leaves on this machine's disk outside the test's folder:
+    the orchestrator's local log copies, and the executors' scratch space (a pod's ``/tmp/headwater/<run>``
+    is this machine's, as a subprocess kubelet cannot give a ConfigMap-carried path its own ``/tmp``).
+    Tests with a fixed run id call it before and after, so that nothing of an earlier run is picked up;
+    ``pods=False`` while pods still run (their scratch space is theirs)."""
+    folders = [Path(tempfile.gettempdir(), "headwater", pipeline_name, "_logs", run_id)]
+    if pods:
+        folders.append(Path("/tmp", "headwater", run_id))
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def kill_when_running(k8s: K8sEnv, orchestrator: Any, namespace: str, node: str) -> None:
+    """SIGKILL the orchestrator process (a Popen with piped stdout) once ``node``'s pod is Running."""
+    from headwater.pipelines.k8s_manifests import LABEL_NODE
+
+    try:
+        k8s.standin.wait_for(lambda: any((p.get("status") or {}).get("phase") == "Running"
+                                         for p in k8s.standin.objects("pods", namespace, f"{LABEL_NODE}={node}")),
+                             timeout=30)
+        orchestrator.kill()  # no cleanup at all
+        orchestrator.wait(10)
+    finally:
+        if orchestrator.poll() is None:
+            orchestrator.kill()
+        orchestrator.stdout.close()

@@ -7,6 +7,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
+from golden import validate
 from headwater.metadata import connect
 from headwater.pipelines.cli import main
 from headwater.pipelines.cli_k8s import DetachedRunner
@@ -72,3 +73,69 @@ def test_orchestrator_manifest(k8s: K8sEnv) -> None:
     assert pod["serviceAccountName"] == "headwater-runner" and pod["automountServiceAccountToken"] is True
     env = {e["name"]: e for e in container["env"]}
     assert env["HEADWATER_METADATA"]["valueFrom"]["secretKeyRef"] == {"name": "headwater-metadata", "key": "uri"}
+
+
+def test_orchestrator_manifest_with_the_root_in_a_bucket(k8s: K8sEnv) -> None:
+    """The orchestrator gets the store's environment and Secrets itself (it reads results, uploads logs) and
+    passes every executor-pod option on to the runner it starts; no volume is mounted anywhere."""
+    config = k8s.config.with_options(
+        pipeline_root_claim=None, env={"AWS_ENDPOINT_URL": "http://minio.storage:9000", "AWS_REGION": "eu-west-1"},
+        secret_env={"AWS_SESSION_TOKEN": ("sts", "token")}, env_from_secrets=("headwater-object-store",),
+        node_selector={"pool": "cpu"}, image_pull_policy="IfNotPresent", max_parallel=4,
+    )
+    runner = DetachedRunner(config, pipeline_file="pipeline.py")
+    manifest = runner.manifest(diamond("s3://models/k8s-demo"), None, "20260101T000000-abcdef")
+    validate(manifest)
+    pod = manifest["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["args"] == [
+        "run", "pipeline.py", "--runner", "kubernetes", "--namespace", NS, "--image", "headwater:test",
+        "--run-id", "20260101T000000-abcdef",
+        "--env", "AWS_ENDPOINT_URL=http://minio.storage:9000", "--env", "AWS_REGION=eu-west-1",
+        "--secret-env", "AWS_SESSION_TOKEN=sts:token", "--env-from-secret", "headwater-object-store",
+        "--node-selector", "pool=cpu", "--image-pull-policy", "IfNotPresent", "--max-parallel", "4"]
+    assert container["envFrom"] == [{"secretRef": {"name": "headwater-object-store"}}]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["AWS_ENDPOINT_URL"]["value"] == "http://minio.storage:9000"
+    assert env["AWS_SESSION_TOKEN"]["valueFrom"] == {"secretKeyRef": {"name": "sts", "key": "token"}}
+    assert {v["name"] for v in pod["volumes"]} == {"tmp"}
+    # The options the orchestrator is given make the same executor-pod configuration again.
+    from headwater.pipelines.cli import build_parser
+    from headwater.pipelines.cli_k8s import config_from_args
+
+    args = build_parser().parse_args(container["args"])
+    again = config_from_args(args)
+    for field in ("env", "secret_env", "env_from_secrets", "node_selector", "image_pull_policy", "max_parallel",
+                  "namespace", "image", "pipeline_root_claim"):
+        assert getattr(again, field) == getattr(config, field), field
+
+
+def test_detach_refuses_a_root_the_pods_cannot_reach(k8s: K8sEnv) -> None:
+    from headwater.metadata.errors import RunnerError
+
+    runner = DetachedRunner(k8s.config.with_options(pipeline_root_claim=None), pipeline_file="pipeline.py",
+                            api_client=object())
+    with pytest.raises(RunnerError, match="executor pods cannot see this machine's disk"):
+        runner.run(diamond("/mnt/root"))
+
+
+def test_cli_options_for_the_pods_environment() -> None:
+    from headwater.metadata.errors import ParameterError
+    from headwater.pipelines.cli import build_parser
+    from headwater.pipelines.cli_k8s import config_from_args
+
+    parser = build_parser()
+    args = parser.parse_args(["run", "p.py", "--runner", "kubernetes", "--env", "AWS_ENDPOINT_URL=http://m:9000",
+                              "--env", "X=a=b", "--secret-env", "AWS_ACCESS_KEY_ID=s3:key",
+                              "--env-from-secret", "creds"])
+    config = config_from_args(args)
+    assert config.env == {"AWS_ENDPOINT_URL": "http://m:9000", "X": "a=b"}
+    assert config.secret_env == {"AWS_ACCESS_KEY_ID": ("s3", "key")} and config.env_from_secrets == ("creds",)
+    for bad in (["--secret-env", "AWS_ACCESS_KEY_ID=s3"], ["--secret-env", "V=:k"], ["--env", "NOVALUE"]):
+        with pytest.raises(ParameterError, match="--secret-env .* write it as VAR=SECRET:KEY|is not KEY=VALUE"):
+            config_from_args(parser.parse_args(["run", "p.py", *bad]))
+    with pytest.raises(Exception, match="pods never get database credentials"):
+        from headwater.pipelines.kubernetes import KubernetesBackend
+
+        KubernetesBackend(config_from_args(parser.parse_args(["run", "p.py", "--env", "HEADWATER_METADATA=x"])),
+                          api_client=object())

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
 from golden import REPO_PLACEHOLDER, ROOT_PLACEHOLDER, as_manifest, compare, normalise, validate
 from headwater.components.api import Resources
 from headwater.components.executor import ExecutionSpec
+from headwater.metadata.errors import RunnerError
 from headwater.pipelines.k8s_manifests import (
     LABEL_NODE,
     KubernetesConfig,
+    check_pipeline_root,
     deploy_manifests,
     execution_configmap,
     execution_job,
@@ -22,7 +27,7 @@ from headwater.pipelines.k8s_manifests import (
     resource_requirements,
 )
 from k8s_pipelines import diamond
-from k8s_support import REPO, K8sEnv
+from k8s_support import REPO, K8sEnv, clear_scratch
 
 DEPLOY = REPO / "deploy"
 RUN_ID = "20260101T000000-golden"
@@ -61,6 +66,37 @@ def test_golden_manifests_of_a_small_pipeline(k8s: K8sEnv) -> None:
     compare("diamond", {stem: normalise(body, replacements) for stem, body in bodies.items()})
 
 
+def test_golden_manifests_with_the_root_in_a_bucket(k8s: K8sEnv, s3_root: str) -> None:
+    """The same pipeline with its root in S3: no volume, the store's endpoint as environment and its keys
+    from a Secret (envFrom), results and URIs in the bucket; logs in the orchestrator's scratch folder
+    until they are uploaded."""
+    config = k8s.object_store_config().with_options(
+        image="registry.example/headwater:0.1.0", image_pull_policy="IfNotPresent",
+        service_account="headwater-executor", ttl_seconds_after_finished=86400,
+    )
+    k8s.standin.cluster.images["registry.example/headwater:0.1.0"] = k8s.standin.cluster.images["headwater:test"]
+    nodes = {n.id: n for n in diamond(s3_root).nodes if n.id != "d"}
+    nodes["j"] = nodes["j"].with_resources(cpu="2", memory="4Gi").with_retries(2).with_timeout(3600)
+    from headwater.pipelines import Pipeline
+    from headwater.pipelines.kubernetes import KubernetesRunner
+
+    run_id = f"{RUN_ID}-s3"
+    pipeline = Pipeline("k8s-demo", s3_root, list(nodes.values()))
+    clear_scratch(pipeline.name, run_id)
+    try:
+        result = KubernetesRunner(config, metadata=k8s.metadata, quiet=True).run(pipeline, run_id=run_id)
+    finally:
+        clear_scratch(pipeline.name, run_id)
+    assert result.ok, {n: r.error for n, r in result.nodes.items()}
+    bodies = created_bodies(k8s)
+    assert len(bodies) == 6
+    for body in bodies.values():
+        validate(body)
+    replacements = {s3_root: "s3://bucket/root", os.environ["AWS_ENDPOINT_URL"]: "http://s3.example:9000",
+                    str(Path(tempfile.gettempdir(), "headwater")): "/tmp/headwater", str(REPO): REPO_PLACEHOLDER}
+    compare("diamond-s3", {stem: normalise(body, replacements) for stem, body in bodies.items()})
+
+
 def test_golden_files_are_valid_kubernetes() -> None:
     files = sorted((REPO / "tests" / "golden" / "k8s").rglob("*.yaml"))
     assert files
@@ -73,6 +109,7 @@ def deploy_files() -> dict[str, list[dict]]:
     base = deploy_manifests("headwater", database=None)
     return {
         "headwater.yaml": base,
+        "headwater-object-store.yaml": deploy_manifests("headwater", database=None, object_store=True),
         "metadata-mariadb.yaml": deploy_manifests("headwater", database="mariadb")[len(base):],
         "metadata-postgresql.yaml": deploy_manifests("headwater", database="postgresql")[len(base):],
     }
@@ -109,6 +146,28 @@ def test_k8s_manifests_command_prints_deploy(capsys: pytest.CaptureFixture[str])
     assert main(["k8s", "manifests", "--database", "none"]) == 0
     docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
     assert docs == deploy_files()["headwater.yaml"]
+    assert main(["k8s", "manifests", "--database", "none", "--object-store"]) == 0
+    docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    assert docs == deploy_files()["headwater-object-store.yaml"]
+
+
+def test_object_store_deploy_has_a_credentials_secret_and_no_volume(capsys: pytest.CaptureFixture[str]) -> None:
+    from headwater.pipelines.cli import main
+
+    assert main(["k8s", "manifests", "--namespace", "team-a", "--object-store-endpoint", "http://minio.storage:9000",
+                 "--database", "postgresql"]) == 0
+    docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    for doc in docs:
+        validate(doc)
+    assert "PersistentVolumeClaim" not in [d["kind"] for d in docs]
+    [store] = [d for d in docs if d["metadata"]["name"] == "headwater-object-store"]
+    assert store["metadata"]["namespace"] == "team-a"
+    assert store["stringData"] == {"AWS_ACCESS_KEY_ID": "change-me", "AWS_SECRET_ACCESS_KEY": "change-me",
+                                   "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": "http://minio.storage:9000"}
+    assert main(["k8s", "manifests", "--object-store", "--database", "postgresql", "--database-only"]) == 0
+    only = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    assert [d["kind"] for d in only] == ["Secret", "Service", "StatefulSet"]
+    assert only[0]["metadata"]["name"] == "headwater-metadata"
 
 
 # ------------------------------------------------------------------------------ content
@@ -192,6 +251,35 @@ def test_names_and_labels_are_always_valid() -> None:
         assert len(label) <= 63 and re.fullmatch(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?", label)
     assert label_value("train_") != label_value("train-")
     validate(execution_job(long, KubernetesConfig()))
+
+
+def test_object_store_root_mounts_no_volume_and_needs_no_claim() -> None:
+    config = KubernetesConfig(env={"AWS_ENDPOINT_URL": "http://minio.storage:9000"},
+                              env_from_secrets=("headwater-object-store",))
+    s3 = spec(pipeline_root="s3://models/penguin", outputs={"model": [{"uri": "s3://models/penguin/train/model/42"}]})
+    job = execution_job(s3, config)
+    validate(job)
+    pod = job["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert {v["name"] for v in pod["volumes"]} == {"execution-spec", "tmp"}
+    assert container["args"][-1] == f"s3://models/penguin/_results/{RUN_ID}/train.42.$(HEADWATER_POD_NAME).json"
+    assert container["envFrom"] == [{"secretRef": {"name": "headwater-object-store"}}]
+    check_pipeline_root("s3://models/penguin", config)
+    check_pipeline_root("gs://models/penguin/", config)
+    with pytest.raises(RunnerError, match=r"'s3://models/penguin' is in an object store, so the volume claim 'pvc'"):
+        check_pipeline_root("s3://models/penguin", config.with_options(pipeline_root_claim="pvc"))
+    with pytest.raises(RunnerError, match=r"'/mnt/root' is a local path, but executor pods cannot see"):
+        check_pipeline_root("/mnt/root", config)
+    with pytest.raises(RunnerError, match=r"'runs/x' is relative"):
+        check_pipeline_root("runs/x", config.with_options(pipeline_root_claim="pvc"))
+    # A file:// root is a local path: mounted at the path, the result written there.
+    claimed = config.with_options(pipeline_root_claim="pvc")
+    check_pipeline_root("file:///mnt/root", claimed)
+    local = execution_job(spec(pipeline_root="file:///mnt/root"), claimed)
+    validate(local)
+    mounts = {m["name"]: m["mountPath"] for m in local["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
+    assert mounts["pipeline-root"] == "/mnt/root"
+    assert local["spec"]["template"]["spec"]["containers"][0]["args"][-1].startswith("file:///mnt/root/_results/")
 
 
 def test_orchestrator_job_is_valid() -> None:

@@ -1,9 +1,11 @@
 """The penguin template end to end through the API stand-in, MLMD on MariaDB and PostgreSQL, compared with
-a LocalRunner run of the same pipeline; the Job/ConfigMap objects it creates are kept as golden files."""
+a LocalRunner run of the same pipeline; the Job/ConfigMap objects it creates are kept as golden files.
+Once more with the pipeline root (and the input data) in an S3 bucket instead of a volume."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from pathlib import Path
@@ -11,16 +13,20 @@ from typing import Any
 
 import pytest
 from golden import REPO_PLACEHOLDER, compare, normalise, validate
+from headwater.components import storage
+from headwater.metadata import connect
 from headwater.pipelines import LocalRunner, Pipeline
 from headwater.pipelines.k8s_manifests import LABEL_NODE
-from k8s_support import REPO, K8sEnv
+from k8s_support import REPO, K8sEnv, clear_scratch
 
 pytestmark = [pytest.mark.ml, pytest.mark.slow, pytest.mark.db]
 RUN_ID = "20260101T000000-penguin"
 
 
-def penguin(project: Path, root: Path) -> Pipeline:
-    """The template's pipeline with its root (and the push destination) on the shared volume."""
+def penguin(project: Path, root: Path | str, *, serving: Path | None = None, data: str | None = None) -> Pipeline:
+    """The template's pipeline with its root (and the push destination) on the shared volume; or with its
+    root in an object store, the push destination ``serving`` (Push writes to a file system path) and the
+    input data at ``data``."""
     from headwater.pipelines.loader import load_pipeline
     from headwater.templates.scaffold import copy_template
 
@@ -29,7 +35,10 @@ def penguin(project: Path, root: Path) -> Pipeline:
     nodes = []
     for node in template.nodes:
         if node.id == "Push":
-            node = dataclasses.replace(node, parameters={**node.parameters, "destination": str(root / "serving")})
+            destination = str(serving or Path(root, "serving"))
+            node = dataclasses.replace(node, parameters={**node.parameters, "destination": destination})
+        if node.id == "Ingest" and data:
+            node = dataclasses.replace(node, parameters={**node.parameters, "input_base": data})
         if node.id == "Train":
             node = node.with_resources(cpu="2", memory="4Gi").with_retries(1)
         nodes.append(node)
@@ -43,8 +52,9 @@ def outcome(result: Any) -> dict[str, Any]:
         arts = {}
         for key, artifacts in node.outputs.items():
             for art in artifacts:
-                files = sorted({re.sub(r"tfevents\..*", "tfevents.*", str(p.relative_to(art.uri)))
-                                for p in Path(art.uri).rglob("*") if p.is_file()})
+                # Listed where the artifact is: a local folder, or every object under its URI in a bucket.
+                files = sorted({re.sub(r"tfevents\..*", "tfevents.*", p[len(art.uri):].lstrip("/"))
+                                for p in storage.list_files(art.uri)})
                 # Not compared: paths (the two runs have different roots), wall-clock seconds, the input-file
                 # fingerprint (the data files are two copies) and the SavedModel's byte fingerprint (TF
                 # writes a fresh fingerprint.pb per save). Metrics, blessing and splits are compared.
@@ -118,3 +128,60 @@ def test_penguin_through_the_standin_matches_local(k8s: K8sEnv, tmp_path: Path, 
         "requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
     if database == "mysql_uri":
         compare("penguin", jobs)
+
+
+S3_RUN_ID = "20260101T000000-penguin-s3"
+
+
+def test_penguin_with_the_root_in_a_bucket_matches_local(k8s: K8sEnv, tmp_path: Path, local_result: Any,
+                                                         s3_root: str, postgres_uri: str) -> None:
+    """No volume at all: the data, every artifact, the executor results and the logs are objects in the
+    bucket; the pods get the endpoint as environment and the keys from a Secret, never the database."""
+    from headwater.pipelines.kubernetes import KubernetesRunner
+
+    assert local_result.ok, {n: r.error for n, r in local_result.nodes.items() if r.error}
+    uri = postgres_uri
+    data = s3_root.rsplit("/", 1)[0] + "/data"
+    csv = (REPO / "templates" / "penguin" / "data" / "penguins.csv").read_bytes()
+    storage.write_bytes(f"{data}/penguins.csv", csv)
+    pipeline = penguin(tmp_path / "project", s3_root, serving=tmp_path / "serving", data=data)
+    clear_scratch(pipeline.name, S3_RUN_ID)
+    try:
+        result = KubernetesRunner(k8s.object_store_config(), metadata=uri, quiet=True).run(pipeline,
+                                                                                            run_id=S3_RUN_ID)
+    finally:
+        clear_scratch(pipeline.name, S3_RUN_ID)
+    assert result.ok, {n: r.error for n, r in result.nodes.items() if r.error}
+    differing = differences(outcome(result), outcome(local_result))
+    assert not differing, "\n".join(differing)
+
+    # Every output is in the bucket, under its node; none of it is on this machine's disk.
+    store = connect(uri)
+    for nid, node in result.nodes.items():
+        for arts in node.outputs.values():
+            for art in arts:
+                if nid == "baseline":  # the resolver picked nothing on a first run
+                    continue
+                assert art.uri.startswith(f"{s3_root}/{nid}/") and storage.list_files(art.uri), art.uri
+        if node.state == "done" and nid != "baseline":
+            log_url = store.get_execution(node.execution_id).properties["__log_path__"]
+            assert log_url == f"{s3_root}/_logs/{S3_RUN_ID}/{nid}.{node.execution_id}.log"
+            assert f"execution {node.execution_id} succeeded" in storage.read_bytes(log_url).decode()
+    [model] = result.outputs("Train", "model")
+    assert storage.list_files(f"{model.uri}/Format-Serving")
+    # Push copied the blessed model from the bucket to its destination, a file system path (the stand-in's
+    # pods share this machine's disk; in a cluster it would be a path the Push pod mounts): the one copy.
+    [pushed] = result.outputs("Push", "pushed_model")
+    assert pushed.custom_properties["pushed"] == 1
+    assert (Path(pushed.custom_properties["pushed_destination"]) / "saved_model.pb").exists()
+    assert list(k8s.root.iterdir()) == []
+    assert [p for p in tmp_path.rglob("saved_model.pb") if tmp_path / "serving" not in p.parents] == []
+
+    jobs = [r.body for r in k8s.standin.requests if r.verb == "create" and r.code == 201 and r.resource == "jobs"]
+    assert len(jobs) == 5
+    for job in jobs:
+        validate(job)
+        pod = job["spec"]["template"]["spec"]
+        assert {v["name"] for v in pod["volumes"]} == {"execution-spec", "tmp"}
+        assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "s3-credentials"}}]
+        assert "HEADWATER_METADATA" not in json.dumps(job) and uri.split("@")[-1] not in json.dumps(job)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from headwater.metadata import connect
 from headwater.pipelines.k8s_manifests import LABEL_NODE
-from k8s_support import HERE, REPO, RUNTIME_IMAGE, K8sEnv
+from k8s_support import HERE, REPO, RUNTIME_IMAGE, K8sEnv, kill_when_running
 
 NS = "headwater"
 
@@ -57,15 +57,7 @@ def executions(k8s: K8sEnv) -> dict[str, list[str]]:
 def test_killed_orchestrator_reattaches_without_duplicate_jobs(k8s: K8sEnv, finish_while_down: bool) -> None:
     run_id = "20260101T000000-kill" + ("ed" if finish_while_down else "01")
     first = orchestrator(k8s, "--run-id", run_id)
-    try:
-        k8s.standin.wait_for(lambda: running_pod(k8s, "b"), timeout=30)
-        first.kill()  # SIGKILL: no cleanup at all
-        first.wait(10)
-    finally:
-        if first.poll() is None:
-            first.kill()
-        assert first.stdout is not None
-        first.stdout.close()
+    kill_when_running(k8s, first, NS, "b")
     assert running_pod(k8s, "b") or job_done(k8s, "b")  # the cluster goes on without the orchestrator
     if finish_while_down:
         k8s.standin.wait_for(lambda: job_done(k8s, "b"), timeout=30)

@@ -288,6 +288,24 @@ def test_env_from_configmap_and_secret_and_mounted_configmap(
     assert core.read_namespaced_pod_log(name, NS) == f's3cret fast {name}\n{{"a": 1}}{{"a": 1}}'
 
 
+def test_urls_pass_through_while_mounted_paths_are_mapped(batch: client.BatchV1Api, core: client.CoreV1Api) -> None:
+    """An object-store root (here in a bucket named like the mount) and endpoints reach the container as
+    they are; paths into a per-pod volume, also as ``file://`` URLs, are mapped to its host folder."""
+    env = [client.V1EnvVar(name="ROOT", value="s3://tmp/root/tmp"),
+           client.V1EnvVar(name="AWS_ENDPOINT_URL", value="http://127.0.0.1:9000/tmp"),
+           client.V1EnvVar(name="LOCAL", value="/tmp/x"), client.V1EnvVar(name="FILE", value="file:///tmp/y")]
+    body = job_body("urls", 'echo "$ROOT $AWS_ENDPOINT_URL $LOCAL $FILE" --result=gs://b/tmp/r.json', env=env,
+                    volumes=[client.V1Volume(name="tmp", empty_dir=client.V1EmptyDirVolumeSource())],
+                    volume_mounts=[client.V1VolumeMount(name="tmp", mount_path="/tmp")])
+    batch.create_namespaced_job(NS, body)
+    assert wait_job(batch, "urls").status.succeeded == 1
+    log = core.read_namespaced_pod_log(job_pods(core, "urls")[0].metadata.name, NS)
+    root, endpoint, local, file_url, result = log.split()
+    assert (root, endpoint, result) == ("s3://tmp/root/tmp", "http://127.0.0.1:9000/tmp", "--result=gs://b/tmp/r.json")
+    assert local.endswith("/volumes/tmp/x") and local != "/tmp/x"
+    assert file_url == f"file://{local[:-len('x')]}y"
+
+
 def test_shared_volume_must_be_mounted_at_its_host_path(tmp_path: Any, request: pytest.FixtureRequest) -> None:
     from k8s_support import images
 

@@ -250,6 +250,7 @@ def test_root_volume_is_mounted_where_the_root_is():
         compile_kfp(p, image=IMAGE, pipeline_root="gs://b/r", pipeline_root_claim="roots")
     warned = compile_kfp_package(p, image=IMAGE, metadata_secret=None)
     assert any("no volume is mounted" in w for w in warned.warnings)
+    assert any("tasks will use SQLite under the pipeline root" in w for w in warned.warnings)
     assert warned.platform_spec is None
 
 
@@ -329,6 +330,42 @@ def test_compiled_tasks_write_what_a_local_run_writes(tmp_path, store_uri):
     assert "score 0.9 vs threshold 0.5: blessed" in runs["evaluate"].output
     [log] = (kfp_root / "_logs" / "kfp-run-1").glob("evaluate.*.log")
     assert "score 0.9 vs threshold 0.5: blessed" in log.read_text()
+
+
+def test_compiled_tasks_with_the_root_in_a_bucket(tmp_path, s3_root):
+    """Tasks reach the bucket with what the compiled spec gives them — the endpoint as container env, the
+    keys from a Secret (secretAsEnv), as for KFP's own MinIO — and nothing they inherit; MLMD holds what a
+    local run of the same pipeline holds, the artifacts and logs are objects in the bucket."""
+    from headwater.components import storage
+
+    local_root, local_uri = tmp_path / "local", f"sqlite:///{tmp_path / 'local.sqlite'}"
+    local = LocalRunner(quiet=True, metadata=local_uri).run(g.gated_pipeline(str(local_root)))
+    assert local.ok
+    uri = f"sqlite:///{tmp_path / 'kfp.sqlite'}"
+    store_env = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_EC2_METADATA_DISABLED", "AWS_ACCESS_KEY_ID",
+                 "AWS_SECRET_ACCESS_KEY")
+    package = compile_kfp_package(
+        g.gated_pipeline(s3_root), image=IMAGE, metadata_secret="mlmd",
+        env={k: os.environ[k] for k in store_env[:3]},
+        secret_env={"AWS_ACCESS_KEY_ID": ("minio", "accesskey"), "AWS_SECRET_ACCESS_KEY": ("minio", "secretkey")})
+    parse(package.pipeline_spec)
+    [config, *_] = package.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values()
+    assert config["secretAsEnv"] == [
+        {"secretName": "mlmd", "keyToEnv": [{"secretKey": "uri", "envVar": "HEADWATER_METADATA"}]},
+        {"secretName": "minio", "keyToEnv": [{"secretKey": "accesskey", "envVar": "AWS_ACCESS_KEY_ID"},
+                                             {"secretKey": "secretkey", "envVar": "AWS_SECRET_ACCESS_KEY"}]}]
+    keys = {"accesskey": os.environ["AWS_ACCESS_KEY_ID"], "secretkey": os.environ["AWS_SECRET_ACCESS_KEY"]}
+    runs = run_compiled(package.pipeline_spec, package.platform_spec, run_id="kfp-run-s3", run_name="s3",
+                        secrets={"mlmd": {"uri": uri}, "minio": keys}, env=TASK_ENV, drop_env=store_env)
+    assert {r.state for n, r in runs.items() if n != "push-not-blessed"} == {"succeeded"}, \
+        {n: r.output for n, r in runs.items()}
+    assert store_shape(uri, s3_root, "kfp-run-s3") == store_shape(local_uri, local_root, local.run_id)
+    store = connect(uri)
+    [pushed] = [a for a in store.mlmd.get_artifacts() if "/push/" in a.uri]
+    assert pushed.uri.startswith(f"{s3_root}/push/") and storage.list_files(pushed.uri)
+    [log] = storage.glob(f"{s3_root}/_logs/kfp-run-s3/evaluate.*.log")
+    assert "score 0.9 vs threshold 0.5: blessed" in storage.read_bytes(log).decode()
+    assert [p for p in tmp_path.rglob("model.txt") if local_root not in p.parents] == []
 
 
 def test_not_blessed_push_is_skipped_and_recorded(tmp_path):
@@ -526,7 +563,27 @@ def test_cli_compile_errors(tmp_path, capsys):
                  "--metadata-secret", "none"]) == 0
     captured = capsys.readouterr()
     assert captured.out.startswith("# PIPELINE DEFINITION\n# Name: cli-demo\n")
-    assert "no --image given" in captured.err and "tasks will use SQLite" in captured.err
+    # An object-store root cannot hold an SQLite store: the tasks need a metadata connection.
+    assert "no --image given" in captured.err and "tasks will use SQLite" not in captured.err
+    assert "the root 's3://b/cli' is in an object store, where no SQLite store can live" in captured.err
+    # What the tasks need to reach the store: plain environment and Secret keys.
+    assert main(["compile", str(tmp_path / "pipeline.py"), "-o", "-", "--pipeline-root", "s3://b/cli",
+                 "--env", "AWS_ENDPOINT_URL=http://minio-service.kubeflow:9000",
+                 "--secret-env", "AWS_ACCESS_KEY_ID=mlpipeline-minio-artifact:accesskey"]) == 0
+    spec, platform = yaml.safe_load_all(capsys.readouterr().out)
+    parse(spec)
+    for executor in spec["deploymentSpec"]["executors"].values():
+        assert executor["container"]["env"] == [{"name": "AWS_ENDPOINT_URL",
+                                                 "value": "http://minio-service.kubeflow:9000"}]
+    for config in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
+        assert config["secretAsEnv"][1] == {"secretName": "mlpipeline-minio-artifact", "keyToEnv": [
+            {"secretKey": "accesskey", "envVar": "AWS_ACCESS_KEY_ID"}]}
+    for bad, message in ((["--secret-env", "AWS_ACCESS_KEY_ID=nokey"], "write it as VAR=SECRET:KEY"),
+                         (["--env", "HEADWATER_METADATA=mysql://x"], "not --env/--secret-env HEADWATER_METADATA"),
+                         (["--env", "BAD NAME=1"], "'BAD NAME' is not a valid environment variable name")):
+        assert main(["compile", str(tmp_path / "pipeline.py"), "-o", "-", "--pipeline-root", "s3://b/cli",
+                     *bad]) == 2
+        assert message in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------- penguin

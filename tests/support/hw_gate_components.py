@@ -19,7 +19,7 @@ def bless(model: Input[types.Model], blessing: Output[types.ModelBlessing], scor
           threshold: float = 0.5) -> None:
     """Bless the model when ``score >= threshold`` (TFX's marker file and ``blessed`` property)."""
     blessed = score >= threshold
-    (Path(blessing.uri) / ("BLESSED" if blessed else "NOT_BLESSED")).write_text("")
+    (Path(blessing.path) / ("BLESSED" if blessed else "NOT_BLESSED")).write_text("")
     blessing.custom_properties["blessed"] = int(blessed)
     blessing.custom_properties["current_model_id"] = model.id or 0
     print(f"score {score} vs threshold {threshold}: {'blessed' if blessed else 'not blessed'}")
@@ -39,9 +39,9 @@ def _record_skip(outputs: dict[str, Artifact], reason: str) -> None:
 @component(skip_if=_not_blessed, on_skip=_record_skip)
 def push(model: Input[types.Model], blessing: Input[types.ModelBlessing], pushed: Output[types.PushedModel]) -> None:
     """Copy the model; refuses without a BLESSED marker (the gate's second half)."""
-    if not (Path(blessing.uri) / "BLESSED").exists():
+    if not (Path(blessing.path) / "BLESSED").exists():
         raise PushRefusedError(f"blessing {blessing.uri} is not BLESSED; refusing to push")
-    shutil.copy(Path(model.uri) / "model.txt", Path(pushed.uri) / "model.txt")
+    shutil.copy(Path(model.path) / "model.txt", Path(pushed.path) / "model.txt")
     pushed.custom_properties["pushed"] = 1
 
 

@@ -16,7 +16,7 @@ def produce(data: Output[types.Examples], seconds: float = 0.0, value: str = "x"
     """Write one file after sleeping ``seconds``."""
     if seconds:
         time.sleep(seconds)
-    (Path(data.uri) / "data.txt").write_text(value)
+    (Path(data.path) / "data.txt").write_text(value)
     data.properties["span"] = 1
     data.custom_properties["value"] = value
 
@@ -28,14 +28,14 @@ def noop(out: Output[types.Examples]) -> None:
 
 @component
 def join(a: Input[types.Examples], b: Input[types.Examples], out: Output[types.Model]) -> None:
-    text = Path(a.uri, "data.txt").read_text() + Path(b.uri, "data.txt").read_text()
-    (Path(out.uri) / "model.txt").write_text(text)
+    text = Path(a.path, "data.txt").read_text() + Path(b.path, "data.txt").read_text()
+    (Path(out.path) / "model.txt").write_text(text)
     out.custom_properties["joined"] = text
 
 
 @component
 def consume(examples: Input[types.Examples], model: Output[types.Model], note: str = "") -> None:
-    (Path(model.uri) / "model.txt").write_text(Path(examples.uri, "data.txt").read_text() + note)
+    (Path(model.path) / "model.txt").write_text(Path(examples.path, "data.txt").read_text() + note)
 
 
 @component
@@ -55,7 +55,7 @@ def fail_if_file(examples: Input[types.Examples], model: Output[types.Model], fl
     """Fails while ``flag`` exists (resume tests remove it between runs)."""
     if flag and os.path.exists(flag):
         raise RuntimeError(f"flag {flag} is present")
-    (Path(model.uri) / "model.txt").write_text("ok")
+    (Path(model.path) / "model.txt").write_text("ok")
 
 
 @component
@@ -74,14 +74,14 @@ def sleeper(out: Output[types.Examples], seconds: float = 1.0, marker: str = "",
         Path(marker).write_text(str(os.getpid()))
     if seconds_file and os.path.exists(seconds_file):
         seconds = float(Path(seconds_file).read_text())
-    (Path(out.uri) / "partial.txt").write_text("partial")
+    (Path(out.path) / "partial.txt").write_text("partial")
     time.sleep(seconds)
 
 
 @component
 def describe(out: Output[types.Examples], ctx: ExecutionContext, values: list[int] | None = None,
              options: dict[str, float] | None = None, flag: bool = False) -> None:
-    (Path(out.uri) / "ctx.json").write_text(json.dumps(
+    (Path(out.path) / "ctx.json").write_text(json.dumps(
         {"node": ctx.node_id, "run": ctx.run_id, "execution": ctx.execution_id, "values": values,
          "options": options, "flag": flag}))
 
@@ -90,7 +90,7 @@ def describe(out: Output[types.Examples], ctx: ExecutionContext, values: list[in
 def no_output_dir(out: Output[types.Examples]) -> None:
     import shutil
 
-    shutil.rmtree(out.uri)
+    shutil.rmtree(out.path)
 
 
 @component
@@ -100,7 +100,7 @@ def die(out: Output[types.Examples]) -> None:
 
 @component
 def use_model(model: Input[types.Model], out: Output[types.Examples]) -> None:
-    (Path(out.uri) / "data.txt").write_text("from model")
+    (Path(out.path) / "data.txt").write_text("from model")
 
 
 @resolver(outputs={"examples": types.Examples})
@@ -120,7 +120,7 @@ def count_examples(examples: Input[list[types.Examples]], out: Output[types.Mode
 @component
 def examples_of_span(examples: Output[types.Examples], span: int = 1) -> None:
     """One span of examples (an ingest stand-in for retraining-per-span pipelines)."""
-    (Path(examples.uri) / "data.txt").write_text(f"span {span}")
+    (Path(examples.path) / "data.txt").write_text(f"span {span}")
     examples.properties["span"] = span
     examples.properties["split_names"] = '["train", "eval"]'
 
@@ -128,9 +128,9 @@ def examples_of_span(examples: Output[types.Examples], span: int = 1) -> None:
 @component
 def train_on(examples: Input[types.Examples], model: Output[types.Model]) -> None:
     """A "model" in the serving layout Push copies (Format-Serving/saved_model.pb)."""
-    serving = Path(model.uri, "Format-Serving")
+    serving = Path(model.path, "Format-Serving")
     serving.mkdir()
-    (serving / "saved_model.pb").write_text(Path(examples.uri, "data.txt").read_text())
+    (serving / "saved_model.pb").write_text(Path(examples.path, "data.txt").read_text())
 
 
 @component
@@ -138,7 +138,7 @@ def evaluate_against(examples: Input[types.Examples], model: Input[types.Model],
                      blessing: Output[types.ModelBlessing], baseline_model: Input[types.Model] | None = None,
                      blessed: int = 1) -> None:
     """Bless (or not) ``model``, recording the baseline it was compared with, as Evaluate does."""
-    Path(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED").write_text("")
+    Path(blessing.path, "BLESSED" if blessed else "NOT_BLESSED").write_text("")
     blessing.custom_properties.update({"blessed": blessed, "current_model_id": model.id or 0,
                                        "current_model": model.uri})
     if baseline_model is not None:

@@ -10,8 +10,9 @@ What KFP's driver and launcher do for a container task, reproduced for the subse
   ``inputs.parameter_values``, as KFP's driver evaluates it with cel-go;
 * placeholders in command and args replaced as KFP's launcher formats values (numbers without a trailing
   ``.0``, booleans ``true``/``false``, lists and structs as JSON);
-* the retry policy (``maxRetryCount``) re-runs a failed container; the Kubernetes platform spec's
-  ``secretAsEnv`` is applied from ``secrets``.
+* the retry policy (``maxRetryCount``) re-runs a failed container; the container's ``env`` is set and the
+  Kubernetes platform spec's ``secretAsEnv`` is applied from ``secrets``. Tasks inherit this process's
+  environment (the "image"), except the variables named in ``drop_env``.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def run_compiled(
     secrets: Mapping[str, Mapping[str, str]] | None = None,
     env: Mapping[str, str] | None = None,
     workdir: str | None = None,
+    drop_env: tuple[str, ...] = (),
 ) -> dict[str, TaskRun]:
     import celpy
 
@@ -145,8 +147,9 @@ def run_compiled(
         assert "{{$" not in " ".join(command + args), "unresolved placeholder"
         if command[0] == "python":
             command[0] = sys.executable
-        task_env = {**os.environ, **(env or {})}
+        task_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in drop_env}
         task_env.pop("HEADWATER_METADATA", None)
+        task_env.update({item["name"]: item["value"] for item in container.get("env", [])})
         for item in platform_execs.get(exec_label, {}).get("secretAsEnv", []):
             secret = (secrets or {})[item["secretName"]]
             for mapping in item["keyToEnv"]:

@@ -17,9 +17,10 @@
 
 What a subprocess cannot do is documented where it matters: a ConfigMap/Secret/emptyDir mounted at a path
 that does not exist on this machine is reached by rewriting that path prefix in the container's command,
-args, env values and workingDir; a claim or hostPath must be mounted at its own host path (pipeline roots
-are, by construction). Pods that mount their service account token receive ``KUBECONFIG`` pointing at a
-kubeconfig for that service account — the stand-in's equivalent of the token mount.
+args, env values and workingDir (URLs — an ``s3://`` pipeline root, an endpoint — are left as they are);
+a claim or hostPath must be mounted at its own host path (pipeline roots are, by construction). Pods that
+mount their service account token receive ``KUBECONFIG`` pointing at a kubeconfig for that service
+account — the stand-in's equivalent of the token mount.
 """
 
 from __future__ import annotations
@@ -1017,21 +1018,39 @@ def _field(pod: Obj, path: str) -> str:
     return ""
 
 
+#: A URL (``s3://bucket/key``, ``http://host:port/path``): what follows the scheme is no container path.
+_URL = re.compile(r"(?<![\w+.-])([a-zA-Z][a-zA-Z0-9+.-]*)://[^\s,;]*")
+
+
 def _rewriter(mounts: list[tuple[str, str]]) -> Callable[[str], str]:
     """Rewrite container paths of per-pod volumes to their host directories. The longest mount path wins,
-    and shared volumes mounted at their own path (kept in ``mounts`` as identities) shadow shorter ones."""
+    and shared volumes mounted at their own path (kept in ``mounts`` as identities) shadow shorter ones.
+    URLs pass through untouched (an object-store pipeline root, an endpoint), except the path of a
+    ``file://`` URL, which is a container path like any other."""
     table = {os.path.normpath(m): os.path.normpath(h) for m, h in mounts}
     if all(m == h for m, h in table.items()):
         return lambda s: s
     ordered = sorted(table, key=len, reverse=True)
     pattern = re.compile(r"(?<![\w./-])(" + "|".join(re.escape(m) for m in ordered) + r")(?=/|$|[\s:,;=])")
 
+    def paths(s: str) -> str:
+        return pattern.sub(lambda m: table[m.group(1)], s)
+
     def rewrite(s: str) -> str:
         # The "image" is this machine's own files (the checkout, the Python environment): a path into them is
         # never a mounted volume, even when the checkout happens to sit under a mount path such as /tmp.
         if any(root in s for root in _IMAGE_ROOTS):
             return s
-        return pattern.sub(lambda m: table[m.group(1)], s)
+        out, end = [], 0
+        for url in _URL.finditer(s):
+            out.append(paths(s[end:url.start()]))
+            text = url.group(0)
+            if url.group(1).lower() == "file":
+                text = "file://" + paths(text[len("file://"):])
+            out.append(text)
+            end = url.end()
+        out.append(paths(s[end:]))
+        return "".join(out)
 
     return rewrite
 
