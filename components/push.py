@@ -63,7 +63,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,26 +309,11 @@ def _store_refused(base: str, exc: Exception) -> PushRefusedError:
     )
 
 
-def _send(local: Path, url: str) -> None:
-    try:
-        with open(local, "rb") as src, storage.open_output(url) as dst:
-            shutil.copyfileobj(src, dst, 8 << 20)
-    except StorageError:
-        raise
-    except OSError as exc:
-        raise StorageError(f"cannot upload {local} to {url}: {type(exc).__name__}: {exc}") from exc
-
-
 def _upload_version(source: Path, target: str, record: dict[str, Any]) -> None:
     """Every file but saved_model.pb (in parallel), then the push record, then saved_model.pb."""
-    top = {_SAVED_MODEL, PUSH_RECORD}
-    files = sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file())
-    rest = [rel for rel in files if rel not in top]
-    with ThreadPoolExecutor(max(1, min(storage.TRANSFER_THREADS, len(rest)))) as pool:
-        for _ in pool.map(lambda rel: _send(source / rel, storage.join(target, rel)), rest):
-            pass
+    storage.upload(str(source), target, skip={_SAVED_MODEL, PUSH_RECORD})
     storage.write_bytes(storage.join(target, PUSH_RECORD), (json.dumps(record, indent=2) + "\n").encode())
-    _send(source / _SAVED_MODEL, storage.join(target, _SAVED_MODEL))
+    storage.upload_file(str(source / _SAVED_MODEL), storage.join(target, _SAVED_MODEL))
 
 
 def _push_to_object_store(

@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
@@ -51,6 +51,7 @@ __all__ = [
     "read_bytes",
     "remove",
     "upload",
+    "upload_file",
     "write_bytes",
 ]
 
@@ -477,21 +478,27 @@ def _walk(local_dir: str) -> Iterator[str]:
             yield os.path.join(d, f)
 
 
-def upload(local_dir: str, url: str) -> int:
-    """Copy every file under ``local_dir`` to ``url`` (same relative paths); returns the bytes copied."""
-    fs, p = _resolve(url)
-    files = sorted(_walk(local_dir))
-    local = not is_url(url)
-
-    def send(source: str) -> None:
-        rel = os.path.relpath(source, local_dir).replace(os.sep, "/")
-        if local:  # the local filesystem, unlike object stores, needs the folders first
-            os.makedirs(os.path.dirname(f"{p}/{rel}"), exist_ok=True)
-        with open(source, "rb") as src, fs.open_output_stream(f"{p}/{rel}", compression=None) as dst:
-            _copy_stream(src, dst)
-
+def upload_file(local: str, url: str) -> int:
+    """Copy one local file to ``url`` (a path or URL); returns the bytes copied."""
     try:
-        _parallel(send, files)
+        with open(local, "rb") as src, open_output(url) as dst:
+            _copy_stream(src, dst)
+    except StorageError:
+        raise
     except OSError as exc:
         raise _error(exc, "upload to", url) from exc
-    return sum(os.path.getsize(f) for f in files)
+    return os.path.getsize(local)
+
+
+def upload(local_dir: str, url: str, *, skip: Collection[str] = ()) -> int:
+    """Copy every file under ``local_dir`` to ``url`` (same relative paths), except those whose relative path
+    is in ``skip``; returns the bytes copied."""
+    if is_url(url):
+        _resolve(url)  # a URL that names no bucket is refused as such, not as a bucket named by a file
+    rels = [rel for rel in (os.path.relpath(f, local_dir).replace(os.sep, "/") for f in sorted(_walk(local_dir)))
+            if rel not in skip]
+    try:
+        _parallel(lambda rel: upload_file(os.path.join(local_dir, rel), join(url, rel)), rels)
+    except StorageError as exc:
+        raise StorageError(f"cannot upload to {url}: {exc}") from exc
+    return sum(os.path.getsize(os.path.join(local_dir, rel)) for rel in rels)

@@ -104,3 +104,19 @@ def kill_when_running(k8s: K8sEnv, orchestrator: Any, namespace: str, node: str)
         if orchestrator.poll() is None:
             orchestrator.kill()
         orchestrator.stdout.close()
+
+
+def orchestrator_outcome(k8s: K8sEnv, namespace: str) -> tuple[list[str], dict, str]:
+    """Wait for the ``--detach`` orchestrator Job to end: (its Complete/Failed conditions, its pod, its log)."""
+    from headwater.pipelines.k8s_manifests import LABEL_ROLE
+
+    def finished() -> list[str]:
+        jobs = k8s.standin.objects("jobs", namespace, f"{LABEL_ROLE}=orchestrator")
+        return [c["type"] for j in jobs for c in (j.get("status") or {}).get("conditions") or []
+                if c["type"] in ("Complete", "Failed")]
+
+    verdict = k8s.standin.wait_for(finished, timeout=60)
+    [pod] = k8s.standin.objects("pods", namespace, f"{LABEL_ROLE}=orchestrator")
+    log = k8s.standin.cluster.log_lines(namespace, pod["metadata"]["name"], None, follow=False, tail=None,
+                                        timestamps=False, since=None, should_stop=lambda: False)
+    return verdict, pod, b"".join(log).decode()

@@ -11,9 +11,9 @@ from golden import validate
 from headwater.metadata import connect
 from headwater.pipelines.cli import main
 from headwater.pipelines.cli_k8s import DetachedRunner
-from headwater.pipelines.k8s_manifests import LABEL_ROLE, RUNNER_RULES
+from headwater.pipelines.k8s_manifests import RUNNER_RULES
 from k8s_pipelines import diamond
-from k8s_support import HERE, K8sEnv
+from k8s_support import HERE, K8sEnv, orchestrator_outcome
 
 NS = "headwater"
 
@@ -34,16 +34,7 @@ def test_detached_orchestrator_runs_the_pipeline_in_the_cluster(k8s: K8sEnv, mys
         detached = runner.run(pipeline)
     assert detached.ok and detached.job_name.startswith("hw-run-k8s-demo-")
 
-    def orchestrator_finished() -> list[str]:
-        jobs = k8s.standin.objects("jobs", NS, f"{LABEL_ROLE}=orchestrator")
-        return [c["type"] for j in jobs for c in (j.get("status") or {}).get("conditions") or []
-                if c["type"] in ("Complete", "Failed")]
-
-    verdict = k8s.standin.wait_for(orchestrator_finished, timeout=60)
-    [pod] = k8s.standin.objects("pods", NS, f"{LABEL_ROLE}=orchestrator")
-    log = k8s.standin.cluster.log_lines(NS, pod["metadata"]["name"], None, follow=False, tail=None,
-                                        timestamps=False, since=None, should_stop=lambda: False)
-    text = b"".join(log).decode()
+    verdict, _, text = orchestrator_outcome(k8s, NS)
     assert verdict == ["Complete"], text
     assert f"run {detached.run_id} succeeded" in text
     # Executor Jobs were created by the orchestrator's service account, within its Role.

@@ -19,7 +19,7 @@ from headwater.metadata.errors import RunnerError
 from headwater.pipelines import LocalRunner, Pipeline
 from headwater.pipelines.k8s_manifests import LABEL_NODE, LABEL_ROLE, RUNNER_RULES
 from k8s_pipelines import diamond, write_then_fail
-from k8s_support import HERE, K8sEnv, clear_scratch, kill_when_running
+from k8s_support import HERE, K8sEnv, clear_scratch, kill_when_running, orchestrator_outcome
 
 NS = "headwater"
 
@@ -149,16 +149,7 @@ def test_detached_orchestrator_with_the_root_in_a_bucket(k8s: K8sEnv, s3_root: s
                                 pipeline_file=str(HERE / "k8s_pipeline_file.py"), quiet=True, api_client=api)
         detached = runner.run(diamond(s3_root), run_id=run_id)
     try:
-        def finished() -> list[str]:
-            jobs = k8s.standin.objects("jobs", NS, f"{LABEL_ROLE}=orchestrator")
-            return [c["type"] for j in jobs for c in (j.get("status") or {}).get("conditions") or []
-                    if c["type"] in ("Complete", "Failed")]
-
-        verdict = k8s.standin.wait_for(finished, timeout=60)
-        [pod] = k8s.standin.objects("pods", NS, f"{LABEL_ROLE}=orchestrator")
-        text = b"".join(k8s.standin.cluster.log_lines(NS, pod["metadata"]["name"], None, follow=False, tail=None,
-                                                      timestamps=False, since=None,
-                                                      should_stop=lambda: False)).decode()
+        verdict, pod, text = orchestrator_outcome(k8s, NS)
         assert verdict == ["Complete"], text
         assert f"run {detached.run_id} succeeded" in text
         runner_pod = pod["spec"]
