@@ -38,17 +38,24 @@ from typing import Any, TextIO
 
 from headwater.components.executor import ExecutionSpec, ExecutorResult
 from headwater.metadata.artifact import Artifact
+from headwater.metadata.conventions import (
+    CONTEXT_RUN,
+    P_ERROR,
+    P_KFP_RUN_NAME,
+    P_NODE,
+    ExecutionState,
+    NodeState,
+    RunStatus,
+)
 from headwater.metadata.errors import ExecutionError, HeadwaterError, ParameterError
-from headwater.metadata.store import CONTEXT_RUN, ExecutionState, MetadataStore, to_value
-from headwater.pipelines.launcher import P_ERROR, P_NODE, Launcher, Outcome, is_local_path
+from headwater.metadata.store import MetadataStore, to_value
+from headwater.pipelines.launcher import Launcher, Outcome, is_local_path
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.plan import pipeline_from_plan
 
 __all__ = ["main", "outputs_in_run", "run_task"]
 
-#: Run-context property recording the KFP run's display name next to its id.
-P_KFP_RUN_NAME = "kfp_run_name"
-_OK_STATES = ("done", "cached", "skipped")
+_OK_STATES = (NodeState.DONE, NodeState.CACHED, NodeState.SKIPPED)
 
 
 def _node_of(execution: Any) -> str | None:
@@ -208,8 +215,8 @@ def _update_run_status(launcher: Launcher, plan: Mapping[str, Any], outcome: Out
     blessing that came out false (and everything downstream of it) will not run under KFP.
     """
     if outcome.state not in _OK_STATES:
-        launcher.finish("failed")
-        return "failed"
+        launcher.finish(RunStatus.FAILED)
+        return RunStatus.FAILED
     graph = plan.get("graph") or {}
     upstream: Mapping[str, list[str]] = graph.get("nodes") or {}
     gates: Mapping[str, list[list[str]]] = graph.get("gates") or {}
@@ -241,8 +248,8 @@ def _update_run_status(launcher: Launcher, plan: Mapping[str, Any], outcome: Out
     for node_id in order:
         if node_id not in closed and done(node_id) is None:
             return None
-    launcher.finish("succeeded")
-    return "succeeded"
+    launcher.finish(RunStatus.SUCCEEDED)
+    return RunStatus.SUCCEEDED
 
 
 def _descends(node_id: str, ancestor: str, upstream: Mapping[str, list[str]]) -> bool:
@@ -310,15 +317,15 @@ def run_task(
     try:
         outcome = launcher.prepare(node, beam_args=tuple(pipeline.beam_args))
     except HeadwaterError:  # e.g. a resolver that failed: nothing was recorded for the node, the run failed
-        launcher.finish("failed")
+        launcher.finish(RunStatus.FAILED)
         raise
-    if outcome.state == "launch":
+    if outcome.state == NodeState.LAUNCH:
         assert outcome.spec is not None
         try:
             result = _execute(outcome.spec, node.timeout_seconds, out)
         except KeyboardInterrupt:
             launcher.fail(node, outcome, "canceled: the KFP task was stopped", state=ExecutionState.CANCELED)
-            launcher.finish("canceled")
+            launcher.finish(RunStatus.CANCELED)
             raise
         outcome = launcher.publish(node, outcome, result)
     if outcome.state in _OK_STATES:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from headwater.metadata.conventions import CONTEXT_NODE, CONTEXT_PIPELINE, CONTEXT_RUN, P_CODE, P_RUN
 from headwater.metadata.errors import ArtifactNotFoundError
 from headwater.metadata.lineage.graph import ArtifactNode, ExecutionNode, LineageGraph
 from headwater.metadata.lineage.query import (
@@ -365,8 +366,9 @@ def _step(contexts: Mapping[int, Mapping[str, list[str]]], graph: LineageGraph,
             match = _WHEEL_HASH.search(str(value))
             if match:
                 code[f"{key}.sha256"] = match.group(1)
-    if "code_fingerprint" in recorded and "code_fingerprint" not in code:
-        code["code_fingerprint"] = recorded.pop("code_fingerprint")
+    fingerprint, run_id = P_CODE.strip("_"), P_RUN.strip("_")  # recorded under their names without "__"
+    if fingerprint in recorded and fingerprint not in code:
+        code[fingerprint] = recorded.pop(fingerprint)
 
     def first(kind: str) -> str | None:
         found = names.get(kind) or []
@@ -374,9 +376,9 @@ def _step(contexts: Mapping[int, Mapping[str, list[str]]], graph: LineageGraph,
 
     return StepInfo(
         execution=execution,
-        pipeline=first("pipeline"),
-        run=first("pipeline_run") or (str(recorded["run_id"]) if "run_id" in recorded else None),
-        node=first("node"),
+        pipeline=first(CONTEXT_PIPELINE),
+        run=first(CONTEXT_RUN) or (str(recorded[run_id]) if run_id in recorded else None),
+        node=first(CONTEXT_NODE),
         parameters=params,
         code=code,
         inputs=graph.inputs(execution),

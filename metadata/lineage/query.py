@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
+from headwater.metadata.conventions import CONTEXT_PIPELINE, CONTEXT_RUN
 from headwater.metadata.errors import ArtifactNotFoundError, MetadataError
 from headwater.metadata.lineage.graph import (
     INPUT_EVENT_TYPES,
@@ -550,12 +551,12 @@ def _context(raw: RawStore, store: Any, type_name: str, name: str, flag: str) ->
         raw.get_contexts_by_type(type_name), key=lambda c: (c.create_time_since_epoch, c.id), reverse=True
     )
     # runs may be named by an unambiguous prefix of their id; pipelines only by their full name
-    prefixed = [c for c in known if c.name.startswith(name)] if type_name == "pipeline_run" else []
+    prefixed = [c for c in known if c.name.startswith(name)] if type_name == CONTEXT_RUN else []
     if len(prefixed) == 1:
         return prefixed[0]
     shown = prefixed or known
     listing = ", ".join(repr(c.name) for c in shown[:10]) + (" …" if len(shown) > 10 else "")
-    what = "pipeline" if type_name == "pipeline" else "run"
+    what = "pipeline" if type_name == CONTEXT_PIPELINE else "run"
     hint = f"known {what}s (newest first): {listing}" if shown else f"the store has no {what}s yet"
     if len(prefixed) > 1:
         hint = f"{len(prefixed)} {what}s start with {name!r}: {listing}; give more of the name"
@@ -597,10 +598,10 @@ def list_artifacts(
         clauses.append(f"type = {literal}")
     aliases = iter("abcdefgh")
     if pipeline is not None:
-        ctx = _context(raw, store, "pipeline", pipeline, "--pipeline")
+        ctx = _context(raw, store, CONTEXT_PIPELINE, pipeline, "--pipeline")
         clauses.append(f"contexts_{next(aliases)}.id = {ctx.id}")
     if run is not None:
-        ctx = _context(raw, store, "pipeline_run", run, "--run")
+        ctx = _context(raw, store, CONTEXT_RUN, run, "--run")
         clauses.append(f"contexts_{next(aliases)}.id = {ctx.id}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1 (or None for all), got {limit}")
