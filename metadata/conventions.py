@@ -64,6 +64,7 @@ __all__ = [
     "RUN_PIPELINE_ROOT",
     "RUN_STARTED",
     "RUN_STATUS",
+    "TFX_STRUCT_VALUE",
     "ExecutionState",
     "NodeState",
     "RunStatus",
@@ -118,6 +119,10 @@ RUN_STATUS = "status"
 #: Under KFP: the KFP run's name, recorded on the run context by the first task.
 P_KFP_RUN_NAME = "kfp_run_name"
 PARAM_PREFIX = "param:"
+
+# ---------------------------------------------------------------- values written by TFX that we read
+#: TFX stores a JSON custom property as a Struct ``{"__value__": "<json>"}`` (behind ``mlmd-struct::``).
+TFX_STRUCT_VALUE = "__value__"
 
 
 def param_key(name: str) -> str:

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
-from headwater.metadata.conventions import CONTEXT_PIPELINE, CONTEXT_RUN
+from headwater.metadata.conventions import CONTEXT_PIPELINE, CONTEXT_RUN, TFX_STRUCT_VALUE
 from headwater.metadata.errors import ArtifactNotFoundError, MetadataError
 from headwater.metadata.lineage.graph import (
     INPUT_EVENT_TYPES,
@@ -123,11 +123,11 @@ def _decode_tfx_struct(raw: str) -> Any:
         data = json_format.MessageToDict(struct)
     except Exception:  # an undecodable value is shown as stored rather than dropped
         return raw
-    if set(data) == {"__value__"} and isinstance(data["__value__"], str):
+    if set(data) == {TFX_STRUCT_VALUE} and isinstance(data[TFX_STRUCT_VALUE], str):
         try:
-            return json.loads(data["__value__"])
+            return json.loads(data[TFX_STRUCT_VALUE])
         except ValueError:
-            return data["__value__"]
+            return data[TFX_STRUCT_VALUE]
     return data
 
 
