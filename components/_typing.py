@@ -10,7 +10,7 @@ from __future__ import annotations
 import types as pytypes
 from typing import Any, Union, get_args, get_origin
 
-from headwater.metadata.errors import ParameterError
+from headwater.components.errors import ParameterError
 
 __all__ = [
     "PARAM_SCALARS",
@@ -29,7 +29,7 @@ PARAM_SCALARS = (int, float, str, bool)
 TYPE_NAMES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
 
 
-def coerce_value(value: Any, kind: Any, *, what: str) -> Any:
+def coerce_value(value: Any, kind: Any, *, what: str, parameter: str | None = None) -> Any:
     """Coerce ``value`` to ``kind`` (int/float/str/bool/list/dict); strings are parsed (``--param k=v``)."""
     if kind is None or value is None:
         return value
@@ -53,13 +53,13 @@ def coerce_value(value: Any, kind: Any, *, what: str) -> Any:
         except ValueError:
             raise ParameterError(
                 f"{what} expects {type_name(kind)}, got {value!r}; pass e.g. "
-                f"{_example_of(kind)}"
+                f"{_example_of(kind)}", parameter=parameter,
             ) from None
     if origin is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not matches(value, kind):
         raise ParameterError(
-            f"{what} expects {type_name(kind)}, got {type(value).__name__} {value!r}"
+            f"{what} expects {type_name(kind)}, got {type(value).__name__} {value!r}", parameter=parameter,
         )
     return value
 

@@ -35,8 +35,8 @@ from headwater.components._typing import (
     strip_optional,
     type_name,
 )
+from headwater.components.errors import ComponentDefinitionError
 from headwater.metadata.artifact import Artifact
-from headwater.metadata.errors import ComponentDefinitionError
 
 __all__ = [
     "Channel",
@@ -123,7 +123,7 @@ class Param:
 
     def coerce(self, value: Any) -> Any:
         """Convert a value given on the command line (a string) or in Python to this parameter's type."""
-        return coerce_value(value, self.type, what=f"runtime parameter {self.name!r}")
+        return coerce_value(value, self.type, what=f"runtime parameter {self.name!r}", parameter=self.name)
 
 
 @dataclass(frozen=True)
@@ -379,6 +379,27 @@ def build_spec(
     code_params: tuple[str, ...] = (),
     warm_imports: tuple[str, ...] = (),
 ) -> ComponentSpec:
+    """The frozen spec of ``fn``'s signature; a bad declaration raises ComponentDefinitionError with the
+    function's ``file`` and ``line``."""
+    try:
+        return _build_spec(fn, name=name, version=version, kind=kind, code_params=code_params,
+                           warm_imports=warm_imports)
+    except ComponentDefinitionError as exc:
+        code = getattr(fn, "__code__", None)
+        if code is not None and exc.file is None:
+            exc.file, exc.line = code.co_filename, code.co_firstlineno
+        raise
+
+
+def _build_spec(
+    fn: Callable[..., Any],
+    *,
+    name: str | None,
+    version: str,
+    kind: Literal["executor", "resolver"],
+    code_params: tuple[str, ...],
+    warm_imports: tuple[str, ...],
+) -> ComponentSpec:
     where = f"component {fn.__qualname__!r} ({_location(fn)})"
     if not callable(fn) or not inspect.isfunction(fn):
         raise ComponentDefinitionError(f"@component decorates plain functions, not {fn!r}")
@@ -563,7 +584,7 @@ def resolver(
 
 def load_component(module: str, function: str, source_file: str | None) -> Component:
     """Find a component by module and qualified name (in a worker process), loading its file if needed."""
-    from headwater.metadata.errors import ExecutorContractError
+    from headwater.components.errors import ExecutorContractError
 
     mod = sys.modules.get(module)
     if mod is None:

@@ -69,9 +69,10 @@ from typing import Any
 
 from headwater.components import storage
 from headwater.components.api import ExecutionContext, Input, Output, component
+from headwater.components.errors import PushRefusedError
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
-from headwater.metadata.errors import PushRefusedError, StorageError
+from headwater.metadata.errors import StorageError
 
 __all__ = ["CLAIMS_DIR", "PUSH_RECORD", "Push", "model_fingerprint", "push_model"]
 

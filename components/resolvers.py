@@ -25,10 +25,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from headwater.components.api import Channel, Component, Input, Node, ResolverContext, resolver
+from headwater.components.errors import ParameterError
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact, ArtifactState
 from headwater.metadata.conventions import CONTEXT_NODE, CONTEXT_PIPELINE, node_context_name
-from headwater.metadata.errors import ParameterError
 
 __all__ = ["LatestArtifact", "LatestBlessedModel", "SpanRange", "latest_blessed_model"]
 

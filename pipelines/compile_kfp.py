@@ -47,7 +47,8 @@ from typing import Any
 
 from headwater.components import storage
 from headwater.components.api import Channel, Resources
-from headwater.metadata.errors import MetadataError, PipelineDefinitionError
+from headwater.metadata.errors import MetadataError
+from headwater.pipelines.errors import PipelineDefinitionError
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.plan import param_type_name, pipeline_to_plan
 

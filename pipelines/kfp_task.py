@@ -36,6 +36,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from headwater.components.errors import ExecutionError, ParameterError
 from headwater.components.executor import ExecutionSpec, ExecutorResult
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.conventions import (
@@ -47,7 +48,7 @@ from headwater.metadata.conventions import (
     NodeState,
     RunStatus,
 )
-from headwater.metadata.errors import ExecutionError, HeadwaterError, ParameterError
+from headwater.metadata.errors import HeadwaterError
 from headwater.metadata.store import MetadataStore, to_value
 from headwater.pipelines.launcher import Launcher, Outcome, is_local_path
 from headwater.pipelines.pipeline import Pipeline

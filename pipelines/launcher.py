@@ -22,6 +22,7 @@ from typing import Any
 
 from headwater.components import storage
 from headwater.components.api import Component, Node, Param, ResolverContext, fingerprint_code_ref
+from headwater.components.errors import ExecutionError
 from headwater.components.executor import ExecutionSpec, ExecutorResult
 from headwater.metadata.artifact import Artifact, ArtifactState
 from headwater.metadata.conventions import (
@@ -59,7 +60,7 @@ from headwater.metadata.conventions import (
     node_context_name,
     param_key,
 )
-from headwater.metadata.errors import ExecutionError, HeadwaterError, MetadataError, StorageError
+from headwater.metadata.errors import HeadwaterError, MetadataError, StorageError
 from headwater.metadata.store import MetadataStore, to_value
 from headwater.pipelines.pipeline import Pipeline
 

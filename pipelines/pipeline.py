@@ -10,7 +10,8 @@ from typing import Any
 
 from headwater.components._typing import coerce_value, matches, type_name
 from headwater.components.api import Channel, Node, Param
-from headwater.metadata.errors import ParameterError, PipelineDefinitionError
+from headwater.components.errors import ParameterError
+from headwater.pipelines.errors import PipelineDefinitionError
 
 __all__ = ["Param", "Pipeline"]
 
@@ -279,7 +280,8 @@ class Pipeline:
         if unknown:
             known = ", ".join(sorted(self._params)) or "none"
             raise ParameterError(
-                f"unknown runtime parameter(s) {', '.join(unknown)} for pipeline {self.name!r}; it declares: {known}"
+                f"unknown runtime parameter(s) {', '.join(unknown)} for pipeline {self.name!r}; it declares: {known}",
+                parameter=unknown[0],
             )
         values = {}
         for name, p in self._params.items():
@@ -291,6 +293,7 @@ class Pipeline:
                     coerce_value(
                         values[value.name], node.component.spec.parameters[pname].type,
                         what=f"runtime parameter {value.name!r} (node {node.id!r}, parameter {pname!r})",
+                        parameter=value.name,
                     )
         return values
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from headwater.components._typing import TYPE_NAMES, simple_type_name
 from headwater.components.api import Channel, Component, Node, Param, load_component
-from headwater.metadata.errors import PipelineDefinitionError
+from headwater.pipelines.errors import PipelineDefinitionError
 from headwater.pipelines.pipeline import Pipeline
 
 __all__ = ["PLAN_VERSION", "param_type_name", "pipeline_from_plan", "pipeline_to_plan"]
@@ -114,7 +114,7 @@ def pipeline_to_plan(
 
 def pipeline_from_plan(plan: Mapping[str, Any]) -> Pipeline:
     """Rebuild the pipeline a plan describes (components are imported; the pipeline is validated)."""
-    from headwater.metadata.errors import ExecutorContractError
+    from headwater.components.errors import ExecutorContractError
 
     if plan.get("apiVersion") != PLAN_VERSION or plan.get("kind") != "PipelinePlan":
         raise ExecutorContractError(

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from headwater.components.errors import ExecutionError
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.connection import ENV_VAR
 from headwater.metadata.conventions import ExecutionState, NodeState, RunStatus
-from headwater.metadata.errors import ExecutionError, HeadwaterError, MetadataError
+from headwater.metadata.errors import HeadwaterError, MetadataError
 from headwater.metadata.store import MetadataStore, connect
 from headwater.pipelines.backend import ExecutorBackend, LocalBackend, NodeOptions
 from headwater.pipelines.launcher import Launcher, Outcome, is_local_path

@@ -29,7 +29,7 @@ from headwater.metadata.lineage.graph import (
     ExecutionNode,
     LineageEdge,
     LineageGraph,
-    Node,
+    LineageNode,
 )
 from headwater.metadata.lineage.html import render_html
 from headwater.metadata.lineage.query import (
@@ -60,7 +60,7 @@ __all__ = [
     "ExecutionNode",
     "LineageEdge",
     "LineageGraph",
-    "Node",
+    "LineageNode",
     "PushExplanation",
     "PushInfo",
     "StepInfo",
@@ -79,3 +79,15 @@ __all__ = [
     "trace",
     "upstream",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # ``Node`` was this module's name for ``LineageNode``; kept importable (outside ``__all__``) with a warning,
+    # because ``headwater.components.Node`` is the pipeline node.
+    if name == "Node":
+        import warnings
+
+        warnings.warn("headwater.metadata.lineage.Node is deprecated: use LineageNode (headwater.components.Node "
+                      "is the pipeline node)", DeprecationWarning, stacklevel=2)
+        return LineageNode
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
