@@ -28,7 +28,13 @@ from headwater.components.api import Channel, Component, Input, Node, ResolverCo
 from headwater.components.errors import ParameterError
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact, ArtifactState
-from headwater.metadata.conventions import CONTEXT_NODE, CONTEXT_PIPELINE, node_context_name
+from headwater.metadata.conventions import (
+    A_BLESSED,
+    A_CURRENT_MODEL_ID,
+    CONTEXT_NODE,
+    CONTEXT_PIPELINE,
+    node_context_name,
+)
 
 __all__ = ["LatestArtifact", "LatestBlessedModel", "SpanRange", "latest_blessed_model"]
 
@@ -128,8 +134,8 @@ def latest_blessed_model(ctx: ResolverContext, exclude: Iterable[int] = ()) -> t
     excluded = set(exclude)
     blessed: dict[int, Any] = {}
     for blessing in _artifacts_of_type(ctx, types.ModelBlessing.TYPE_NAME):
-        model_id = _int_property(blessing, "current_model_id")
-        if _int_property(blessing, "blessed") == 1 and model_id is not None:
+        model_id = _int_property(blessing, A_CURRENT_MODEL_ID)
+        if _int_property(blessing, A_BLESSED) == 1 and model_id is not None:
             blessed.setdefault(model_id, blessing)
     if not blessed:
         return None

@@ -22,6 +22,8 @@ Execution custom properties headwater adds next to a node's parameters start and
 Context types (TFX's names, so TFX tools read headwater stores): ``pipeline`` (named by the pipeline),
 ``pipeline_run`` (the run id), ``node`` (``<pipeline>.<node id>``), ``execution_cache`` (the cache key).
 The run context's custom properties are the ``RUN_*`` keys and ``param:<name>`` per runtime parameter.
+Artifact custom properties with a meaning across components (a blessing's verdict, a push's destination)
+are the ``A_*`` names, TFX's own.
 
 States are enums: :class:`ExecutionState` holds MLMD's numbers; :class:`RunStatus` is what the run
 context records and ``runs list`` prints; :class:`NodeState` is what runners report for each node.
@@ -32,6 +34,15 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "A_BASELINE_MODEL",
+    "A_BASELINE_MODEL_ID",
+    "A_BLESSED",
+    "A_BLESSING_MESSAGE",
+    "A_CURRENT_MODEL",
+    "A_CURRENT_MODEL_ID",
+    "A_PUSHED",
+    "A_PUSHED_DESTINATION",
+    "A_PUSHED_VERSION",
     "CONTEXT_CACHE",
     "CONTEXT_NODE",
     "CONTEXT_PIPELINE",
@@ -119,6 +130,19 @@ RUN_STATUS = "status"
 #: Under KFP: the KFP run's name, recorded on the run context by the first task.
 P_KFP_RUN_NAME = "kfp_run_name"
 PARAM_PREFIX = "param:"
+
+# ---------------------------------------------------------------- artifact custom properties (TFX's names)
+#: ModelBlessing (written by Evaluate, read by Push, resolvers, the KFP gate and lineage)
+A_BLESSED = "blessed"
+A_BLESSING_MESSAGE = "blessing_message"
+A_CURRENT_MODEL = "current_model"
+A_CURRENT_MODEL_ID = "current_model_id"
+A_BASELINE_MODEL = "baseline_model"
+A_BASELINE_MODEL_ID = "baseline_model_id"
+#: PushedModel (written by Push, read by lineage)
+A_PUSHED = "pushed"
+A_PUSHED_DESTINATION = "pushed_destination"
+A_PUSHED_VERSION = "pushed_version"
 
 # ---------------------------------------------------------------- values written by TFX that we read
 #: TFX stores a JSON custom property as a Struct ``{"__value__": "<json>"}`` (behind ``mlmd-struct::``).

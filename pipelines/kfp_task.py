@@ -40,6 +40,7 @@ from headwater.components.errors import ExecutionError, ParameterError
 from headwater.components.executor import ExecutionSpec, ExecutorResult
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.conventions import (
+    A_BLESSED,
     CONTEXT_RUN,
     P_ERROR,
     P_KFP_RUN_NAME,
@@ -242,7 +243,7 @@ def _update_run_status(launcher: Launcher, plan: Mapping[str, Any], outcome: Out
             if produced is None:
                 return None  # the gate is not decided yet
             blessing = (produced.get(key) or [None])[0]
-            if blessing is None or not blessing.custom_properties.get("blessed"):
+            if blessing is None or not blessing.custom_properties.get(A_BLESSED):
                 # The "not blessed" branch still runs this node (the launcher records it skipped); its
                 # descendants depend on the blessed branch only.
                 closed.update(d for d in order if _descends(d, node_id, upstream))

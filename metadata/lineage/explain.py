@@ -36,7 +36,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from headwater.metadata.conventions import CONTEXT_NODE, CONTEXT_PIPELINE, CONTEXT_RUN, P_CODE, P_RUN
+from headwater.metadata.conventions import (
+    A_BASELINE_MODEL,
+    A_BASELINE_MODEL_ID,
+    A_BLESSED,
+    A_CURRENT_MODEL,
+    A_CURRENT_MODEL_ID,
+    A_PUSHED,
+    CONTEXT_NODE,
+    CONTEXT_PIPELINE,
+    CONTEXT_RUN,
+    P_CODE,
+    P_RUN,
+)
 from headwater.metadata.errors import ArtifactNotFoundError
 from headwater.metadata.lineage.graph import ArtifactNode, ExecutionNode, LineageGraph
 from headwater.metadata.lineage.query import (
@@ -62,9 +74,7 @@ __all__ = [
 
 #: Custom properties that are bookkeeping, not results (TFX writes these on every artifact).
 _BOOKKEEPING = frozenset({"is_external", "tfx_version", "state", "name", "producer_component"})
-_BLESSING_KEYS = frozenset(
-    {"blessed", "current_model", "current_model_id", "baseline_model", "baseline_model_id"}
-)
+_BLESSING_KEYS = frozenset({A_BLESSED, A_CURRENT_MODEL, A_CURRENT_MODEL_ID, A_BASELINE_MODEL, A_BASELINE_MODEL_ID})
 _CODE_KEY = re.compile(r"module|code|(^|_)fn$|user_code|source_hash|wheel", re.IGNORECASE)
 _WHEEL_HASH = re.compile(r"\+([0-9a-f]{64})-py3", re.IGNORECASE)
 
@@ -535,7 +545,7 @@ def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation
     # -- push
     push = PushInfo(
         pushed_model=root,
-        pushed=_as_bool(root.get("pushed")),
+        pushed=_as_bool(root.get(A_PUSHED)),
         destination=root.get("pushed_destination"),
         version=None if root.get("pushed_version") is None else str(root.get("pushed_version")),
         time=root.create_time,

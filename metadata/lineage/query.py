@@ -16,7 +16,13 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
-from headwater.metadata.conventions import CONTEXT_PIPELINE, CONTEXT_RUN, TFX_STRUCT_VALUE
+from headwater.metadata.conventions import (
+    A_PUSHED_DESTINATION,
+    A_PUSHED_VERSION,
+    CONTEXT_PIPELINE,
+    CONTEXT_RUN,
+    TFX_STRUCT_VALUE,
+)
 from headwater.metadata.errors import ArtifactNotFoundError, MetadataError
 from headwater.metadata.lineage.graph import (
     INPUT_EVENT_TYPES,
@@ -301,7 +307,7 @@ def find_pushed_model(store: Any, serving_path: str | os.PathLike[str]) -> Artif
     if all(lit is not None for lit in literals):
         values = ", ".join(lit for lit in literals if lit is not None)
         for field in ("custom_properties", "properties"):
-            query = f"type = 'PushedModel' AND {field}.pushed_destination.string_value IN ({values})"
+            query = f"type = 'PushedModel' AND {field}.{A_PUSHED_DESTINATION}.string_value IN ({values})"
             try:
                 protos = raw.get_artifacts(list_options=metadata_store.ListOptions(filter_query=query))
             except Exception:  # e.g. 'pushed_destination' is not a declared property of the type
@@ -311,7 +317,7 @@ def find_pushed_model(store: Any, serving_path: str | os.PathLike[str]) -> Artif
         wanted = set(variants)
         matches = [
             n for n in _artifact_nodes(raw, raw.get_artifacts_by_type("PushedModel"))
-            if n.get("pushed_destination") in wanted
+            if n.get(A_PUSHED_DESTINATION) in wanted
         ]
     if matches:
         return max(matches, key=lambda n: (n.create_time_ms or 0, n.id))
@@ -319,16 +325,16 @@ def find_pushed_model(store: Any, serving_path: str | os.PathLike[str]) -> Artif
     under = [
         n
         for n in _artifact_nodes(raw, raw.get_artifacts_by_type("PushedModel"))
-        if str(n.get("pushed_destination", "")).startswith(base)
+        if str(n.get(A_PUSHED_DESTINATION, "")).startswith(base)
     ]
     if under:
         versions = ", ".join(
-            f"{n.get('pushed_version', str(n.get('pushed_destination')).rsplit('/', 1)[-1])} ({n.label})"
+            f"{n.get(A_PUSHED_VERSION, str(n.get(A_PUSHED_DESTINATION)).rsplit('/', 1)[-1])} ({n.label})"
             for n in sorted(under, key=lambda n: n.id)
         )
         raise ArtifactNotFoundError(
             f"{path!r} is a push base directory, not a pushed model; versions pushed under it: {versions}. "
-            f"Pass one version directory, e.g. {under[-1].get('pushed_destination')!r}",
+            f"Pass one version directory, e.g. {under[-1].get(A_PUSHED_DESTINATION)!r}",
             artifact_uri=path,
         )
     raise ArtifactNotFoundError(
