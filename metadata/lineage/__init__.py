@@ -30,6 +30,7 @@ from headwater.metadata.lineage.graph import (
     LineageEdge,
     LineageGraph,
     LineageNode,
+    deprecated_attribute,
 )
 from headwater.metadata.lineage.html import render_html
 from headwater.metadata.lineage.query import (
@@ -81,13 +82,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    # ``Node`` was this module's name for ``LineageNode``; kept importable (outside ``__all__``) with a warning,
-    # because ``headwater.components.Node`` is the pipeline node.
-    if name == "Node":
-        import warnings
 
-        warnings.warn("headwater.metadata.lineage.Node is deprecated: use LineageNode (headwater.components.Node "
-                      "is the pipeline node)", DeprecationWarning, stacklevel=2)
-        return LineageNode
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __getattr__(name: str) -> object:
+    return deprecated_attribute(__name__, name)

@@ -459,13 +459,18 @@ def _unique(nodes: Iterable[LineageNode]) -> tuple[LineageNode, ...]:
     return tuple(seen.values())
 
 
-def __getattr__(name: str) -> Any:
-    # ``Node`` was this module's name for ``LineageNode``; kept importable (outside ``__all__``) with a warning,
-    # because ``headwater.components.Node`` is the pipeline node.
+
+def deprecated_attribute(module: str, name: str) -> Any:
+    """Old names of ``module`` (outside ``__all__``): ``Node`` was ``LineageNode``, renamed because
+    ``headwater.components.Node`` is the pipeline node. Used by the modules' ``__getattr__``."""
     if name == "Node":
         import warnings
 
-        warnings.warn("headwater.metadata.lineage.Node is deprecated: use LineageNode (headwater.components.Node "
-                      "is the pipeline node)", DeprecationWarning, stacklevel=2)
+        warnings.warn(f"{module}.Node is deprecated: use LineageNode (headwater.components.Node is the pipeline "
+                      "node)", DeprecationWarning, stacklevel=3)
         return LineageNode
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+
+def __getattr__(name: str) -> Any:
+    return deprecated_attribute(__name__, name)
