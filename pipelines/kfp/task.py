@@ -5,6 +5,8 @@
     python -m headwater.pipelines.kfp_task --node train --run-id RUN --plan PLAN_JSON \\
         [--run-name NAME] [--param KEY=VALUE ...] [--output-parameter NAME OUTPUT.PROPERTY FILE ...]
 
+(``headwater.pipelines.kfp_task``, the name compiled specs hold, runs this module.)
+
 Each KFP task runs the headwater launcher for its one node, in *task mode*: it rebuilds the pipeline from
 the plan, takes the inputs produced by upstream nodes **in this run** (the run id is the KFP run's id)
 from ML Metadata, looks up the cache, registers the execution, runs the executor — the same
@@ -38,8 +40,9 @@ from typing import Any, TextIO
 
 from headwater.components.executor import ExecutionSpec, ExecutorResult
 from headwater.metadata.artifact import Artifact
-from headwater.metadata.errors import ExecutionError, HeadwaterError, ParameterError
+from headwater.metadata.errors import ExecutionError, HeadwaterError
 from headwater.metadata.store import CONTEXT_RUN, ExecutionState, MetadataStore, to_value
+from headwater.pipelines.cli._args import key_values
 from headwater.pipelines.launcher import P_ERROR, P_NODE, Launcher, Outcome, is_local_path
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.plan import pipeline_from_plan
@@ -333,16 +336,6 @@ def run_task(
     return outcome
 
 
-def _parse_params(items: Sequence[str]) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ParameterError(f"--param expects KEY=VALUE, got {item!r}")
-        params[key] = value
-    return params
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m headwater.pipelines.kfp_task",
@@ -363,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = Path(args.plan[1:]).read_text() if args.plan.startswith("@") else args.plan
         plan = json.loads(text)
         outcome = run_task(
-            plan, args.node, args.run_id, _parse_params(args.param), run_name=args.run_name,
+            plan, args.node, args.run_id, key_values(args.param, "--param"), run_name=args.run_name,
             output_parameters=[tuple(x) for x in args.output_parameter], metadata=args.metadata,
         )
     except KeyboardInterrupt:

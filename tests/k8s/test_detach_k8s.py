@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import pytest
 from golden import validate
 from headwater.metadata import connect
 from headwater.pipelines.cli import main
-from headwater.pipelines.cli_k8s import DetachedRunner
-from headwater.pipelines.k8s_manifests import RUNNER_RULES
+from headwater.pipelines.cli.k8s import DetachedRunner
+from headwater.pipelines.kubernetes.deploy import RUNNER_RULES
 from k8s_pipelines import diamond
 from k8s_support import HERE, K8sEnv, orchestrator_outcome
 
@@ -92,7 +93,7 @@ def test_orchestrator_manifest_with_the_root_in_a_bucket(k8s: K8sEnv) -> None:
     assert {v["name"] for v in pod["volumes"]} == {"tmp"}
     # The options the orchestrator is given make the same executor-pod configuration again.
     from headwater.pipelines.cli import build_parser
-    from headwater.pipelines.cli_k8s import config_from_args
+    from headwater.pipelines.cli.k8s import config_from_args
 
     args = build_parser().parse_args(container["args"])
     again = config_from_args(args)
@@ -113,7 +114,7 @@ def test_detach_refuses_a_root_the_pods_cannot_reach(k8s: K8sEnv) -> None:
 def test_cli_options_for_the_pods_environment() -> None:
     from headwater.metadata.errors import ParameterError
     from headwater.pipelines.cli import build_parser
-    from headwater.pipelines.cli_k8s import config_from_args
+    from headwater.pipelines.cli.k8s import config_from_args
 
     parser = build_parser()
     args = parser.parse_args(["run", "p.py", "--runner", "kubernetes", "--env", "AWS_ENDPOINT_URL=http://m:9000",
@@ -122,8 +123,12 @@ def test_cli_options_for_the_pods_environment() -> None:
     config = config_from_args(args)
     assert config.env == {"AWS_ENDPOINT_URL": "http://m:9000", "X": "a=b"}
     assert config.secret_env == {"AWS_ACCESS_KEY_ID": ("s3", "key")} and config.env_from_secrets == ("creds",)
-    for bad in (["--secret-env", "AWS_ACCESS_KEY_ID=s3"], ["--secret-env", "V=:k"], ["--env", "NOVALUE"]):
-        with pytest.raises(ParameterError, match="--secret-env .* write it as VAR=SECRET:KEY|is not KEY=VALUE"):
+    for bad, message in (
+        (["--secret-env", "AWS_ACCESS_KEY_ID=s3"], "--secret-env expects VAR=SECRET:KEY, got 'AWS_ACCESS_KEY_ID=s3'"),
+        (["--secret-env", "V=:k"], "--secret-env expects VAR=SECRET:KEY, got 'V=:k'"),
+        (["--env", "NOVALUE"], "--env expects KEY=VALUE, got 'NOVALUE'"),
+    ):
+        with pytest.raises(ParameterError, match=f"^{re.escape(message)}$"):
             config_from_args(parser.parse_args(["run", "p.py", *bad]))
     with pytest.raises(Exception, match="pods never get database credentials"):
         from headwater.pipelines.kubernetes import KubernetesBackend

@@ -12,7 +12,8 @@ import hw_test_components as c
 import pytest
 from headwater.metadata import connect
 from headwater.pipelines import Pipeline
-from headwater.pipelines.k8s_manifests import LABEL_NODE, RUNNER_RULES
+from headwater.pipelines.kubernetes.deploy import RUNNER_RULES
+from headwater.pipelines.kubernetes.manifests import LABEL_NODE
 from k8s_pipelines import diamond, env_echo
 from k8s_support import K8sEnv
 from standin import ApiFault, PodFault

@@ -14,11 +14,11 @@ from golden import REPO_PLACEHOLDER, ROOT_PLACEHOLDER, as_manifest, compare, nor
 from headwater.components.api import Resources
 from headwater.components.executor import ExecutionSpec
 from headwater.metadata.errors import RunnerError
-from headwater.pipelines.k8s_manifests import (
+from headwater.pipelines.kubernetes.deploy import deploy_manifests
+from headwater.pipelines.kubernetes.manifests import (
     LABEL_NODE,
     KubernetesConfig,
     check_pipeline_root,
-    deploy_manifests,
     execution_configmap,
     execution_job,
     job_name,
