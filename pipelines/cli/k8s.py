@@ -17,7 +17,8 @@ from typing import Any
 from headwater.pipelines.cli import print_help
 from headwater.pipelines.cli._args import add_env_options, key_values, secret_refs
 
-__all__ = ["DetachedRun", "DetachedRunner", "add_run_options", "config_from_args", "configure", "make_runner"]
+__all__ = ["DetachedRun", "DetachedRunner", "add_run_options", "config_from_args", "configure", "default_resources",
+           "make_runner"]
 
 
 def add_run_options(run: argparse.ArgumentParser) -> None:
@@ -42,6 +43,14 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     group.add_argument("--env-from-secret", action="append", default=[], metavar="SECRET",
                        help="environment variables for executor pods from every key of this Secret, e.g. "
                             "object-store credentials (repeatable)")
+    group.add_argument("--default-resource", action="append", default=[], metavar="KIND=QUANTITY",
+                       help="requests and limits of executor pods whose node sets none, KIND one of cpu, "
+                            "cpu-limit, memory, memory-limit (repeatable; default cpu=500m, cpu-limit=2, "
+                            "memory=1Gi, memory-limit=4Gi; giving a kind's request or limit replaces that kind's "
+                            "default, a limit not given is the request)")
+    group.add_argument("--no-default-resources", action="store_true",
+                       help="no default requests and limits: a node that sets none runs without (with "
+                            "--default-resource: only what those give)")
     group.add_argument("--metadata-secret", metavar="SECRET",
                        help="--detach: Secret whose key 'uri' holds the metadata connection string "
                             "(default: headwater-metadata)")
@@ -69,12 +78,49 @@ def config_from_args(args: argparse.Namespace, base: Any = None) -> Any:
     secret_env = secret_refs(getattr(args, "secret_env", []) or [])
     if secret_env:
         changes["secret_env"] = {**dict(config.secret_env), **secret_env}
+    defaults = default_resources(getattr(args, "default_resource", []) or [],
+                                 None if getattr(args, "no_default_resources", False) else config.default_resources)
+    if defaults != config.default_resources:
+        changes["default_resources"] = defaults
     secrets = getattr(args, "env_from_secret", []) or []
     if secrets:
         changes["env_from_secrets"] = tuple(secrets)
     if getattr(args, "quiet", False):
         changes["console_logs"] = False
     return config.with_options(**changes)
+
+
+_RESOURCE_KINDS = {"cpu": ("cpu", "cpu"), "cpu-limit": ("cpu", "cpu_limit"), "memory": ("memory", "memory"),
+                   "memory-limit": ("memory", "memory_limit")}
+
+
+def default_resources(items: list[str], base: Any) -> Any:
+    """``--default-resource KIND=QUANTITY`` options over ``base`` (a Resources, or None): each kind given
+    (CPU, memory) replaces that kind of ``base``; a limit not given is the request."""
+    from headwater.components.api import Resources
+    from headwater.metadata.errors import ParameterError
+    from headwater.pipelines.kubernetes.manifests import check_resources
+
+    given = key_values(items, "--default-resource")
+    if not given:
+        return base
+    unknown = sorted(set(given) - set(_RESOURCE_KINDS))
+    if unknown:
+        raise ParameterError(f"--default-resource: unknown kind {unknown[0]!r}; use cpu, cpu-limit, memory or "
+                             "memory-limit, e.g. --default-resource memory=2Gi")
+    fields = dict.fromkeys(("cpu", "cpu_limit", "memory", "memory_limit"))
+    if base is not None:
+        fields.update(cpu=base.cpu, cpu_limit=base.cpu_limit, memory=base.memory, memory_limit=base.memory_limit)
+    for kind in {_RESOURCE_KINDS[key][0] for key in given}:
+        fields[kind] = fields[f"{kind}_limit"] = None
+    for key, value in given.items():
+        fields[_RESOURCE_KINDS[key][1]] = value
+    resources = Resources(**fields)
+    try:
+        check_resources(resources, "--default-resource")
+    except Exception as exc:
+        raise ParameterError(str(exc)) from None
+    return resources
 
 
 def make_runner(args: argparse.Namespace) -> Any:

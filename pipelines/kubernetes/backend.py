@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -42,6 +42,8 @@ from headwater.pipelines.kubernetes.manifests import (
     LAUNCHER_SPEC_KEY,
     KubernetesConfig,
     check_pipeline_root,
+    check_resources,
+    effective_resources,
     execution_configmap,
     execution_job,
     job_name,
@@ -99,6 +101,8 @@ class KubernetesBackend:
                     "KubernetesConfig gives executor pods HEADWATER_METADATA; pods never get database "
                     "credentials (the orchestrator is the only metadata writer): remove it from env/secret_env"
                 )
+        if self.config.default_resources is not None:
+            check_resources(self.config.default_resources, "KubernetesConfig.default_resources")
         self.capacity = max(1, self.config.max_parallel)
         self.stream = stream or sys.stderr
         self.quiet = quiet
@@ -146,6 +150,8 @@ class KubernetesBackend:
 
     # ------------------------------------------------------------------------------ interface
     def launch(self, spec: ExecutionSpec, options: NodeOptions) -> None:
+        # What the pod gets (the node's resources, the defaults for what it leaves unset) is what messages name.
+        options = replace(options, resources=effective_resources(options.resources, self.config.default_resources))
         name = job_name(spec)
         ex = _Execution(spec, options, name)
         try:

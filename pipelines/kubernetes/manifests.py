@@ -35,6 +35,7 @@ from headwater.components.executor import ExecutionSpec
 from headwater.metadata.errors import RunnerError
 
 __all__ = [
+    "DEFAULT_EXECUTOR_RESOURCES",
     "LABEL_EXECUTION",
     "LABEL_MANAGED_BY",
     "LABEL_NODE",
@@ -43,6 +44,8 @@ __all__ = [
     "SPEC_DIR",
     "KubernetesConfig",
     "check_pipeline_root",
+    "check_resources",
+    "effective_resources",
     "execution_configmap",
     "execution_job",
     "executor_pod_args",
@@ -72,6 +75,10 @@ POD_NAME_ENV = "HEADWATER_POD_NAME"
 EXECUTOR_CONTAINER = "executor"
 RUNNER_CONTAINER = "runner"
 
+#: Requests and limits of an executor pod whose node sets none (``KubernetesConfig.default_resources``): a
+#: node without them would otherwise run BestEffort — first to be evicted, and free to starve its neighbours.
+DEFAULT_EXECUTOR_RESOURCES = Resources(cpu="500m", memory="1Gi", cpu_limit="2", memory_limit="4Gi")
+
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
@@ -85,6 +92,9 @@ class KubernetesConfig:
     object-store URL (``s3://``, ``gs://``); the pods reach the store with the credentials and endpoint
     given by ``env`` (e.g. ``AWS_ENDPOINT_URL`` for MinIO), ``secret_env`` (one variable from a Secret key)
     and ``env_from_secrets`` (every key of a Secret), and so does the orchestrator Job of ``--detach``.
+
+    ``default_resources`` gives executor pods the requests and limits their node does not set, per kind (a
+    node that sets its CPU or its memory keeps those as they are); ``None`` sets none.
     """
 
     namespace: str = "default"
@@ -110,6 +120,7 @@ class KubernetesConfig:
     tmp_size_limit: str | None = None
     python: str = "python"
     max_parallel: int = 16
+    default_resources: Resources | None = DEFAULT_EXECUTOR_RESOURCES
     unschedulable_timeout: float = 600.0
     image_pull_timeout: float = 300.0
     config_error_timeout: float = 120.0
@@ -229,6 +240,41 @@ def pod_execution_spec(spec: ExecutionSpec) -> ExecutionSpec:
 
 
 # ------------------------------------------------------------------------------------------ resources
+def effective_resources(resources: Resources | None, defaults: Resources | None) -> Resources:
+    """A node's resources with ``defaults`` filling in what it leaves unset, per kind: a node that sets a
+    CPU request or limit keeps its CPU settings as they are, and likewise memory. GPUs are never defaulted."""
+    res = resources or Resources()
+    if defaults is None:
+        return res
+    changes: dict[str, Any] = {}
+    if not (res.cpu or res.cpu_limit):
+        changes.update(cpu=defaults.cpu, cpu_limit=defaults.cpu_limit)
+    if not (res.memory or res.memory_limit):
+        changes.update(memory=defaults.memory, memory_limit=defaults.memory_limit)
+    return dataclasses.replace(res, **changes) if changes else res
+
+
+def check_resources(resources: Resources, what: str) -> None:
+    """Refuse quantities Kubernetes would reject: not a quantity, or a limit below its request."""
+    from headwater.pipelines.kfp.compile import parse_quantity
+
+    values = {}
+    for field_name in ("cpu", "cpu_limit", "memory", "memory_limit"):
+        text = getattr(resources, field_name)
+        if text is None:
+            continue
+        try:
+            values[field_name] = parse_quantity(str(text))
+        except ValueError:
+            raise RunnerError(f"{what}: {field_name}={text!r} is not a Kubernetes quantity (e.g. 500m or 2 for "
+                              "CPU, 512Mi or 4Gi for memory)") from None
+    for kind in ("cpu", "memory"):
+        request, limit = values.get(kind), values.get(f"{kind}_limit")
+        if request is not None and limit is not None and limit < request:
+            raise RunnerError(f"{what}: the {kind} limit {getattr(resources, kind + '_limit')} is below the "
+                              f"{kind} request {getattr(resources, kind)}; Kubernetes requires limit >= request")
+
+
 def resource_requirements(resources: Resources) -> Manifest:
     """Requests and limits from a node's resources: limits default to the requests; GPUs as
     ``nvidia.com/gpu`` (an extended resource: request = limit)."""
@@ -391,7 +437,7 @@ def execution_job(
     }
     if config.env_from_secrets:
         container["envFrom"] = [{"secretRef": {"name": s}} for s in config.env_from_secrets]
-    requirements = resource_requirements(resources or Resources())
+    requirements = resource_requirements(effective_resources(resources, config.default_resources))
     if requirements:
         container["resources"] = requirements
     spec_volume = {"name": "execution-spec",
@@ -425,7 +471,8 @@ def execution_job(
 # ------------------------------------------------------------------------------------ --detach
 def executor_pod_args(config: KubernetesConfig) -> list[str]:
     """``headwater run`` options that give executor pods what ``config`` gives them (beyond namespace,
-    image, claim and service account): environment, Secrets, node selector, pull policy, parallelism."""
+    image, claim and service account): environment, Secrets, node selector, pull policy, parallelism,
+    default resources."""
     args: list[str] = []
     for key, value in sorted(config.env.items()):
         args += ["--env", f"{key}={value}"]
@@ -439,6 +486,13 @@ def executor_pod_args(config: KubernetesConfig) -> list[str]:
         args += ["--image-pull-policy", config.image_pull_policy]
     if config.max_parallel != KubernetesConfig.max_parallel:
         args += ["--max-parallel", str(config.max_parallel)]
+    if config.default_resources != KubernetesConfig.default_resources:
+        args.append("--no-default-resources")
+        res = config.default_resources or Resources()
+        for key, value in (("cpu", res.cpu), ("cpu-limit", res.cpu_limit), ("memory", res.memory),
+                           ("memory-limit", res.memory_limit)):
+            if value is not None:
+                args += ["--default-resource", f"{key}={value}"]
     return args
 
 
