@@ -178,7 +178,10 @@ def test_beam_engine_reports_bad_input_as_input_data_error(tmp_path):
 
 
 def test_auto_engine_follows_the_beam_runner():
-    from headwater.components.ingest import _choose_engine
+    from headwater.components._runtime import choose_engine
+
+    def _choose_engine(engine, beam_args):
+        return choose_engine(engine, beam_args, component="Ingest")
 
     assert _choose_engine("auto", ()) == "local"
     assert _choose_engine("auto", ("--runner=DirectRunner",)) == "local"
