@@ -1,4 +1,5 @@
-"""Executor helpers shared by the built-in components: seeds, engine choice, split checks, tf.Example encoding.
+"""Helpers shared by the built-in components: declaration as a package, seeds, engine choice, split checks,
+tf.Example encoding.
 
 One home for each, so components import this module instead of each other. Nothing heavy at import time:
 TensorFlow, pyarrow and tfx_bsl are imported inside the functions that need them.
@@ -8,42 +9,61 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from headwater.components import _layout, storage
+from headwater.components.api import Component, build_spec, fingerprint_code_ref
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.errors import InputDataError
 
 __all__ = [
     "ENCODE_BATCH_ROWS",
     "ENGINES",
+    "PackageComponent",
     "beam_runner",
     "check_splits",
     "choose_engine",
     "encode_examples",
-    "exported_from",
     "list_array",
+    "package_component",
     "set_seeds",
     "splits_with_data",
 ]
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
 # ----------------------------------------------------------------------------------- component identity
-def exported_from(package: str) -> Callable[[_F], _F]:
-    """Name a component function after the package that exports it (``headwater.components.ingest``).
+class PackageComponent(Component):
+    """A built-in component whose code is a package (``headwater.components.ingest``).
 
-    A component's module and name are its identity: the MLMD execution type, compiled plans and the
-    executor's import all use them. A component defined in a private module of a package keeps the
-    package's public path, so moving code between modules changes none of them.
+    Its code fingerprint covers every module of the package, as the single module it was split from did,
+    so a change anywhere in its code is a cache miss (a plain component fingerprints its defining file).
     """
 
-    def mark(fn: _F) -> _F:
-        fn.__module__ = package
-        return fn
+    def code_fingerprint(self) -> str:
+        return fingerprint_code_ref(self.spec.module)
 
-    return mark
+
+def package_component(
+    package: str,
+    *,
+    cls: type[PackageComponent] = PackageComponent,
+    version: str = "1",
+    warm_imports: tuple[str, ...] = (),
+    input_fingerprint: Callable[[dict[str, Any]], str] | None = None,
+) -> Callable[[Callable[..., Any]], Any]:
+    """Declare a built-in component defined in a private module of ``package`` (like ``@component``).
+
+    A component's module and name are its identity: the MLMD execution type, compiled plans and the
+    executor's import use them. The component keeps the package's public path
+    (``headwater.components.ingest.Ingest``), so moving code between the package's modules changes none
+    of them.
+    """
+
+    def wrap(fn: Callable[..., Any]) -> PackageComponent:
+        fn.__module__ = package
+        spec = build_spec(fn, version=version, warm_imports=warm_imports)
+        return cls(fn, spec, input_fingerprint=input_fingerprint)
+
+    return wrap
 
 
 # ------------------------------------------------------------------------------------------------ seeds

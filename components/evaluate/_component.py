@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from headwater.components import _data, _keras, _layout, _runtime
-from headwater.components.api import Component, ExecutionContext, Input, Node, Output, Param, build_spec
+from headwater.components.api import ExecutionContext, Input, Node, Output, Param
 from headwater.components.evaluate import _charts, _report, _tfma
 from headwater.components.evaluate.config import normalize_eval_config
 from headwater.metadata import types
@@ -20,7 +20,7 @@ from headwater.metadata.errors import InputDataError
 __all__ = ["Evaluate"]
 
 
-class _EvaluateComponent(Component):
+class _EvaluateComponent(_runtime.PackageComponent):
     """``Evaluate`` checks and normalises ``eval_config`` when the node is declared."""
 
     def __call__(self, **kwargs: Any) -> Node:
@@ -28,15 +28,6 @@ class _EvaluateComponent(Component):
         if config is not None and not isinstance(config, Param):
             kwargs["eval_config"] = normalize_eval_config(config)
         return super().__call__(**kwargs)
-
-
-def _evaluate_component(fn: Callable[..., None]) -> _EvaluateComponent:
-    """Declare ``fn`` as the Evaluate component, under the public path ``headwater.components.evaluate``."""
-    fn = _runtime.exported_from("headwater.components.evaluate")(fn)
-    # tensorflow_transform first: importing it selects Keras 2 for tf.keras before TFMA touches tf.keras.
-    spec = build_spec(fn, version="1", warm_imports=("tensorflow_transform", "tensorflow",
-                                                      "tensorflow_model_analysis"))
-    return _EvaluateComponent(fn, spec)
 
 
 def _model_paths(node: str, models: Mapping[str, Artifact]) -> dict[str, str]:
@@ -130,7 +121,11 @@ def _draw_charts(plots: Sequence[Any], table: _report.Table, plan: _tfma._Plan, 
     return pictures
 
 
-@_evaluate_component
+# tensorflow_transform first: importing it selects Keras 2 for tf.keras before TFMA touches tf.keras.
+@_runtime.package_component(
+    "headwater.components.evaluate", cls=_EvaluateComponent,
+    warm_imports=("tensorflow_transform", "tensorflow", "tensorflow_model_analysis"),
+)
 def Evaluate(
     *,
     examples: Input[list[types.Examples]],

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headwater.components import _data, _runtime
-from headwater.components.api import ExecutionContext, Input, Output, component
+from headwater.components.api import ExecutionContext, Input, Output
 from headwater.components.ingest._engines import run_beam, run_local
 from headwater.components.ingest._plan import PlanSettings, write_schema
 from headwater.components.ingest._read import ReadOptions, format_of
@@ -130,14 +130,13 @@ def run_ingest(
     schema.custom_properties["num_features"] = len(plan.columns) if plan.columns else 0
 
 
-@component(
-    version="1",
+@_runtime.package_component(
+    "headwater.components.ingest",
     input_fingerprint=ingest_input_fingerprint,
     # What the first execution in a fresh worker would otherwise import (pyarrow.dataset pulls in pandas).
     warm_imports=("pyarrow.csv", "pyarrow.parquet", "pyarrow.dataset", "tfx_bsl.coders.example_coder",
                   "tensorflow_metadata.proto.v0.schema_pb2", "google_crc32c", "headwater.components.ingest"),
 )
-@_runtime.exported_from("headwater.components.ingest")
 def Ingest(
     *,
     examples: Output[types.Examples],
