@@ -24,11 +24,15 @@ every engine.
 
 **Values.** Column types are inferred (INT, FLOAT, BYTES); empty fields and the usual null markers
 (``NA``, ``null``, ``NaN`` …) are missing values and become features without values. ``column_types``
-forces a type. A malformed row (wrong number of fields, or text in a numeric column) is an
-:class:`~headwater.metadata.errors.InputDataError` naming the file and line, unless
-``skip_malformed=True``: then it is dropped and counted in the Examples' ``skipped_rows`` custom
-property. Empty files, header-only files, a column whose type differs between files or from
-``previous_schema`` (the schema of earlier spans), and a ``label`` column without values are errors too.
+forces a type. A malformed row is an :class:`~headwater.metadata.errors.InputDataError` naming the file,
+line, column and value, unless ``skip_malformed=True``: then it is dropped and counted in the Examples'
+``skipped_rows`` custom property. Malformed are: a wrong number of fields; text in a numeric column (a CSV
+column is numeric when at most 10% of its present values are not numbers, ``NUMERIC_TEXT_SHARE``; with
+more text it is a text column — force either with ``column_types``); a number that is not finite
+(``inf``, ``-inf``, ``Infinity``, ``1e309``; kept with ``allow_non_finite=True``); text that is not UTF-8.
+A CSV header that names a column twice is an error. Empty files, header-only files, a column whose type
+differs between files or from ``previous_schema`` (the schema of earlier spans), and a ``label`` column
+without values are errors too.
 
 **Engines.** ``engine="local"`` (the default unless ``beam_args`` name a non-direct runner) parses with
 ``pyarrow.csv`` (multi-threaded), encodes examples with tfx_bsl's C++ encoder and writes gzip TFRecords

@@ -42,6 +42,7 @@ class IngestOptions:
     delimiter: str = ","
     null_values: Sequence[str] | None = None
     max_string_domain_size: int = 100
+    allow_non_finite: bool = False
     previous_schema: Any = None
     engine: str = "auto"
     beam_args: Sequence[str] = field(default=())
@@ -53,6 +54,7 @@ class IngestOptions:
             null_values=tuple(self.null_values) if self.null_values is not None else None,
             column_types=dict(self.column_types or {}),
             skip_malformed=self.skip_malformed,
+            allow_non_finite=self.allow_non_finite,
         )
 
     def split_settings(self) -> tuple[list[str], list[float]]:
@@ -156,6 +158,7 @@ def Ingest(
     delimiter: str = ",",
     null_values: list[str] | None = None,
     max_string_domain_size: int = 100,
+    allow_non_finite: bool = False,
     engine: str = "auto",
     ctx: ExecutionContext,
 ) -> None:
@@ -164,7 +167,8 @@ def Ingest(
         input_base=input_base, pattern=pattern, splits=splits, split_ratios=split_ratios,
         partition_feature=partition_feature, span=span, version=version, format=format, label=label,
         skip_malformed=skip_malformed, column_types=column_types, delimiter=delimiter, null_values=null_values,
-        max_string_domain_size=max_string_domain_size, engine=engine, beam_args=tuple(ctx.beam_args),
+        max_string_domain_size=max_string_domain_size, allow_non_finite=allow_non_finite, engine=engine,
+        beam_args=tuple(ctx.beam_args),
         previous_schema=_data.read_schema(previous_schema) if previous_schema is not None else None,
     )
     run_ingest(examples, schema, options)

@@ -6,6 +6,7 @@ are dropped and counted with ``skip_malformed``. Shared by both engines (the opt
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,10 +15,22 @@ from typing import Any
 from headwater.components import _data, storage
 from headwater.metadata.errors import InputDataError
 
-__all__ = ["ColumnProfile", "FileProfile", "ReadOptions", "format_of", "plain", "profile_table", "read_file"]
+__all__ = [
+    "NUMERIC_TEXT_SHARE",
+    "ColumnProfile",
+    "FileProfile",
+    "ReadOptions",
+    "format_of",
+    "plain",
+    "profile_table",
+    "read_file",
+]
 
 _NUMBER_RE = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
 _INT_RE = r"^\s*[-+]?\d+\s*$"
+#: A CSV column whose present values are numbers except for at most this share (at least one value, and at
+#: least two numbers) is numeric: its other values are malformed rows. With more text it is a text column.
+NUMERIC_TEXT_SHARE = 0.10
 
 
 @dataclass(frozen=True)
@@ -29,6 +42,7 @@ class ReadOptions:
     null_values: tuple[str, ...] | None = None
     column_types: Mapping[str, str] = field(default_factory=dict)
     skip_malformed: bool = False
+    allow_non_finite: bool = False
 
 
 @dataclass
@@ -206,6 +220,7 @@ def _read_parquet(path: str, opts: ReadOptions) -> _Table:
             table = pq.read_table(storage.local_path(path))
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputDataError(f"file {path} cannot be read as Parquet: {exc}") from None
+    _check_header(table.column_names, path, "")
     for name, kind in opts.column_types.items():
         if name in table.column_names:
             try:
@@ -277,7 +292,7 @@ def _numeric_check(tab: _Table, opts: ReadOptions) -> _Table:
         is_num = pc.match_substring_regex(col, _NUMBER_RE)
         numbers = pc.sum(is_num).as_py() or 0
         bad = present - numbers
-        if bad == 0 or numbers < 2 or bad > max(1, present // 100):
+        if bad == 0 or numbers < 2 or bad > max(1, int(present * NUMERIC_TEXT_SHARE)):
             continue
         bad_mask = np.asarray(pc.fill_null(pc.invert(is_num), False))
         first = int(np.flatnonzero(bad_mask)[0])
@@ -285,30 +300,144 @@ def _numeric_check(tab: _Table, opts: ReadOptions) -> _Table:
             raise InputDataError(
                 f"file {tab.path}, line {tab.line_of(first)}: malformed row: column {name!r} holds "
                 f"{col[first].as_py()!r}, which is not a number, while {numbers} other values of the column "
-                f"are numbers. Fix the value, declare the column as text with column_types={{{name!r}: "
-                f"'string'}}, or pass skip_malformed=True to drop and count such rows"
+                f"are numbers{f' ({bad} values are not)' if bad > 1 else ''}. Fix the value, declare the column "
+                f"as text with column_types={{{name!r}: 'string'}}, or pass skip_malformed=True to drop and "
+                "count such rows"
             )
         drop = bad_mask if drop is None else (drop | bad_mask)
         numeric_cols[name] = (pc.sum(pc.match_substring_regex(col, _INT_RE)).as_py() or 0) == numbers
     if drop is None:
         return tab
-    keep = pa.array(~drop)
-    table = table.filter(keep)
+    tab = _drop_rows(tab, drop)
+    table = tab.table
     for name, integral in numeric_cols.items():
         i = table.column_names.index(name)
         col = pc.utf8_trim_whitespace(plain(table.column(name)))
         table = table.set_column(i, name, col.cast(pa.int64() if integral else pa.float64()))
+    return _Table(tab.path, table, tab.skipped, tab.line_of)
+
+
+def _drop_rows(tab: _Table, drop: Any) -> _Table:
+    """``tab`` without the rows where the boolean numpy mask ``drop`` is set (counted as skipped)."""
+    import numpy as np
+    import pyarrow as pa
+
     kept = np.flatnonzero(~drop)
     old = tab.line_of
-    return _Table(tab.path, table, tab.skipped + int(drop.sum()), lambda index: old(int(kept[index])))
+    return _Table(tab.path, tab.table.filter(pa.array(~drop)), tab.skipped + int(drop.sum()),
+                  lambda index: old(int(kept[index])))
+
+
+def _check_header(names: Sequence[str], path: str, where: str) -> None:
+    """Every column has its own name (a duplicated name would silently lose one of the columns)."""
+    seen: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        seen.setdefault(name, []).append(i + 1)
+    for name, positions in seen.items():
+        if len(positions) > 1:
+            raise InputDataError(
+                f"file {path}{where}: the header names column {name!r} {len(positions)} times (columns "
+                f"{', '.join(map(str, positions))}); every column needs its own name — rename or remove the "
+                "duplicates"
+            )
+
+
+def _raw_field(path: str, opts: ReadOptions, line: int, column: int) -> str | None:
+    """The text of one CSV field as written in the file (for messages), or None if it cannot be found."""
+    import csv
+    import gzip
+    import io
+
+    with contextlib.ExitStack() as stack:
+        stream: Any = stack.enter_context(_data.open_file(path, "rb"))
+        if path.lower().endswith(".gz"):
+            stream = stack.enter_context(gzip.open(stream, "rb"))
+        reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline=""),
+                            delimiter=_delimiter(path, opts))
+        for row in reader:
+            if reader.line_num == line:
+                return row[column] if column < len(row) else None
+            if reader.line_num > line:
+                break
+    return None
+
+
+def _utf8_check(tab: _Table, opts: ReadOptions) -> _Table:
+    """Text that is not UTF-8 (pyarrow reads such a CSV column as binary): malformed rows, or an error."""
+    import numpy as np
+    import pyarrow as pa
+
+    drop = None
+    binary = [n for n in tab.table.column_names if pa.types.is_binary(tab.table.schema.field(n).type)
+              or pa.types.is_large_binary(tab.table.schema.field(n).type)]
+    for name in binary:
+        values = plain(tab.table.column(name)).to_pylist()
+        bad = np.zeros(len(values), dtype=bool)
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if not opts.skip_malformed:
+                    raise InputDataError(
+                        f"file {tab.path}, line {tab.line_of(i)}: column {name!r} holds {value!r}, which is not "
+                        f"UTF-8 text (byte {value[exc.start]:#04x} at position {exc.start}). Save the file as "
+                        "UTF-8 (e.g. iconv -f latin1 -t utf-8), or pass skip_malformed=True to drop and count "
+                        "such rows"
+                    ) from None
+                bad[i] = True
+        drop = bad if drop is None else (drop | bad)
+    if drop is None:
+        return tab
+    tab = _drop_rows(tab, drop)
+    table = tab.table
+    for name in binary:
+        i = table.column_names.index(name)
+        table = table.set_column(i, name, plain(table.column(name)).cast(pa.string()))
+    return _Table(tab.path, table, tab.skipped, tab.line_of)
+
+
+def _finite_check(tab: _Table, opts: ReadOptions, csv_file: bool) -> _Table:
+    """Infinite or NaN numbers (``inf``, ``-inf``, ``Infinity``, ``1e309``) are malformed rows or an error,
+    unless ``allow_non_finite``."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if opts.allow_non_finite:
+        return tab
+    drop = None
+    for index, name in enumerate(tab.table.column_names):
+        col = plain(tab.table.column(name))
+        if not pa.types.is_floating(col.type):
+            continue
+        bad = np.asarray(pc.fill_null(pc.invert(pc.is_finite(col)), False))
+        if not bad.any():
+            continue
+        first = int(np.flatnonzero(bad)[0])
+        if not opts.skip_malformed:
+            line = tab.line_of(first)
+            value = (_raw_field(tab.path, opts, line, index) if csv_file else None) or str(col[first].as_py())
+            where = f"line {line}" if csv_file else f"row {line}"
+            raise InputDataError(
+                f"file {tab.path}, {where}: column {name!r} holds {value!r}, which is not a finite number"
+                f"{f' ({int(bad.sum())} values are not)' if bad.sum() > 1 else ''}. Fix the value, pass "
+                "allow_non_finite=True to keep infinite and NaN values, or skip_malformed=True to drop and "
+                "count such rows"
+            )
+        drop = bad if drop is None else (drop | bad)
+    return tab if drop is None else _drop_rows(tab, drop)
 
 
 def read_file(path: str, split: str | None, opts: ReadOptions) -> _Table:
     """Read one file into an Arrow table, checking for emptiness and malformed rows."""
     if format_of(path, opts.format) == "parquet":
-        tab = _read_parquet(path, opts)
+        tab = _finite_check(_read_parquet(path, opts), opts, csv_file=False)
     else:
-        tab = _numeric_check(_read_csv(path, opts), opts)
+        tab = _read_csv(path, opts)
+        _check_header(tab.table.column_names, path, ", line 1")
+        tab = _finite_check(_numeric_check(_utf8_check(tab, opts), opts), opts, csv_file=True)
     if tab.table.num_columns == 0:
         raise InputDataError(f"file {path} has no columns; write a header line and rows")
     if tab.table.num_rows == 0:
