@@ -4,7 +4,8 @@
 
     HeadwaterError                      root: catch this to catch everything headwater raises
     ├── MetadataError                   the ML Metadata store (connection, schema, queries)
-    │   └── ArtifactNotFoundError       an artifact id / URI / serving path that is not in the store
+    │   ├── ArtifactNotFoundError       an artifact id / URI / serving path that is not in the store
+    │   └── MetadataWriteError          a write to the store failed (disk full, lost connection): the run ends
     ├── ArtifactPropertyError           an unknown or ill-typed artifact property
     ├── ComponentDefinitionError        a bad ``@component`` declaration (raised at definition time)
     ├── PipelineDefinitionError         a bad pipeline: every problem found, listed at once
@@ -34,6 +35,7 @@ __all__ = [
     "HeadwaterError",
     "InputDataError",
     "MetadataError",
+    "MetadataWriteError",
     "ParameterError",
     "PipelineDefinitionError",
     "PipelineLoadError",
@@ -69,6 +71,10 @@ class MetadataError(HeadwaterError):
 
 class ArtifactNotFoundError(MetadataError):
     """An artifact reference (id, URI, serving path) matches nothing in the store."""
+
+
+class MetadataWriteError(MetadataError):
+    """A write to the ML Metadata store failed; nothing of it was kept, and the run ends."""
 
 
 class ArtifactPropertyError(HeadwaterError, AttributeError):

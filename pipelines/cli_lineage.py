@@ -141,10 +141,23 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 def _emit(text: str, output: str | None, what: str) -> None:
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        _write_output(Path(output), text)
         print(f"wrote {what} to {output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+
+
+def _write_output(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (``-o``), turning the OS's refusal into our error naming the file."""
+    from headwater.metadata.errors import StorageError
+
+    if not path.parent.is_dir():
+        raise StorageError(f"cannot write {path}: folder {path.parent} does not exist; create it first or "
+                           "give -o a path in an existing folder")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}; give -o a writable file path") from None
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:

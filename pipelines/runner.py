@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.connection import ENV_VAR
-from headwater.metadata.errors import ExecutionError, HeadwaterError, MetadataError
+from headwater.metadata.errors import ExecutionError, HeadwaterError, MetadataError, MetadataWriteError
 from headwater.metadata.store import ExecutionState, MetadataStore, connect
 from headwater.pipelines.backend import ExecutorBackend, LocalBackend, NodeOptions
 from headwater.pipelines.launcher import Launcher, Outcome, is_local_path
@@ -123,8 +123,12 @@ class Runner:
             raise
         run_id = run_id or new_run_id()
         use_cache = self.cache if cache is None else cache
-        launcher = Launcher(store, pipeline, run_id, values, cache=use_cache)
-        launcher.recover()
+        try:
+            launcher = Launcher(store, pipeline, run_id, values, cache=use_cache)
+            launcher.recover()
+        except BaseException:
+            backend.close()
+            raise
         display = StatusDisplay(
             selected, self.stream, quiet=self.quiet,
             title=f"headwater: running pipeline {pipeline.name!r} (run {run_id}, metadata {store.display})",
@@ -137,8 +141,12 @@ class Runner:
             display.close("headwater: interrupted — cancelled running nodes")
             launcher.finish("canceled")
             raise
+        except MetadataWriteError:
+            display.close("headwater: stopped — the metadata store could not be written")
+            raise
         finally:
             backend.close()
+            launcher.remove_scratch()
         for nid in pipeline.node_ids:
             if nid not in selected:
                 results[nid] = NodeResult(nid, "not_run")
@@ -195,6 +203,8 @@ class Runner:
                     node = pipeline.node(nid)
                     try:
                         outcome = launcher.prepare(node, beam_args=pipeline.beam_args)
+                    except MetadataWriteError:
+                        raise
                     except HeadwaterError as exc:
                         record(Outcome(nid, "failed", error=str(exc)))
                         continue
@@ -225,6 +235,11 @@ class Runner:
                         continue
                     record(launcher.publish(node, outcome, res))
                 display.refresh()
+        except MetadataWriteError:
+            # The store cannot record anything more: stop what runs (its executions stay RUNNING in the
+            # store and the next run recovers them: FAILED, their files deleted) and end the run.
+            backend.cancel(list(in_flight))
+            raise
         except KeyboardInterrupt:
             backend.cancel(list(in_flight))
             for nid, outcome, _ in in_flight.values():
