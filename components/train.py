@@ -35,6 +35,9 @@ from headwater.metadata.errors import InputDataError, UserCodeError
 
 __all__ = ["SERVING_DIR", "Train", "serving_model_path"]
 
+#: The largest step count Train takes: steps are 32-bit counts (and beyond it a run would never end).
+MAX_STEPS = 2**31 - 1
+
 #: Folder of the serving SavedModel inside a Model artifact (TFX's name).
 SERVING_DIR = "Format-Serving"
 #: Folder TFX gives Estimator eval models; kept in ``fn_args.eval_model_dir`` for compatibility.
@@ -137,8 +140,9 @@ def Train(
     _check_splits(examples, train_splits, "train_splits")
     _check_splits(examples, eval_splits, "eval_splits")
     for name, steps in (("train_steps", train_steps), ("eval_steps", eval_steps)):
-        if steps is not None and steps <= 0:
-            raise InputDataError(f"{node}: {name} is {steps}; give a positive number of steps (or None)")
+        if steps is not None and not 0 < steps <= MAX_STEPS:
+            raise InputDataError(f"{node}: {name} is {steps}; give a number of steps from 1 to {MAX_STEPS} "
+                                 "(or None)")
 
     _keras.prefer_tf_keras()  # before TensorFlow resolves tf.keras in this process
     fn = load_user_function(module_file, run_fn, what=f"{node} (Train)", default_name="run_fn")

@@ -43,6 +43,8 @@ _SCHEMA_RACES = (
     "mlmdenv table exists",
     "deadlock",
     "lock wait timeout",
+    "doesn't exist",  # MySQL: a table the winner has not made yet (a missing database is "Unknown database")
+    "relation",  # PostgreSQL: 'relation "..." does not exist' (a missing database names the database)
 )
 #: Messages that say the server could not be reached at all.
 _UNREACHABLE = (
@@ -156,7 +158,8 @@ def open_mlmd(spec: ConnectionSpec, display: str, *, wait_s: float = SCHEMA_WAIT
         except Exception as exc:  # MLMD raises several unrelated types here
             text = redact(str(exc))
             lowered = text.lower()
-            if any(m in lowered for m in _UNREACHABLE):
+            if any(m in lowered for m in _UNREACHABLE) or lowered.rstrip(" .:").endswith("source error"):
+                # (MLMD's PostgreSQL client gives an empty message when it cannot connect at all)
                 raise MetadataError(
                     f"cannot open metadata store {display}: {text}. Check that the server is running and "
                     "reachable, and that the database exists (or set a different connection with "

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from headwater.metadata._opening import GuardedMLMD, open_mlmd, prepare_sqlite
 from headwater.metadata.artifact import Artifact, ArtifactState, ArtifactType, BaseType, artifact_class
 from headwater.metadata.connection import ConnectionSpec, parse_connection, redact
-from headwater.metadata._opening import GuardedMLMD, open_mlmd, prepare_sqlite
 from headwater.metadata.errors import ArtifactNotFoundError, MetadataError
 from headwater.metadata.types import STANDARD_TYPES
 

@@ -179,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--to", dest="to_node", metavar="NODE", help="run NODE and everything it depends on")
     run.add_argument("--runner", choices=("local", "kubernetes"), default="local",
                      help="where nodes run (default: local worker processes)")
-    run.add_argument("--workers", type=int, default=None, metavar="N",
+    from headwater.pipelines.cli_lineage import workers_count
+
+    run.add_argument("--workers", type=workers_count, default=None, metavar="N",
                      help="local runner: parallel worker processes (default: number of cores)")
     run.add_argument("--metadata", metavar="URI", help="metadata connection string (default: "
                      "$HEADWATER_METADATA or sqlite:///<pipeline root>/metadata.sqlite)")

@@ -53,16 +53,16 @@ examples:
 """
 
 
-def _count(flag: str, meaning: str) -> Any:
-    """An argparse type for ``flag``: a whole number, 0 or more."""
+def _count(flag: str, meaning: str, minimum: int = 0) -> Any:
+    """An argparse type for ``flag``: a whole number, ``minimum`` or more."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{flag} takes {meaning}, got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{flag} must be 0 or more, got {value}")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{flag} must be {minimum} or more, got {value}")
         return value
 
     return parse
@@ -70,6 +70,7 @@ def _count(flag: str, meaning: str) -> Any:
 
 _depth = _count("--depth", "a number of executions")
 _limit = _count("--limit", "a number (0 = all)")
+workers_count = _count("--workers", "a number of worker processes", minimum=1)
 
 
 def register(subparsers: Any) -> None:

@@ -12,7 +12,13 @@ from typing import Any, TextIO
 
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.connection import ENV_VAR
-from headwater.metadata.errors import ExecutionError, HeadwaterError, MetadataError, MetadataWriteError
+from headwater.metadata.errors import (
+    ExecutionError,
+    HeadwaterError,
+    MetadataError,
+    MetadataWriteError,
+    ParameterError,
+)
 from headwater.metadata.store import ExecutionState, MetadataStore, connect
 from headwater.pipelines.backend import ExecutorBackend, LocalBackend, NodeOptions
 from headwater.pipelines.launcher import Launcher, Outcome, is_local_path
@@ -264,6 +270,10 @@ class LocalRunner(Runner):
     def __init__(self, max_workers: int | None = None, *, metadata: str | None = None, cache: bool = True,
                  quiet: bool = False, stream: TextIO | None = None) -> None:
         super().__init__(self._backend, metadata=metadata, cache=cache, quiet=quiet, stream=stream)
+        if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int)
+                                        or max_workers < 1):
+            raise ParameterError(f"LocalRunner: max_workers is {max_workers!r}; give a number of worker processes, "
+                                 "1 or more (or None for one per core)")
         self.max_workers = max_workers
 
     def _backend(self, pipeline: Pipeline, selected: list[str]) -> LocalBackend:
