@@ -169,9 +169,15 @@ def open_mlmd(spec: ConnectionSpec, display: str, *, wait_s: float = SCHEMA_WAIT
             if racing and time.monotonic() < deadline:
                 time.sleep(random.uniform(0.05, 0.3) * min(attempt, 5))
                 continue
-            why = (f"the ML Metadata schema could not be created or read (after {attempt} attempts over "
-                   f"{wait_s:.0f}s, another client may have left it half made)" if racing
-                   else "the server answered, but the store could not be opened")
+            if racing:
+                why = (f"the ML Metadata schema could not be created or read (after {attempt} attempts over "
+                       f"{wait_s:.0f}s, another client may have left it half made)")
+            elif spec.scheme == "sqlite":
+                why = "the SQLite file could not be opened" + (
+                    " (the disk holding it is full or failing: free space and run again)"
+                    if any(m in lowered for m in ("disk i/o error", "disk is full", "no space")) else "")
+            else:
+                why = "the server answered, but the store could not be opened"
             raise MetadataError(
                 f"cannot open metadata store {display}: {why}: {text}. If the database holds a store "
                 "written by another ML Metadata version, or something other than ML Metadata, point "
