@@ -16,9 +16,14 @@ what TF Serving's file-system source watches — on a local disk, or directly on
   (:class:`~headwater.metadata.errors.PushRefusedError`) anything not BLESSED, or blessed for another model;
 * never replaces an existing version, and on a local file system is atomic: the model is copied into a
   hidden temporary sibling (``.push-tmp-*``, ignored by TF Serving) and renamed into place; a lock file
-  serialises concurrent pushes to one destination;
-* is idempotent: when the latest version already holds this very model (same content fingerprint),
-  no new version is made; the PushedModel then records that version and ``pushed_new_version=0``.
+  serialises concurrent pushes to one destination; each push holds a lock on its temporary copy, and
+  sweeps (under the destination's lock) the copies whose lock is free — those of killed pushes;
+* never follows a link out of the destination: the lock file is opened ``O_NOFOLLOW``, only ASCII-digit
+  names are versions, a number taken by anything (even a dangling link) is skipped, and a version that
+  is (or holds) a link is never fingerprinted through;
+* is idempotent per model content: when the newest version already holds a model with this content
+  fingerprint, no new version is made; the PushedModel then records that version and
+  ``pushed_new_version=0``.
 
 Object stores (``s3://``, ``gs://``, any URL :mod:`headwater.components.storage` reads) have neither
 rename nor locks, so a push there does the closest honest thing:

@@ -3,9 +3,8 @@ every write guarded so that a failure ends with one clear message and a usable c
 
 * **SQLite.** A missing store file is built beside its final name (WAL journaling, MLMD schema) and linked
   into place, which succeeds for exactly one of several concurrent first runs; a process killed meanwhile
-  leaves no half-made store under the real name. An existing file that is empty (0 bytes) or an SQLite
-  database without MLMD's tables is refused: it is not a store, and taking it as a new one would hide a
-  lost store.
+  leaves no half-made store under the real name. An existing file that is empty (0 bytes) is refused:
+  it is not a store, and taking it as a new one would hide a lost store.
 * **MySQL/MariaDB, PostgreSQL.** MLMD creates its schema when a client first connects; two clients doing
   so at once collide (duplicate ``pg_type`` rows, ``MLMDEnv`` without a version). Opening retries those
   collisions with a random pause until the winner's schema is complete, and any error says whether the
@@ -70,8 +69,8 @@ def _raw_store(config: Any) -> Any:
 
 # ------------------------------------------------------------------------------------------ SQLite
 def prepare_sqlite(path: Path, *, create: bool | None) -> None:
-    """Make sure ``path`` is an MLMD store: create it whole when missing (unless ``create`` is False);
-    refuse an empty file (unless ``create`` is True) or an SQLite database that is not an MLMD store."""
+    """Make sure ``path`` can be opened as an MLMD store: create it whole when missing (unless ``create``
+    is False); refuse an empty file (unless ``create`` is True)."""
     if path.exists():
         if path.stat().st_size == 0:
             if create is True:
@@ -83,31 +82,13 @@ def prepare_sqlite(path: Path, *, create: bool | None) -> None:
                     "Restore the store from a backup, or delete the file if you really mean to start over"
                 )
         else:
-            _check_mlmd_file(path)
+            # Only the size is looked at: opening the file here (with Python's own SQLite, or even
+            # reading its header) and closing it would drop the POSIX locks that an MLMD connection of
+            # this process holds on it, and let other processes write under it.
             return
     if create is False:
         raise MetadataError(f"metadata store {path} does not exist; run a pipeline first")
     _create_sqlite(path)
-
-
-def _check_mlmd_file(path: Path) -> None:
-    """Refuse an SQLite database without MLMD's tables; leave other problems to MLMD's own message."""
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return
-    try:
-        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.Error:
-        return  # not a database at all, or locked: MLMD says which
-    finally:
-        con.close()
-    if "MLMDEnv" not in tables:
-        what = "holds no tables" if not tables else f"holds other tables ({', '.join(sorted(tables)[:5])})"
-        raise MetadataError(
-            f"metadata store file {path} is an SQLite database that {what}, not an ML Metadata store; give "
-            "the path of a store (or a new file name, which a run creates)"
-        )
 
 
 def _create_sqlite(path: Path) -> None:

@@ -13,7 +13,6 @@ from faults import fill
 from headwater.components import push as push_module
 from headwater.components.push import PUSH_RECORD, push_model
 from headwater.metadata.errors import PushRefusedError
-
 from test_push import make_blessing, make_model
 
 KILLED_PUSH = """
