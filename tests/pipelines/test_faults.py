@@ -186,3 +186,22 @@ def test_a_failed_write_leaves_the_connection_usable(tmp_path, tmpfs):
     store.context("pipeline", "after")
     names = {ctx.name for ctx in store.mlmd.get_contexts()}
     assert {"before", "after"} <= names and "x" * 200_000 not in names
+
+
+# ------------------------------------------------------------------------------- range checks
+def test_worker_and_step_counts_outside_their_range_are_clear_errors(tmp_path):
+    from headwater.components.api import ExecutionContext
+    from headwater.components.train import MAX_STEPS, Train
+    from headwater.metadata import types
+    from headwater.metadata.errors import InputDataError, ParameterError
+
+    with pytest.raises(ParameterError, match=r"max_workers is -3; give a number of worker processes, 1 or more"):
+        LocalRunner(max_workers=-3)
+    examples = types.Examples(str(tmp_path / "ex"))
+    for split in ("train", "eval"):
+        (tmp_path / "ex" / f"Split-{split}").mkdir(parents=True)
+    ctx = ExecutionContext("p", str(tmp_path), "r", "Train", 1, str(tmp_path / "tmp"))
+    for name, steps in (("train_steps", 99999999999999999999999), ("eval_steps", 0)):
+        with pytest.raises(InputDataError, match=rf"{name} is {steps}; give a number of steps from 1 to {MAX_STEPS}"):
+            Train.fn(examples=[examples], model=types.Model(str(tmp_path / "m")),
+                     model_run=types.ModelRun(str(tmp_path / "r")), module_file="x.py", ctx=ctx, **{name: steps})
