@@ -205,3 +205,18 @@ def test_worker_and_step_counts_outside_their_range_are_clear_errors(tmp_path):
         with pytest.raises(InputDataError, match=rf"{name} is {steps}; give a number of steps from 1 to {MAX_STEPS}"):
             Train.fn(examples=[examples], model=types.Model(str(tmp_path / "m")),
                      model_run=types.ModelRun(str(tmp_path / "r")), module_file="x.py", ctx=ctx, **{name: steps})
+
+
+def test_an_object_store_root_belongs_to_one_store_too(object_root, tmp_path):
+    from headwater.components import storage
+
+    first = f"sqlite:///{tmp_path / 'first.sqlite'}"
+    assert run(chain(object_root, first)).ok
+    before = sorted(storage.list_files(object_root))
+    assert storage.join(object_root, ROOT_MARKER) in before
+    flag = tmp_path / "flag"
+    flag.write_text("x")
+    with pytest.raises(MetadataError, match=r"belongs to metadata store sqlite:///.*first\.sqlite.*not to "
+                                            r"sqlite:///.*second\.sqlite"):
+        run(chain(object_root, f"sqlite:///{tmp_path / 'second.sqlite'}", flag=str(flag)))
+    assert sorted(storage.list_files(object_root)) == before
