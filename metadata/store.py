@@ -30,6 +30,7 @@ __all__ = [
     "ExecutionState",
     "MetadataStore",
     "connect",
+    "published_order",
 ]
 
 CONTEXT_PIPELINE = "pipeline"
@@ -59,6 +60,14 @@ class ExecutionRecord:
     properties: dict[str, Any]
     create_time_ms: int
     update_time_ms: int
+
+
+def published_order(execution: pb.Execution) -> tuple[int, int]:
+    """Sort key putting executions in the order they were *published* (last update, then id).
+
+    Not the id or the creation time: those follow registration, and under concurrent runs an execution
+    registered first may finish last — "the newest result" is the one published last."""
+    return execution.last_update_time_since_epoch, execution.id
 
 
 def to_value(value: Any, target: Any, *, json_strings: bool = False) -> None:

@@ -39,7 +39,7 @@ from typing import Any, TextIO
 from headwater.components.executor import ExecutionSpec, ExecutorResult
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.errors import ExecutionError, HeadwaterError, ParameterError
-from headwater.metadata.store import CONTEXT_RUN, ExecutionState, MetadataStore, to_value
+from headwater.metadata.store import CONTEXT_RUN, ExecutionState, MetadataStore, published_order, to_value
 from headwater.pipelines.launcher import P_ERROR, P_NODE, Launcher, Outcome, is_local_path
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.plan import pipeline_from_plan
@@ -64,7 +64,7 @@ def outputs_in_run(store: MetadataStore, run_id: str, node_id: str) -> dict[str,
     ]
     if not found:
         return None
-    return store.execution_outputs(max(found, key=lambda e: (e.create_time_since_epoch, e.id)).id)
+    return store.execution_outputs(max(found, key=published_order).id)
 
 
 def _abandon_earlier_attempts(store: MetadataStore, run_id: str, node_id: str) -> list[int]:

@@ -39,6 +39,7 @@ from headwater.metadata.store import (
     CONTEXT_RUN,
     ExecutionState,
     MetadataStore,
+    published_order,
     to_value,
 )
 from headwater.pipelines.ownership import claim_root
@@ -234,7 +235,7 @@ class Launcher:
         ]
         if not execs:
             return {}
-        return self.store.execution_outputs(max(execs, key=lambda e: (e.create_time_since_epoch, e.id)).id)
+        return self.store.execution_outputs(max(execs, key=published_order).id)
 
     def resolve_inputs(self, node: Node) -> dict[str, list[Artifact]]:
         resolved: dict[str, list[Artifact]] = {}
@@ -305,7 +306,7 @@ class Launcher:
         candidates = sorted(
             (e for e in self.store.mlmd.get_executions_by_context(ctx.id)
              if e.last_known_state == ExecutionState.COMPLETE),
-            key=lambda e: -e.id,
+            key=published_order, reverse=True,  # the result published last first
         )
         for execution in candidates:
             outputs = self.store.execution_outputs(execution.id)

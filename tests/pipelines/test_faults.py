@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import hw_test_components as c
@@ -220,3 +221,41 @@ def test_an_object_store_root_belongs_to_one_store_too(object_root, tmp_path):
                                             r"sqlite:///.*second\.sqlite"):
         run(chain(object_root, f"sqlite:///{tmp_path / 'second.sqlite'}", flag=str(flag)))
     assert sorted(storage.list_files(object_root)) == before
+
+
+# ------------------------------------------------------------------------------- concurrent runs
+def test_the_cache_serves_the_result_published_last_not_the_one_registered_last(tmp_path):
+    """Run A registers first and publishes last; a rerun must reuse A's result — the newest one, the one
+    its downstream nodes (and Push) last used — not B's. Picking by execution id took B's, so after
+    concurrent first runs a plain rerun re-ran Evaluate and Push and pushed an older model again."""
+    root = tmp_path / "root"
+    seconds, marker = tmp_path / "seconds", tmp_path / "marker"
+    env = {**os.environ, "HW_TEST_ROOT": str(root), "PYTHONPATH": str(SUPPORT),
+           "HW_FIRST_SECONDS_FILE": str(seconds), "HW_FIRST_MARKER": str(marker)}
+
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "headwater.pipelines.cli", "run",
+                                 str(SUPPORT / "crash_pipeline.py"), "--to", "first", "--quiet"],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    seconds.write_text("4")
+    a = start()
+    deadline = time.time() + 60
+    while not marker.exists():  # A's execution is registered and running
+        assert a.poll() is None and time.time() < deadline, a.communicate()[0]
+        time.sleep(0.05)
+    seconds.write_text("0.1")
+    b = start()
+    assert b.wait(timeout=120) == 0, b.communicate()[0]
+    assert a.poll() is None, "A finished before B: the test needs A to publish last"
+    assert a.wait(timeout=120) == 0, a.communicate()[0]
+    for proc in (a, b):
+        proc.communicate()
+    third = start()
+    assert third.wait(timeout=120) == 0, third.communicate()[0]
+    third.communicate()
+    store = connect(f"sqlite:///{root / 'metadata.sqlite'}")
+    records = [store.record(e) for e in store.mlmd.get_executions()]
+    complete = sorted(r.id for r in records if r.state == "COMPLETE")
+    [cached] = [r for r in records if r.state == "CACHED"]
+    assert len(complete) == 2 and cached.properties["__cached_from__"] == complete[0]
