@@ -224,6 +224,7 @@ class Launcher:
                 )
             self.scratch.add(self.scratch_dir(proto.id))
             recovered.append(proto.id)
+        self._stale_scratch()
         return recovered
 
     # ------------------------------------------------------------------ inputs
@@ -559,6 +560,26 @@ class Launcher:
         self.scratch.clear()
         with contextlib.suppress(OSError):
             os.rmdir(under(self._local_root, "_tmp"))
+
+    def _stale_scratch(self) -> None:
+        """Queue for removal the scratch folders of a local root whose executions are over (left by a run
+        that was killed before it could remove them). Only for a local root: it belongs to this store, so
+        the folder names are this store's execution ids."""
+        if not is_local_path(self.root):
+            return
+        folder = Path(self.root, "_tmp")
+        ids = [int(p.name) for p in folder.iterdir() if p.name.isascii() and p.name.isdigit()] \
+            if folder.is_dir() else []
+        if not ids:
+            return
+        found = {e.id: e for e in self.store.mlmd.get_executions_by_id(ids)}
+        for eid in ids:
+            proto = found.get(eid)
+            if proto is not None and proto.last_known_state == ExecutionState.RUNNING:
+                owner = str(self.store.record(proto).properties.get(P_OWNER, ""))
+                if _owner_alive(owner) is not False:
+                    continue  # running (here or elsewhere): not ours to touch
+            self.scratch.add(str(folder / str(eid)))
 
     def _check_fresh(self, node: Node, eid: int, outputs: Mapping[str, list[Artifact]]) -> None:
         """Refuse output paths that already hold files: this store never made them, so they are not ours to

@@ -98,6 +98,10 @@ def test_scratch_folders_are_removed_when_a_run_ends(tmp_path):
     flag.write_text("x")
     failed = LocalRunner(quiet=True, cache=False).run(chain(root, flag=str(flag)))
     assert not failed.ok and not (root / "_tmp").exists()
+    # Left by a run killed before it could clean up: execution 1 is over, so the next run removes it.
+    (root / "_tmp" / "1").mkdir(parents=True)
+    (root / "_tmp" / "1" / "scratch.bin").write_bytes(b"x")
+    assert run(chain(root)).ok and not (root / "_tmp").exists()
 
 
 def test_concurrent_first_runs_share_one_new_store_and_root(tmp_path):
