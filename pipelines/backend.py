@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
 from headwater.components.api import Resources
+from headwater.components.placement import Placement
 from headwater.components.executor import ExecutionSpec, ExecutorResult
 
 __all__ = ["ExecutorBackend", "LocalBackend", "NodeOptions"]
@@ -32,6 +33,8 @@ class NodeOptions:
     resources: Resources = field(default_factory=Resources)
     retries: int = 0
     timeout_seconds: int | None = None
+    image: str | None = None  # None: the backend's default image
+    placement: Placement | None = None
 
 
 class ExecutorBackend(Protocol):

@@ -46,9 +46,12 @@ from pathlib import Path
 from typing import Any
 
 from headwater.components import storage
+from headwater.components._contract import IMAGE_ENV, headwater_version
 from headwater.components.api import Channel, Resources
+from headwater.components.placement import image_problem
 from headwater.metadata.errors import MetadataError
 from headwater.pipelines.errors import PipelineDefinitionError
+from headwater.pipelines.kfp._placement import platform_placement
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.plan import param_type_name, pipeline_to_plan
 
@@ -140,15 +143,6 @@ class KfpPackage:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(self.to_yaml())
         return target
-
-
-def headwater_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("headwater")
-    except PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
-        return "0+unknown"
 
 
 def blessing_gates(pipeline: Pipeline) -> dict[str, list[tuple[str, str]]]:
@@ -387,6 +381,8 @@ class _Compiler:
         problems = self.problems
         if not opts.image:
             problems.append("no image: pass the runtime image every task runs (--image REGISTRY/headwater:TAG)")
+        elif image_problem(opts.image):
+            problems.append(f"--image: {image_problem(opts.image)}")
         if opts.image_pull_policy and opts.image_pull_policy not in _PULL_POLICIES:
             problems.append(f"image pull policy {opts.image_pull_policy!r} is not one of {', '.join(_PULL_POLICIES)}")
         root, self.mount = _resolve_root(pipeline, opts, problems, self.warnings)
@@ -449,13 +445,13 @@ class _Compiler:
             plan = pipeline_to_plan(pipeline, [node_id], root=root, metadata=metadata)
             plan["graph"] = graph
             args += ["--plan", json.dumps(plan, separators=(",", ":"))]
+            image = node.effective_image or opts.image
             container: dict[str, Any] = {
-                "image": opts.image,
+                "image": image,
                 "command": [opts.python, "-m", TASK_MODULE],
                 "args": args,
+                "env": [{"name": k, "value": str(v)} for k, v in sorted({**opts.env, IMAGE_ENV: image}.items())],
             }
-            if opts.env:
-                container["env"] = [{"name": k, "value": str(v)} for k, v in sorted(opts.env.items())]
             resources = _resources(node_id, node.resources, [])
             if resources:
                 container["resources"] = resources
@@ -481,7 +477,7 @@ class _Compiler:
                                "triggerPolicy": {"condition": f"!({condition})"}}
             else:
                 tasks[name] = task
-            config = self._platform_config(node.timeout_seconds)
+            config = {**self._platform_config(node.timeout_seconds), **platform_placement(node, self.warnings)}
             if config:
                 platform[exec_name] = config
         spec: dict[str, Any] = {

@@ -46,7 +46,8 @@ def parse(spec: dict[str, Any]) -> pb.PipelineSpec:
 
 def golden_text(package: Any) -> str:
     return package.to_yaml().replace(f"headwater-{headwater_version()}", "headwater-VERSION") \
-        .replace(f"headwater {headwater_version()} ", "headwater VERSION ")
+        .replace(f"headwater {headwater_version()} ", "headwater VERSION ") \
+        .replace(f'"headwater_version":"{headwater_version()}"', '"headwater_version":"VERSION"')
 
 
 def check_golden(name: str, text: str) -> None:
@@ -574,7 +575,8 @@ def test_cli_compile_errors(tmp_path, capsys):
     parse(spec)
     for executor in spec["deploymentSpec"]["executors"].values():
         assert executor["container"]["env"] == [{"name": "AWS_ENDPOINT_URL",
-                                                 "value": "http://minio-service.kubeflow:9000"}]
+                                                 "value": "http://minio-service.kubeflow:9000"},
+                                                {"name": "HEADWATER_IMAGE", "value": f"headwater:{headwater_version()}"}]
     for config in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
         assert config["secretAsEnv"][1] == {"secretName": "mlpipeline-minio-artifact", "keyToEnv": [
             {"secretKey": "accesskey", "envVar": "AWS_ACCESS_KEY_ID"}]}
