@@ -87,6 +87,13 @@ def _check_splits(examples: list[types.Examples], splits: list[str], what: str) 
             )
 
 
+def _visible_gpus() -> int:
+    """GPUs TensorFlow can use here. headwater never hides them: a GPU image on a GPU node trains on it."""
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))
+
+
 def _set_seeds(seed: int) -> None:
     import sys
 
@@ -144,6 +151,8 @@ def Train(
     fn = load_user_function(module_file, run_fn, what=f"{node} (Train)", default_name="run_fn")
 
     _keras.skip_autograph_for_tf_keras()
+    print(f"headwater: {node}: TensorFlow sees {_visible_gpus()} GPU(s) (it places the model on one if any)",
+          flush=True)
     serving_dir = serving_model_path(model.path)
     fn_args = FnArgs(
         working_dir=ctx.tmp_dir,
