@@ -20,6 +20,7 @@ from headwater.components.api import (
     component,
     resolver,
 )
+from headwater.components.placement import Placement, Toleration
 from headwater.components.evaluate import ChangeThreshold, EvalConfig, Evaluate, Metric, Slice, ValueThreshold
 from headwater.components.ingest import Ingest
 from headwater.components.push import Push
@@ -63,10 +64,12 @@ __all__ = [
     "Node",
     "Output",
     "Param",
+    "Placement",
     "Push",
     "ResolverContext",
     "Resources",
     "Slice",
+    "Toleration",
     "SpanRange",
     "Train",
     "Transform",
