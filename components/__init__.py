@@ -20,9 +20,9 @@ from headwater.components.api import (
     component,
     resolver,
 )
-from headwater.components.placement import Placement, Toleration
 from headwater.components.evaluate import ChangeThreshold, EvalConfig, Evaluate, Metric, Slice, ValueThreshold
 from headwater.components.ingest import Ingest
+from headwater.components.placement import Placement, Toleration
 from headwater.components.push import Push
 from headwater.components.resolvers import LatestArtifact, LatestBlessedModel, SpanRange
 from headwater.components.train import Train
@@ -69,8 +69,8 @@ __all__ = [
     "ResolverContext",
     "Resources",
     "Slice",
-    "Toleration",
     "SpanRange",
+    "Toleration",
     "Train",
     "Transform",
     "Tune",

@@ -19,8 +19,8 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
 from headwater.components.api import Resources
-from headwater.components.placement import Placement
 from headwater.components.executor import ExecutionSpec, ExecutorResult
+from headwater.components.placement import Placement
 
 __all__ = ["ExecutorBackend", "LocalBackend", "NodeOptions"]
 

@@ -32,9 +32,9 @@ from typing import Any
 from headwater.components import storage
 from headwater.components._contract import IMAGE_ENV
 from headwater.components.api import Resources
-from headwater.components.placement import Placement
 from headwater.components.errors import RunnerError
 from headwater.components.executor import ExecutionSpec
+from headwater.components.placement import Placement
 
 __all__ = [
     "DEFAULT_EXECUTOR_RESOURCES",

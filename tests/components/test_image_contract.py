@@ -32,7 +32,8 @@ def make_spec(tmp_path: Path, **overrides: object) -> dict:
 
 def execute(tmp_path: Path, data: dict, *paths: Path) -> tuple[subprocess.CompletedProcess[str], ExecutorResult]:
     (tmp_path / "spec.json").write_text(json.dumps(data))
-    env = {"PYTHONPATH": os.pathsep.join(map(str, [*paths, SUPPORT])), "PATH": "/usr/bin:/bin", "HEADWATER_IMAGE": IMAGE}
+    env = {"PYTHONPATH": os.pathsep.join(map(str, [*paths, SUPPORT])), "PATH": "/usr/bin:/bin",
+           "HEADWATER_IMAGE": IMAGE}
     proc = subprocess.run(
         [sys.executable, "-m", "headwater.components.executor", "--spec", str(tmp_path / "spec.json"),
          "--result", str(tmp_path / "result.json")], env=env, capture_output=True, text=True, timeout=120,
@@ -57,7 +58,7 @@ def test_spec_from_another_headwater_release_fails_the_node_clearly(tmp_path):
 
 def test_image_with_an_older_headwater_names_both_versions(tmp_path):
     """The image's own headwater is 0.0.1 (its distribution metadata first on the path, as installed there)."""
-    proc, result = execute(tmp_path, make_spec(tmp_path), SUPPORT / "old_image")
+    _, result = execute(tmp_path, make_spec(tmp_path), SUPPORT / "old_image")
     assert not result.succeeded
     assert f"image {IMAGE} has headwater 0.0.1, the orchestrator that sent this node runs headwater " \
            f"{headwater_version()}" in (result.error_message or "")
@@ -98,11 +99,11 @@ def test_module_missing_from_the_image_is_named(tmp_path):
     data = make_spec(tmp_path, component_module=spec.module, component_function=spec.function,
                      component_file=spec.source_file, outputs={"model": [spec.outputs["model"].type(
                          str(tmp_path / "model")).to_json()]})
-    proc, result = execute(tmp_path, data)
+    _, result = execute(tmp_path, data)
     assert result.error_type == "ExecutorContractError" and not result.user_error, result.error_message
     assert ("component 'fit' cannot be loaded: its module 'hw_image_components' imports 'hw_gpu_stack', which "
             f"image {IMAGE} does not have") in (result.error_message or "")
-    proc, result = execute(tmp_path, data, SUPPORT / "gpu_image")  # the image that has it
+    _, result = execute(tmp_path, data, SUPPORT / "gpu_image")  # the image that has it
     assert result.succeeded, result.error_message
     assert (tmp_path / "model" / "model.txt").read_text() == "gpu-stack"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hw_test_components as c
 import pytest
 from golden import REPO_PLACEHOLDER, ROOT_PLACEHOLDER, compare, normalise, validate
 from headwater.components._contract import headwater_version
@@ -16,8 +17,6 @@ from headwater.pipelines.kubernetes.manifests import LABEL_NODE
 from k8s_support import REPO, K8sEnv, runtime_image_env
 from standin import Image
 from standin.cluster import Node
-
-import hw_test_components as c
 
 SUPPORT = REPO / "tests" / "support"
 CPU_IMAGE = "registry.example/hw-cpu:0.1"

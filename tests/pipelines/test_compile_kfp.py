@@ -576,7 +576,8 @@ def test_cli_compile_errors(tmp_path, capsys):
     for executor in spec["deploymentSpec"]["executors"].values():
         assert executor["container"]["env"] == [{"name": "AWS_ENDPOINT_URL",
                                                  "value": "http://minio-service.kubeflow:9000"},
-                                                {"name": "HEADWATER_IMAGE", "value": f"headwater:{headwater_version()}"}]
+                                                {"name": "HEADWATER_IMAGE",
+                                                 "value": f"headwater:{headwater_version()}"}]
     for config in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
         assert config["secretAsEnv"][1] == {"secretName": "mlpipeline-minio-artifact", "keyToEnv": [
             {"secretKey": "accesskey", "envVar": "AWS_ACCESS_KEY_ID"}]}
