@@ -6,7 +6,8 @@
                        pipeline_root="gs://bucket/headwater/penguin")
     compile_kfp_package(pipeline, image=...).write("pipeline.yaml")   # what `headwater compile` writes
 
-Every node becomes a container task running the same entrypoint,
+Every node becomes a container task, in the node's image (``with_image``/``@component(image=)``, else
+``image``), running the same entrypoint,
 ``python -m headwater.pipelines.kfp_task``, which runs the headwater launcher for that node (see
 :mod:`headwater.pipelines.kfp.task` and docs/kfp.md). What the compiled spec holds:
 
@@ -24,7 +25,8 @@ Every node becomes a container task running the same entrypoint,
   twin task ``<node>-not-blessed`` runs on the opposite condition and records the skip (``pushed=0``),
   so ML Metadata tells the same story as a local run either way;
 * a second YAML document (KFP's Kubernetes platform spec) takes the metadata connection from a Secret
-  into ``HEADWATER_METADATA`` and mounts the volume holding the pipeline root, if any;
+  into ``HEADWATER_METADATA``, mounts the volume holding the pipeline root, if any, and places each task
+  (node selector, tolerations, node-pool affinity: :mod:`headwater.pipelines.kfp._placement`);
 * for a root in an object store, what the tasks need to reach it: ``env`` (e.g. ``AWS_ENDPOINT_URL`` of
   KFP's own MinIO) in the container spec, ``secret_env`` (the keys) as more ``secretAsEnv`` entries.
 
