@@ -66,8 +66,8 @@ def at_caller() -> Iterator[None]:
     except ComponentDefinitionError as exc:
         here = __file__.rsplit("/", 1)[0] + "/"
         frame: Any = sys._getframe(1)
-        while frame is not None and (frame.f_code.co_filename.startswith(here)
-                                     or frame.f_code.co_filename == contextlib.__file__):
+        while frame is not None and (frame.f_code.co_filename.startswith(here) or frame.f_code.co_filename
+                                     in (contextlib.__file__, "<string>")):  # "<string>": dataclass __init__
             frame = frame.f_back
         if exc.file is None and frame is not None:
             exc.file, exc.line = frame.f_code.co_filename, frame.f_lineno
@@ -150,6 +150,10 @@ class Toleration:
     toleration_seconds: int | None = None
 
     def __post_init__(self) -> None:
+        with at_caller():
+            self._check()
+
+    def _check(self) -> None:
         what = f"Toleration(key={self.key!r})"
         if self.operator not in _OPERATORS:
             raise ComponentDefinitionError(
@@ -214,6 +218,10 @@ class Placement:
     service_account: str | None = None
 
     def __post_init__(self) -> None:
+        with at_caller():
+            self._check()
+
+    def _check(self) -> None:
         what = "Placement"
         object.__setattr__(self, "node_selector", dict(self.node_selector))
         if isinstance(self.tolerations, Toleration):

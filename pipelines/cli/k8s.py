@@ -24,7 +24,9 @@ __all__ = ["DetachedRun", "DetachedRunner", "add_run_options", "config_from_args
 def add_run_options(run: argparse.ArgumentParser) -> None:
     group = run.add_argument_group("Kubernetes runner (with --runner kubernetes)")
     group.add_argument("--namespace", metavar="NS", help="namespace for the Jobs (default: 'default')")
-    group.add_argument("--image", metavar="IMAGE", help="runtime image with headwater and your pipeline code")
+    group.add_argument("--image", metavar="IMAGE",
+                       help="runtime image with headwater and your pipeline code, for the nodes that name none "
+                            "(node.with_image, @component(image=...))")
     group.add_argument("--detach", action="store_true",
                        help="run the orchestrator itself as a Job in the cluster and return at once")
     group.add_argument("--run-id", metavar="RUN_ID",

@@ -104,6 +104,10 @@ class KubernetesBackend:
                 )
         if self.config.default_resources is not None:
             check_resources(self.config.default_resources, "KubernetesConfig.default_resources")
+        from headwater.components.placement import image_problem
+
+        if image_problem(self.config.image):
+            raise RunnerError(f"KubernetesConfig.image (--image): {image_problem(self.config.image)}")
         self.capacity = max(1, self.config.max_parallel)
         self.stream = stream or sys.stderr
         self.quiet = quiet

@@ -67,6 +67,12 @@ def test_bad_tolerations(kwargs, message):
         Toleration(**kwargs)
 
 
+def test_placement_errors_name_the_line_that_wrote_them():
+    with pytest.raises(ComponentDefinitionError) as info:
+        Toleration("gpu", "Exists", effect="Never")
+    assert info.value.file == THIS_FILE and f"(at {THIS_FILE}:{info.value.line})" in str(info.value)
+
+
 def test_bad_placements():
     with pytest.raises(ComponentDefinitionError, match="node_selector: label value 'a b'"):
         Placement(node_selector={"pool": "a b"})

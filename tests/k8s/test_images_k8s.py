@@ -126,3 +126,12 @@ def test_module_missing_from_the_image_is_named(cluster: K8sEnv, monkeypatch: py
     assert result.nodes["cpu"].error_type == "ExecutorContractError", error
     assert (f"its module 'hw_image_components' imports 'hw_gpu_stack', which image {CPU_IMAGE} does not have"
             in error)
+
+
+def test_runner_refuses_a_default_image_that_cannot_be_valid(cluster: K8sEnv) -> None:
+    from headwater.components.errors import RunnerError
+    from headwater.pipelines.kubernetes import KubernetesBackend
+
+    with pytest.raises(RunnerError, match=r"KubernetesConfig.image \(--image\): image 'Registry/Team:1' is not a "
+                                          r"valid reference"):
+        KubernetesBackend(cluster.config.with_options(image="Registry/Team:1"))
