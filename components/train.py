@@ -72,6 +72,13 @@ def _hyperparameters(artifact: types.HyperParameters | None) -> dict[str, Any] |
     return value
 
 
+def _visible_gpus() -> int:
+    """GPUs TensorFlow can use here. headwater never hides them: a GPU image on a GPU node trains on it."""
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))
+
+
 # tensorflow_transform first: importing it selects Keras 2 for tf.keras (TF_USE_LEGACY_KERAS=1).
 @component(code_params=("module_file",), version="1",
            warm_imports=("tensorflow_transform", "tensorflow", "tfx_bsl.public.tfxio"))
@@ -115,6 +122,8 @@ def Train(
     fn = load_user_function(module_file, run_fn, what=f"{node} (Train)", default_name="run_fn")
 
     _keras.skip_autograph_for_tf_keras()
+    print(f"headwater: {node}: TensorFlow sees {_visible_gpus()} GPU(s) (it places the model on one if any)",
+          flush=True)
     serving_dir = serving_model_path(model.path)
     fn_args = FnArgs(
         working_dir=ctx.tmp_dir,

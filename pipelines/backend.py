@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from headwater.components.api import Resources
 from headwater.components.executor import ExecutionSpec, ExecutorResult
+from headwater.components.placement import Placement
 
 __all__ = ["ExecutorBackend", "LocalBackend", "NodeOptions"]
 
@@ -34,6 +35,8 @@ class NodeOptions:
     resources: Resources = field(default_factory=Resources)
     retries: int = 0
     timeout_seconds: int | None = None
+    image: str | None = None  # None: the backend's default image
+    placement: Placement | None = None
 
 
 class ExecutorBackend(Protocol):

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from headwater.components._contract import headwater_version, import_problem, version_problem
 from headwater.components._typing import TYPE_NAMES, simple_type_name
 from headwater.components.api import Channel, Component, Node, Param, load_component
 from headwater.pipelines.errors import PipelineDefinitionError
@@ -103,6 +104,7 @@ def pipeline_to_plan(
     return {
         "apiVersion": PLAN_VERSION,
         "kind": "PipelinePlan",
+        "headwater_version": headwater_version(),
         "name": pipeline.name,
         "root": root or pipeline.root,
         "metadata": metadata,
@@ -121,6 +123,9 @@ def pipeline_from_plan(plan: Mapping[str, Any]) -> Pipeline:
             f"pipeline plan has apiVersion {plan.get('apiVersion')!r} kind {plan.get('kind')!r}; this headwater "
             f"reads {PLAN_VERSION!r} PipelinePlan. Compile the pipeline with the headwater version in the image"
         )
+    problem = version_problem(plan.get("headwater_version"))
+    if problem:
+        raise ExecutorContractError(f"pipeline {plan.get('name')!r}: {problem}")
     params = {
         p["name"]: Param(p["name"], default=p.get("default"), type=TYPE_NAMES[p["type"]],
                          description=p.get("description", ""))
@@ -132,7 +137,11 @@ def pipeline_from_plan(plan: Mapping[str, Any]) -> Pipeline:
         source = ref.get("file")
         if source and not os.path.isabs(source):
             source = str(Path.cwd() / source)
-        comp = load_component(ref["module"], ref["function"], source)
+        try:
+            comp = load_component(ref["module"], ref["function"], source)
+        except ImportError as exc:  # the module, or something it imports, is not in this image
+            raise ExecutorContractError(f"plan node {entry['id']!r}: "
+                                        + import_problem(exc, ref["function"], ref["module"])) from exc
         kwargs: dict[str, Any] = {}
         for key, binding in entry.get("inputs", {}).items():
             channels = []

@@ -138,10 +138,9 @@ class Runner:
         except BaseException:
             backend.close()
             raise
-        display = StatusDisplay(
-            selected, self.stream, quiet=self.quiet,
-            title=f"headwater: running pipeline {pipeline.name!r} (run {run_id}, metadata {store.display})",
-        )
+        title = f"headwater: running pipeline {pipeline.name!r} (run {run_id}, metadata {store.display})"
+        note = self._header_note(pipeline, selected)
+        display = StatusDisplay(selected, self.stream, quiet=self.quiet, title=f"{title}\n{note}" if note else title)
         started = time.time()
         results: dict[str, NodeResult] = {}
         try:
@@ -173,6 +172,10 @@ class Runner:
                 n = result.nodes[nid]
                 print(f"  node {nid!r} failed: {n.error}\n    log: {n.log_path}", file=display.stream)
         return result
+
+    def _header_note(self, pipeline: Pipeline, selected: list[str]) -> str:
+        """A line the run header adds (what this runner does differently from others), or ""."""
+        return ""
 
     def _loop(self, pipeline: Pipeline, selected: list[str], launcher: Launcher, backend: ExecutorBackend,
               display: StatusDisplay, results: dict[str, NodeResult], *, adopted: Sequence[Outcome] = ()) -> None:
@@ -267,7 +270,8 @@ class Runner:
 
 
 def _options(node: Any) -> NodeOptions:
-    return NodeOptions(node.id, node.resources, node.retries, node.timeout_seconds)
+    return NodeOptions(node.id, node.resources, node.retries, node.timeout_seconds, image=node.effective_image,
+                       placement=node.effective_placement)
 
 
 class LocalRunner(Runner):
@@ -292,5 +296,12 @@ class LocalRunner(Runner):
         for n in executors:
             warm += [m for m in n.component.spec.warm_imports if m not in warm]
         return LocalBackend(self.max_workers, prewarm=len(executors), warm_imports=tuple(warm))
+
+    def _header_note(self, pipeline: Pipeline, selected: list[str]) -> str:
+        imaged = [n for n in selected if pipeline.node(n).effective_image]
+        if not imaged:
+            return ""
+        return (f"headwater: {len(imaged)} node(s) name a container image ({', '.join(imaged)}); the local runner "
+                "ignores images and placement and runs every node in this Python environment")
 
 

@@ -45,7 +45,7 @@ COMMANDS: tuple[Command, ...] = (
             "list project templates or copy one into a new project"),
     Command("compile", "headwater.pipelines.cli.compile:configure",
             "compile a pipeline file for Kubeflow Pipelines (KFP v2 pipeline spec YAML)"),
-    Command("k8s", "headwater.pipelines.cli.k8s:configure", "Kubernetes: cluster manifests"),
+    Command("k8s", "headwater.pipelines.cli.k8s:configure", "Kubernetes: cluster manifests, image Dockerfiles"),
 )
 
 
