@@ -74,7 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         params = _parse_params(args.param)
         runner = _make_runner(args)
         result = runner.run(pipeline, params, from_node=args.from_node, to_node=args.to_node,
-                            cache=not args.no_cache)
+                            cache=not args.no_cache, experiment=args.experiment)
     except KeyboardInterrupt:
         print("headwater: run canceled", file=sys.stderr)
         return 130
@@ -184,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metadata", metavar="URI", help="metadata connection string (default: "
                      "$HEADWATER_METADATA or sqlite:///<pipeline root>/metadata.sqlite)")
     run.add_argument("--quiet", "-q", action="store_true", help="print no live status")
+    run.add_argument("--experiment", metavar="NAME", help="group the run under experiment NAME in MLMD "
+                     "(default: the pipeline's name)")
     _add_k8s_options(run)
     run.set_defaults(func=cmd_run)
 
@@ -231,9 +233,9 @@ def _add_k8s_options(run: argparse.ArgumentParser) -> None:
 
 
 def _plugins() -> list[Callable[[Any], None]]:
-    """Subcommands living in their own modules (lineage, templates, compile, k8s)."""
+    """Subcommands living in their own modules (lineage, templates, compile, k8s, ui)."""
     registers = []
-    for name in ("cli_lineage", "cli_templates", "cli_compile", "cli_k8s"):
+    for name in ("cli_lineage", "cli_templates", "cli_compile", "cli_k8s", "cli_ui"):
         try:
             module = __import__(f"headwater.pipelines.{name}", fromlist=["register"])
         except ImportError:

@@ -1,0 +1,44 @@
+"""``headwater ui``: the web dashboard over the metadata store (imports the web stack only when run)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+__all__ = ["register"]
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from headwater.pipelines.cli import open_store_for
+
+    try:
+        from headwater.ui.server import serve
+    except ImportError as exc:
+        print(f"headwater: error: the dashboard needs the 'ui' extra (pip install 'headwater[ui]'): {exc}",
+              file=sys.stderr)
+        return 2
+    store = open_store_for(args)
+    serve(store, host=args.host, port=args.port, token=args.token, allow_runs=args.allow_runs,
+          open_browser=args.open)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``ui`` command to the ``headwater`` command line."""
+    from headwater.pipelines.cli import add_store_options
+
+    ui = subparsers.add_parser(
+        "ui", help="browse runs, DAGs, artifacts, lineage and models in a web dashboard",
+        description="Serve a read-only web dashboard over the metadata store that 'headwater runs list' reads: "
+                    "runs, live DAGs, artifacts with viewers, lineage, comparisons and pushed models.")
+    add_store_options(ui)
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; any other "
+                    "address requires an access token)")
+    ui.add_argument("--port", type=int, default=8765, metavar="N", help="port (default 8765)")
+    ui.add_argument("--token", metavar="TOKEN", help="access token every request must carry (generated and "
+                    "printed when --host is not a loopback address)")
+    ui.add_argument("--open", action="store_true", help="open the dashboard in the web browser")
+    ui.add_argument("--allow-runs", action="store_true", help="allow starting runs from the browser "
+                    "(local runner only; everything else stays read-only)")
+    ui.set_defaults(func=cmd_ui)
