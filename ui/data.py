@@ -198,11 +198,14 @@ class Dashboard:
             rid = str(e.custom_properties.get(E_RUN, ""))
             if rid in by_run:
                 by_run[rid].append(e)
+        pipeline_of: dict[str, str] = {}
         if unnamed:  # executions written by another tool (TFX): their run is their pipeline_run context
             runs_of = contexts_of_executions(self.raw, [e.id for e in unnamed])
             for e in unnamed:
                 for name in runs_of.get(e.id, {}).get(CONTEXT_RUN, [])[:1]:
                     by_run.setdefault(name, []).append(e)
+                    for p in runs_of[e.id].get(CONTEXT_PIPELINE, [])[:1]:
+                        pipeline_of[name] = p
         wanted: dict[int, tuple[int, str]] = {}  # artifact id -> (producing execution id, output key)
         for ev in self.events([e.id for e in execs]):
             key = _key(ev)
@@ -216,11 +219,11 @@ class Dashboard:
         for c in ctxs:
             props = decode_props(c)
             run_execs = by_run.get(c.name, [])
-            rows.append(self._row(c, props, run_execs, flags))
+            rows.append(self._row(c, props, run_execs, flags, pipeline_of.get(c.name, "")))
         return rows
 
     def _row(self, ctx: Any, props: Mapping[str, Any], execs: Sequence[Any],
-             flags: Mapping[int, tuple[str, bool]]) -> RunRow:
+             flags: Mapping[int, tuple[str, bool]], pipeline: str = "") -> RunRow:
         graph = _graph(props)
         latest: dict[str, Any] = {}
         for e in sorted(execs, key=lambda x: x.id):
@@ -249,7 +252,7 @@ class Dashboard:
         finished = props.get("finished_s")
         if not finished and execs and status not in ("running",):
             finished = max((e.update_time_ms or 0) for e in execs) / 1000 or None
-        pipeline = str(props.get("pipeline_name") or "")
+        pipeline = str(props.get("pipeline_name") or pipeline)
         if not pipeline:
             parents = self.raw.get_parent_contexts_by_context(ctx.id)
             pipeline = next((p.name for p in parents if p.type == CONTEXT_PIPELINE), "?")
