@@ -132,6 +132,32 @@ class RunRow:
                 "counts": self.counts, "blessed": self.blessed, "pushed": self.pushed}
 
 
+@dataclass(frozen=True)
+class _Light:
+    """An execution as the runs page needs it: state, times and the launcher's own keys, nothing decoded else."""
+
+    id: int
+    type_name: str
+    state: str
+    custom_properties: dict[str, Any]
+    create_time_ms: int
+    update_time_ms: int
+
+    @classmethod
+    def of(cls, proto: Any) -> _Light:
+        from ml_metadata.proto import metadata_store_pb2 as pb
+
+        props = {}
+        for key in (E_NODE, E_RUN, E_SKIPPED):
+            if key in proto.custom_properties:
+                v = proto.custom_properties[key]
+                kind = v.WhichOneof("value")
+                props[key] = getattr(v, kind) if kind in ("string_value", "int_value", "double_value",
+                                                         "bool_value") else None
+        return cls(proto.id, proto.type, pb.Execution.State.Name(proto.last_known_state), props,
+                   proto.create_time_since_epoch, proto.last_update_time_since_epoch)
+
+
 def node_state(execution: Any) -> str:
     state = str(execution.state).lower()
     if state == "complete" and execution.custom_properties.get(E_SKIPPED):
@@ -191,7 +217,7 @@ class Dashboard:
 
         protos = list(self.raw.get_executions(
             list_options=metadata_store.ListOptions(filter_query=f"contexts_a.id IN ({ids})")))
-        execs = self.executions(protos)
+        execs = [_Light.of(p) for p in protos]
         by_run: dict[str, list[Any]] = {c.name: [] for c in ctxs}
         unnamed = [e for e in execs if str(e.custom_properties.get(E_RUN, "")) not in by_run]
         for e in execs:
@@ -206,8 +232,17 @@ class Dashboard:
                     by_run.setdefault(name, []).append(e)
                     for p in runs_of[e.id].get(CONTEXT_PIPELINE, [])[:1]:
                         pipeline_of[name] = p
+        # blessed/pushed: only executions of nodes that output a blessing or a pushed model (from the recorded
+        # graph; every execution of a run without one)
+        outcome_nodes: dict[str, set[str] | None] = {}
+        for c in ctxs:
+            graph = _graph(decode_props(c))
+            outcome_nodes[c.name] = None if graph is None else {
+                n["id"] for n in graph["nodes"] if {"blessing", "pushed_model"} & set(n.get("outputs") or {})}
+        asked = [e.id for run, es in by_run.items() for e in es
+                 if outcome_nodes.get(run) is None or node_id_of(e) in (outcome_nodes[run] or ())]
         wanted: dict[int, tuple[int, str]] = {}  # artifact id -> (producing execution id, output key)
-        for ev in self.events([e.id for e in execs]):
+        for ev in self.events(asked):
             key = _key(ev)
             if _is_output(ev) and key in ("blessing", "pushed_model"):
                 wanted[ev.artifact_id] = (ev.execution_id, key)

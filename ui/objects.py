@@ -15,6 +15,8 @@ from headwater.ui.data import Dashboard, _is_output, _is_produced, _key, node_id
 __all__ = ["artifact_detail", "compare_runs", "elements", "lineage", "models", "run_metrics"]
 
 MAX_COMPARE = 10
+#: The models page shows the newest pushes only (every version of each destination up to this many in all).
+MAX_PUSHES = 200
 
 
 def artifact_detail(dash: Dashboard, artifact_id: int) -> dict[str, Any]:
@@ -64,7 +66,7 @@ def lineage(dash: Dashboard, key: str, *, direction: str = "both", depth: int | 
     graphs: list[LineageGraph] = []
     starts = _start_artifacts(dash, key)
     for aid in starts[:20]:
-        graphs.append(trace(dash.raw, aid, direction=direction, depth=depth))  # type: ignore[arg-type]
+        graphs.append(trace(dash.raw, aid, direction=direction, depth=depth))
     if not starts:  # an execution without artifacts: just itself
         e = dash.executions(dash.raw.get_executions_by_id([int(key.split(":")[1])]))
         return {"elements": elements([], e, []), "root": key, "frontier": []}
@@ -152,8 +154,13 @@ def compare_runs(dash: Dashboard, run_ids: Sequence[str]) -> dict[str, Any]:
 
 
 def models(dash: Dashboard) -> list[dict[str, Any]]:
-    """Per push destination, every version pushed (newest first) with its blessing and headline metrics."""
-    pushed = [artifact_node(p) for p in dash.raw.get_artifacts_by_type("PushedModel")]
+    """Per push destination, every version pushed (newest first; the newest ``MAX_PUSHES`` pushes in all) with
+    its blessing and headline metrics."""
+    from ml_metadata.metadata_store import metadata_store
+
+    options = metadata_store.ListOptions(limit=MAX_PUSHES, order_by=metadata_store.OrderByField.ID, is_asc=False,
+                                         filter_query="type = 'PushedModel'")
+    pushed = [artifact_node(p) for p in dash.raw.get_artifacts(list_options=options)]
     if not pushed:
         return []
     events = list(dash.raw.get_events_by_artifact_ids([p.id for p in pushed]))

@@ -10,6 +10,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SUPPORT = Path(__file__).resolve().parent
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -33,6 +34,7 @@ class Server:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    out: Any = None
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -42,6 +44,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if self.out is not None:
+            self.out.close()
 
 
 def start_server(metadata: str, log: Path, *extra: str) -> Server:
@@ -54,13 +58,16 @@ def start_server(metadata: str, log: Path, *extra: str) -> Server:
     deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
+            out.close()
             raise RuntimeError(f"headwater ui exited: {log.read_text()}")
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=2):
-                return Server(url, proc, log)
+                return Server(url, proc, log, out)
         except OSError:
             time.sleep(0.2)
     proc.kill()
+    proc.wait(5)
+    out.close()
     raise RuntimeError(f"headwater ui did not answer within 60 s: {log.read_text()}")
 
 

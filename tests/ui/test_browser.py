@@ -138,7 +138,7 @@ def test_run_in_progress_updates_without_reload(browser: Any, server_factory: An
     root = tmp_path / "live"
     run = subprocess.Popen([sys.executable, "-m", "headwater.pipelines.cli", "run", str(SUPPORT / "ui_pipelines.py"),
                             "-q", "--param", "delay=6", "--workers", "1"], cwd=tmp_path,
-                           env={**env(), "HW_UI_ROOT": str(root)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                           env={**env(), "HW_UI_ROOT": str(root)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         store = root / "slow" / "metadata.sqlite"
         deadline = time.time() + 60

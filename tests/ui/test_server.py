@@ -9,9 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hw_test_components import consume, fail, produce
-from starlette.testclient import TestClient
-
 from headwater.metadata.errors import HeadwaterError
 from headwater.metadata.store import connect
 from headwater.pipelines import LocalRunner, Pipeline
@@ -20,6 +17,8 @@ from headwater.ui.app import create_app
 from headwater.ui.data import Dashboard, RunsQuery
 from headwater.ui.security import COOKIE, CSP
 from headwater.ui.server import UIConfigError, check_access
+from hw_test_components import consume, fail, produce
+from starlette.testclient import TestClient
 
 MARKUP = "<script>alert(1)</script>"
 
