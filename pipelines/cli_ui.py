@@ -10,7 +10,7 @@ __all__ = ["register"]
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from headwater.pipelines.cli import open_store_for
+    from headwater.pipelines.cli import _metadata_uri, open_store_for
 
     try:
         from headwater.ui.server import serve
@@ -18,9 +18,18 @@ def cmd_ui(args: argparse.Namespace) -> int:
         print(f"headwater: error: the dashboard needs the 'ui' extra (pip install 'headwater[ui]'): {exc}",
               file=sys.stderr)
         return 2
+    if args.allow_runs and not args.pipeline:
+        print("headwater: error: --allow-runs needs the pipeline files that may be started: add --pipeline "
+              "pipeline.py (repeatable)", file=sys.stderr)
+        return 2
     store = open_store_for(args)
+    runs_form = None
+    if args.allow_runs:
+        from headwater.ui.runs import RunStarter, routes
+
+        runs_form = routes(RunStarter(args.pipeline, _metadata_uri(args)))
     serve(store, host=args.host, port=args.port, token=args.token, allow_runs=args.allow_runs,
-          open_browser=args.open)
+          open_browser=args.open, runs_form=runs_form)
     return 0
 
 
@@ -39,6 +48,8 @@ def register(subparsers: Any) -> None:
     ui.add_argument("--token", metavar="TOKEN", help="access token every request must carry (generated and "
                     "printed when --host is not a loopback address)")
     ui.add_argument("--open", action="store_true", help="open the dashboard in the web browser")
-    ui.add_argument("--allow-runs", action="store_true", help="allow starting runs from the browser "
-                    "(local runner only; everything else stays read-only)")
+    ui.add_argument("--allow-runs", action="store_true", help="allow starting runs of the --pipeline files from "
+                    "the browser (local runner only; everything else stays read-only)")
+    ui.add_argument("--pipeline", action="append", default=[], metavar="FILE",
+                    help="a pipeline file the browser may start (with --allow-runs; repeatable)")
     ui.set_defaults(func=cmd_ui)

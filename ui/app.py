@@ -270,8 +270,8 @@ def create_app(store: Any, *, token: str | None = None, allow_runs: bool = False
         Route("/compare", compare_page), Route("/models", models_page), Route("/healthz", health),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    if runs_form is not None:
-        routes += runs_form(page, dash)
+    if runs_form is not None:  # before /runs/{run_id}, which would take /runs/new
+        routes = runs_form(page, dash) + routes
     app = Starlette(routes=routes)
     app.state.dashboard = dash
     return Guard(app, token=token, allow_runs=allow_runs, hosts=hosts)
