@@ -93,6 +93,7 @@ class _HeadwaterShaped:
 
 
 _TYPE_NAMES: dict[int, str] = {}
+LINEAGE_URL = ""  # set by measure(): the ~200-node lineage page
 
 
 def e_type_name(e: Any) -> str:
@@ -193,12 +194,57 @@ def measure(uri: str, repeat: int) -> list[tuple[str, float, float, int, str]]:
     timed("runs page, 50 rows, pipeline filter", lambda: "/?limit=50&pipeline=penguin")
     timed("run page", lambda: f"/runs/{rng.choice(run_ids)}")
     timed("run page JSON (live poll)", lambda: f"/api/runs/{rng.choice(run_ids)}")
+    global LINEAGE_URL
+    LINEAGE_URL = f"/lineage?start=artifact:{target}&direction=downstream&depth={depth}"
     timed("lineage JSON", lambda: f"/api/lineage?start=artifact:{target}&direction=downstream&depth={depth}",
           f"{size} nodes")
     timed("lineage page", lambda: f"/lineage?start=artifact:{target}&direction=downstream&depth={depth}",
           f"{size} nodes")
     timed("models page", lambda: "/models")
     return results
+
+
+def browser_render(uri: str, repeat: int, lineage_url: str) -> dict[str, tuple[float, float]] | None:
+    """Headless Chromium: ms from navigation start to the graph drawn (p50, p95), run page and lineage page."""
+    import os
+    import urllib.request
+
+    sys.path.insert(0, str(HERE.parent / "tests" / "support"))
+    from ui_servers import CHROMEDRIVER, CHROMIUM, start_server
+
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        return None
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    server = start_server(uri, Path(tempfile.mkdtemp()) / "server.log")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync",
+                 f"--user-data-dir={tempfile.mkdtemp()}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        with urllib.request.urlopen(server.url + "/api/runs?limit=100") as r:
+            run_ids = [x["run_id"] for x in json.load(r)["runs"]]
+        out = {}
+        for name, urls, ready in (
+                ("run page, browser: DAG drawn", [f"/runs/{r}" for r in run_ids], "window.hwRun"),
+                ("lineage page, browser: graph drawn", [lineage_url], "window.hwLineage")):
+            samples = []
+            for i in range(repeat):
+                driver.get(server.url + urls[i % len(urls)])
+                ms = driver.execute_async_script(
+                    "const done = arguments[0]; (function wait() {"
+                    f" if ({ready} && {ready}.cy.nodes().length) {{ done(performance.now()); }}"
+                    " else { setTimeout(wait, 5); } })();")
+                samples.append(float(ms))
+            out[name] = _pcts(samples)
+        return out
+    finally:
+        driver.quit()
+        server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgresql", metavar="URI", help="also build and measure on this (empty) database")
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "headwater-ui-bench")
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--browser", action="store_true", help="also time the run page's first render in "
+                        "headless Chromium (Debian's chromium and chromium-driver)")
     args = parser.parse_args(argv)
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     path = args.cache_dir / f"ui-v3-{args.runs}runs.sqlite"
@@ -228,6 +276,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'page':<38} {'p50 ms':>8} {'p95 ms':>8} {'MLMD calls':>10}")
         for name, p50, p95, calls, note in measure(uri, args.repeat):
             print(f"  {name:<38} {p50:>8.1f} {p95:>8.1f} {calls:>10}  {note}")
+        if args.browser:
+            shown = browser_render(uri, args.repeat, LINEAGE_URL)
+            if shown is None:
+                print("  (no chromium/chromedriver: browser render not measured)")
+            for name, (p50, p95) in (shown or {}).items():
+                print(f"  {name:<38} {p50:>8.1f} {p95:>8.1f}             (from navigation start)")
     return 0
 
 
