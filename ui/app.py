@@ -272,6 +272,9 @@ def create_app(store: Any, *, token: str | None = None, allow_runs: bool = False
     ]
     if runs_form is not None:  # before /runs/{run_id}, which would take /runs/new
         routes = runs_form(page, dash) + routes
-    app = Starlette(routes=routes)
+    async def refused(request: Request, exc: Exception) -> Response:
+        return error(request, exc, 403 if isinstance(exc, FileRefused) else 400)
+
+    app = Starlette(routes=routes, exception_handlers={HeadwaterError: refused})
     app.state.dashboard = dash
     return Guard(app, token=token, allow_runs=allow_runs, hosts=hosts)

@@ -128,6 +128,9 @@ def test_pages_render_and_link(client: TestClient) -> None:
     ids = {e["data"]["id"] for e in lineage["elements"]}
     assert {f"artifact:{art}", f"execution:{exe}"} <= ids
     assert client.get("/runs/nope").status_code == 404
+    bad_id = client.get("/artifacts/abc")
+    assert bad_id.status_code == 400 and "artifact id must be a number" in bad_id.text
+    assert client.get("/artifacts/999999").status_code == 404
     assert client.get("/compare", params={"runs": run["run_id"]}).status_code == 400
 
 
