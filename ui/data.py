@@ -235,8 +235,10 @@ class Dashboard:
         # blessed/pushed: only executions of nodes that output a blessing or a pushed model (from the recorded
         # graph; every execution of a run without one)
         outcome_nodes: dict[str, set[str] | None] = {}
+        props_of = {c.id: decode_props(c) for c in ctxs}
+        graphs = {c.id: _graph(props_of[c.id]) for c in ctxs}
         for c in ctxs:
-            graph = _graph(decode_props(c))
+            graph = graphs[c.id]
             outcome_nodes[c.name] = None if graph is None else {
                 n["id"] for n in graph["nodes"] if {"blessing", "pushed_model"} & set(n.get("outputs") or {})}
         asked = [e.id for run, es in by_run.items() for e in es
@@ -252,14 +254,13 @@ class Dashboard:
             flags[eid] = (key, bool(decode_props(a).get("blessed" if key == "blessing" else "pushed")))
         rows = []
         for c in ctxs:
-            props = decode_props(c)
+            props = props_of[c.id]
             run_execs = by_run.get(c.name, [])
-            rows.append(self._row(c, props, run_execs, flags, pipeline_of.get(c.name, "")))
+            rows.append(self._row(c, props, run_execs, flags, pipeline_of.get(c.name, ""), graphs[c.id]))
         return rows
 
     def _row(self, ctx: Any, props: Mapping[str, Any], execs: Sequence[Any],
-             flags: Mapping[int, tuple[str, bool]], pipeline: str = "") -> RunRow:
-        graph = _graph(props)
+             flags: Mapping[int, tuple[str, bool]], pipeline: str, graph: dict[str, Any] | None) -> RunRow:
         latest: dict[str, Any] = {}
         for e in sorted(execs, key=lambda x: x.id):
             latest[node_id_of(e)] = e
@@ -317,7 +318,7 @@ class Dashboard:
             if _is_output(ev) and key in ("blessing", "pushed_model") and ev.artifact_id in arts:
                 p = decode_props(arts[ev.artifact_id])
                 flags[ev.execution_id] = (key, bool(p.get("blessed" if key == "blessing" else "pushed")))
-        row = self._row(ctx, props, execs, flags)
+        row = self._row(ctx, props, execs, flags, "", _graph(props))
         latest: dict[str, Any] = {}
         for e in sorted(execs, key=lambda x: x.id):
             latest[node_id_of(e)] = e
