@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from headwater.components import storage
+from headwater.components.errors import InputDataError, UserCodeError
 from headwater.components.storage import FileInfo, file_info, is_url, join, makedirs
 from headwater.components.storage import glob as glob_files
 from headwater.metadata.artifact import Artifact
-from headwater.metadata.errors import InputDataError, UserCodeError
 
 __all__ = [
     "EXAMPLES_FILE_PREFIX",

@@ -112,7 +112,7 @@ class ExecutorResult:
 
 
 def _check_version(data: Mapping[str, Any], kind: str) -> None:
-    from headwater.metadata.errors import ExecutorContractError
+    from headwater.components.errors import ExecutorContractError
 
     version = data.get("api_version")
     if version != API_VERSION or data.get("kind", kind) != kind:
@@ -276,7 +276,7 @@ def _run_execution(spec: ExecutionSpec) -> ExecutorResult:
             # A built-in component's deliberate, explained error (bad input data, refused push, ...).
             tb = _user_traceback(exc)
             sys.stderr.write(tb)
-            from headwater.metadata.errors import UserCodeError
+            from headwater.components.errors import UserCodeError
 
             user = isinstance(exc, UserCodeError) or cspec.module.split(".")[0] != "headwater"
             return ExecutorResult.failure(spec.execution_id, type(exc).__name__, str(exc), tb,

@@ -69,9 +69,17 @@ from typing import Any
 
 from headwater.components import storage
 from headwater.components.api import ExecutionContext, Input, Output, component
+from headwater.components.errors import PushRefusedError
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
-from headwater.metadata.errors import PushRefusedError, StorageError
+from headwater.metadata.conventions import (
+    A_BLESSED,
+    A_CURRENT_MODEL_ID,
+    A_PUSHED,
+    A_PUSHED_DESTINATION,
+    A_PUSHED_VERSION,
+)
+from headwater.metadata.errors import StorageError
 
 __all__ = ["CLAIMS_DIR", "PUSH_RECORD", "Push", "model_fingerprint", "push_model"]
 
@@ -135,7 +143,7 @@ def _blessing_verdict(blessing: Artifact) -> tuple[bool, str]:
     folder = Path(blessing.path)
     blessed_file = (folder / BLESSED_FILE).exists()
     not_blessed_file = (folder / NOT_BLESSED_FILE).exists()
-    prop = blessing.custom_properties.get("blessed")
+    prop = blessing.custom_properties.get(A_BLESSED)
     if not_blessed_file:
         return False, f"the blessing at {folder} holds a {NOT_BLESSED_FILE} file"
     if not blessed_file:
@@ -157,7 +165,7 @@ def push_model(
             f"{node}: refusing to push model {model.uri}: {why}. Only a model that Evaluate BLESSED is pushed; "
             "look at the evaluation's metrics.md for the reason it was not", artifact_uri=blessing.uri,
         )
-    current_id = blessing.custom_properties.get("current_model_id")
+    current_id = blessing.custom_properties.get(A_CURRENT_MODEL_ID)
     if current_id is not None and model.id is not None and current_id != model.id:
         raise PushRefusedError(
             f"{node}: refusing to push model id {model.id}: the blessing at {blessing.uri} is for model id "
@@ -183,9 +191,9 @@ def push_model(
     else:
         version, new, where, record = _push_local(source, destination, make_record)
     return {
-        "pushed": 1,
-        "pushed_destination": where,
-        "pushed_version": str(version),
+        A_PUSHED: 1,
+        A_PUSHED_DESTINATION: where,
+        A_PUSHED_VERSION: str(version),
         "pushed_new_version": 1 if new else 0,
         "model_fingerprint": record["fingerprint"],
     }
@@ -367,7 +375,7 @@ def _skip_unless_blessed(inputs: dict[str, list[Artifact]], parameters: dict[str
     blessings = inputs.get("blessing") or []
     if not blessings:
         return "no blessing: Evaluate produced none"
-    value = blessings[0].custom_properties.get("blessed")
+    value = blessings[0].custom_properties.get(A_BLESSED)
     if value in (1, True):
         return None
     message = blessings[0].custom_properties.get("blessing_message")
@@ -376,7 +384,7 @@ def _skip_unless_blessed(inputs: dict[str, list[Artifact]], parameters: dict[str
 
 def _on_skip(outputs: dict[str, Artifact], reason: str) -> None:
     pushed = outputs["pushed_model"]
-    pushed.custom_properties["pushed"] = 0
+    pushed.custom_properties[A_PUSHED] = 0
     pushed.custom_properties["push_skipped"] = reason
     Path(pushed.path, "push.json").write_text(json.dumps({"pushed": 0, "reason": reason}, indent=2) + "\n")
 

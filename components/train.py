@@ -30,8 +30,8 @@ from typing import Any
 from headwater.components._boundary import user_code
 from headwater.components._data import examples_file_pattern, load_user_function, schema_path
 from headwater.components.api import ExecutionContext, Input, Output, component
+from headwater.components.errors import InputDataError, UserCodeError
 from headwater.metadata import types
-from headwater.metadata.errors import InputDataError, UserCodeError
 
 __all__ = ["SERVING_DIR", "Train", "serving_model_path"]
 

@@ -61,9 +61,9 @@ from typing import Any
 from headwater.components import _data
 from headwater.components._boundary import user_code
 from headwater.components.api import ExecutionContext, Input, Output, component
+from headwater.components.errors import InputDataError, UserCodeError
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
-from headwater.metadata.errors import InputDataError, UserCodeError
 
 __all__ = [
     "TRANSFORMED_METADATA_DIR",

@@ -42,8 +42,8 @@ from typing import Any, NamedTuple
 from headwater.components._boundary import user_code
 from headwater.components._data import examples_file_pattern, load_user_function, schema_path
 from headwater.components.api import ExecutionContext, Input, Output, component
+from headwater.components.errors import InputDataError, ParameterError, UserCodeError
 from headwater.metadata import types
-from headwater.metadata.errors import InputDataError, ParameterError, UserCodeError
 
 __all__ = [
     "BEST_HYPERPARAMETERS_FILE",

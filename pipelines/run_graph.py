@@ -1,8 +1,8 @@
 """What a run's pages need before its nodes run: the node graph, the experiment and a ``running`` status.
 
 The launcher calls :func:`record_run_start` once per run, so a dashboard reading MLMD alone can draw nodes
-that have not started yet (as pending) and group runs by experiment. The names written here are kept in
-one block so they can move to the project's MLMD conventions module as they are.
+that have not started yet (as pending) and group runs by experiment. The names are in
+:mod:`headwater.metadata.conventions` (``CONTEXT_EXPERIMENT``, ``RUN_GRAPH``, ``RUN_EXPERIMENT``, ``RUN_STATUS``).
 """
 
 from __future__ import annotations
@@ -11,19 +11,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from headwater.metadata.conventions import CONTEXT_EXPERIMENT, RUN_EXPERIMENT, RUN_GRAPH, RUN_STATUS, RunStatus
 from headwater.metadata.store import MetadataStore, to_value
 from headwater.pipelines.pipeline import Pipeline
 
-__all__ = ["CONTEXT_EXPERIMENT", "RUN_EXPERIMENT", "RUN_GRAPH", "RUN_STATUS", "pipeline_graph", "record_run_start"]
-
-#: Context type grouping runs (``headwater run --experiment NAME``; default: the pipeline's name).
-CONTEXT_EXPERIMENT = "experiment"
-#: Run-context custom property: JSON ``{"nodes": [...], "edges": [...]}`` of the pipeline at run start.
-RUN_GRAPH = "pipeline_graph"
-#: Run-context custom property: the experiment's name.
-RUN_EXPERIMENT = "experiment"
-#: Run-context custom property: ``running`` at start, then ``succeeded|failed|canceled`` (the launcher's).
-RUN_STATUS = "status"
+__all__ = ["pipeline_graph", "record_run_start"]
 
 
 def pipeline_graph(pipeline: Pipeline) -> dict[str, Any]:
@@ -56,6 +48,6 @@ def record_run_start(store: MetadataStore, run_ctx: Any, pipeline: Pipeline, exp
     to_value(json.dumps(pipeline_graph(pipeline), sort_keys=True), run_ctx.custom_properties[RUN_GRAPH])
     to_value(name, run_ctx.custom_properties[RUN_EXPERIMENT])
     if RUN_STATUS not in run_ctx.custom_properties:
-        to_value("running", run_ctx.custom_properties[RUN_STATUS])
+        to_value(str(RunStatus.RUNNING), run_ctx.custom_properties[RUN_STATUS])
     store.mlmd.put_contexts([run_ctx])
     return exp_ctx

@@ -16,16 +16,35 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from headwater.metadata.conventions import (
+    A_BLESSED,
+    A_PUSHED,
+    CONTEXT_EXPERIMENT,
+    CONTEXT_PIPELINE,
+    CONTEXT_RUN,
+    OUTPUT_EVENTS,
+    P_CACHED_FROM,
+    P_DURATION,
+    P_ERROR,
+    P_LOG,
+    P_NODE,
+    P_RUN,
+    P_SKIPPED,
+    PARAM_PREFIX,
+    RUN_EXPERIMENT,
+    RUN_FINISHED,
+    RUN_GRAPH,
+    RUN_PIPELINE_NAME,
+    RUN_STARTED,
+    RUN_STATUS,
+)
 from headwater.metadata.errors import MetadataError
 from headwater.metadata.lineage.query import contexts_of_executions, execution_node
-from headwater.metadata.store import CONTEXT_PIPELINE, CONTEXT_RUN, OUTPUT_EVENTS
-from headwater.pipelines.run_graph import CONTEXT_EXPERIMENT, RUN_EXPERIMENT, RUN_GRAPH, RUN_STATUS
 
 __all__ = ["CountingStore", "Dashboard", "RunRow", "RunsQuery", "decode_props", "when"]
 
-# Names of what the launcher records on executions (see pipelines/launcher.py, P_*).
 E_NODE, E_RUN, E_DURATION, E_ERROR, E_LOG, E_CACHED_FROM, E_SKIPPED = (
-    "__node_id__", "__run_id__", "__duration_s__", "__error__", "__log_path__", "__cached_from__", "__skipped__")
+    P_NODE, P_RUN, P_DURATION, P_ERROR, P_LOG, P_CACHED_FROM, P_SKIPPED)
 STATES = ("pending", "running", "complete", "cached", "skipped", "failed", "canceled", "not run")
 MAX_PAGE = 200
 
@@ -251,7 +270,7 @@ class Dashboard:
         flags: dict[int, tuple[str, bool]] = {}
         for a in self.raw.get_artifacts_by_id(sorted(wanted)) if wanted else []:
             eid, key = wanted[a.id]
-            flags[eid] = (key, bool(decode_props(a).get("blessed" if key == "blessing" else "pushed")))
+            flags[eid] = (key, bool(decode_props(a).get(A_BLESSED if key == "blessing" else A_PUSHED)))
         rows = []
         for c in ctxs:
             props = props_of[c.id]
@@ -284,15 +303,15 @@ class Dashboard:
                 blessed = value
             elif kind == "pushed_model":
                 pushed = value
-        started = props.get("started_s") or ctx.create_time_since_epoch / 1000
-        finished = props.get("finished_s")
+        started = props.get(RUN_STARTED) or ctx.create_time_since_epoch / 1000
+        finished = props.get(RUN_FINISHED)
         if not finished and execs and status not in ("running",):
             finished = max((e.update_time_ms or 0) for e in execs) / 1000 or None
-        pipeline = str(props.get("pipeline_name") or pipeline)
+        pipeline = str(props.get(RUN_PIPELINE_NAME) or pipeline)
         if not pipeline:
             parents = self.raw.get_parent_contexts_by_context(ctx.id)
             pipeline = next((p.name for p in parents if p.type == CONTEXT_PIPELINE), "?")
-        params = {k[len("param:"):]: v for k, v in props.items() if k.startswith("param:")}
+        params = {k[len(PARAM_PREFIX):]: v for k, v in props.items() if k.startswith(PARAM_PREFIX)}
         return RunRow(ctx.id, ctx.name, pipeline, str(props.get(RUN_EXPERIMENT) or pipeline), status,
                       float(started), float(finished) - float(started) if finished else None, params, counts,
                       blessed, pushed, graph)
@@ -317,7 +336,7 @@ class Dashboard:
             key = _key(ev)
             if _is_output(ev) and key in ("blessing", "pushed_model") and ev.artifact_id in arts:
                 p = decode_props(arts[ev.artifact_id])
-                flags[ev.execution_id] = (key, bool(p.get("blessed" if key == "blessing" else "pushed")))
+                flags[ev.execution_id] = (key, bool(p.get(A_BLESSED if key == "blessing" else A_PUSHED)))
         row = self._row(ctx, props, execs, flags, "", _graph(props))
         latest: dict[str, Any] = {}
         for e in sorted(execs, key=lambda x: x.id):

@@ -6,10 +6,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from headwater.metadata.conventions import A_BLESSED, A_PUSHED, A_PUSHED_DESTINATION, A_PUSHED_VERSION, CONTEXT_RUN
 from headwater.metadata.errors import ArtifactNotFoundError, MetadataError
 from headwater.metadata.lineage.graph import LineageGraph
 from headwater.metadata.lineage.query import artifact_node, contexts_of_executions, execution_node, trace
-from headwater.metadata.store import CONTEXT_RUN
 from headwater.ui.data import Dashboard, _is_output, _is_produced, _key, node_id_of, when
 
 __all__ = ["artifact_detail", "compare_runs", "elements", "lineage", "models", "run_metrics"]
@@ -180,17 +180,17 @@ def models(dash: Dashboard) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for p in pushed:
         props = p.custom_properties
-        dest = str(props.get("pushed_destination") or p.uri)
-        base = dest.rstrip("/").rsplit("/", 1)[0] if props.get("pushed_version") else dest
+        dest = str(props.get(A_PUSHED_DESTINATION) or p.uri)
+        base = dest.rstrip("/").rsplit("/", 1)[0] if props.get(A_PUSHED_VERSION) else dest
         eid = pusher.get(p.id)
         bid = blessing_of.get(eid) if eid else None
         blessing = blessings.get(bid) if bid else None
         ev_art = eval_arts.get(evals.get(evaluator.get(bid or -1, -1), -1))
         metrics = dict(ev_art.custom_properties.get("metrics") or {}) if ev_art else {}
         groups.setdefault(base, []).append({
-            "artifact": p, "version": props.get("pushed_version"), "destination": dest,
-            "pushed": bool(props.get("pushed")), "created": when(p.create_time_ms),
-            "blessing": blessing, "blessed": bool(blessing.custom_properties.get("blessed")) if blessing else None,
+            "artifact": p, "version": props.get(A_PUSHED_VERSION), "destination": dest,
+            "pushed": bool(props.get(A_PUSHED)), "created": when(p.create_time_ms),
+            "blessing": blessing, "blessed": bool(blessing.custom_properties.get(A_BLESSED)) if blessing else None,
             "model_id": model_of.get(eid) if eid else None, "metrics": metrics,
             "evaluation_id": ev_art.id if ev_art else None})
     out = []

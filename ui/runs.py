@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m headwater.ui.runs FILE RUN_ID [--metadata URI] [--experiment NAME] [--param K=V]...``."""
     import argparse
 
-    from headwater.pipelines.cli import _parse_params
+    from headwater.pipelines.cli._args import key_values
     from headwater.pipelines.loader import load_pipeline
     from headwater.pipelines.runner import LocalRunner
 
@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pipeline = load_pipeline(args.pipeline_file)
     result = LocalRunner(metadata=args.metadata or None, quiet=True).run(
-        pipeline, _parse_params(args.param), run_id=args.run_id, experiment=args.experiment or None)
+        pipeline, key_values(args.param, "--param"), run_id=args.run_id, experiment=args.experiment or None)
     return 0 if result.ok else 1
 
 

@@ -21,6 +21,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from headwater.metadata.conventions import (
+    A_BASELINE_MODEL_ID,
+    A_BLESSED,
+    A_BLESSING_MESSAGE,
+    A_CURRENT_MODEL_ID,
+    A_PUSHED,
+    A_PUSHED_DESTINATION,
+    A_PUSHED_VERSION,
+)
 from headwater.ui.files import list_files, overall_metrics, read_json
 
 __all__ = ["View", "ViewContext", "registered", "view_for", "viewer"]
@@ -100,7 +109,7 @@ def evaluation(ctx: ViewContext) -> View:
     overall = slices.get("Overall") or {}
     metrics = sorted({m for s in slices.values() for m in s})
     return View("viewers/evaluation.html", {
-        "blessed": (data or {}).get("blessed", art.custom_properties.get("blessed")),
+        "blessed": (data or {}).get("blessed", art.custom_properties.get(A_BLESSED)),
         "message": (data or {}).get("message"), "slices": slices, "metric_names": metrics,
         "headline": dict(art.custom_properties.get("metrics") or {}) or overall_metrics(art.uri),
         "thresholds": threshold_outcomes(ctx.producer_parameters, overall),
@@ -111,12 +120,12 @@ def evaluation(ctx: ViewContext) -> View:
 @viewer("ModelBlessing")
 def blessing(ctx: ViewContext) -> View:
     p = ctx.artifact.custom_properties
-    blessed = p.get("blessed")
-    reason = p.get("blessing_message") or (
+    blessed = p.get(A_BLESSED)
+    reason = p.get(A_BLESSING_MESSAGE) or (
         "the evaluator wrote no message; see its evaluation" if blessed is not None else "no verdict recorded")
     return View("viewers/blessing.html", {
         "blessed": None if blessed is None else bool(blessed), "reason": reason,
-        "candidate": p.get("current_model_id"), "baseline": p.get("baseline_model_id"),
+        "candidate": p.get(A_CURRENT_MODEL_ID), "baseline": p.get(A_BASELINE_MODEL_ID),
         "thresholds": threshold_outcomes(ctx.producer_parameters, {})})
 
 
@@ -150,7 +159,7 @@ def pushed_model(ctx: ViewContext) -> View:
     record = read_json(ctx.artifact.uri, "push.json") or {}
     files = list_files(ctx.artifact.uri)
     return View("viewers/pushed.html", {
-        "destination": p.get("pushed_destination") or record.get("pushed_destination"),
-        "version": p.get("pushed_version") or record.get("pushed_version"),
-        "pushed": p.get("pushed", record.get("pushed")), "fingerprint": p.get("model_fingerprint"),
+        "destination": p.get(A_PUSHED_DESTINATION) or record.get(A_PUSHED_DESTINATION),
+        "version": p.get(A_PUSHED_VERSION) or record.get(A_PUSHED_VERSION),
+        "pushed": p.get(A_PUSHED, record.get(A_PUSHED)), "fingerprint": p.get("model_fingerprint"),
         "new_version": p.get("pushed_new_version"), "files": len(files["files"])})

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from headwater.metadata.conventions import CONTEXT_EXPERIMENT, RUN_GRAPH
 from headwater.metadata.errors import HeadwaterError
 from headwater.metadata.store import connect
 from headwater.pipelines import LocalRunner, Pipeline
-from headwater.pipelines.run_graph import CONTEXT_EXPERIMENT, RUN_GRAPH
 from headwater.ui.app import create_app
 from headwater.ui.data import Dashboard, RunsQuery
 from headwater.ui.security import COOKIE, CSP

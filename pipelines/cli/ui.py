@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-__all__ = ["register"]
+__all__ = ["cmd_ui", "configure"]
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from headwater.pipelines.cli import _metadata_uri, open_store_for
+    from headwater.pipelines.cli._args import metadata_uri, open_store_for
 
     try:
         from headwater.ui.server import serve
@@ -27,20 +26,18 @@ def cmd_ui(args: argparse.Namespace) -> int:
     if args.allow_runs:
         from headwater.ui.runs import RunStarter, routes
 
-        runs_form = routes(RunStarter(args.pipeline, _metadata_uri(args)))
+        runs_form = routes(RunStarter(args.pipeline, metadata_uri(args)))
     serve(store, host=args.host, port=args.port, token=args.token, allow_runs=args.allow_runs,
           open_browser=args.open, runs_form=runs_form)
     return 0
 
 
-def register(subparsers: Any) -> None:
-    """Add the ``ui`` command to the ``headwater`` command line."""
-    from headwater.pipelines.cli import add_store_options
+def configure(ui: argparse.ArgumentParser) -> None:
+    """The ``ui`` command's options."""
+    from headwater.pipelines.cli._args import add_store_options
 
-    ui = subparsers.add_parser(
-        "ui", help="browse runs, DAGs, artifacts, lineage and models in a web dashboard",
-        description="Serve a read-only web dashboard over the metadata store that 'headwater runs list' reads: "
-                    "runs, live DAGs, artifacts with viewers, lineage, comparisons and pushed models.")
+    ui.description = ("Serve a read-only web dashboard over the metadata store that 'headwater runs list' reads: "
+                      "runs, live DAGs, artifacts with viewers, lineage, comparisons and pushed models.")
     add_store_options(ui)
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; any other "
                     "address requires an access token)")
