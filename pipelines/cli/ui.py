@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
 __all__ = ["cmd_ui", "configure"]
 
+# Without the 'ui' extra the command table lists `ui` as unavailable and says what to install. Looked up, not
+# imported: `headwater --help` must not import the web stack.
+for _module in ("starlette", "uvicorn", "jinja2"):
+    if importlib.util.find_spec(_module) is None:
+        raise ImportError(f"the dashboard's web stack is not installed: no module {_module!r}", name=_module)
+
 
 def cmd_ui(args: argparse.Namespace) -> int:
     from headwater.pipelines.cli._args import metadata_uri, open_store_for
+    from headwater.ui.server import serve
 
-    try:
-        from headwater.ui.server import serve
-    except ImportError as exc:
-        print(f"headwater: error: the dashboard needs the 'ui' extra (pip install 'headwater[ui]'): {exc}",
-              file=sys.stderr)
-        return 2
     if args.allow_runs and not args.pipeline:
         print("headwater: error: --allow-runs needs the pipeline files that may be started: add --pipeline "
               "pipeline.py (repeatable)", file=sys.stderr)

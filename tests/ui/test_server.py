@@ -231,3 +231,15 @@ def test_cli_stays_light_and_ui_help() -> None:
     help_text = subprocess.run([sys.executable, "-m", "headwater.pipelines.cli", "ui", "--help"],
                                capture_output=True, text=True, check=True).stdout
     assert "--allow-runs" in help_text and "--token" in help_text
+
+
+def test_ui_command_is_unavailable_without_the_web_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    monkeypatch.delitem(sys.modules, "headwater.pipelines.cli.ui", raising=False)
+    with pytest.raises(ImportError, match="web stack is not installed") as caught:
+        importlib.import_module("headwater.pipelines.cli.ui")
+    assert caught.value.name == "uvicorn"  # the command table then says: pip install 'headwater[ui]'
