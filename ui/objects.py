@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from headwater.metadata.conventions import A_BLESSED, A_PUSHED, A_PUSHED_DESTINATION, A_PUSHED_VERSION, CONTEXT_RUN
@@ -220,7 +220,3 @@ def execution_detail(dash: Dashboard, execution_id: int) -> dict[str, Any]:
     return {"execution": e, "node": node_id_of(e), "run": (ctx.get(CONTEXT_RUN) or [None])[0],
             "contexts": ctx, "parameters": params, "created": when(e.create_time_ms), **io,
             "internal": {k: v for k, v in e.custom_properties.items() if k.startswith("__")}}
-
-
-def as_mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
