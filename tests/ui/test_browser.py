@@ -48,6 +48,7 @@ def penguin_ui(penguin_store: str, server_factory: Any) -> Any:
     return server_factory(penguin_store)
 
 
+@pytest.mark.slow  # two real penguin runs first: 1-5 min on the 2-core machine
 def test_runs_list_run_dag_and_evaluation(browser: Any, penguin_ui: Any) -> None:
     browser.get(penguin_ui.url + "/")
     rows = csss(browser, "tr.run-row")
@@ -82,6 +83,7 @@ def test_runs_list_run_dag_and_evaluation(browser: Any, penguin_ui: Any) -> None
     assert not csp_violations(browser)
 
 
+@pytest.mark.slow  # two real penguin runs first: 1-5 min on the 2-core machine
 def test_compare_two_runs(browser: Any, penguin_ui: Any) -> None:
     browser.get(penguin_ui.url + "/")
     for box in csss(browser, "input[name=runs]"):
@@ -98,6 +100,7 @@ def test_compare_two_runs(browser: Any, penguin_ui: Any) -> None:
     assert not csp_violations(browser)
 
 
+@pytest.mark.slow  # two real penguin runs first: 1-5 min on the 2-core machine
 def test_models_lineage_down_to_examples_and_explain(browser: Any, penguin_ui: Any) -> None:
     browser.get(penguin_ui.url + "/models")
     assert "serving now" in css(browser, "table.models").text
