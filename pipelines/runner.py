@@ -10,11 +10,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from headwater.components.errors import ExecutionError
+from headwater.components.errors import ExecutionError, ParameterError
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.connection import ENV_VAR
 from headwater.metadata.conventions import ExecutionState, NodeState, RunStatus
-from headwater.metadata.errors import HeadwaterError, MetadataError
+from headwater.metadata.errors import HeadwaterError, MetadataError, MetadataWriteError
 from headwater.metadata.store import MetadataStore, connect
 from headwater.pipelines.backend import ExecutorBackend, LocalBackend, NodeOptions
 from headwater.pipelines.launcher import Launcher, Outcome, is_local_path
@@ -133,8 +133,12 @@ class Runner:
             raise
         run_id = run_id or new_run_id()
         use_cache = self.cache if cache is None else cache
-        launcher = Launcher(store, pipeline, run_id, values, cache=use_cache, experiment=experiment)
-        launcher.recover()
+        try:
+            launcher = Launcher(store, pipeline, run_id, values, cache=use_cache, experiment=experiment)
+            launcher.recover()
+        except BaseException:
+            backend.close()
+            raise
         display = StatusDisplay(
             selected, self.stream, quiet=self.quiet,
             title=f"headwater: running pipeline {pipeline.name!r} (run {run_id}, metadata {store.display})",
@@ -147,8 +151,12 @@ class Runner:
             display.close("headwater: interrupted — cancelled running nodes")
             launcher.finish(RunStatus.CANCELED)
             raise
+        except MetadataWriteError:
+            display.close("headwater: stopped — the metadata store could not be written")
+            raise
         finally:
             backend.close()
+            launcher.remove_scratch()
         for nid in pipeline.node_ids:
             if nid not in selected:
                 results[nid] = NodeResult(nid, NodeState.NOT_RUN)
@@ -210,6 +218,8 @@ class Runner:
                     node = pipeline.node(nid)
                     try:
                         outcome = launcher.prepare(node, beam_args=pipeline.beam_args)
+                    except MetadataWriteError:
+                        raise
                     except HeadwaterError as exc:
                         record(Outcome(nid, NodeState.FAILED, error=str(exc), error_type=type(exc).__name__))
                         continue
@@ -241,6 +251,11 @@ class Runner:
                         continue
                     record(launcher.publish(node, outcome, res))
                 display.refresh()
+        except MetadataWriteError:
+            # The store cannot record anything more: stop what runs (its executions stay RUNNING in the
+            # store and the next run recovers them: FAILED, their files deleted) and end the run.
+            backend.cancel(list(in_flight))
+            raise
         except KeyboardInterrupt:
             backend.cancel(list(in_flight))
             for nid, outcome, _ in in_flight.values():
@@ -265,6 +280,10 @@ class LocalRunner(Runner):
     def __init__(self, max_workers: int | None = None, *, metadata: str | None = None, cache: bool = True,
                  quiet: bool = False, stream: TextIO | None = None) -> None:
         super().__init__(self._backend, metadata=metadata, cache=cache, quiet=quiet, stream=stream)
+        if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int)
+                                        or max_workers < 1):
+            raise ParameterError(f"LocalRunner: max_workers is {max_workers!r}; give a number of worker processes, "
+                                 "1 or more (or None for one per core)")
         self.max_workers = max_workers
 
     def _backend(self, pipeline: Pipeline, selected: list[str]) -> LocalBackend:

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from headwater.pipelines.cli import k8s
-from headwater.pipelines.cli._args import POINTER, key_values
+from headwater.pipelines.cli._args import POINTER, count, key_values
 
 __all__ = ["cmd_run", "configure"]
 
@@ -27,7 +27,8 @@ def configure(run: argparse.ArgumentParser) -> None:
     run.add_argument("--to", dest="to_node", metavar="NODE", help="run NODE and everything it depends on")
     run.add_argument("--runner", choices=("local", "kubernetes"), default="local",
                      help="where nodes run (default: local worker processes)")
-    run.add_argument("--workers", type=int, default=None, metavar="N",
+    run.add_argument("--workers", type=count("--workers", "a number of worker processes", minimum=1),
+                     default=None, metavar="N",
                      help="local runner: parallel worker processes (default: number of cores)")
     run.add_argument("--metadata", metavar="URI", help="metadata connection string (default: "
                      "$HEADWATER_METADATA or sqlite:///<pipeline root>/metadata.sqlite)")

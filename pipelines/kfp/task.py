@@ -52,7 +52,7 @@ from headwater.metadata.conventions import (
     RunStatus,
 )
 from headwater.metadata.errors import HeadwaterError
-from headwater.metadata.store import MetadataStore, to_value
+from headwater.metadata.store import MetadataStore, published_order, to_value
 from headwater.pipelines.cli._args import key_values
 from headwater.pipelines.launcher import Launcher, Outcome, is_local_path
 from headwater.pipelines.pipeline import Pipeline
@@ -76,7 +76,7 @@ def outputs_in_run(store: MetadataStore, run_id: str, node_id: str) -> dict[str,
     ]
     if not found:
         return None
-    return store.execution_outputs(max(found, key=lambda e: (e.create_time_since_epoch, e.id)).id)
+    return store.execution_outputs(max(found, key=published_order).id)
 
 
 def _abandon_earlier_attempts(store: MetadataStore, run_id: str, node_id: str) -> list[int]:

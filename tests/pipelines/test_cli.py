@@ -86,6 +86,8 @@ def test_bad_params_and_slices(tmp_path):
     assert bad.returncode == 2 and "unknown runtime parameter(s) nope" in bad.stderr
     assert "expects KEY=VALUE" in cli("run", str(path), "--param", "oops", cwd=tmp_path).stderr
     assert "no node 'zz'" in cli("run", str(path), "--from", "zz", cwd=tmp_path).stderr
+    workers = cli("run", str(path), "--workers", "-3", cwd=tmp_path)
+    assert workers.returncode == 2 and "--workers must be 1 or more, got -3" in workers.stderr
 
 
 def test_runs_without_store_says_what_to_do(tmp_path, monkeypatch, capsys):
