@@ -65,6 +65,7 @@ from headwater.metadata.errors import HeadwaterError, MetadataError, StorageErro
 from headwater.metadata.store import MetadataStore, published_order, to_value
 from headwater.pipelines.ownership import claim_root
 from headwater.pipelines.pipeline import Pipeline
+from headwater.pipelines.run_graph import record_run_start
 
 __all__ = ["Launcher", "Outcome", "is_local_path", "process_owner", "under"]
 
@@ -136,6 +137,7 @@ class Launcher:
         params: Mapping[str, Any],
         *,
         cache: bool = True,
+        experiment: str | None = None,
     ) -> None:
         self.store = store
         self.pipeline = pipeline
@@ -160,6 +162,7 @@ class Launcher:
             },
         )
         self._link_parent(self.run_ctx, self.pipeline_ctx)
+        self.experiment_ctx = record_run_start(store, self.run_ctx, pipeline, experiment, self._link_parent)
         self._node_ctx: dict[str, Any] = {}
 
     def _link_parent(self, child: Any, parent: Any) -> None:
@@ -184,7 +187,7 @@ class Launcher:
         return self._node_ctx[node_id]
 
     def contexts(self, node_id: str) -> list[Any]:
-        return [self.pipeline_ctx, self.run_ctx, self.node_context(node_id)]
+        return [self.pipeline_ctx, self.run_ctx, self.node_context(node_id), self.experiment_ctx]
 
     def log_path(self, node_id: str, execution_id: int) -> str:
         """Where the executor's log is written: under the root, or for an object-store root a local folder

@@ -121,6 +121,7 @@ class Runner:
         to_node: str | None = None,
         cache: bool | None = None,
         run_id: str | None = None,
+        experiment: str | None = None,
     ) -> RunResult:
         values = pipeline.resolve_params(params)
         selected = pipeline.select(from_node, to_node)
@@ -133,7 +134,7 @@ class Runner:
         run_id = run_id or new_run_id()
         use_cache = self.cache if cache is None else cache
         try:
-            launcher = Launcher(store, pipeline, run_id, values, cache=use_cache)
+            launcher = Launcher(store, pipeline, run_id, values, cache=use_cache, experiment=experiment)
             launcher.recover()
         except BaseException:
             backend.close()

@@ -260,7 +260,8 @@ def _add_dockerfile(k8s_sub: Any) -> None:
         "dockerfile", help="write a Dockerfile for the image of a set of components (pinned dependencies)",
         description="Write a Dockerfile for a component image, built from the headwater source tree: headwater "
                     "with the extras the components need (core: the runners and metadata only; ml: TensorFlow, "
-                    "tf.Transform, TFMA, Beam, pyarrow), each dependency pinned to the version in constraints.txt. "
+                    "tf.Transform, TFMA, Beam, pyarrow; ui: the dashboard), each dependency pinned to the version in "
+                    "constraints.txt. "
                     "--cuda installs tensorflow[and-cuda] for GPU training.")
     dockerfile.add_argument("--component", action="append", default=[], metavar="NAME",
                             help="a component the image runs: a built-in (Ingest, Transform, Train, Evaluate, "

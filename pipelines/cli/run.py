@@ -33,6 +33,8 @@ def configure(run: argparse.ArgumentParser) -> None:
     run.add_argument("--metadata", metavar="URI", help="metadata connection string (default: "
                      "$HEADWATER_METADATA or sqlite:///<pipeline root>/metadata.sqlite)")
     run.add_argument("--quiet", "-q", action="store_true", help="print no live status")
+    run.add_argument("--experiment", metavar="NAME", help="group the run under experiment NAME in MLMD "
+                     "(default: the pipeline's name)")
     k8s.add_run_options(run)
     run.set_defaults(func=cmd_run)
 
@@ -46,7 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         params = key_values(args.param, "--param")
         runner = _make_runner(args)
         result = runner.run(pipeline, params, from_node=args.from_node, to_node=args.to_node,
-                            cache=not args.no_cache)
+                            cache=not args.no_cache, experiment=args.experiment)
     except KeyboardInterrupt:
         print("headwater: run canceled", file=sys.stderr)
         return 130

@@ -28,7 +28,7 @@ from headwater.components.errors import RunnerError
 __all__ = ["EXTRAS", "ML_MODULES", "DockerfileSpec", "extras_for", "pinned", "render_dockerfile", "source_tree"]
 
 #: The extras an image can have: ``core`` is headwater without extras.
-EXTRAS = ("core", "ml")
+EXTRAS = ("core", "ml", "ui")
 #: Top-level modules that only the ``ml`` extra installs: a component importing one of them needs it.
 ML_MODULES = frozenset({"tensorflow", "tensorflow_transform", "tensorflow_model_analysis", "apache_beam",
                         "tfx_bsl", "pyarrow", "tf_keras", "keras_tuner", "tensorflow_metadata"})
@@ -119,6 +119,12 @@ def extras_for(warm_imports: Iterable[Iterable[str]]) -> tuple[str, ...]:
     return ("ml",) if needs_ml else ("core",)
 
 
+def package_folders(tree: Path) -> list[str]:
+    """The source tree's top-level package folders (pyproject's ``package-dir``): ``pip install .`` needs each."""
+    setuptools = tomllib.loads((tree / "pyproject.toml").read_text())["tool"]["setuptools"]
+    return sorted({folder.split("/")[0] for folder in setuptools["package-dir"].values()})
+
+
 def _install_target(extras: Sequence[str]) -> str:
     named = [e for e in extras if e != "core"]
     return f'".[{",".join(named)}]"' if named else "."
@@ -162,10 +168,7 @@ def render_dockerfile(spec: DockerfileSpec, tree: Path | None = None) -> str:
         "WORKDIR /app",
         "# Dependencies first (a layer that changes only with the constraints), then the package itself.",
         "COPY constraints.txt pyproject.toml README.md ./",
-        "COPY components ./components",
-        "COPY pipelines ./pipelines",
-        "COPY metadata ./metadata",
-        "COPY templates ./templates",
+        *[f"COPY {folder} ./{folder}" for folder in package_folders(tree)],
         f"RUN pip install -c constraints.txt {_install_target(spec.extras)} \\",
         *[f'        "{r}" \\' for r in requirements],
         " && groupadd --gid 1000 headwater \\",

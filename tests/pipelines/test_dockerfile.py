@@ -82,11 +82,12 @@ def test_bad_requests_say_what_to_do(tmp_path, capsys):
 
 
 def test_deploy_dockerfile_is_what_the_command_writes(tmp_path):
-    text = render_dockerfile(DockerfileSpec(extras=("ml",), command="headwater k8s dockerfile --extra ml"), REPO)
+    command = "headwater k8s dockerfile --extra ml --extra ui"
+    text = render_dockerfile(DockerfileSpec(extras=("ml", "ui"), command=command), REPO)
     assert (REPO / "deploy" / "Dockerfile").read_text() == text, \
-        "regenerate it: headwater k8s dockerfile --extra ml -o deploy/Dockerfile"
+        "regenerate it: headwater k8s dockerfile --extra ml --extra ui -o deploy/Dockerfile"
     parser = parse(text, tmp_path)
     copied = [i["value"] for i in parser.structure if i["instruction"] == "COPY"]
-    for folder in ("components", "pipelines", "metadata", "templates"):  # every package of the source tree
+    for folder in ("components", "pipelines", "metadata", "templates", "ui"):  # every package of the source tree
         assert any(v.startswith(folder) for v in copied)
         assert (REPO / folder).is_dir()
