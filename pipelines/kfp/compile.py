@@ -13,9 +13,11 @@ Every node becomes a container task, in the node's image (``with_image``/``@comp
 
 * ``root.inputDefinitions.parameters``: the pipeline's runtime parameters, typed, with their defaults, so
   the KFP UI pre-fills them; every task receives all of them (they are recorded on the run);
-* one task per node, ``dependentTasks`` following the DAG; artifacts do not travel as KFP artifacts — they
-  stay under headwater's pipeline root and in ML Metadata, and each task resolves its inputs there by run
-  id (the KFP run's id, ``{{$.pipeline_job_uuid}}``);
+* one task per node, ``dependentTasks`` following the DAG; one executor per distinct (image, placement,
+  resources, deadline), shared by its tasks (:mod:`headwater.pipelines.kfp._executors`): the node id and
+  output-parameter requests are task input parameters, the plan is the whole pipeline's; artifacts do not
+  travel as KFP artifacts — they stay under headwater's pipeline root and in ML Metadata, and each task
+  resolves its inputs there by run id (the KFP run's id, ``{{$.pipeline_job_uuid}}``);
 * per-task resources (``resourceCpuRequest``/``Limit``, memory, ``nvidia.com/gpu`` accelerator), the
   retry policy from ``.with_retries()``, and ``cachingOptions.enableCache: false`` (KFP's cache cannot
   see headwater's cache key — input data fingerprints, code — so headwater's own cache decides, inside
