@@ -788,3 +788,17 @@ def test_task_in_an_image_with_another_headwater_release_says_so(tmp_path, capsy
     err = capsys.readouterr().err
     assert (f"pipeline 'tiny': image {CPU_IMAGE} has headwater {headwater_version()}, the pipeline was compiled "
             "with headwater 9.9.0") in err and "Traceback" not in err
+
+
+def test_a_task_imports_only_its_node_and_ancestors(tmp_path, capsys):
+    """The plan is the whole pipeline's; a task in an image without a downstream node's module still runs."""
+    uri = f"sqlite:///{tmp_path / 'md.sqlite'}"
+    p = tiny(tmp_path / "root", lambda a: c.consume(examples=a.outputs.data).with_id("b"))
+    plan = pipeline_to_plan(p)
+    plan["nodes"][1]["component"]["module"] = "hw_not_in_this_image"
+    args = ["--run-id", "r", "--plan", json.dumps(plan), "--metadata", uri]
+    assert task_main(["--node", "a", *args]) == 0
+    assert task_main(["--node", "b", *args]) == 2
+    assert "cannot import module 'hw_not_in_this_image' of component 'consume'" in capsys.readouterr().err
+    assert task_main(["--node", "zz", *args]) == 2
+    assert "node 'zz' is not in the plan (it has ['a', 'b']); recompile the pipeline" in capsys.readouterr().err
