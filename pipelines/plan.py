@@ -21,7 +21,7 @@ from headwater.components.api import Channel, Component, Node, Param, load_compo
 from headwater.pipelines.errors import PipelineDefinitionError
 from headwater.pipelines.pipeline import Pipeline
 
-__all__ = ["PLAN_VERSION", "param_type_name", "pipeline_from_plan", "pipeline_to_plan"]
+__all__ = ["PLAN_VERSION", "param_type_name", "pipeline_from_plan", "pipeline_to_plan", "restrict_plan"]
 
 PLAN_VERSION = "headwater.dev/v1"
 
@@ -112,6 +112,26 @@ def pipeline_to_plan(
         "params": params,
         "nodes": [_node_entry(pipeline.node(n)) for n in pipeline.topological_order(wanted)],
     }
+
+
+def restrict_plan(plan: Mapping[str, Any], node_id: str) -> dict[str, Any]:
+    """The plan with only ``node_id`` and its ancestors (the rest is not imported: it may not be in this image).
+
+    A plan that already holds just those (a node's own plan) comes back unchanged.
+    """
+    entries = {e["id"]: e for e in plan.get("nodes", [])}
+    if node_id not in entries:
+        raise PipelineDefinitionError(str(plan.get("name")), [
+            f"node {node_id!r} is not in the plan (it has {sorted(entries)}); recompile the pipeline"])
+    wanted: set[str] = set()
+    todo = [node_id]
+    while todo:
+        nid = todo.pop()
+        if nid in wanted or nid not in entries:
+            continue
+        wanted.add(nid)
+        todo.extend(p for b in entries[nid].get("inputs", {}).values() for p, _ in b["channels"])
+    return {**plan, "nodes": [e for e in plan["nodes"] if e["id"] in wanted]}
 
 
 def pipeline_from_plan(plan: Mapping[str, Any]) -> Pipeline:
