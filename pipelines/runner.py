@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -167,9 +167,13 @@ class Runner:
         return result
 
     def _loop(self, pipeline: Pipeline, selected: list[str], launcher: Launcher, backend: ExecutorBackend,
-              display: StatusDisplay, results: dict[str, NodeResult]) -> None:
+              display: StatusDisplay, results: dict[str, NodeResult], *, adopted: Sequence[Outcome] = ()) -> None:
+        """Launch ``selected`` as their inputs become ready, and publish what finishes. ``adopted``: executions
+        already running on ``backend`` (launched by an earlier orchestrator) to wait for and publish too."""
         waiting = list(selected)
-        in_flight: dict[int, tuple[str, Outcome, int]] = {}  # execution id -> (node, outcome, attempt)
+        # execution id -> (node, outcome, attempt)
+        in_flight: dict[int, tuple[str, Outcome, int]] = {o.execution_id: (o.node_id, o, 1) for o in adopted
+                                                           if o.execution_id is not None}
         finished: set[str] = set()
         sel = set(selected)
 
