@@ -45,12 +45,14 @@ import enum
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from headwater.components import _eval_checks
 from headwater.components.api import Component, ExecutionContext, Input, Node, Output, component
 from headwater.metadata import types
 from headwater.metadata.errors import InputDataError, ParameterError
@@ -288,6 +290,7 @@ class EvalConfig:
             raise ParameterError(
                 f"eval_config.task is {self.task!r}; use 'auto', 'multiclass', 'binary' or 'regression'"
             )
+        _eval_checks.check_definition(self.to_dict())  # metric names, threshold ranges and directions
 
     def _check_threshold_slices(self) -> None:
         evaluated = ", ".join(_slice_text(s) for s in self.slices)
@@ -361,17 +364,22 @@ class EvalConfig:
         """Build from YAML text or a ``.yaml``/``.yml`` file."""
         import yaml
 
-        text = str(text_or_path)
+        text, source = str(text_or_path), None
         if isinstance(text_or_path, os.PathLike) or (text.endswith((".yaml", ".yml")) and "\n" not in text):
             path = Path(text_or_path)
             if not path.is_file():
                 raise ParameterError(f"eval_config file {text} does not exist")
-            text = path.read_text()
+            text, source = path.read_text(), str(path)
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ParameterError(f"eval_config is not valid YAML: {exc}") from None
-        return cls.from_dict(data or {})
+        try:
+            return cls.from_dict(data or {})
+        except ParameterError as exc:  # name the file the mistake is in
+            if source is None:
+                raise
+            raise ParameterError(f"{source}: {exc}", parameter="eval_config", file=source) from None
 
     # -------------------------------------------------------------- TFMA
     def to_tfma(self) -> Any:
@@ -587,23 +595,6 @@ def _signatures(saved_model_dir: str) -> dict[str, _Signature]:
             out[name] = _Signature({k: shape(v) for k, v in sig.inputs.items()},
                                    {k: shape(v) for k, v in sig.outputs.items()})
     return out
-
-
-def _raw_feature_keys(patterns: Sequence[str], limit: int = 2000) -> set[str]:
-    """Feature names seen in the first ``limit`` eval examples (to check label and slice keys)."""
-    from headwater.components._data import glob_files, read_tfrecords
-    from tensorflow.core.example import example_pb2
-
-    keys: set[str] = set()
-    seen = 0
-    for pattern in patterns:
-        for path in glob_files(pattern):
-            for record in read_tfrecords(path):
-                keys.update(example_pb2.Example.FromString(record).features.feature.keys())
-                seen += 1
-                if seen >= limit:
-                    return keys
-    return keys
 
 
 def _check_config(plan: _Plan, signatures: Mapping[str, _Signature], raw_keys: set[str], node: str,
@@ -1218,7 +1209,14 @@ class _EvaluateComponent(Component):
     def __call__(self, **kwargs: Any) -> Node:
         config = kwargs.get("eval_config")
         if config is not None and not _is_runtime_param(config):
-            kwargs["eval_config"] = normalize_eval_config(config)
+            caller = sys._getframe(1)
+            where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
+            try:
+                kwargs["eval_config"] = normalize_eval_config(config)
+                _eval_checks.check_definition(kwargs["eval_config"])
+            except ParameterError as exc:
+                raise ParameterError(f"{where}: Evaluate(eval_config=...): {exc}", parameter="eval_config",
+                                     file=caller.f_code.co_filename, line=caller.f_lineno) from None
         return super().__call__(**kwargs)
 
 
@@ -1261,7 +1259,8 @@ def Evaluate(
     if not examples:
         raise InputDataError(f"{node}: input 'examples' holds no Examples artifact; connect one")
     patterns = [examples_file_pattern(a.path, s) for a in examples for s in splits]
-    raw_keys = _raw_feature_keys(patterns)
+    sample = _eval_checks.sample_examples(patterns)
+    raw_keys = sample.keys
     if not raw_keys:
         raise InputDataError(
             f"{node}: no eval examples in {patterns}; check example_splits={splits} against the Examples' splits"
@@ -1283,6 +1282,10 @@ def Evaluate(
     signatures = _signatures(paths["candidate"])
     _check_config(plan, signatures, raw_keys, node, paths["candidate"])
     task, classes = _task(plan, signatures)
+    _eval_checks.check_examples(
+        plan.tfma_config, sample, node=node, task=task, classes=classes, class_names=plan.class_names,
+        transformed={k for spec in plan.tfma_config.model_specs for pre in spec.preprocessing_function_names
+                     for k in signatures[pre].outputs}, label_setting=plan.label_setting)
     if plan.plots:
         _add_plot_metrics(plan, task, classes)
     _add_label_shares(plan, task)
@@ -1308,18 +1311,27 @@ def Evaluate(
         )
         for spec in tfma_config.model_specs
     ]
-    with beam.Pipeline(options=_beam_options(ctx.beam_args)) as pipeline:
-        _ = (
-            pipeline
-            | "ReadExamples" >> tfxio.TFExampleRecord(
-                file_pattern=patterns, raw_record_column_name=tfma.ARROW_INPUT_COLUMN,
-                telemetry_descriptors=["headwater", "Evaluate"],
-            ).BeamSource()
-            | "Evaluate" >> tfma.ExtractEvaluateAndWriteResults(
-                eval_shared_model=shared[0] if len(shared) == 1 else shared,
-                eval_config=tfma_config, output_path=evaluation.path,
+    try:
+        with beam.Pipeline(options=_beam_options(ctx.beam_args)) as pipeline:
+            _ = (
+                pipeline
+                | "ReadExamples" >> tfxio.TFExampleRecord(
+                    file_pattern=patterns, raw_record_column_name=tfma.ARROW_INPUT_COLUMN,
+                    telemetry_descriptors=["headwater", "Evaluate"],
+                ).BeamSource()
+                | "Evaluate" >> tfma.ExtractEvaluateAndWriteResults(
+                    eval_shared_model=shared[0] if len(shared) == 1 else shared,
+                    eval_config=tfma_config, output_path=evaluation.path,
+                )
             )
-        )
+    except Exception as exc:  # TFMA's errors that the checks above could not foresee, said in our terms
+        spec = plan.tfma_config.model_specs[0]
+        translated = _eval_checks.translate_tfma_error(
+            exc, node=node, label=spec.label_key or None, label_setting=plan.label_setting,
+            slices=[k for s in plan.tfma_config.slicing_specs for k in [*s.feature_keys, *s.feature_values]])
+        if translated is None:
+            raise
+        raise translated from exc
 
     # ------------------------------------------------------------ verdict
     names = _class_names(plan, max(classes, 2), paths["candidate"]) if task in ("multiclass", "binary") else []
