@@ -44,19 +44,18 @@ METRIC_RANGES: dict[str, tuple[float, float, Better]] = {
         "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
         "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "AUC", "AUCPrecisionRecall",
         "Precision", "Recall", "PrecisionAtRecall", "RecallAtPrecision", "SensitivityAtSpecificity",
-        "SpecificityAtSensitivity", "Specificity", "F1Score", "FBetaScore", "TrueNegativeRate",
-        "TruePositiveRate", "NegativePredictiveValue", "ThreatScore", "MeanIoU", "IoU", "BinaryIoU",
-        "BalancedAccuracy",
+        "SpecificityAtSensitivity", "Specificity", "F1Score", "FBetaScore", "TNR", "TPR",
+        "NegativePredictiveValue", "NPV", "PPV", "ThreatScore", "MeanIoU", "IoU", "BinaryIoU", "OneHotIoU",
+        "OneHotMeanIoU", "BalancedAccuracy", "MaxRecall",
     )},
     **{name: (0.0, 1.0, "lower") for name in (
-        "FalsePositiveRate", "FalseNegativeRate", "FalseDiscoveryRate", "FalseOmissionRate", "MissRate",
-        "FallOut",
+        "FPR", "FNR", "FalseDiscoveryRate", "FalseOmissionRate", "MissRate", "FallOut",
     )},
     **{name: (0.0, _INF, "lower") for name in (
         "MeanSquaredError", "MeanAbsoluteError", "RootMeanSquaredError", "MeanAbsolutePercentageError",
         "MeanSquaredLogarithmicError", "BinaryCrossentropy", "CategoricalCrossentropy",
-        "SparseCategoricalCrossentropy", "Hinge", "SquaredHinge", "CategoricalHinge", "KLDivergence",
-        "Poisson", "LogCoshError",
+        "SparseCategoricalCrossentropy", "BinaryCrossEntropy", "CategoricalCrossEntropy", "Hinge",
+        "SquaredHinge", "CategoricalHinge", "KLDivergence", "Poisson", "LogCoshError",
     )},
     **{name: (0.0, _INF, None) for name in (
         "ExampleCount", "WeightedExampleCount", "TruePositives", "FalsePositives", "TrueNegatives",
@@ -66,13 +65,38 @@ METRIC_RANGES: dict[str, tuple[float, float, Better]] = {
     "MatthewsCorrelationCoefficient": (-1.0, 1.0, "higher"),
 }
 
-#: Metric class names TFMA and Keras ship (checked against both by the tests); a name close to one of
-#: these but not equal is a typo. Other names are left to the executor, which knows custom metrics.
-KNOWN_METRICS: frozenset[str] = frozenset(METRIC_RANGES) | {
-    "MeanLabel", "MeanPrediction", "Calibration", "CalibrationPlot", "ConfusionMatrixPlot",
-    "MultiClassConfusionMatrixPlot", "MultiLabelConfusionMatrixPlot", "ConfusionMatrixAtThresholds",
-    "Mean", "Sum",
-}
+#: Every metric class name TFMA's registry and ``tf_keras.metrics`` hold (at the pinned versions; a test
+#: checks it both ways). A name close to one of these but not equal is a typo; other names are left to
+#: the executor, which also knows custom metric classes (``module=``).
+KNOWN_METRICS: frozenset[str] = frozenset({
+    'AUC', 'AUCPrecisionRecall', 'Accuracy', 'BalancedAccuracy', 'BinaryAccuracy', 'BinaryCrossEntropy',
+    'BinaryCrossentropy', 'BinaryIoU', 'Bleu', 'BooleanFlipRates', 'COCOAveragePrecision', 'COCOAverageRecall',
+    'COCOMeanAveragePrecision', 'COCOMeanAverageRecall', 'Calibration', 'CalibrationPlot', 'CategoricalAccuracy',
+    'CategoricalCrossEntropy', 'CategoricalCrossentropy', 'CategoricalHinge', 'CoefficientOfDiscrimination',
+    'ConfusionMatrixAtThresholds', 'ConfusionMatrixPlot', 'CosineSimilarity', 'DiagnosticOddsRatio', 'ExactMatch',
+    'ExampleCount', 'F1Score', 'FBetaScore', 'FN', 'FNR', 'FP', 'FPR', 'FallOut', 'FalseDiscoveryRate',
+    'FalseNegativeFeatureSampler', 'FalseNegatives', 'FalseOmissionRate', 'FalsePositiveFeatureSampler',
+    'FalsePositives', 'FowlkesMallowsIndex', 'Hinge', 'Informedness', 'IoU', 'KLDivergence', 'LogCoshError',
+    'Markedness', 'MatthewsCorrelationCoefficient', 'MaxRecall', 'Mean', 'MeanAbsoluteAttributions',
+    'MeanAbsoluteError', 'MeanAbsolutePercentageError', 'MeanAttributions', 'MeanIoU', 'MeanLabel',
+    'MeanPrediction', 'MeanRelativeError', 'MeanSquaredError', 'MeanSquaredLogarithmicError', 'MeanTensor',
+    'MinLabelPosition', 'MissRate', 'ModelCosineSimilarity', 'MultiClassConfusionMatrixAtThresholds',
+    'MultiClassConfusionMatrixPlot', 'MultiLabelConfusionMatrixPlot', 'NDCG', 'NPV', 'NegToNegFlipRate',
+    'NegToPosFlipRate', 'NegativeLikelihoodRatio', 'NegativePredictiveValue',
+    'ObjectDetectionConfusionMatrixPlot', 'ObjectDetectionMaxRecall', 'ObjectDetectionPrecision',
+    'ObjectDetectionPrecisionAtRecall', 'ObjectDetectionRecall', 'ObjectDetectionThresholdAtRecall', 'OneHotIoU',
+    'OneHotMeanIoU', 'PPV', 'Poisson', 'PosToNegFlipRate', 'PosToPosFlipRate', 'PositiveLikelihoodRatio',
+    'Precision', 'PrecisionAtRecall', 'PredictedPositiveRate', 'Prevalence', 'PrevalenceThreshold',
+    'QueryStatistics', 'R2Score', 'Recall', 'RecallAtFalsePositiveRate', 'RecallAtPrecision',
+    'RelativeCoefficientOfDiscrimination', 'RootMeanSquaredError', 'Rouge', 'ScoreDistributionPlot',
+    'SemanticSegmentationConfusionMatrix', 'SemanticSegmentationFalsePositive',
+    'SemanticSegmentationTruePositive', 'SensitivityAtSpecificity', 'SetMatchPrecision', 'SetMatchRecall',
+    'SparseCategoricalAccuracy', 'SparseCategoricalCrossentropy', 'SparseTopKCategoricalAccuracy', 'Specificity',
+    'SpecificityAtSensitivity', 'SquaredHinge', 'SquaredPearsonCorrelation', 'Sum', 'SymmetricFlipRate',
+    'SymmetricPredictionDifference', 'TN', 'TNR', 'TP', 'TPR', 'ThreatScore', 'ThresholdAtRecall',
+    'TopKCategoricalAccuracy', 'TotalAbsoluteAttributions', 'TotalAttributions', 'TrueNegatives', 'TruePositives',
+    'WeightedExampleCount'
+})
 
 
 def _suggest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
@@ -302,7 +326,8 @@ def check_examples(
             seen = {str(v) for v in feature.values}
             if wanted in seen:
                 continue
-            hint = _suggest(wanted, seen)
+            same = [v for v in sorted(seen) if v.lower() == wanted.lower()]  # values are case-sensitive
+            hint = f"; did you mean {same[0]!r}?" if same else _suggest(wanted, seen)
             if hint or sample.complete:
                 raise ParameterError(
                     f"{node}: eval_config slice value {key}={wanted!r} does not occur in the eval examples "
