@@ -27,7 +27,9 @@ from typing import Any
 
 from headwater.components import storage
 from headwater.components._boundary import _UserCodeFailure, user_code
+from headwater.components.api import ExecutionContext, load_component
 from headwater.metadata.artifact import Artifact
+from headwater.metadata.errors import HeadwaterError
 
 __all__ = [
     "API_VERSION",
@@ -229,9 +231,6 @@ def run_execution(spec: ExecutionSpec) -> ExecutorResult:
 
 
 def _run_execution(spec: ExecutionSpec) -> ExecutorResult:
-    from headwater.components.api import ExecutionContext, load_component
-    from headwater.metadata.errors import HeadwaterError
-
     started = time.time()
     with _capture_output(spec.log_path):
         try:

@@ -68,12 +68,14 @@ from pathlib import Path
 from typing import Any
 
 from headwater.components import storage
+from headwater.components._layout import BLESSED_FILE, NOT_BLESSED_FILE, SAVED_MODEL_FILE, serving_model_path
 from headwater.components.api import ExecutionContext, Input, Output, component
 from headwater.components.errors import PushRefusedError
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.conventions import (
     A_BLESSED,
+    A_BLESSING_MESSAGE,
     A_CURRENT_MODEL_ID,
     A_PUSHED,
     A_PUSHED_DESTINATION,
@@ -89,7 +91,6 @@ _LOCK = ".headwater-push.lock"
 _TMP_PREFIX = ".push-tmp-"
 #: Under an object-store destination: one small object per push in flight, naming the version it claims.
 CLAIMS_DIR = ".headwater-push-claims"
-_SAVED_MODEL = "saved_model.pb"
 #: How often a pusher that lost a version number to a concurrent one tries the next number.
 _CLAIM_ATTEMPTS = 20
 
@@ -138,8 +139,6 @@ def _not_writable(base: str, why: str) -> PushRefusedError:
 
 def _blessing_verdict(blessing: Artifact) -> tuple[bool, str]:
     """Re-read the blessing: marker file AND custom property must both say BLESSED."""
-    from headwater.components.evaluate import BLESSED_FILE, NOT_BLESSED_FILE
-
     folder = Path(blessing.path)
     blessed_file = (folder / BLESSED_FILE).exists()
     not_blessed_file = (folder / NOT_BLESSED_FILE).exists()
@@ -157,8 +156,6 @@ def push_model(
     model: Artifact, blessing: Artifact, destination: str, *, node: str = "Push"
 ) -> dict[str, Any]:
     """The Push executor as a plain function: returns the PushedModel's custom properties."""
-    from headwater.components.train import serving_model_path
-
     blessed, why = _blessing_verdict(blessing)
     if not blessed:
         raise PushRefusedError(
@@ -173,7 +170,7 @@ def push_model(
             artifact_uri=blessing.uri,
         )
     source = Path(serving_model_path(model.path))
-    if not (source / "saved_model.pb").is_file():
+    if not (source / SAVED_MODEL_FILE).is_file():
         raise PushRefusedError(
             f"{node}: model {model.uri} has no SavedModel at {source}; push a Model produced by Train",
             artifact_uri=model.uri,
@@ -319,9 +316,9 @@ def _store_refused(base: str, exc: Exception) -> PushRefusedError:
 
 def _upload_version(source: Path, target: str, record: dict[str, Any]) -> None:
     """Every file but saved_model.pb (in parallel), then the push record, then saved_model.pb."""
-    storage.upload(str(source), target, skip={_SAVED_MODEL, PUSH_RECORD})
+    storage.upload(str(source), target, skip={SAVED_MODEL_FILE, PUSH_RECORD})
     storage.write_bytes(storage.join(target, PUSH_RECORD), (json.dumps(record, indent=2) + "\n").encode())
-    storage.upload_file(str(source / _SAVED_MODEL), storage.join(target, _SAVED_MODEL))
+    storage.upload_file(str(source / SAVED_MODEL_FILE), storage.join(target, SAVED_MODEL_FILE))
 
 
 def _push_to_object_store(
@@ -335,7 +332,7 @@ def _push_to_object_store(
     record = make_record()
     for attempt in range(_CLAIM_ATTEMPTS):
         latest = max(survey.versions, default=0)
-        if (latest and _SAVED_MODEL in survey.versions[latest]
+        if (latest and SAVED_MODEL_FILE in survey.versions[latest]
                 and not any(n > latest for n in survey.claims)
                 and _remote_fingerprint(storage.join(base, str(latest)), survey.versions[latest])
                 == record["fingerprint"]):
@@ -378,7 +375,7 @@ def _skip_unless_blessed(inputs: dict[str, list[Artifact]], parameters: dict[str
     value = blessings[0].custom_properties.get(A_BLESSED)
     if value in (1, True):
         return None
-    message = blessings[0].custom_properties.get("blessing_message")
+    message = blessings[0].custom_properties.get(A_BLESSING_MESSAGE)
     return f"model not blessed (blessed={value!r})" + (f": {message}" if message else "")
 
 

@@ -22,9 +22,10 @@ OUTPUT events to the artifacts they chose is recorded), so the runner has no spe
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any, cast
 
-from headwater.components.api import Channel, Component, Input, Node, ResolverContext, resolver
+from headwater.components.api import Channel, Component, Input, Node, OutputSpec, ResolverContext, resolver
 from headwater.components.errors import ParameterError
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact, ArtifactState
@@ -216,10 +217,6 @@ def LatestArtifact(
     without depending on that node in this run: it picks what exists when it runs (to use this run's
     output, connect the channel itself instead).
     """
-    from dataclasses import replace
-
-    from headwater.components.api import OutputSpec
-
     chosen: Any = artifact_type
     if isinstance(chosen, Channel):
         producer = producer or chosen.producer

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from headwater.components._eval_checks import KNOWN_METRICS, METRIC_RANGES, check_definition, translate_tfma_error
 from headwater.components.evaluate import (
     ChangeThreshold,
     EvalConfig,
@@ -17,6 +16,7 @@ from headwater.components.evaluate import (
     ValueThreshold,
     normalize_eval_config,
 )
+from headwater.components.evaluate._checks import KNOWN_METRICS, METRIC_RANGES, check_definition, translate_tfma_error
 from headwater.metadata.errors import ParameterError
 
 
