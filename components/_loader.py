@@ -9,10 +9,23 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["load_module_from_file", "module_name_for"]
+__all__ = ["SCRIPT_PREFIX", "is_script_module", "load_module_from_file", "module_name_for"]
+
+#: Module-name prefix of files loaded by path (``headwater run pipeline.py``, worker processes).
+SCRIPT_PREFIX = "headwater_pipeline_"
 
 
-def module_name_for(path: str | Path, prefix: str = "headwater_pipeline_") -> str:
+def is_script_module(module: str) -> bool:
+    """Whether ``module`` is a pipeline file rather than an importable module: run as a script
+    (``python pipeline.py`` makes it ``__main__``) or loaded by path (``headwater run pipeline.py``).
+
+    Both are the same file, so components defined in it have one identity either way: their name alone
+    (execution type and cache key), and workers load them from the file.
+    """
+    return module == "__main__" or module.startswith(SCRIPT_PREFIX)
+
+
+def module_name_for(path: str | Path, prefix: str = SCRIPT_PREFIX) -> str:
     """A stable module name for a file: the same in the orchestrator and in every worker process."""
     resolved = Path(path).resolve()
     stem = re.sub(r"\W", "_", resolved.stem)

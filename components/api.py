@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
+from headwater.components._loader import is_script_module
 from headwater.components._typing import (
     coerce_value,
     matches,
@@ -527,7 +528,8 @@ def _build_spec(
     except TypeError:
         source = None
     comp_name = name or fn.__name__
-    qualified = f"{module}.{comp_name}" if not module.startswith("headwater_pipeline_") else comp_name
+    # one identity whether the pipeline file is run as a script (__main__) or by `headwater run`
+    qualified = comp_name if is_script_module(module) else f"{module}.{comp_name}"
     return ComponentSpec(
         name=comp_name,
         qualified_name=qualified,
@@ -639,7 +641,7 @@ def load_component(module: str, function: str, source_file: str | None) -> Compo
     mod = sys.modules.get(module)
     if mod is None:
         try:
-            if module.startswith("headwater_pipeline_") or module == "__main__":
+            if is_script_module(module):
                 raise ImportError(module)
             import importlib
 

@@ -31,7 +31,9 @@ def param_type_name(param: Param) -> str | None:
 
 
 def _needs_file(module: str) -> bool:
-    return module == "__main__" or module.startswith("headwater_pipeline_")
+    from headwater.components._loader import is_script_module
+
+    return is_script_module(module)
 
 
 def _portable_path(path: str) -> str:

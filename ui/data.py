@@ -77,9 +77,9 @@ def when(ms_or_s: float | None, *, seconds: bool = False) -> str:
 
 def decode_props(proto: Any) -> dict[str, Any]:
     """Custom and plain properties of a context, decoded as the lineage queries decode them."""
-    from headwater.metadata.lineage.query import _props
+    from headwater.metadata.lineage.query import decoded_properties
 
-    return {**_props(proto.custom_properties), **_props(proto.properties)}
+    return decoded_properties(proto)
 
 
 def _quote(text: str) -> str:

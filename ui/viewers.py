@@ -80,10 +80,10 @@ def _snake(name: str) -> str:
 
 def threshold_outcomes(parameters: Mapping[str, Any], overall: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Each threshold of the evaluation config with the candidate's value and whether it passed."""
-    from headwater.metadata.lineage.explain import _decode, _parse_thresholds
+    from headwater.metadata.lineage.explain import recorded_thresholds
 
     out = []
-    for t in _parse_thresholds({k: _decode(v) for k, v in parameters.items()}):
+    for t in recorded_thresholds(parameters):
         name = _snake(t.metric)
         row = overall.get(name) or overall.get(t.metric) or {}
         value, diff = row.get("candidate"), row.get("diff")

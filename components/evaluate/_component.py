@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -11,8 +12,8 @@ from typing import Any
 
 from headwater.components import _data, _keras, _layout, _runtime
 from headwater.components.api import ExecutionContext, Input, Node, Output, Param
-from headwater.components.errors import InputDataError
-from headwater.components.evaluate import _charts, _report, _tfma
+from headwater.components.errors import InputDataError, ParameterError
+from headwater.components.evaluate import _charts, _checks, _report, _tfma
 from headwater.components.evaluate.config import normalize_eval_config
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
@@ -34,7 +35,14 @@ class _EvaluateComponent(_runtime.PackageComponent):
     def __call__(self, **kwargs: Any) -> Node:
         config = kwargs.get("eval_config")
         if config is not None and not isinstance(config, Param):
-            kwargs["eval_config"] = normalize_eval_config(config)
+            caller = sys._getframe(1)
+            where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
+            try:
+                kwargs["eval_config"] = normalize_eval_config(config)
+                _checks.check_definition(kwargs["eval_config"])
+            except ParameterError as exc:
+                raise ParameterError(f"{where}: Evaluate(eval_config=...): {exc}", parameter="eval_config",
+                                     file=caller.f_code.co_filename, line=caller.f_lineno) from None
         return super().__call__(**kwargs)
 
 
@@ -152,7 +160,8 @@ def Evaluate(
     if not examples:
         raise InputDataError(f"{node}: input 'examples' holds no Examples artifact; connect one")
     patterns = [_data.examples_file_pattern(a.path, s) for a in examples for s in splits]
-    raw_keys = _tfma._raw_feature_keys(patterns)
+    sample = _checks.sample_examples(patterns)
+    raw_keys = sample.keys
     if not raw_keys:
         raise InputDataError(
             f"{node}: no eval examples in {patterns}; check example_splits={splits} against the Examples' splits"
@@ -166,11 +175,24 @@ def Evaluate(
     signatures = _tfma._signatures(paths["candidate"])
     _tfma._check_config(plan, signatures, raw_keys, node, paths["candidate"])
     task, classes = _tfma._task(plan, signatures)
+    _checks.check_examples(
+        plan.tfma_config, sample, node=node, task=task, classes=classes, class_names=plan.class_names,
+        transformed={k for spec in plan.tfma_config.model_specs for pre in spec.preprocessing_function_names
+                     for k in signatures[pre].outputs}, label_setting=plan.label_setting)
     if plan.plots:
         _tfma._add_plot_metrics(plan, task, classes)
     _tfma._add_label_shares(plan, task)
     thresholds = _tfma._has_thresholds(plan.tfma_config)
-    tfma_config = _run_tfma(plan, paths, patterns, evaluation.path, ctx.beam_args)
+    try:
+        tfma_config = _run_tfma(plan, paths, patterns, evaluation.path, ctx.beam_args)
+    except Exception as exc:  # TFMA's errors that the checks above could not foresee, said in our terms
+        spec = plan.tfma_config.model_specs[0]
+        translated = _checks.translate_tfma_error(
+            exc, node=node, label=spec.label_key or None, label_setting=plan.label_setting,
+            slices=[k for s in plan.tfma_config.slicing_specs for k in [*s.feature_keys, *s.feature_values]])
+        if translated is None:
+            raise
+        raise translated from exc
 
     # ------------------------------------------------------------ verdict
     import tensorflow_model_analysis as tfma

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from headwater.components import _data, _layout, _runtime
+from headwater.components import _layout, _runtime
 from headwater.components.errors import ParameterError
 from headwater.components.evaluate.config import TFMA_KEY, EvalConfig, NoThresholdPolicy, Task, _suggest
 
@@ -66,22 +66,6 @@ def _signatures(saved_model_dir: str) -> dict[str, _Signature]:
             out[name] = _Signature({k: shape(v) for k, v in sig.inputs.items()},
                                    {k: shape(v) for k, v in sig.outputs.items()})
     return out
-
-
-def _raw_feature_keys(patterns: Sequence[str], limit: int = 2000) -> set[str]:
-    """Feature names seen in the first ``limit`` eval examples (to check label and slice keys)."""
-    from tensorflow.core.example import example_pb2
-
-    keys: set[str] = set()
-    seen = 0
-    for pattern in patterns:
-        for path in _data.glob_files(pattern):
-            for record in _data.read_tfrecords(path):
-                keys.update(example_pb2.Example.FromString(record).features.feature.keys())
-                seen += 1
-                if seen >= limit:
-                    return keys
-    return keys
 
 
 def _check_config(plan: _Plan, signatures: Mapping[str, _Signature], raw_keys: set[str], node: str,

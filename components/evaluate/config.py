@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from headwater.components.errors import ParameterError
+from headwater.components.evaluate import _checks
 
 __all__ = [
     "ChangeThreshold",
@@ -248,6 +249,7 @@ class EvalConfig:
             raise ParameterError(
                 f"eval_config.task is {self.task!r}; use 'auto', 'multiclass', 'binary' or 'regression'"
             )
+        _checks.check_definition(self.to_dict())  # metric names, threshold ranges and directions
 
     def _check_threshold_slices(self) -> None:
         evaluated = ", ".join(_slice_text(s) for s in self.slices)
@@ -321,17 +323,22 @@ class EvalConfig:
         """Build from YAML text or a ``.yaml``/``.yml`` file."""
         import yaml
 
-        text = str(text_or_path)
+        text, source = str(text_or_path), None
         if isinstance(text_or_path, os.PathLike) or (text.endswith((".yaml", ".yml")) and "\n" not in text):
             path = Path(text_or_path)
             if not path.is_file():
                 raise ParameterError(f"eval_config file {text} does not exist")
-            text = path.read_text()
+            text, source = path.read_text(), str(path)
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ParameterError(f"eval_config is not valid YAML: {exc}") from None
-        return cls.from_dict(data or {})
+        try:
+            return cls.from_dict(data or {})
+        except ParameterError as exc:  # name the file the mistake is in
+            if source is None:
+                raise
+            raise ParameterError(f"{source}: {exc}", parameter="eval_config", file=source) from None
 
     # -------------------------------------------------------------- TFMA
     def to_tfma(self) -> Any:

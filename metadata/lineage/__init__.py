@@ -6,7 +6,8 @@
     from headwater.metadata.lineage import explain_push, render, upstream
 
     store = connect("sqlite:///pipeline_root/metadata.sqlite", readonly=True)
-    graph = upstream(store, 42, depth=3)        # an id, a URI, or an artifact object
+    graph = upstream(store, 42, depth=3)        # an id, a URI, a serving path, or an artifact object
+    upstream(store, 42, show_cached=True)       # plus cached re-uses by the runs in that history
     print(render(graph, "text"))                # or "json", "dot", "mermaid", "html"
     print(explain_push(store, "/srv/models/penguin/7").to_text())
 
@@ -25,6 +26,7 @@ from headwater.metadata.lineage.explain import (
 )
 from headwater.metadata.lineage.graph import (
     ArtifactNode,
+    ArtifactUse,
     Direction,
     ExecutionNode,
     LineageEdge,
@@ -55,6 +57,7 @@ __all__ = [
     "FORMATS",
     "ArtifactNode",
     "ArtifactRef",
+    "ArtifactUse",
     "DataSource",
     "Direction",
     "EvaluationInfo",

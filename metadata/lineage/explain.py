@@ -22,13 +22,13 @@ Other executions with an ``OUTPUT`` event to an artifact are not walked through:
 reuse it (listed as ``reused_by``), and resolvers select it — a later run's ``LatestBlessedModel``
 records an ``OUTPUT`` event to the model it picked as that run's baseline and consumes that run's
 candidate (``exclude``), which is not what the model was trained on. The explanation's ``graph`` is
-that history: the upstream trace without what only such executions consumed.
+that history: the production trace (:func:`~headwater.metadata.lineage.query.trace`), with the cached
+re-uses by the push's own runs in ``graph.uses``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -56,9 +56,9 @@ from headwater.metadata.lineage.query import (
     _pb,
     artifact_node,
     contexts_of_executions,
-    find_pushed_model,
     raw_store,
     resolve_artifact,
+    resolve_subject,
     trace,
 )
 
@@ -70,6 +70,7 @@ __all__ = [
     "StepInfo",
     "Threshold",
     "explain_push",
+    "recorded_thresholds",
 ]
 
 #: Custom properties that are bookkeeping, not results (TFX writes these on every artifact).
@@ -292,28 +293,20 @@ def _as_int(value: Any) -> int | None:
 def _first_producer(
     graph: LineageGraph, artifact: ArtifactNode
 ) -> tuple[ExecutionNode | None, tuple[ExecutionNode, ...]]:
-    """The execution that really produced ``artifact`` and the cached executions that reused it.
+    """The execution that produced ``artifact`` and the cached executions that re-used it.
 
-    An artifact can have several ``OUTPUT`` events: the execution that made it, ``CACHED`` executions
-    that reused it, and executions that merely selected it later (headwater's resolvers, e.g. a later
-    run's ``LatestBlessedModel`` picking it as the baseline). The maker is the first non-cached one; only
-    cached executions count as reuses.
+    The graph is a production trace: an artifact's producers are the executions that made it (cached
+    re-uses and resolver selections are kept apart in ``graph.uses``, see
+    :mod:`headwater.metadata.lineage._uses`). The first one is the maker.
     """
-    producers = sorted(graph.producers(artifact), key=lambda e: (e.state == "CACHED", e.create_time_ms or 0,
-                                                                  e.id))
-    if not producers:
-        return None, ()
-    return producers[0], tuple(p for p in producers[1:] if p.state == "CACHED")
+    producers = sorted(graph.producers(artifact), key=lambda e: (e.create_time_ms or 0, e.id))
+    reused = tuple(u.execution for u in graph.uses_of(artifact) if u.kind == "cached")
+    return (producers[0] if producers else None), reused
 
 
 def _history(graph: LineageGraph, start: ArtifactNode) -> tuple[ArtifactNode | ExecutionNode, ...]:
     """``start`` and what it was made from, strictly upstream: each artifact's maker (see
-    :func:`_first_producer`), that execution's ``INPUT`` artifacts, their makers, and so on.
-
-    Other executions with an ``OUTPUT`` event to an artifact are not walked through: a resolver of a later
-    run that selected a model as its baseline consumed that run's candidate (``exclude``), and going on
-    from it would make the later run's data look like the model's training data.
-    """
+    :func:`_first_producer`), that execution's ``INPUT`` artifacts, their makers, and so on."""
     seen = {start.key}
     order: list[ArtifactNode | ExecutionNode] = [start]
     queue: deque[ArtifactNode | ExecutionNode] = deque([start])
@@ -330,30 +323,6 @@ def _history(graph: LineageGraph, start: ArtifactNode) -> tuple[ArtifactNode | E
                 order.append(nxt)
                 queue.append(nxt)
     return tuple(order)
-
-
-def _push_history(graph: LineageGraph) -> LineageGraph:
-    """The part of an upstream trace that is the push's history (:func:`_history` of the root).
-
-    Every execution with an ``OUTPUT`` (or ``INTERNAL_OUTPUT``) event to a kept artifact stays as a node
-    (cached reuses, resolvers that selected it), but what only they consumed is left out.
-    """
-    root = graph.root_node
-    if not isinstance(root, ArtifactNode):
-        return graph
-    kept = {n.key for n in _history(graph, root)}
-    for key in list(kept):
-        if key.startswith("artifact:"):
-            kept.update(e.source for e in graph.in_edges(key) if e.is_output)
-    return LineageGraph(
-        root=graph.root,
-        direction=graph.direction,
-        depth=graph.depth,
-        artifacts=tuple(a for a in graph.artifacts if a.key in kept),
-        executions=tuple(x for x in graph.executions if x.key in kept),
-        edges=tuple(e for e in graph.edges if e.source in kept and e.target in kept),
-        frontier=tuple(k for k in graph.frontier if k in kept),
-    )
 
 
 def _step(contexts: Mapping[int, Mapping[str, list[str]]], graph: LineageGraph,
@@ -435,6 +404,11 @@ def _bounds(threshold: Any) -> dict[str, Any] | None:
     return {names.get(str(k), str(k)): v for k, v in threshold.items() if v is not None}
 
 
+def recorded_thresholds(parameters: Mapping[str, Any]) -> tuple[Threshold, ...]:
+    """The thresholds of an Evaluate execution's recorded parameters (values as MLMD holds them)."""
+    return _parse_thresholds({key: _decode(value) for key, value in parameters.items()})
+
+
 def _parse_thresholds(parameters: Mapping[str, Any]) -> tuple[Threshold, ...]:
     found: list[Threshold] = []
     for value in parameters.values():
@@ -475,15 +449,6 @@ def _lookup(store: Any, graph: LineageGraph, artifact_id: Any) -> ArtifactNode |
 
 
 # ---------------------------------------------------------------------------------------- explain
-def _resolve_push(store: Any, ref: ArtifactRef | str) -> ArtifactNode:
-    if isinstance(ref, str | os.PathLike) and not str(ref).strip().isdigit():
-        try:
-            return resolve_artifact(store, ref)
-        except ArtifactNotFoundError:
-            return find_pushed_model(store, ref)
-    return resolve_artifact(store, ref)
-
-
 def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation:
     """Explain a push, given the ``PushedModel`` (id, URI, object) or the serving path it was pushed to.
 
@@ -491,7 +456,7 @@ def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation
     was given and how to find the right reference.
     """
     raw_store(store)  # fail early on a wrong store argument
-    root = _resolve_push(store, pushed_model)
+    root = resolve_subject(store, pushed_model)
     if root.type_name != "PushedModel":
         raise ArtifactNotFoundError(
             f"{root.label} ({root.uri}) is a {root.type_name}, not a PushedModel; explain a push by its "
@@ -499,9 +464,9 @@ def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation
             "PushedModel`) or by the serving path it was pushed to",
             artifact_uri=root.uri,
         )
-    # the upstream trace also holds what reached it through other executions' OUTPUT events (a later run's
-    # resolver selecting the model as its baseline, and that run's candidate it excluded): keep the history
-    graph = _push_history(trace(store, root, direction="upstream", depth=None))
+    # the production trace is the push's history: a later run's resolver selecting the model as its
+    # baseline (and that run's candidate it excluded) is not walked; cached re-uses of this push's runs are
+    graph = trace(store, root, direction="upstream", depth=None, show_cached=True)
     notes: list[str] = []
 
     # -- find the steps by the artifact types they produced

@@ -24,7 +24,9 @@ from typing import Any, ClassVar, Literal
 __all__ = [
     "INPUT_EVENT_TYPES",
     "OUTPUT_EVENT_TYPES",
+    "USE_EVENT_TYPES",
     "ArtifactNode",
+    "ArtifactUse",
     "Direction",
     "ExecutionNode",
     "LineageEdge",
@@ -38,6 +40,9 @@ Direction = Literal["upstream", "downstream", "both"]
 INPUT_EVENT_TYPES = frozenset({"INPUT", "DECLARED_INPUT", "INTERNAL_INPUT"})
 #: MLMD event types that carry an artifact *out of* an execution (edge execution -> artifact).
 OUTPUT_EVENT_TYPES = frozenset({"OUTPUT", "DECLARED_OUTPUT", "INTERNAL_OUTPUT", "PENDING_OUTPUT"})
+#: Not MLMD events: the edges renderers draw from an artifact to a cached execution that re-used it
+#: (``REUSED``) or to a resolver that selected it (``SELECTED``), see :class:`ArtifactUse`.
+USE_EVENT_TYPES = frozenset({"REUSED", "SELECTED"})
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -216,14 +221,19 @@ class LineageEdge:
         return self.event_type in OUTPUT_EVENT_TYPES
 
     @property
+    def from_artifact(self) -> bool:
+        """Whether the edge runs artifact -> execution (inputs, and the drawn re-uses and selections)."""
+        return self.is_input or self.event_type in USE_EVENT_TYPES
+
+    @property
     def source(self) -> str:
         """Key of the node data flows from."""
-        return f"artifact:{self.artifact_id}" if self.is_input else f"execution:{self.execution_id}"
+        return f"artifact:{self.artifact_id}" if self.from_artifact else f"execution:{self.execution_id}"
 
     @property
     def target(self) -> str:
         """Key of the node data flows to."""
-        return f"execution:{self.execution_id}" if self.is_input else f"artifact:{self.artifact_id}"
+        return f"execution:{self.execution_id}" if self.from_artifact else f"artifact:{self.artifact_id}"
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -234,6 +244,8 @@ class LineageEdge:
         """``model`` or ``examples[2]``; several keys joined with ``, ``; the event type if no path."""
         parts = [k if i == 0 else f"{k}[{i}]" for k, i in self.path]
         text = ", ".join(p for p in parts if p)
+        if self.event_type in USE_EVENT_TYPES:  # "reused as model", "selected as model"
+            return self.event_type.lower() + (f" as {text}" if text else "")
         return text or self.event_type.lower()
 
     def to_dict(self) -> dict[str, Any]:
@@ -260,11 +272,72 @@ class LineageEdge:
 
 
 @dataclass(frozen=True)
+class ArtifactUse:
+    """A cached execution that re-used an artifact, or a resolver that selected it — not its producer.
+
+    MLMD records both as output events of the artifact (TFX and headwater write a ``CACHED`` execution
+    with ``OUTPUT`` events to the artifacts it re-used, and a resolver with ``INTERNAL_OUTPUT`` events to
+    what it picked). A lineage trace shows only production by default; these are kept apart, attached to
+    the ``run`` that did them, when asked for (``show_cached``, ``show_resolvers``).
+    """
+
+    artifact_id: int
+    execution: ExecutionNode
+    kind: Literal["cached", "resolver"]
+    path: tuple[tuple[str, int], ...] = ()
+    run: str | None = None
+    pipeline: str | None = None
+
+    @property
+    def verb(self) -> str:
+        """``reused by`` (a cached execution) or ``selected by`` (a resolver)."""
+        return "reused by" if self.kind == "cached" else "selected by"
+
+    @property
+    def label(self) -> str:
+        """The output keys it was re-used or selected under, e.g. ``model``."""
+        parts = [k if i == 0 else f"{k}[{i}]" for k, i in self.path]
+        return ", ".join(p for p in parts if p)
+
+    def edge(self) -> LineageEdge:
+        """The edge renderers draw: from the artifact to the execution (never as its producer)."""
+        return LineageEdge(self.artifact_id, self.execution.id, "REUSED" if self.kind == "cached" else "SELECTED",
+                           self.path, self.execution.create_time_ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "artifact": f"artifact:{self.artifact_id}",
+            "artifact_id": self.artifact_id,
+            "kind": self.kind,
+            "run": self.run,
+            "pipeline": self.pipeline,
+            "path": [{"key": k, "index": i} for k, i in self.path],
+            "execution": self.execution.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ArtifactUse:
+        kind = data.get("kind", "cached")
+        return cls(
+            artifact_id=int(data["artifact_id"]),
+            execution=ExecutionNode.from_dict(data["execution"]),
+            kind="resolver" if kind == "resolver" else "cached",
+            path=tuple((str(p.get("key", "")), int(p.get("index", 0))) for p in data.get("path") or ()),
+            run=data.get("run"),
+            pipeline=data.get("pipeline"),
+        )
+
+
+@dataclass(frozen=True)
 class LineageGraph:
     """A lineage snapshot around ``root``: nodes, edges, and where a depth limit cut the walk.
 
     ``frontier`` lists the keys of nodes whose further lineage (in ``direction``) exists in the store but
     was left out because of ``depth``; renderers mark them so a reader knows the graph goes on.
+
+    Nodes and edges are production: executions that made artifacts (``OUTPUT`` events of non-cached,
+    non-resolver executions) and what they read. ``uses`` holds the cached re-uses and resolver
+    selections of the graph's artifacts when they were asked for (see :class:`ArtifactUse`).
     """
 
     root: str
@@ -274,6 +347,7 @@ class LineageGraph:
     executions: tuple[ExecutionNode, ...]
     edges: tuple[LineageEdge, ...]
     frontier: tuple[str, ...] = ()
+    uses: tuple[ArtifactUse, ...] = ()
     _nodes: dict[str, LineageNode] = field(init=False, repr=False, compare=False)
     _in: dict[str, list[LineageEdge]] = field(init=False, repr=False, compare=False)
     _out: dict[str, list[LineageEdge]] = field(init=False, repr=False, compare=False)
@@ -329,6 +403,12 @@ class LineageGraph:
         assert isinstance(found, ExecutionNode)
         return found
 
+    def uses_of(self, artifact: ArtifactNode | str | int) -> tuple[ArtifactUse, ...]:
+        """The cached re-uses and resolver selections of ``artifact`` kept in this graph (oldest first)."""
+        key = f"artifact:{artifact}" if isinstance(artifact, int) else artifact
+        wanted = key if isinstance(key, str) else key.key
+        return tuple(u for u in self.uses if f"artifact:{u.artifact_id}" == wanted)
+
     def artifacts_of_type(self, type_name: str) -> tuple[ArtifactNode, ...]:
         return tuple(a for a in self.artifacts if a.type_name == type_name)
 
@@ -349,7 +429,8 @@ class LineageGraph:
         return _unique(self._nodes[e.target] for e in self.out_edges(node))
 
     def producers(self, artifact: ArtifactNode | str | int) -> tuple[ExecutionNode, ...]:
-        """Executions that wrote ``artifact`` with an ``OUTPUT`` event (cached executions included)."""
+        """Executions that wrote ``artifact`` with an ``OUTPUT`` event (traces keep only real producers:
+        cached re-uses and resolver selections are in :meth:`uses_of`)."""
         key = f"artifact:{artifact}" if isinstance(artifact, int) else artifact
         return tuple(
             self.execution(e.execution_id) for e in self.in_edges(key) if e.event_type == "OUTPUT"
@@ -434,6 +515,7 @@ class LineageGraph:
             "artifacts": [a.to_dict() for a in self.artifacts],
             "executions": [e.to_dict() for e in self.executions],
             "edges": [e.to_dict() for e in self.edges],
+            "uses": [u.to_dict() for u in self.uses],
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -449,6 +531,7 @@ class LineageGraph:
             executions=tuple(ExecutionNode.from_dict(e) for e in data.get("executions") or ()),
             edges=tuple(LineageEdge.from_dict(e) for e in data.get("edges") or ()),
             frontier=tuple(data.get("frontier") or ()),
+            uses=tuple(ArtifactUse.from_dict(u) for u in data.get("uses") or ()),
         )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from headwater.metadata.lineage.graph import ArtifactNode, LineageGraph, LineageNode
-from headwater.metadata.lineage.render import DEFAULT_COLORS, STATE_COLORS, short_uri
+from headwater.metadata.lineage.render import DEFAULT_COLORS, STATE_COLORS, display_graph, short_uri
 
 __all__ = ["Layout", "layout", "render_html"]
 
@@ -277,16 +277,19 @@ _JS = """
 def render_html(
     graph: LineageGraph, *, caption: str | None = None, title: str | None = None, rankdir: str = "TB"
 ) -> str:
-    """One HTML page (no external resources) that draws ``graph``; ``caption`` is shown above it."""
+    """One HTML page (no external resources) that draws ``graph``; ``caption`` is shown above it.
+
+    Re-uses and selections (``graph.uses``) are dashed nodes reached by dashed edges from the artifact."""
+    graph = display_graph(graph)
     lay = layout(graph, rankdir=rankdir)
-    frontier = set(graph.frontier)
+    frontier = set(graph.frontier) | {u.execution.key for u in graph.uses}
     edges_svg = []
     for edge in graph.edges:
         points = lay.routes.get((edge.source, edge.target))
         if not points:
             continue
         # label close to the execution: near the end of an input edge, the start of an output edge
-        (x1, y1), (x2, y2) = (points[-2], points[-1]) if edge.is_input else (points[1], points[0])
+        (x1, y1), (x2, y2) = (points[-2], points[-1]) if edge.from_artifact else (points[1], points[0])
         mx, my = x1 + (x2 - x1) * 0.55, y1 + (y2 - y1) * 0.55 - 3
         cls = "edge" + ("" if edge.event_type in ("INPUT", "OUTPUT") else " internal")
         edges_svg.append(
@@ -308,6 +311,9 @@ def render_html(
     legend += ('<span><i style="border-radius:7px"></i>artifact</span>'
                '<span><i></i>execution</span>'
                '<span><i style="border-style:dashed"></i>lineage continues (raise --depth)</span>')
+    if graph.uses:
+        legend += ('<span><i style="border-style:dashed"></i>re-used (cached) or selected (resolver), '
+                   "not a producer</span>")
     depth = "unlimited" if graph.depth is None else str(graph.depth)
     heading = title or f"{graph.direction.capitalize()} lineage of {graph.root_node.label}"
     meta = (f"{len(graph.artifacts)} artifacts · {len(graph.executions)} executions · "

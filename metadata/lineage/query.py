@@ -9,11 +9,9 @@ Tracing uses MLMD's own ``get_lineage_subgraph`` (one call per direction); an ev
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from headwater.metadata.conventions import (
@@ -21,9 +19,21 @@ from headwater.metadata.conventions import (
     A_PUSHED_VERSION,
     CONTEXT_PIPELINE,
     CONTEXT_RUN,
-    TFX_STRUCT_VALUE,
 )
 from headwater.metadata.errors import ArtifactNotFoundError, MetadataError
+from headwater.metadata.lineage._records import (
+    Proto,
+    _artifact_nodes,
+    _edge,
+    _execution_nodes,
+    _pb,
+    artifact_node,
+    decoded_properties,
+    execution_node,
+    raw_store,
+    store_name,
+)
+from headwater.metadata.lineage._uses import UseKind, collect_uses, production_edges
 from headwater.metadata.lineage.graph import (
     INPUT_EVENT_TYPES,
     OUTPUT_EVENT_TYPES,
@@ -37,26 +47,19 @@ from headwater.metadata.lineage.graph import (
 if TYPE_CHECKING:
     from ml_metadata.metadata_store.metadata_store import MetadataStore as RawStore
 
-#: ml_metadata's generated protos have no type stubs; to the type checker they are ``Any``.
-Proto = Any
-
-
-def _pb() -> Any:
-    from ml_metadata.proto import metadata_store_pb2
-
-    return metadata_store_pb2
-
 __all__ = [
     "ArtifactRef",
     "Method",
     "artifact_node",
     "contexts_of_executions",
+    "decoded_properties",
     "downstream",
     "execution_node",
     "find_pushed_model",
     "list_artifacts",
     "raw_store",
     "resolve_artifact",
+    "resolve_subject",
     "store_name",
     "trace",
     "upstream",
@@ -76,143 +79,6 @@ class _HasId(Protocol):
 
 
 ArtifactRef: TypeAlias = int | str | os.PathLike[str] | ArtifactNode | _HasId
-
-
-# ---------------------------------------------------------------------------------------- store access
-def raw_store(store: Any) -> RawStore:
-    """The ``ml_metadata`` store behind ``store`` (headwater's wrapper keeps it as ``.mlmd``)."""
-    raw = getattr(store, "mlmd", store)
-    if not hasattr(raw, "get_lineage_subgraph"):
-        raise TypeError(
-            f"expected an ml_metadata MetadataStore or headwater's MetadataStore, "
-            f"got {type(store).__name__}; "
-            "open one with headwater.metadata.connect('sqlite:///path/metadata.sqlite')"
-        )
-    return raw
-
-
-def store_name(store: Any) -> str:
-    """How messages name the store: its connection string without secrets, if known."""
-    display = getattr(store, "display", None)
-    return f"metadata store {display}" if display else "the metadata store"
-
-
-# ---------------------------------------------------------------------------------------- conversion
-_STRUCT_PREFIX = "mlmd-struct::"
-
-
-def _decode_value(value: Proto) -> Any:
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "struct_value":
-        from google.protobuf import json_format
-
-        data = json_format.MessageToDict(value.struct_value)
-        # headwater wraps non-dict values as {"v": ...}; TFX as {"__value__": "<json>"}.
-        return data["v"] if set(data) == {"v"} else data
-    if kind == "proto_value":
-        return {"@type": value.proto_value.type_url}
-    raw = getattr(value, kind)
-    if kind == "string_value" and raw.startswith(_STRUCT_PREFIX):
-        return _decode_tfx_struct(raw)
-    return raw
-
-
-def _decode_tfx_struct(raw: str) -> Any:
-    """TFX stores JSON values of custom properties as ``mlmd-struct::<base64 Struct>``."""
-    from google.protobuf import json_format, struct_pb2
-
-    try:
-        struct = struct_pb2.Struct()
-        struct.ParseFromString(base64.b64decode(raw[len(_STRUCT_PREFIX) :]))
-        data = json_format.MessageToDict(struct)
-    except Exception:  # an undecodable value is shown as stored rather than dropped
-        return raw
-    if set(data) == {TFX_STRUCT_VALUE} and isinstance(data[TFX_STRUCT_VALUE], str):
-        try:
-            return json.loads(data[TFX_STRUCT_VALUE])
-        except ValueError:
-            return data[TFX_STRUCT_VALUE]
-    return data
-
-
-def _props(mapping: Mapping[str, Proto]) -> dict[str, Any]:
-    out = {k: _decode_value(v) for k, v in sorted(mapping.items())}
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def artifact_node(proto: Proto, type_name: str | None = None) -> ArtifactNode:
-    """An :class:`ArtifactNode` from an MLMD ``Artifact`` proto."""
-    pb = _pb()
-
-    return ArtifactNode(
-        id=proto.id,
-        type_name=type_name or proto.type or f"type#{proto.type_id}",
-        uri=proto.uri,
-        state=pb.Artifact.State.Name(proto.state),
-        name=proto.name or None,
-        properties=_props(proto.properties),
-        custom_properties=_props(proto.custom_properties),
-        create_time_ms=proto.create_time_since_epoch or None,
-        update_time_ms=proto.last_update_time_since_epoch or None,
-    )
-
-
-def execution_node(proto: Proto, type_name: str | None = None) -> ExecutionNode:
-    """An :class:`ExecutionNode` from an MLMD ``Execution`` proto."""
-    pb = _pb()
-
-    return ExecutionNode(
-        id=proto.id,
-        type_name=type_name or proto.type or f"type#{proto.type_id}",
-        state=pb.Execution.State.Name(proto.last_known_state),
-        name=proto.name or None,
-        properties=_props(proto.properties),
-        custom_properties=_props(proto.custom_properties),
-        create_time_ms=proto.create_time_since_epoch or None,
-        update_time_ms=proto.last_update_time_since_epoch or None,
-    )
-
-
-def _edge(event: Proto) -> LineageEdge:
-    pb = _pb()
-
-    pairs: list[tuple[str, int]] = []
-    for step in event.path.steps:
-        if step.HasField("key"):
-            pairs.append((step.key, 0))
-        elif step.HasField("index"):
-            if pairs and pairs[-1][1] == 0:
-                pairs[-1] = (pairs[-1][0], step.index)
-            else:
-                pairs.append(("", step.index))
-    return LineageEdge(
-        artifact_id=event.artifact_id,
-        execution_id=event.execution_id,
-        event_type=pb.Event.Type.Name(event.type),
-        path=tuple(pairs),
-        time_ms=event.milliseconds_since_epoch or None,
-    )
-
-
-def _type_names(raw: RawStore, protos: Sequence[Any], kind: str) -> dict[int, str]:
-    """Type names for protos whose ``type`` field the server left empty (older servers)."""
-    missing = {p.type_id for p in protos if not p.type}
-    if not missing:
-        return {}
-    getter = raw.get_artifact_types_by_id if kind == "artifact" else raw.get_execution_types_by_id
-    return {t.id: t.name for t in getter(sorted(missing))}
-
-
-def _artifact_nodes(raw: RawStore, protos: Sequence[Proto]) -> list[ArtifactNode]:
-    names = _type_names(raw, protos, "artifact")
-    return [artifact_node(p, names.get(p.type_id)) for p in protos]
-
-
-def _execution_nodes(raw: RawStore, protos: Sequence[Proto]) -> list[ExecutionNode]:
-    names = _type_names(raw, protos, "execution")
-    return [execution_node(p, names.get(p.type_id)) for p in protos]
 
 
 # ---------------------------------------------------------------------------------------- resolving
@@ -347,8 +213,9 @@ def find_pushed_model(store: Any, serving_path: str | os.PathLike[str]) -> Artif
             artifact_uri=path,
         )
     raise ArtifactNotFoundError(
-        f"no artifact with id or URI {path!r} and no PushedModel pushed to it in {store_name(store)}; "
-        "list pushes with `headwater artifacts list --type PushedModel`",
+        f"no artifact with id or URI {path!r} and no PushedModel pushed to it in {store_name(store)}; pass "
+        "an artifact id or its URI exactly as recorded (see `headwater artifacts list`), or the serving path "
+        "<base>/<version> of a push (see `headwater artifacts list --type PushedModel`)",
         artifact_uri=path,
     )
 
@@ -438,7 +305,7 @@ def _distances(root: str, edges: Iterable[LineageEdge], direction: str) -> dict[
 
 def _one_direction(
     raw: RawStore, root: ArtifactNode, direction: Literal["upstream", "downstream"], depth: int | None,
-    method: Method,
+    method: Method, production: bool = True,
 ) -> tuple[list[ArtifactNode], list[ExecutionNode], list[LineageEdge], list[str]]:
     ask, keep = _hops_for(depth)
     if method == "events":
@@ -455,6 +322,8 @@ def _one_direction(
     artifacts = _artifact_nodes(raw, parts[0])
     executions = _execution_nodes(raw, parts[1])
     edges = [_edge(e) for e in parts[2]]
+    if production:  # the walk MLMD did also went through cached re-uses and resolver selections
+        edges = production_edges(executions, edges)
     dist = _distances(root.key, edges, direction)
     if keep is None:
         kept = dist
@@ -474,6 +343,17 @@ def _one_direction(
     )
 
 
+def resolve_subject(store: Any, ref: ArtifactRef | str) -> ArtifactNode:
+    """The artifact ``ref`` names (see :func:`resolve_artifact`), or the ``PushedModel`` pushed to the
+    serving path ``ref`` (``<base>/<version>``, see :func:`find_pushed_model`)."""
+    if isinstance(ref, str | os.PathLike) and not os.fspath(ref).strip().isdigit():
+        try:
+            return resolve_artifact(store, ref)
+        except ArtifactNotFoundError:
+            return find_pushed_model(store, ref)
+    return resolve_artifact(store, ref)
+
+
 def trace(
     store: Any,
     artifact: ArtifactRef,
@@ -481,8 +361,16 @@ def trace(
     direction: Direction = "upstream",
     depth: int | None = None,
     method: Method = "auto",
+    show_cached: bool = False,
+    show_resolvers: bool = False,
 ) -> LineageGraph:
     """The lineage of ``artifact``: ``upstream`` (what it was derived from), ``downstream`` or ``both``.
+
+    ``artifact`` is an id, a URI, an object with ``.id``, or the serving path a model was pushed to.
+    The trace is production: the executions that made each artifact and what they read. Cached
+    executions that re-used an artifact (``show_cached``) and resolvers that selected it
+    (``show_resolvers``) are never producers; when asked for they are in ``graph.uses``, attached to their
+    run — upstream, only those of runs that consumed the artifact in this history.
 
     ``depth`` counts executions along each path: ``depth=1`` upstream of a model is its trainer and the
     trainer's inputs; ``None`` walks as far as MLMD allows (100 hops, i.e. 50 executions deep).
@@ -492,7 +380,7 @@ def trace(
     if direction not in ("upstream", "downstream", "both"):
         raise ValueError(f"direction must be 'upstream', 'downstream' or 'both', got {direction!r}")
     raw = raw_store(store)
-    root = artifact if isinstance(artifact, ArtifactNode) else resolve_artifact(store, artifact)
+    root = artifact if isinstance(artifact, ArtifactNode) else resolve_subject(store, artifact)
     dirs: tuple[Literal["upstream", "downstream"], ...] = (
         ("upstream", "downstream") if direction == "both" else (direction,)
     )
@@ -500,12 +388,18 @@ def trace(
     executions: dict[int, ExecutionNode] = {}
     edges: dict[tuple[int, int, str], LineageEdge] = {}
     frontier: list[str] = []
+    below: set[int] = set()  # artifacts reached downstream: every later use of them is shown
     for d in dirs:
         arts, execs, evs, front = _one_direction(raw, root, d, depth, method)
         artifacts.update((a.id, a) for a in arts)
         executions.update((x.id, x) for x in execs)
         edges.update(((e.artifact_id, e.execution_id, e.event_type), e) for e in evs)
         frontier += front
+        if d == "downstream":
+            below.update(a.id for a in arts)
+    kinds: set[UseKind] = {k for k, on in (("cached", show_cached), ("resolver", show_resolvers)) if on}
+    uses = collect_uses(raw, store, sorted(artifacts), executions, list(edges.values()),
+                        upstream_only=set(artifacts) - below, kinds=kinds) if kinds else ()
     return LineageGraph(
         root=root.key,
         direction=direction,
@@ -514,17 +408,34 @@ def trace(
         executions=tuple(sorted(executions.values(), key=lambda x: x.id)),
         edges=tuple(sorted(edges.values(), key=lambda e: (e.execution_id, e.artifact_id, e.event_type))),
         frontier=tuple(dict.fromkeys(frontier)),
+        uses=uses,
     )
 
 
-def upstream(store: Any, artifact: ArtifactRef, *, depth: int | None = None) -> LineageGraph:
-    """Everything ``artifact`` was derived from: producing executions, their inputs, and so on."""
-    return trace(store, artifact, direction="upstream", depth=depth)
+def upstream(
+    store: Any, artifact: ArtifactRef, *, depth: int | None = None, show_cached: bool = False,
+    show_resolvers: bool = False,
+) -> LineageGraph:
+    """Everything ``artifact`` was derived from: producing executions, their inputs, and so on.
+
+    ``show_cached`` / ``show_resolvers`` add the cached re-uses and resolver selections of the traced
+    artifacts by the runs that consumed them here (``graph.uses``); they are never drawn as producers.
+    """
+    return trace(store, artifact, direction="upstream", depth=depth, show_cached=show_cached,
+                 show_resolvers=show_resolvers)
 
 
-def downstream(store: Any, artifact: ArtifactRef, *, depth: int | None = None) -> LineageGraph:
-    """Everything derived from ``artifact``: consuming executions, their outputs, and so on."""
-    return trace(store, artifact, direction="downstream", depth=depth)
+def downstream(
+    store: Any, artifact: ArtifactRef, *, depth: int | None = None, show_cached: bool = False,
+    show_resolvers: bool = False,
+) -> LineageGraph:
+    """Everything derived from ``artifact``: consuming executions, their outputs, and so on.
+
+    ``show_cached`` / ``show_resolvers`` add every later cached re-use and resolver selection of the
+    traced artifacts (``graph.uses``).
+    """
+    return trace(store, artifact, direction="downstream", depth=depth, show_cached=show_cached,
+                 show_resolvers=show_resolvers)
 
 
 # ---------------------------------------------------------------------------------------- contexts

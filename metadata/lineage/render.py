@@ -12,13 +12,21 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from headwater.metadata.lineage.graph import ArtifactNode, ExecutionNode, LineageEdge, LineageGraph, LineageNode
+from headwater.metadata.lineage.graph import (
+    ArtifactNode,
+    ArtifactUse,
+    ExecutionNode,
+    LineageEdge,
+    LineageGraph,
+    LineageNode,
+)
 
 if TYPE_CHECKING:
     from headwater.metadata.lineage.explain import PushExplanation, StepInfo
 
 __all__ = [
     "FORMATS",
+    "display_graph",
     "explanation_text",
     "render",
     "render_dot",
@@ -78,6 +86,32 @@ def _execution_line(x: ExecutionNode) -> str:
     return "  ".join(s for s in (x.label, x.state, _time(x)) if s)
 
 
+def _use_line(use: ArtifactUse) -> str:
+    """``reused by Train #9  CACHED  2024-…Z as model (run R)``: a re-use or selection, never a producer."""
+    x = use.execution
+    text = f"{use.verb} {_execution_line(x)}" + (f" as {use.label}" if use.label else "")
+    return text + (f" (run {use.run})" if use.run else "")
+
+
+def display_graph(graph: LineageGraph) -> LineageGraph:
+    """``graph`` with its :attr:`~LineageGraph.uses` drawn in: each re-using or selecting execution as a
+    node, reached by a ``REUSED`` / ``SELECTED`` edge *from* the artifact (so it is never drawn as the
+    artifact's producer). The graph formats (dot, mermaid, html) draw this."""
+    if not graph.uses:
+        return graph
+    known = {x.id for x in graph.executions}
+    extra = {u.execution.id: u.execution for u in graph.uses if u.execution.id not in known}
+    return LineageGraph(
+        root=graph.root, direction=graph.direction, depth=graph.depth, artifacts=graph.artifacts,
+        executions=tuple(sorted((*graph.executions, *extra.values()), key=lambda x: x.id)),
+        edges=graph.edges + tuple(u.edge() for u in graph.uses), frontier=graph.frontier, uses=graph.uses,
+    )
+
+
+def _use_keys(graph: LineageGraph) -> set[str]:
+    return {u.execution.key for u in graph.uses}
+
+
 def _verb(edge: LineageEdge) -> str:
     if edge.event_type == "OUTPUT":
         return f"wrote {edge.label}"
@@ -121,6 +155,8 @@ def _tree(graph: LineageGraph, direction: str) -> list[str]:
             else:
                 text = f"{edge.label}: {_artifact_line(node)}"
             items.append((text, node.key))
+        if key.startswith("artifact:"):
+            items += [(_use_line(u), None) for u in graph.uses_of(key)]
         if key in frontier:
             items.append((f"… more {direction} (raise --depth to see it)", None))
         for i, (text, other) in enumerate(items):
@@ -141,12 +177,21 @@ def _tree(graph: LineageGraph, direction: str) -> list[str]:
     return lines
 
 
+def _uses_summary(graph: LineageGraph) -> str:
+    cached = sum(1 for u in graph.uses if u.kind == "cached")
+    selected = len(graph.uses) - cached
+    parts = [f"{cached} cached re-use{'s' if cached != 1 else ''}"] if cached else []
+    parts += [f"{selected} resolver selection{'s' if selected != 1 else ''}"] if selected else []
+    return " and ".join(parts)
+
+
 def render_text(graph: LineageGraph) -> str:
     """A readable tree from the root: what it came from (upstream) and/or what came from it."""
     directions = ("upstream", "downstream") if graph.direction == "both" else (graph.direction,)
     depth = "unlimited" if graph.depth is None else str(graph.depth)
     head = (f"{graph.direction} lineage of {graph.root_node.label} (depth {depth}): "
-            f"{len(graph.artifacts)} artifacts, {len(graph.executions)} executions")
+            f"{len(graph.artifacts)} artifacts, {len(graph.executions)} executions"
+            + (f", {_uses_summary(graph)}" if graph.uses else ""))
     out = [head, ""]
     for d in directions:
         if len(directions) > 1:
@@ -174,7 +219,11 @@ def _node_lines(node: LineageNode) -> list[str]:
 
 
 def render_dot(graph: LineageGraph) -> str:
-    """Graphviz DOT (``dot -Tsvg``): artifacts as ellipses, executions as boxes, colored by state."""
+    """Graphviz DOT (``dot -Tsvg``): artifacts as ellipses, executions as boxes, colored by state.
+
+    Re-uses and selections (``graph.uses``) are dashed boxes reached by dashed edges from the artifact."""
+    uses = _use_keys(graph)
+    graph = display_graph(graph)
     lines = [
         "digraph lineage {",
         "  rankdir=LR;",
@@ -194,7 +243,7 @@ def render_dot(graph: LineageGraph) -> str:
             "tooltip": _dot_str(node.uri if isinstance(node, ArtifactNode) else node.type_name),
         }
         styles = ["filled"] + (["rounded"] if isinstance(node, ExecutionNode) else [])
-        if node.key in frontier:
+        if node.key in frontier or node.key in uses:
             styles.append("dashed")
         attrs["style"] = _dot_str(",".join(styles))
         if node.key == graph.root:
@@ -225,6 +274,8 @@ def _mm_text(text: str) -> str:
 
 def render_mermaid(graph: LineageGraph) -> str:
     """A Mermaid ``flowchart`` (renders in GitHub/GitLab Markdown and the Mermaid live editor)."""
+    uses = _use_keys(graph)
+    graph = display_graph(graph)
     lines = ["flowchart LR"]
     used_states: dict[str, list[str]] = {}
     for node in graph.topological_order():
@@ -240,9 +291,10 @@ def render_mermaid(graph: LineageGraph) -> str:
         lines.append(f"  classDef {state.lower()} fill:{fill},stroke:{stroke},color:#1b1b1b")
         lines.append(f"  class {','.join(ids)} {state.lower()}")
     lines.append(f"  style {_mm_id(graph.root)} stroke-width:3px")
-    if graph.frontier:
+    dashed = [*graph.frontier, *sorted(uses)]
+    if dashed:
         lines.append("  classDef frontier stroke-dasharray:4 3")
-        lines.append(f"  class {','.join(_mm_id(k) for k in graph.frontier)} frontier")
+        lines.append(f"  class {','.join(_mm_id(k) for k in dashed)} frontier")
     return "\n".join(lines) + "\n"
 
 

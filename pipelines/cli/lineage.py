@@ -32,13 +32,23 @@ _LINEAGE_EPILOG = f"""\
 examples:
   headwater lineage 42                            where artifact 42 came from (a tree)
   headwater lineage 42 --down --depth 2           what was derived from it, two executions deep
+  headwater lineage serving/penguin/7             what the model pushed there was made from
+  headwater lineage 42 --show-cached --show-resolvers
+                                                  also the cached re-uses and resolver selections of
+                                                  the runs in this history
   headwater lineage serving/penguin/7 --explain   data, transform, training, evaluation and baseline
                                                   behind the model pushed to serving/penguin/7
   headwater lineage 42 --format html -o lineage.html
   headwater lineage 42 --format dot | dot -Tsvg > lineage.svg
 
-ARTIFACT is an artifact id, an artifact URI, or (with --explain) a PushedModel or the serving path
-<base>/<version> it was pushed to. --depth counts executions along each path (default: all).
+ARTIFACT is an artifact id, an artifact URI, or the serving path <base>/<version> a model was pushed
+to (its PushedModel). --depth counts executions along each path (default: all).
+
+A trace shows production: the executions that made each artifact and what they read. A cached
+execution that re-used an artifact and a resolver that selected one (e.g. LatestBlessedModel picking
+a baseline) did not make it: they are shown only with --show-cached / --show-resolvers, as "reused by"
+/ "selected by" the run that did it. Upstream, only runs that used the artifact in this history are
+shown (a later run never appears in an earlier artifact's history).
 
 {_STORE_HELP}
 """
@@ -69,7 +79,7 @@ def configure_lineage(lineage: argparse.ArgumentParser) -> None:
     lineage.epilog = _LINEAGE_EPILOG
     lineage.formatter_class = argparse.RawDescriptionHelpFormatter
     lineage.add_argument("artifact", metavar="ARTIFACT",
-                         help="artifact id or URI; with --explain also a serving path <base>/<version>")
+                         help="artifact id or URI, or a serving path <base>/<version>")
     mode = lineage.add_mutually_exclusive_group()
     mode.add_argument("--up", dest="mode", action="store_const", const="upstream",
                       help="everything ARTIFACT was derived from (default)")
@@ -80,6 +90,10 @@ def configure_lineage(lineage: argparse.ArgumentParser) -> None:
                       help="explain a push: data, transform, training, evaluation, baseline, destination")
     lineage.add_argument("--depth", type=_depth, default=None, metavar="N",
                          help="walk at most N executions from ARTIFACT (default: no limit)")
+    lineage.add_argument("--show-cached", action="store_true",
+                         help="also show cached executions that re-used the traced artifacts (never as producers)")
+    lineage.add_argument("--show-resolvers", action="store_true",
+                         help="also show resolvers that selected the traced artifacts (e.g. as a baseline)")
     lineage.add_argument("--format", "-f", choices=FORMATS, default="text",
                          help="text (a tree), json, dot (Graphviz), mermaid, or html (one offline page); "
                          "default: text")
@@ -142,12 +156,18 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     if args.mode == "explain" and args.depth is not None:
         raise SystemExit("headwater lineage: --depth does not apply to --explain (it always walks the whole "
                          "history of the push); drop --depth, or use --up --depth N")
+    if args.mode == "explain" and (args.show_cached or args.show_resolvers):
+        flag = "--show-cached" if args.show_cached else "--show-resolvers"
+        raise SystemExit(f"headwater lineage: {flag} does not apply to --explain (it always names the cached "
+                         f"re-uses of each step and the baseline the evaluation used); drop {flag}, or use --up "
+                         f"{flag}")
     store = open_store_for(args)
     subject: Any
     if args.mode == "explain":
         subject = explain_push(store, args.artifact)
     else:
-        subject = trace(store, args.artifact, direction=args.mode, depth=args.depth)
+        subject = trace(store, args.artifact, direction=args.mode, depth=args.depth,
+                        show_cached=args.show_cached, show_resolvers=args.show_resolvers)
     _emit(render(subject, args.format), args.output, f"{args.format} lineage")
     return 0
 

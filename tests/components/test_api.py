@@ -67,3 +67,18 @@ def test_node_options_are_copies():
     assert node.id == "f" and node.caching and node.retries == 0
     assert other.id == "x" and not other.caching and other.retries == 2
     assert other.resources.cpu == "2" and other.resources.memory == "1Gi" and other.resources.gpu == 1
+
+
+def test_a_script_component_has_the_same_identity_as_a_file_loaded_one() -> None:
+    """``python pipeline.py`` defines components in ``__main__``; ``headwater run`` loads the same file as
+    ``headwater_pipeline_<stem>_<hash>``: both record the component under its name alone."""
+    from headwater.components._loader import is_script_module, module_name_for
+
+    def join(a: Input[types.Examples], out: Output[types.Model]) -> None: ...
+
+    names = {}
+    for module in ("__main__", module_name_for(__file__), "mypkg.components"):
+        join.__module__ = module
+        names[module] = component(join).spec.qualified_name
+    assert names == {"__main__": "join", module_name_for(__file__): "join", "mypkg.components": "mypkg.components.join"}
+    assert is_script_module("__main__") and not is_script_module("mypkg.components")

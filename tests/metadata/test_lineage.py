@@ -417,14 +417,31 @@ def test_both_directions_is_the_union(store, ids) -> None:
     assert set(both.edges) == set(up.edges) | set(down.edges)
 
 
-def test_cached_execution_points_at_reused_artifacts(store, ids) -> None:
+def test_cached_reuse_is_not_a_producer_and_belongs_to_its_run(store, ids) -> None:
+    """Run 3's CACHED ingest re-used run 2's examples: never their producer; shown only when asked, only
+    in the history of what run 3 made (and downstream of the examples), attached to run 3."""
     examples = ids["r2"]["ingest"]["examples"]
+    cached_ingest = ids["r3"]["ingest"]["execution"]
     graph = upstream(store, examples)
-    states = sorted(x.state for x in graph.producers(examples))
-    assert states == ["CACHED", "COMPLETE"]
+    assert [x.state for x in graph.producers(examples)] == ["COMPLETE"]
+    assert f"execution:{cached_ingest}" not in graph and graph.uses == ()
+    # run 2's examples are older than run 3: asking for re-uses does not pull run 3 into their history
+    assert upstream(store, examples, show_cached=True).uses == ()
+    # the history of run 3's model: its transform read the examples through run 3's cached ingest
+    model3 = upstream(store, ids["r3"]["train"]["model"], show_cached=True)
+    [use] = model3.uses_of(examples)
+    assert (use.kind, use.execution.id, use.run, use.verb) == ("cached", cached_ingest, "run-2024-03-01", "reused by")
+    assert use.label == "examples" and f"execution:{cached_ingest}" not in model3
+    assert [x.state for x in model3.producers(examples)] == ["COMPLETE"]
+    # run 2's model was made before run 3: none of run 3's re-uses are in its history
+    assert upstream(store, ids["r2"]["train"]["model"], show_cached=True, show_resolvers=True).uses == ()
+    # downstream, every later re-use is part of what happened to the examples
+    down = downstream(store, examples, show_cached=True)
+    assert [u.execution.id for u in down.uses_of(examples)] == [cached_ingest]
+    assert downstream(store, examples).uses == ()
+    assert LineageGraph.from_dict(json.loads(down.to_json())) == down
 
 
-# ------------------------------------------------------------------------------------------ resolving
 def test_resolve_by_id_uri_and_object(store, ids, built) -> None:
     model_id = ids["r2"]["train"]["model"]
     node = resolve_artifact(store, model_id)
@@ -448,7 +465,8 @@ def test_resolve_by_id_uri_and_object(store, ids, built) -> None:
 def test_unknown_artifacts_raise_clear_errors(store) -> None:
     with pytest.raises(ArtifactNotFoundError, match=r"no artifact with id 4242 .*headwater artifacts list"):
         upstream(store, 4242)
-    with pytest.raises(ArtifactNotFoundError, match=r"no artifact with URI '/nowhere/model'.*exactly as recorded"):
+    with pytest.raises(ArtifactNotFoundError,
+                       match=r"no artifact with id or URI '/nowhere/model'.*exactly as.*serving path"):
         downstream(store, "/nowhere/model")
     with pytest.raises(
         ArtifactNotFoundError,
@@ -634,13 +652,17 @@ def test_explain_follows_makers_not_later_resolvers() -> None:
         )["execution"]
         for later, selected in ((r2, r1), (r3, r2))
     )
-    # MLMD's upstream walk goes on through the resolver: the plain trace still shows every event
-    assert f"artifact:{r3['ingest']['examples']}" in upstream(mlmd, r2["push"]["pushed_model"])
-    # the resolvers stay, as what selected the models, but what only they consumed (exclude=) is left out
-    selectors = {
-        r1["push"]["pushed_model"]: {b: []},
-        r2["push"]["pushed_model"]: {b: [r2["train"]["model"]], c: []},
-    }
+    # MLMD's upstream walk goes on through the resolver; the trace follows production only
+    plain = upstream(mlmd, r2["push"]["pushed_model"])
+    assert f"artifact:{r3['ingest']['examples']}" not in plain and f"execution:{c}" not in plain
+    # asked for, a selection is shown for the run that used it: run b's resolver picked run a's model as
+    # run b's baseline; run c's pick of run b's model is not part of run b's push
+    shown = upstream(mlmd, r2["push"]["pushed_model"], show_resolvers=True, show_cached=True)
+    assert [(u.artifact_id, u.execution.id, u.kind, u.run) for u in shown.uses] == [
+        (r1["train"]["model"], b, "resolver", "run-b")
+    ]
+    assert upstream(mlmd, r1["push"]["pushed_model"], show_resolvers=True).uses == ()
+    assert f"execution:{b}" not in shown and f"artifact:{r3['ingest']['examples']}" not in shown
     for run, baseline in ((r1, None), (r2, r1)):
         e = explain_push(mlmd, run["push"]["pushed_model"])
         [data] = e.data
@@ -654,8 +676,7 @@ def test_explain_follows_makers_not_later_resolvers() -> None:
         )
         newer = {r["train"]["model"] for r in (r2, r3) if r is not run} | {r3["ingest"]["examples"]}
         assert not newer & {a.id for a in e.graph.artifacts}
-        resolvers = [x for x in e.graph.executions if x.short_type == "LatestBlessedModel"]
-        assert {x.id: [a.id for _, a in e.graph.inputs(x)] for x in resolvers} == selectors[e.push.pushed_model.id]
+        assert not [x for x in e.graph.executions if x.short_type == "LatestBlessedModel"]
     # the unblessed push of run c: its own data; run b's model is the baseline it did not beat
     e = explain_push(mlmd, r3["push"]["pushed_model"])
     assert e.push.pushed is False and e.push.skipped_because == "model not blessed (blessed=0)"

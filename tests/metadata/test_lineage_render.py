@@ -23,6 +23,7 @@ from headwater.metadata.lineage import (
     upstream,
 )
 from headwater.metadata.lineage.html import NODE_H, NODE_W, layout
+from headwater.metadata.lineage.render import display_graph
 
 FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "tfx-1.16-penguin" / "metadata.sqlite"
 T0 = 1_700_000_000_000
@@ -103,6 +104,7 @@ def test_json_round_trips() -> None:
 def _check_dot(dot: str, graph: LineageGraph) -> None:
     import pydot
 
+    graph = display_graph(graph)  # re-uses and selections are drawn as nodes reached from the artifact
     with warnings.catch_warnings():  # pydot's parser uses pyparsing names that pyparsing deprecated
         warnings.simplefilter("ignore", DeprecationWarning)
         [parsed] = pydot.graph_from_dot_data(dot)
@@ -164,6 +166,7 @@ class _Collector(HTMLParser):
 
 def _check_html(page: str, graph: LineageGraph) -> _Collector:
     assert page.startswith("<!DOCTYPE html>")
+    graph = display_graph(graph)
     parser = _Collector()
     parser.feed(page)
     # self-contained: no external scripts, styles, images or fonts

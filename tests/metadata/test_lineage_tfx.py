@@ -59,8 +59,13 @@ def test_trace_pushed_model_back_to_csv_example_gen(tfx_store) -> None:
     assert examples.get("span") == 0 and examples.get("split_names") == '["train", "eval"]'
     assert chain[-1].type_name == "tfx.components.example_gen.csv_example_gen.component.CsvExampleGen"
     assert chain[-1].get("input_base") == "/tmp/peer/penguin/data/labelled"
-    # the second run's CACHED executions are recorded producers of the same artifacts
-    assert sorted(x.state for x in graph.producers(examples)) == ["CACHED", "COMPLETE"]
+    # the second run's CACHED executions re-used the same artifacts: not producers, shown when asked
+    assert [x.state for x in graph.producers(examples)] == ["COMPLETE"]
+    assert not [x for x in graph.executions if x.state == "CACHED"] and graph.uses == ()
+    shown = upstream(tfx_store, latest.id, show_cached=True)
+    [use] = shown.uses_of(examples)
+    assert (use.execution.short_type, use.execution.state, use.run) == ("CsvExampleGen", "CACHED", RUN_2)
+    assert {u.run for u in shown.uses} == {RUN_2} and {u.kind for u in shown.uses} == {"cached"}
 
 
 def test_explain_blessing_of_second_run_against_first_model(tfx_store) -> None:
@@ -119,13 +124,26 @@ def test_explain_by_serving_path(tfx_store) -> None:
     assert explain_push(tfx_store, second.get("pushed_destination") + "/").push.pushed_model.id == second.id
 
 
-def test_resolver_internal_output_is_kept_and_labelled(tfx_store) -> None:
-    graph = upstream(tfx_store, _pushed_models(tfx_store)[-1].id)
+def test_resolver_selection_is_shown_for_its_run_only(tfx_store) -> None:
+    """Run 2's Resolver picked model #13 (INTERNAL_OUTPUT): never its producer, shown only when asked and
+    only in the history of run 2's push, never in run 1's (the Resolver ran after it)."""
+    first, second = _pushed_models(tfx_store)
+    graph = upstream(tfx_store, second.id)
     model = next(a for a in graph.artifacts if a.type_name == "Model")
-    internal = [e for e in graph.in_edges(model) if e.event_type == "INTERNAL_OUTPUT"]
-    assert [graph.execution(e.execution_id).short_type for e in internal] == ["Resolver"]
-    assert all(x.short_type == "Trainer" for x in graph.producers(model))  # OUTPUT events only
-    assert "(internal output model)" in render(graph, "text")
+    assert not [x for x in graph.executions if x.short_type == "Resolver"]
+    assert not [e for e in graph.edges if e.event_type == "INTERNAL_OUTPUT"]
+    assert [x.short_type for x in graph.producers(model)] == ["Trainer"]
+    assert [x.state for x in graph.producers(model)] == ["COMPLETE"]
+    shown = upstream(tfx_store, second.id, show_resolvers=True)
+    [use] = shown.uses
+    assert (use.artifact_id, use.kind, use.execution.short_type, use.run) == (model.id, "resolver", "Resolver", RUN_2)
+    assert use.label == "model"
+    text = render(shown, "text")
+    assert "selected by Resolver #10" in text and "(run 2026-11-23T14:24:00.493462)" in text
+    # run 1's push: nothing of run 2 (its cached re-uses and its resolver came later)
+    earlier = upstream(tfx_store, first.id, show_cached=True, show_resolvers=True)
+    assert earlier.uses == () and len(earlier.executions) == len(upstream(tfx_store, first.id).executions)
+    assert {x.id for x in earlier.executions} == {1, 3, 4, 5, 6, 7, 8}
     # an artifact consumed under two keys is one event with two [key, index] pairs
     evaluator = next(x for x in graph.executions if x.short_type == "Evaluator")
     assert [k for k, a in graph.inputs(evaluator) if a.id == model.id] == ["model", "baseline_model"]
