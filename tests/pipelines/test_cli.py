@@ -48,7 +48,7 @@ def test_run_list_show(tmp_path):
     assert run["pipeline"] == "clidemo" and run["status"] == "succeeded" and run["params"] == {"value": "hello"}
     shown = cli("runs", "show", run["run_id"], cwd=tmp_path)
     assert shown.returncode == 0
-    assert "a " in shown.stdout and "complete" in shown.stdout and "log:" in shown.stdout
+    assert "a " in shown.stdout and "done" in shown.stdout and "log:" in shown.stdout
     assert "data: Examples #1" in shown.stdout
     again = cli("run", str(path), "--param", "value=hello", cwd=tmp_path)
     assert "2 cached" in again.stderr

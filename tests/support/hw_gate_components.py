@@ -21,6 +21,8 @@ def bless(model: Input[types.Model], blessing: Output[types.ModelBlessing], scor
     blessed = score >= threshold
     (Path(blessing.path) / ("BLESSED" if blessed else "NOT_BLESSED")).write_text("")
     blessing.custom_properties["blessed"] = int(blessed)
+    blessing.custom_properties["blessing_message"] = (
+        f"score {score} {'meets' if blessed else 'is below'} the threshold {threshold}")
     blessing.custom_properties["current_model_id"] = model.id or 0
     print(f"score {score} vs threshold {threshold}: {'blessed' if blessed else 'not blessed'}")
 
@@ -43,6 +45,8 @@ def push(model: Input[types.Model], blessing: Input[types.ModelBlessing], pushed
         raise PushRefusedError(f"blessing {blessing.uri} is not BLESSED; refusing to push")
     shutil.copy(Path(model.path) / "model.txt", Path(pushed.path) / "model.txt")
     pushed.custom_properties["pushed"] = 1
+    pushed.custom_properties["pushed_destination"] = pushed.uri
+    pushed.custom_properties["pushed_version"] = "1"
 
 
 def gated_pipeline(root: str, *, metadata: str | None = None, score: float = 0.9) -> Pipeline:
