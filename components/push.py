@@ -398,5 +398,7 @@ def Push(
 ) -> None:
     """Push ``model`` to ``destination/<version>/`` if ``blessing`` is BLESSED (see the module docs)."""
     props = push_model(model, blessing, destination, node=f"node {ctx.node_id!r}")
+    print(f"Push: model {model.uri} pushed to {props.get(A_PUSHED_DESTINATION)} "
+          f"(version {props.get(A_PUSHED_VERSION)})", flush=True)
     pushed_model.custom_properties.update(props)
     Path(pushed_model.path, "push.json").write_text(json.dumps(props, indent=2) + "\n")

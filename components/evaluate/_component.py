@@ -218,3 +218,5 @@ def Evaluate(
     evaluation.custom_properties[A_BLESSED] = 1 if blessed else 0
     evaluation.custom_properties["pictures"] = [os.path.basename(p) for p in pictures]
     evaluation.custom_properties["seconds"] = round(time.time() - started, 3)
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in list(evaluation.custom_properties[A_METRICS].items())[:4])
+    print(f"Evaluate: {verdict} — {shown}; {message}", flush=True)
