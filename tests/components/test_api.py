@@ -1,5 +1,6 @@
 """Declaration errors are raised at definition time and name the function and argument."""
 
+import hw_test_components as c
 import pytest
 from headwater.components import Input, Output, Param, component
 from headwater.metadata import types
@@ -67,3 +68,20 @@ def test_node_options_are_copies():
     assert node.id == "f" and node.caching and node.retries == 0
     assert other.id == "x" and not other.caching and other.retries == 2
     assert other.resources.cpu == "2" and other.resources.memory == "1Gi" and other.resources.gpu == 1
+
+
+def test_unknown_argument_names_the_call_site_and_suggests_the_close_name():
+    with pytest.raises(ComponentDefinitionError,
+                       match=r"test_api\.py:\d+: consume\(\) got unknown argument\(s\) 'nots'; it takes inputs "
+                             r"\['examples'\] and parameters \['note'\]; did you mean 'note'\?"):
+        c.consume(nots="x")
+
+
+def test_unknown_runtime_parameter_suggests_the_close_name(tmp_path):
+    from headwater.components.errors import ParameterError
+    from headwater.pipelines import Param, Pipeline
+
+    p = Pipeline(name="p", root=str(tmp_path), nodes=[c.produce(value=Param("greeting", default="x")).with_id("a")])
+    with pytest.raises(ParameterError, match=r"unknown runtime parameter\(s\) greting for pipeline 'p'; it "
+                                             r"declares: greeting; did you mean 'greeting'\?"):
+        p.resolve_params({"greting": "y"})
