@@ -47,6 +47,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("compile", "headwater.pipelines.cli.compile:configure",
             "compile a pipeline file for Kubeflow Pipelines (KFP v2 pipeline spec YAML)"),
     Command("k8s", "headwater.pipelines.cli.k8s:configure", "Kubernetes: cluster manifests"),
+    Command("completion", "headwater.pipelines.cli.completion:configure",
+            "print the shell code for tab completion (bash or zsh)"),
 )
 
 
@@ -116,6 +118,10 @@ def print_help(parser: argparse.ArgumentParser) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (see `headwater completion`)
+        import argcomplete
+
+        argcomplete.autocomplete(parser)  # prints the completions and exits
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -33,6 +33,9 @@ def configure(run: argparse.ArgumentParser) -> None:
                      "$HEADWATER_METADATA or sqlite:///<pipeline root>/metadata.sqlite)")
     run.add_argument("--quiet", "-q", action="store_true",
                      help="print no live status: only the run id, how it ended and its outcome lines")
+    run.add_argument("--verbose", "-v", action="store_true",
+                     help="keep the ML libraries' INFO logging in node logs (default: warnings and errors only; "
+                     "same as HEADWATER_VERBOSE=1)")
     run.add_argument("--require-push", action="store_true",
                      help="exit with status 3 when the run succeeds but pushes no model (e.g. not blessed); "
                      "for CI")
@@ -44,6 +47,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from headwater.metadata.errors import HeadwaterError
     from headwater.pipelines.loader import load_pipeline
 
+    if args.verbose:  # read by every executor process (headwater.components.executor.quiet_libraries)
+        os.environ["HEADWATER_VERBOSE"] = "1"
     try:
         pipeline = load_pipeline(args.pipeline_file)
         params = key_values(args.param, "--param")

@@ -202,3 +202,37 @@ def test_bad_param_has_the_same_message_in_run_and_in_a_kfp_task(tmp_path, capsy
     assert "headwater: error: --param expects KEY=VALUE, got 'value'" in result.stderr
     assert task_main(["--plan", "{}", "--node", "a", "--run-id", "r", "--param", "value"]) == 2
     assert capsys.readouterr().err == "headwater: error: --param expects KEY=VALUE, got 'value'\n"
+
+
+def test_shell_completion_snippet_and_completions(tmp_path):
+    for shell in ("bash", "zsh"):
+        snippet = cli("completion", shell, cwd=tmp_path)
+        assert snippet.returncode == 0 and "headwater" in snippet.stdout and "_ARGCOMPLETE" in snippet.stdout
+    out = tmp_path / "completions.txt"
+    env = {"_ARGCOMPLETE": "1", "_ARGCOMPLETE_IFS": "\n", "COMP_LINE": "headwater run p.py --req",
+           "COMP_POINT": "24", "_ARGCOMPLETE_STDOUT_FILENAME": str(out)}
+    done = cli(cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().split() == ["--require-push"]
+
+
+def test_quiet_run_prints_the_run_id_and_outcome_and_logs_take_latest(tmp_path):
+    path = write_pipeline(tmp_path, PIPELINE)
+    run = cli("run", str(path), "-q", cwd=tmp_path)
+    assert run.returncode == 0 and run.stderr == ""
+    first, second, *_ = run.stdout.splitlines()
+    run_id = re.fullmatch(r"run (\S+) succeeded in [\d.]+s", first).group(1)
+    assert second == f"outcome of run {run_id}:"
+    assert run.stdout.splitlines()[-1] == f"  logs: headwater runs logs {run_id} [NODE]"
+    logs = cli("runs", "logs", "latest", "a", cwd=tmp_path)
+    assert logs.returncode == 0 and "execution 1 started" in logs.stdout
+    # A reader that went away (`runs logs RUN | head`): the command ends quietly, without a traceback.
+    script = ("import os, sys\n"
+              "r, w = os.pipe(); os.close(r); os.dup2(w, 1)\n"
+              "from headwater.pipelines.cli import main\n"
+              f"code = main(['runs', 'logs', {run_id[:12]!r}])\n"
+              "sys.stderr.write(f'exit {code}\\n')\n"
+              "sys.exit(code)\n")
+    piped = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=120, env={**os.environ, "PYTHONPATH": str(SUPPORT)})
+    assert piped.stderr == "exit 141\n" and piped.returncode == 141
