@@ -127,3 +127,16 @@ def test_run_ids_by_prefix_and_latest(tmp_path):
     with pytest.raises(MetadataError, match=r"no run 'nope' in .*; recent runs: 20260101T000001-bbbbbb, "
                                             r"20260101T000000-aaaaaa \(or use 'latest'\)"):
         show_run(store, "nope")
+
+
+def test_parameters_read_back_with_their_types(tmp_path):
+    """Regression: a parameter left at None printed as year='null'; lists and dicts came back as JSON text."""
+    from headwater.pipelines import Param
+
+    node = c.describe(values=Param("values", default=[1, 2]), options=Param("options", default={"lr": 0.5}),
+                      flag=Param("year", type=bool)).with_id("d")
+    pipeline = Pipeline(name="params", root=str(tmp_path / "root"), nodes=[node])
+    result, _ = _run(pipeline)
+    detail = show_run(connect(None, default_sqlite=pipeline.metadata_default()), result.run_id)
+    assert detail.summary.params == {"values": [1, 2], "options": {"lr": 0.5}, "year": None}
+    assert "parameters: options={'lr': 0.5}, values=[1, 2], year=None" in detail.to_text()
