@@ -214,7 +214,7 @@ def _nodes(store: MetadataStore, executions: list[Any], header: dict[str, Any]) 
                 a = arts[aid]
                 outputs.setdefault(key, []).append(
                     {"id": aid, "type": a.type_name, "uri": a.uri, "state": a.state.name,
-                     "custom_properties": dict(a.custom_properties)})
+                     "custom_properties": dict(a.custom_properties), "event": kind})
             else:
                 inputs.setdefault(key, []).append(aid)
         node_id = str(p.get(P_NODE) or rec.type.rsplit(".", 1)[-1])

@@ -22,6 +22,7 @@ from headwater.metadata.conventions import (
     A_PUSHED,
     A_PUSHED_DESTINATION,
     A_PUSHED_VERSION,
+    EVENT_OUTPUT,
     NodeState,
 )
 
@@ -123,7 +124,11 @@ class RunOutcome:
                 where = p.destination or "?"
                 out.append(f"  {p.node_id}: pushed to {where}" + (f" (version {p.version})" if p.version else ""))
             else:
-                out.append(f"  {p.node_id}: not pushed — {p.reason or 'no reason recorded'}")
+                reason = p.reason or "no reason recorded"
+                for v in self.verdicts:  # the blessing's message is printed above: don't repeat it
+                    if v.message and reason.endswith(f": {v.message}"):
+                        reason = f"{reason[: -len(v.message) - 2]} (see {v.node_id} above)"
+                out.append(f"  {p.node_id}: not pushed — {reason}")
         for n in self.notes:
             if n.node_id in pushed_nodes and n.state == NodeState.SKIPPED:
                 continue  # already said above
@@ -157,7 +162,9 @@ def _last_per_node(nodes: Sequence[NodeSummary]) -> list[NodeSummary]:
 
 
 def _artifacts(node: NodeSummary, type_name: str) -> list[dict[str, Any]]:
-    return [a for arts in node.outputs.values() for a in arts if a["type"] == type_name]
+    """What ``node`` produced of ``type_name`` (OUTPUT events: a resolver's picks are not its products)."""
+    return [a for arts in node.outputs.values() for a in arts
+            if a["type"] == type_name and a.get("event", EVENT_OUTPUT) == EVENT_OUTPUT]
 
 
 def run_outcome(summary: RunSummary, nodes: Sequence[NodeSummary]) -> RunOutcome:

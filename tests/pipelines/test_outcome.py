@@ -140,3 +140,16 @@ def test_parameters_read_back_with_their_types(tmp_path):
     detail = show_run(connect(None, default_sqlite=pipeline.metadata_default()), result.run_id)
     assert detail.summary.params == {"values": [1, 2], "options": {"lr": 0.5}, "year": None}
     assert "parameters: options={'lr': 0.5}, values=[1, 2], year=None" in detail.to_text()
+
+
+def test_a_resolver_selecting_a_blessing_is_not_a_verdict(tmp_path):
+    """Regression: a resolver's pick (INTERNAL_OUTPUT) of an earlier blessing was listed as a verdict."""
+    root = str(tmp_path / "root")
+    assert _run(g.gated_pipeline(root, score=0.9))[0].pushed
+    second = g.gated_pipeline(root, score=0.3)
+    picked = g.latest_blessing().with_id("previous")
+    pipeline = Pipeline(name=second.name, root=root, nodes=[*(second.node(n) for n in second.node_ids), picked])
+    result, _ = _run(pipeline)
+    assert [v.node_id for v in result.outcome.verdicts] == ["evaluate"]
+    assert result.blessed is False
+    assert "  push: not pushed — the model is not blessed" in result.summary().splitlines()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import hw_test_components as c
-from headwater.components import Input, Output, Param, component
+from headwater.components import Input, Output, Param, ResolverContext, component, resolver
 from headwater.metadata import Artifact, types
 from headwater.metadata.errors import PushRefusedError
 from headwater.pipelines import Pipeline
@@ -63,3 +63,13 @@ def gated_pipeline(root: str, *, metadata: str | None = None, score: float = 0.9
     pushed = push(model=train.outputs.out, blessing=evaluate.outputs.blessing).with_id("push")
     return Pipeline(name="kfp-demo", root=root, nodes=[ingest, other, train, evaluate, described, pushed],
                     metadata=metadata, description="Test pipeline for the KFP compiler.")
+
+
+
+@resolver(outputs={"blessing": types.ModelBlessing})
+def latest_blessing(ctx: ResolverContext) -> dict:
+    """The newest ModelBlessing the pipeline's ``evaluate`` node made (a selection, like LatestBlessedModel's)."""
+    execs = ctx.store.executions_in_context("node", f"{ctx.pipeline_name}.evaluate")
+    events = ctx.store.events_by_execution([e.id for e in execs])
+    ids = sorted({aid for evs in events.values() for kind, _, _, aid in evs if kind == "OUTPUT"})
+    return {"blessing": ctx.store.get_artifacts(ids[-1:])}
