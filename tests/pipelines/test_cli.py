@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,31 @@ def test_quiet_run_prints_the_run_id_and_outcome_and_logs_take_latest(tmp_path):
     piped = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
                            timeout=120, env={**os.environ, "PYTHONPATH": str(SUPPORT)})
     assert piped.stderr == "exit 141\n" and piped.returncode == 141
+
+
+def test_runs_logs_follows_a_running_node(tmp_path):
+    marker = tmp_path / "started"
+    path = write_pipeline(tmp_path, f"""
+import hw_test_components as c
+from headwater.pipelines import Pipeline
+
+s = c.sleeper(seconds=4.0, marker={str(marker)!r}).with_id("s")
+pipeline = Pipeline(name="follow", root="runs/follow", nodes=[s])
+""")
+    env = {**os.environ, "PYTHONPATH": str(SUPPORT)}
+    run = subprocess.Popen([sys.executable, "-m", "headwater.pipelines.cli", "run", str(path), "-q"], cwd=tmp_path,
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while not marker.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), "the node never started"
+        followed = cli("runs", "logs", "latest", "s", "--follow", "--root", "runs/follow", cwd=tmp_path)
+        assert followed.returncode == 0, followed.stderr
+        lines = followed.stdout.splitlines()
+        assert "headwater: node 's' execution 1 started" in lines
+        assert lines[-1] == "==> s ended: done <=="
+        assert "(no log" not in followed.stdout
+    finally:
+        _out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
