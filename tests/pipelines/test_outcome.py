@@ -129,6 +129,17 @@ def test_run_ids_by_prefix_and_latest(tmp_path):
         show_run(store, "nope")
 
 
+def test_artifacts_list_takes_latest_and_prefixes(tmp_path, capsys):
+    pipeline = Pipeline(name="ids", root=str(tmp_path / "root"), nodes=[c.produce().with_id("a")])
+    _run(pipeline, run_id="20260101T000000-aaaaaa", cache=False)
+    second, _ = _run(pipeline, run_id="20260101T000001-bbbbbb", cache=False)
+    meta = ["--metadata", f"sqlite:///{pipeline.metadata_default()}"]
+    assert main(["artifacts", "list", "--run", "latest", "--format", "json", *meta]) == 0
+    assert [a["uri"] for a in json.loads(capsys.readouterr().out)] == [second.outputs("a", "data")[0].uri]
+    assert main(["artifacts", "list", "--run", "2026", *meta]) == 2
+    assert "run id prefix '2026' is ambiguous" in capsys.readouterr().err
+
+
 def test_parameters_read_back_with_their_types(tmp_path):
     """Regression: a parameter left at None printed as year='null'; lists and dicts came back as JSON text."""
     from headwater.pipelines import Param
