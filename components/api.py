@@ -40,6 +40,7 @@ from headwater.components.errors import ComponentDefinitionError
 from headwater.components.placement import Placement, check_gpu, check_image
 from headwater.components.placement import at_caller as _at_caller
 from headwater.metadata.artifact import Artifact
+from headwater.metadata.errors import did_you_mean
 
 __all__ = [
     "Channel",
@@ -229,9 +230,12 @@ class Component:
             if outs:
                 hint = (f"; {outs[0]!r} is an output — outputs are created by the node, read them as "
                         f"node.outputs.{outs[0]}")
+            else:
+                hint = did_you_mean(unknown[0], [*spec.inputs, *spec.parameters])
+            caller = sys._getframe(1).f_code.co_filename, sys._getframe(1).f_lineno
             raise ComponentDefinitionError(
-                f"{spec.name}() got unknown argument(s) {', '.join(map(repr, unknown))}; it takes inputs "
-                f"{sorted(spec.inputs)} and parameters {sorted(spec.parameters)}{hint}"
+                f"{caller[0]}:{caller[1]}: {spec.name}() got unknown argument(s) {', '.join(map(repr, unknown))}; "
+                f"it takes inputs {sorted(spec.inputs)} and parameters {sorted(spec.parameters)}{hint}"
             )
         for key, value in kwargs.items():
             if key in spec.inputs:

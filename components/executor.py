@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
+import logging
 import os
 import shutil
 import sys
@@ -23,7 +25,7 @@ import traceback
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from headwater.components import storage
 from headwater.components._boundary import _UserCodeFailure, user_code
@@ -140,9 +142,54 @@ def _user_traceback(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
+class _NodeLog(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` while executors run in this process: writes go to the current node's log,
+    or between executions to the process's own stream. It is never closed, so a logging handler that bound
+    itself to ``sys.stderr`` during an execution (TensorFlow's and absl's do, on first use) keeps working in
+    later executions and at exit instead of failing with "I/O operation on closed file"."""
+
+    def __init__(self, fallback: TextIO) -> None:
+        super().__init__()
+        self.fallback = fallback
+        self.target: TextIO | None = None
+
+    def _out(self) -> TextIO:
+        return self.target if self.target is not None else self.fallback
+
+    def write(self, text: str) -> int:
+        return self._out().write(text)
+
+    def flush(self) -> None:
+        self._out().flush()
+
+    def fileno(self) -> int:
+        return self._out().fileno()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def buffer(self) -> Any:  # code writing bytes to sys.stdout.buffer
+        return self._out().buffer
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def close(self) -> None:  # shared by handlers that outlive an execution: never closed
+        self.flush()
+
+
+_NODE_LOG: _NodeLog | None = None
+
+
 @contextlib.contextmanager
 def _capture_output(log_path: str | None) -> Iterator[None]:
     """Send this process's stdout/stderr (file descriptors, so C extensions too) to ``log_path``."""
+    global _NODE_LOG
     if not log_path:
         yield
         return
@@ -154,19 +201,40 @@ def _capture_output(log_path: str | None) -> Iterator[None]:
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     # Python-level streams too: sys.stdout may not be file descriptor 1 (notebooks, test runners).
     stream = open(log_path, "a", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+    if _NODE_LOG is None:
+        _NODE_LOG = _NodeLog(sys.stderr)
+    node_log = _NODE_LOG
+    node_log.target = stream
     try:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
-        sys.stdout = sys.stderr = stream
+        sys.stdout = sys.stderr = node_log
         yield
     finally:
         stream.flush()
+        node_log.target = None
         sys.stdout, sys.stderr = saved_streams
         stream.close()
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for f in (fd, *saved):
             os.close(f)
+
+
+#: Set to 1 (``headwater run --verbose`` does) to keep the ML libraries' INFO logging in node logs.
+VERBOSE_ENV = "HEADWATER_VERBOSE"
+_NOISY_LOGGERS = ("tensorflow", "apache_beam", "tensorflow_transform", "tensorflow_model_analysis",
+                  "tfx_bsl", "h5py", "matplotlib")
+
+
+def quiet_libraries() -> None:
+    """Keep TensorFlow, absl, Beam, TFMA and tf.Transform logging at WARNING unless ``$HEADWATER_VERBOSE``
+    is set: node logs then hold what the component did, not the libraries' progress chatter."""
+    if os.environ.get(VERBOSE_ENV, "") not in ("", "0"):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # C++ INFO off; warnings and errors stay
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def prepare_process() -> None:
@@ -177,6 +245,7 @@ def prepare_process() -> None:
     to ``0`` to opt out.
     """
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    quiet_libraries()
 
 
 def _local_tmp(spec: ExecutionSpec) -> str:

@@ -82,6 +82,7 @@ from headwater.metadata.conventions import (
     A_BLESSED,
     A_BLESSING_MESSAGE,
     A_CURRENT_MODEL_ID,
+    A_PUSH_SKIPPED,
     A_PUSHED,
     A_PUSHED_DESTINATION,
     A_PUSHED_VERSION,
@@ -462,7 +463,7 @@ def _skip_unless_blessed(inputs: dict[str, list[Artifact]], parameters: dict[str
 def _on_skip(outputs: dict[str, Artifact], reason: str) -> None:
     pushed = outputs["pushed_model"]
     pushed.custom_properties[A_PUSHED] = 0
-    pushed.custom_properties["push_skipped"] = reason
+    pushed.custom_properties[A_PUSH_SKIPPED] = reason
     Path(pushed.path, "push.json").write_text(json.dumps({"pushed": 0, "reason": reason}, indent=2) + "\n")
 
 
@@ -477,5 +478,7 @@ def Push(
 ) -> None:
     """Push ``model`` to ``destination/<version>/`` if ``blessing`` is BLESSED (see the module docs)."""
     props = push_model(model, blessing, destination, node=f"node {ctx.node_id!r}")
+    print(f"Push: model {model.uri} pushed to {props.get(A_PUSHED_DESTINATION)} "
+          f"(version {props.get(A_PUSHED_VERSION)})", flush=True)
     pushed_model.custom_properties.update(props)
     Path(pushed_model.path, "push.json").write_text(json.dumps(props, indent=2) + "\n")

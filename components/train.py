@@ -51,6 +51,26 @@ def _schema_file(schema: types.Schema) -> str:
     return path
 
 
+def _final_loss(model_run_dir: str) -> float | None:
+    """The last ``epoch_loss`` a Keras TensorBoard callback wrote under ``model_run_dir/train``, if any."""
+    import glob
+
+    import tensorflow as tf
+
+    loss = None
+    try:
+        for path in sorted(glob.glob(os.path.join(model_run_dir, "**", "train", "events.out.tfevents*"),
+                                     recursive=True)):
+            for record in tf.data.TFRecordDataset(path):
+                event = tf.compat.v1.Event.FromString(record.numpy())
+                for value in event.summary.value:
+                    if value.tag in ("epoch_loss", "loss"):
+                        loss = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else value.simple_value
+    except (OSError, ValueError, tf.errors.OpError):  # an unreadable summary only loses the log line's loss
+        return loss
+    return loss
+
+
 def _hyperparameters(artifact: types.HyperParameters | None) -> dict[str, Any] | None:
     if artifact is None:
         return None
@@ -182,3 +202,6 @@ def Train(
         "seconds": round(time.time() - started, 3),
     }
     Path(model_run.path, "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    loss = _final_loss(model_run.path)
+    print(f"Train: {train_steps} train steps, {eval_steps} eval steps in {summary['seconds']:.1f}s"
+          + (f"; final loss {loss:.4g}" if loss is not None else "") + f"; model in {serving_dir}", flush=True)

@@ -331,6 +331,8 @@ def run_transform(
         "engine": chosen_engine,
         "num_examples": counts,
     })
+    rows = ", ".join(f"{k} {v}" for k, v in counts.items())
+    print(f"Transform: {rows} rows transformed (analyzed {', '.join(analyze)}; engine {chosen_engine})", flush=True)
 
 
 _LOCAL_BATCH = 8192

@@ -34,15 +34,18 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "A_BASELINE_METRICS",
     "A_BASELINE_MODEL",
     "A_BASELINE_MODEL_ID",
     "A_BLESSED",
     "A_BLESSING_MESSAGE",
     "A_CURRENT_MODEL",
     "A_CURRENT_MODEL_ID",
+    "A_METRICS",
     "A_PUSHED",
     "A_PUSHED_DESTINATION",
     "A_PUSHED_VERSION",
+    "A_PUSH_SKIPPED",
     "CONTEXT_CACHE",
     "CONTEXT_EXPERIMENT",
     "CONTEXT_NODE",
@@ -73,6 +76,8 @@ __all__ = [
     "RUN_EXPERIMENT",
     "RUN_FINISHED",
     "RUN_GRAPH",
+    "RUN_NODES",
+    "RUN_NODE_NOTES",
     "RUN_OWNER",
     "RUN_PIPELINE_NAME",
     "RUN_PIPELINE_ROOT",
@@ -136,6 +141,11 @@ RUN_STATUS = "status"
 RUN_GRAPH = "pipeline_graph"
 #: The experiment the run belongs to (the name of its ``experiment`` context).
 RUN_EXPERIMENT = "experiment"
+#: The pipeline's node ids in order (a JSON list), recorded when the run starts: ``runs show`` lists every node.
+RUN_NODES = "node_ids"
+#: Nodes that ran no execution (blocked, canceled before starting, not selected), recorded when the run ends:
+#: a JSON object ``{node id: {"state": …, "reason": …}}``.
+RUN_NODE_NOTES = "node_notes"
 #: Under KFP: the KFP run's name, recorded on the run context by the first task.
 P_KFP_RUN_NAME = "kfp_run_name"
 PARAM_PREFIX = "param:"
@@ -152,6 +162,11 @@ A_BASELINE_MODEL_ID = "baseline_model_id"
 A_PUSHED = "pushed"
 A_PUSHED_DESTINATION = "pushed_destination"
 A_PUSHED_VERSION = "pushed_version"
+#: PushedModel of a skipped Push: why it was not pushed
+A_PUSH_SKIPPED = "push_skipped"
+#: ModelEvaluation (written by Evaluate): the Overall slice's metrics of the candidate and of the baseline
+A_METRICS = "metrics"
+A_BASELINE_METRICS = "baseline_metrics"
 
 # ---------------------------------------------------------------- values written by TFX that we read
 #: TFX stores a JSON custom property as a Struct ``{"__value__": "<json>"}`` (behind ``mlmd-struct::``).

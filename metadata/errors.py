@@ -36,6 +36,7 @@ their old names (resolved on first use, so this layer imports nothing above it a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "MetadataError",
     "MetadataWriteError",
     "StorageError",
+    "did_you_mean",
 ]
 
 #: Structured fields every error may carry.
@@ -115,6 +117,14 @@ _MOVED = {
     "PipelineLoadError": "headwater.pipelines.errors",
     "TemplateError": "headwater.templates.errors",
 }
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` when ``name`` is close to one of ``choices`` (difflib), else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def __getattr__(name: str) -> Any:

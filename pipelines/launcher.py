@@ -50,6 +50,8 @@ from headwater.metadata.conventions import (
     P_TRACEBACK,
     P_USER_ERROR,
     RUN_FINISHED,
+    RUN_NODE_NOTES,
+    RUN_NODES,
     RUN_OWNER,
     RUN_PIPELINE_NAME,
     RUN_PIPELINE_ROOT,
@@ -159,6 +161,7 @@ class Launcher:
                 RUN_PIPELINE_ROOT: pipeline.root,
                 RUN_OWNER: self.owner,
                 RUN_STARTED: round(time.time(), 3),
+                RUN_NODES: list(pipeline.node_ids),
             },
         )
         self._link_parent(self.run_ctx, self.pipeline_ctx)
@@ -552,11 +555,14 @@ class Launcher:
             except StorageError as exc:
                 print(f"headwater: warning: could not delete {uri}: {exc}", file=sys.stderr)
 
-    def finish(self, status: RunStatus) -> None:
-        """Record the run's end on its context, and remove the run's scratch folders."""
+    def finish(self, status: RunStatus, node_notes: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        """Record the run's end on its context (``node_notes``: the nodes that ran no execution, and why), and
+        remove the run's scratch folders."""
         self.remove_scratch()
         ctx = self.run_ctx
         to_value(str(status), ctx.custom_properties[RUN_STATUS])
+        if node_notes:
+            to_value(dict(node_notes), ctx.custom_properties[RUN_NODE_NOTES], json_strings=True)
         to_value(round(time.time(), 3), ctx.custom_properties[RUN_FINISHED])
         self.store.mlmd.put_contexts([ctx])
 

@@ -11,6 +11,7 @@ from typing import Any
 from headwater.components._typing import coerce_value, matches, type_name
 from headwater.components.api import Channel, Node, Param
 from headwater.components.errors import ParameterError
+from headwater.metadata.errors import did_you_mean
 from headwater.pipelines.errors import PipelineDefinitionError
 
 __all__ = ["Param", "Pipeline"]
@@ -280,7 +281,8 @@ class Pipeline:
         if unknown:
             known = ", ".join(sorted(self._params)) or "none"
             raise ParameterError(
-                f"unknown runtime parameter(s) {', '.join(unknown)} for pipeline {self.name!r}; it declares: {known}",
+                f"unknown runtime parameter(s) {', '.join(unknown)} for pipeline {self.name!r}; it declares: "
+                f"{known}{did_you_mean(unknown[0], self._params)}",
                 parameter=unknown[0],
             )
         values = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from headwater.metadata.errors import HeadwaterError, MetadataError, MetadataWri
 from headwater.metadata.store import MetadataStore, connect
 from headwater.pipelines.backend import ExecutorBackend, LocalBackend, NodeOptions
 from headwater.pipelines.launcher import Launcher, Outcome, is_local_path
+from headwater.pipelines.outcome import EXIT_NOT_PUSHED, RunOutcome
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.status import StatusDisplay
 
@@ -47,7 +49,12 @@ _STOPPING_STATES = frozenset({NodeState.FAILED, NodeState.CANCELED, NodeState.BL
 
 @dataclass(frozen=True)
 class RunResult:
-    """A run: its id, the state of every node, and the artifacts they produced."""
+    """A run: its id, the state of every node, the artifacts they produced, and how it came out.
+
+    ``outcome`` (read back from ML Metadata when the run ends, as ``headwater runs show`` reads it) holds each
+    evaluated model's verdict and headline metrics, what was pushed where or why not, and every node skipped,
+    blocked, failed or not run with the reason; :meth:`summary` gives it as the lines ``headwater run`` prints.
+    """
 
     run_id: str
     pipeline: str
@@ -55,6 +62,21 @@ class RunResult:
     params: Mapping[str, Any]
     duration: float
     metadata: str
+    outcome: RunOutcome | None = None
+
+    @property
+    def blessed(self) -> bool | None:
+        """Whether every evaluated model was blessed (None: nothing was evaluated)."""
+        return self.outcome.blessed if self.outcome else None
+
+    @property
+    def pushed(self) -> bool:
+        """Whether a model was pushed in this run."""
+        return bool(self.outcome and self.outcome.pushed)
+
+    def summary(self) -> str:
+        """How the run came out, in a few lines (what ``headwater run`` prints at the end)."""
+        return "\n".join(self.outcome.lines()) if self.outcome else f"run {self.run_id}: no outcome recorded"
 
     @property
     def ok(self) -> bool:
@@ -67,10 +89,23 @@ class RunResult:
     def outputs(self, node_id: str, key: str) -> list[Artifact]:
         return list(self.nodes[node_id].outputs.get(key, []))
 
-    def raise_for_status(self) -> RunResult:
+    def exit_code(self, *, require_push: bool = False) -> int:
+        """``headwater run``'s exit status: 0 succeeded, 1 a node failed, was canceled or blocked; with
+        ``require_push``, 3 (:data:`~headwater.pipelines.outcome.EXIT_NOT_PUSHED`) when the run succeeded
+        but pushed no model (not blessed, or the pipeline pushes nothing)."""
+        if not self.ok:
+            return 1
+        return EXIT_NOT_PUSHED if require_push and not self.pushed else 0
+
+    def raise_for_status(self, *, require_push: bool = False) -> RunResult:
+        """Raise :class:`ExecutionError` if a node failed, or with ``require_push`` if no model was pushed."""
         if not self.ok:
             details = "; ".join(f"{n}: {self.nodes[n].error}" for n in self.failed)
             raise ExecutionError(f"run {self.run_id} failed: {details}", run_id=self.run_id)
+        if require_push and not self.pushed:
+            why = "; ".join(f"{p.node_id}: {p.reason}" for p in self.outcome.pushes) if self.outcome else ""
+            raise ExecutionError(f"run {self.run_id} pushed no model" + (f": {why}" if why else
+                                 " (no node pushes a model)"), run_id=self.run_id)
         return self
 
 
@@ -161,17 +196,16 @@ class Runner:
                 results[nid] = NodeResult(nid, NodeState.NOT_RUN)
         result = RunResult(run_id, pipeline.name, {n: results[n] for n in pipeline.node_ids}, values,
                            time.time() - started, store.display)
-        launcher.finish(RunStatus.SUCCEEDED if result.ok else RunStatus.FAILED)
+        launcher.finish(RunStatus.SUCCEEDED if result.ok else RunStatus.FAILED, _node_notes(result))
+        result = replace(result, outcome=_read_outcome(store, run_id))
         counts: dict[str, int] = {}
         for n in result.nodes.values():
             counts[n.state] = counts.get(n.state, 0) + 1
         summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         display.close(f"headwater: run {run_id} {'succeeded' if result.ok else 'FAILED'} in "
                       f"{result.duration:.2f}s ({summary})")
-        if not result.ok and not self.quiet:
-            for nid in result.failed:
-                n = result.nodes[nid]
-                print(f"  node {nid!r} failed: {n.error}\n    log: {n.log_path}", file=display.stream)
+        if not self.quiet:
+            print(result.summary(), file=display.stream, flush=True)
         return result
 
     def _header_note(self, pipeline: Pipeline, selected: list[str]) -> str:
@@ -268,6 +302,26 @@ class Runner:
                 results[nid] = NodeResult(nid, NodeState.CANCELED, error="run canceled before this node started")
                 display.update(nid, NodeState.CANCELED)
             raise
+
+
+def _node_notes(result: RunResult) -> dict[str, dict[str, str]]:
+    """The nodes that ran no execution (blocked, not selected, failed before launch), for the run context."""
+    notes = {}
+    for n in result.nodes.values():
+        if n.execution_id is None:
+            reason = n.error or ("not selected (--from/--to)" if n.state == NodeState.NOT_RUN else "")
+            notes[n.node_id] = {"state": str(n.state), "reason": reason}
+    return notes
+
+
+def _read_outcome(store: MetadataStore, run_id: str) -> RunOutcome | None:
+    from headwater.pipelines.history import show_run
+
+    try:
+        return show_run(store, run_id).outcome
+    except HeadwaterError as exc:  # the run itself is done; say why its outcome cannot be shown
+        print(f"headwater: warning: cannot read the outcome of run {run_id}: {exc}", file=sys.stderr)
+        return None
 
 
 def _options(node: Any) -> NodeOptions:

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TextIO
 
 from headwater.metadata.conventions import NodeState
 
-__all__ = ["StatusDisplay"]
+__all__ = ["StatusDisplay", "plain_output"]
 
 _SYMBOLS = {
     NodeState.QUEUED: "·", NodeState.RUNNING: "▶", NodeState.CACHED: "≡", NodeState.DONE: "✔",
     NodeState.SKIPPED: "⤼", NodeState.FAILED: "✘", NodeState.CANCELED: "■", NodeState.BLOCKED: "-",
 }
+
+
+def plain_output(stream: TextIO) -> bool:
+    """True when ``stream`` must get plain lines, no ANSI codes: it is not a terminal, ``$NO_COLOR`` is set
+    (https://no-color.org), or ``$TERM`` is ``dumb``."""
+    return (not stream.isatty() or bool(os.environ.get("NO_COLOR"))
+            or os.environ.get("TERM", "") == "dumb")
 
 
 class StatusDisplay:
@@ -23,7 +31,7 @@ class StatusDisplay:
                  title: str = "") -> None:
         self.stream = stream or sys.stderr
         self.quiet = quiet
-        self.live = not quiet and self.stream.isatty()
+        self.live = not quiet and not plain_output(self.stream)
         self.order = list(node_ids)
         self.state: dict[str, str] = {n: NodeState.QUEUED for n in node_ids}
         self.since = {n: time.time() for n in node_ids}

@@ -107,4 +107,4 @@ def test_run_result_and_runs_show_keep_the_failed_nodes_error_details(tmp_path, 
     by_id = {n["node_id"]: n for n in shown["nodes"]}
     assert by_id["bad"]["error_type"] == "ValueError" and by_id["bad"]["user_error"] is True
     assert "raise ValueError(message)" in by_id["bad"]["traceback"]
-    assert by_id["a"]["state"] == "complete" and by_id["a"]["error_type"] is None
+    assert by_id["a"]["state"] == "done" and by_id["a"]["error_type"] is None

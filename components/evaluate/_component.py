@@ -18,12 +18,14 @@ from headwater.components.evaluate.config import normalize_eval_config
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.conventions import (
+    A_BASELINE_METRICS,
     A_BASELINE_MODEL,
     A_BASELINE_MODEL_ID,
     A_BLESSED,
     A_BLESSING_MESSAGE,
     A_CURRENT_MODEL,
     A_CURRENT_MODEL_ID,
+    A_METRICS,
 )
 
 __all__ = ["Evaluate"]
@@ -228,9 +230,15 @@ def Evaluate(
     if plan.plots and task in ("multiclass", "binary"):
         pictures = _draw_charts(plots, table, plan, names, paths["candidate"], evaluation.path)
     overall = table.get("Overall", {})
-    evaluation.custom_properties["metrics"] = {
+    evaluation.custom_properties[A_METRICS] = {
         k: v["candidate"] for k, v in overall.items() if v.get("candidate") is not None and "[" not in k
     }
+    if has_baseline:
+        evaluation.custom_properties[A_BASELINE_METRICS] = {
+            k: v["baseline"] for k, v in overall.items() if v.get("baseline") is not None and "[" not in k
+        }
     evaluation.custom_properties[A_BLESSED] = 1 if blessed else 0
     evaluation.custom_properties["pictures"] = [os.path.basename(p) for p in pictures]
     evaluation.custom_properties["seconds"] = round(time.time() - started, 3)
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in list(evaluation.custom_properties[A_METRICS].items())[:4])
+    print(f"Evaluate: {verdict} — {shown}; {message}", flush=True)

@@ -130,6 +130,9 @@ def run_ingest(
     if options.skip_malformed:
         examples.custom_properties["skipped_rows"] = int(plan.skipped)
     schema.custom_properties["num_features"] = len(plan.columns) if plan.columns else 0
+    rows = ", ".join(f"{n} {int(counts.get(n, 0))}" for n in names)
+    print(f"Ingest: {sum(int(v) for v in counts.values())} rows from {len(resolved.all_files())} file(s) "
+          f"into {rows} ({schema.custom_properties['num_features']} features, engine {chosen_engine})", flush=True)
 
 
 @_runtime.package_component(

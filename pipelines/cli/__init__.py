@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("k8s", "headwater.pipelines.cli.k8s:configure", "Kubernetes: cluster manifests, image Dockerfiles"),
     Command("ui", "headwater.pipelines.cli.ui:configure",
             "browse runs, DAGs, artifacts, lineage and models in a web dashboard", extra="ui"),
+    Command("completion", "headwater.pipelines.cli.completion:configure",
+            "print the shell code for tab completion (bash or zsh)"),
 )
 
 
@@ -117,6 +120,10 @@ def print_help(parser: argparse.ArgumentParser) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (see `headwater completion`)
+        import argcomplete
+
+        argcomplete.autocomplete(parser)  # prints the completions and exits
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -128,3 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HeadwaterError as exc:
         print(f"headwater: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`headwater runs logs RUN | head`): stop quietly, as other command-line tools do.
+        # Point stdout at /dev/null so the interpreter's final flush does not fail a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141

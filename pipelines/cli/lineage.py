@@ -59,7 +59,7 @@ examples:
   headwater artifacts list --pipeline penguin --run 2024-05-01T10:00:00
   headwater artifacts list --type PushedModel --format json
 
---run takes a run id or an unambiguous prefix of it (see `headwater runs list`).
+--run takes a run id, a unique prefix of one, or 'latest' (see `headwater runs list`).
 
 {_STORE_HELP}
 """
@@ -120,7 +120,7 @@ def configure_artifacts(artifacts: argparse.ArgumentParser) -> None:
     ls.add_argument("--type", "-t", dest="type_name", metavar="T",
                     help="artifact type, e.g. Examples, Model, ModelBlessing, PushedModel")
     ls.add_argument("--pipeline", "-p", metavar="P", help="pipeline name")
-    ls.add_argument("--run", "-r", metavar="R", help="run id (or an unambiguous prefix of it)")
+    ls.add_argument("--run", "-r", metavar="R", help="a run id, a unique prefix of one, or 'latest'")
     ls.add_argument("--limit", type=_limit, default=100, metavar="N",
                     help="show the newest N matching artifacts (default 100; 0 = all)")
     ls.add_argument("--format", "-f", choices=("text", "json"), default="text", help="default: text")
@@ -181,9 +181,12 @@ def _created(ms: int | None) -> str:
 def cmd_artifacts_list(args: argparse.Namespace) -> int:
     from headwater.metadata.lineage import list_artifacts
     from headwater.metadata.lineage.render import NOTABLE
+    from headwater.pipelines.history import resolve_run_id
+
     store = open_store_for(args)
     limit = args.limit or None
-    found = list_artifacts(store, args.type_name, args.pipeline, args.run,
+    run = resolve_run_id(store, args.run) if args.run else None
+    found = list_artifacts(store, args.type_name, args.pipeline, run,
                            limit=None if limit is None else limit + 1, newest_first=limit is not None)
     more = limit is not None and len(found) > limit
     rows = sorted(found[:limit] if limit is not None else found, key=lambda a: a.id)

@@ -32,7 +32,14 @@ def configure(run: argparse.ArgumentParser) -> None:
                      help="local runner: parallel worker processes (default: number of cores)")
     run.add_argument("--metadata", metavar="URI", help="metadata connection string (default: "
                      "$HEADWATER_METADATA or sqlite:///<pipeline root>/metadata.sqlite)")
-    run.add_argument("--quiet", "-q", action="store_true", help="print no live status")
+    run.add_argument("--quiet", "-q", action="store_true",
+                     help="print no live status: only the run id, how it ended and its outcome lines")
+    run.add_argument("--verbose", "-v", action="store_true",
+                     help="keep the ML libraries' INFO logging in node logs (default: warnings and errors only; "
+                     "same as HEADWATER_VERBOSE=1)")
+    run.add_argument("--require-push", action="store_true",
+                     help="exit with status 3 when the run succeeds but pushes no model (e.g. not blessed); "
+                     "for CI")
     run.add_argument("--experiment", metavar="NAME", help="group the run under experiment NAME in MLMD "
                      "(default: the pipeline's name)")
     k8s.add_run_options(run)
@@ -43,6 +50,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from headwater.metadata.errors import HeadwaterError
     from headwater.pipelines.loader import load_pipeline
 
+    if args.verbose:  # read by every executor process (headwater.components.executor.quiet_libraries)
+        os.environ["HEADWATER_VERBOSE"] = "1"
     try:
         pipeline = load_pipeline(args.pipeline_file)
         params = key_values(args.param, "--param")
@@ -60,8 +69,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         # `headwater runs list` here will then read this store without being told.
         POINTER.parent.mkdir(exist_ok=True)
         POINTER.write_text(f"sqlite:///{pipeline.metadata_default().resolve()}\n")
-    return 0 if result.ok else 1
-
+    if args.quiet:
+        print(f"run {result.run_id} {'succeeded' if result.ok else 'FAILED'} in {result.duration:.2f}s")
+        print(result.summary())
+    return int(result.exit_code(require_push=args.require_push))
 
 def _make_runner(args: argparse.Namespace) -> Any:
     if args.runner == "local":

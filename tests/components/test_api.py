@@ -1,5 +1,6 @@
 """Declaration errors are raised at definition time and name the function and argument."""
 
+import hw_test_components as c
 import pytest
 from headwater.components import Input, Output, Param, component
 from headwater.metadata import types
@@ -82,3 +83,20 @@ def test_a_script_component_has_the_same_identity_as_a_file_loaded_one() -> None
         names[module] = component(join).spec.qualified_name
     assert names == {"__main__": "join", module_name_for(__file__): "join", "mypkg.components": "mypkg.components.join"}
     assert is_script_module("__main__") and not is_script_module("mypkg.components")
+
+
+def test_unknown_argument_names_the_call_site_and_suggests_the_close_name():
+    with pytest.raises(ComponentDefinitionError,
+                       match=r"test_api\.py:\d+: consume\(\) got unknown argument\(s\) 'nots'; it takes inputs "
+                             r"\['examples'\] and parameters \['note'\]; did you mean 'note'\?"):
+        c.consume(nots="x")
+
+
+def test_unknown_runtime_parameter_suggests_the_close_name(tmp_path):
+    from headwater.components.errors import ParameterError
+    from headwater.pipelines import Param, Pipeline
+
+    p = Pipeline(name="p", root=str(tmp_path), nodes=[c.produce(value=Param("greeting", default="x")).with_id("a")])
+    with pytest.raises(ParameterError, match=r"unknown runtime parameter\(s\) greting for pipeline 'p'; it "
+                                             r"declares: greeting; did you mean 'greeting'\?"):
+        p.resolve_params({"greting": "y"})

@@ -86,3 +86,31 @@ def test_module_entrypoint_runs_without_a_runpy_warning():
                            "--help"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "RuntimeWarning" not in proc.stderr
+
+
+def test_a_handler_bound_during_an_execution_outlives_it_without_logging_errors(tmp_path):
+    """Regression: a logging handler created on sys.stderr inside an execution (TensorFlow's, absl's) wrote to
+    the node's closed log file afterwards: '--- Logging error --- … I/O operation on closed file.'"""
+    script = f"""
+import logging, sys
+sys.path.insert(0, {str(SUPPORT)!r})
+import hw_test_components as c
+from headwater.components.executor import ExecutionSpec, run_execution
+from pathlib import Path
+root = Path({str(tmp_path)!r})
+for i in (1, 2):
+    spec = ExecutionSpec(pipeline_name="p", pipeline_root=str(root), run_id="r", node_id="n", execution_id=i,
+        component_module="hw_test_components", component_function="logs_via_handler",
+        component_file=c.logs_via_handler.spec.source_file, inputs={{}},
+        outputs={{"out": [{{"type": "Examples", "uri": str(root / "out" / str(i))}}]}},
+        parameters={{"message": f"run {{i}}"}}, tmp_dir=str(root / "tmp"), log_path=str(root / f"n.{{i}}.log"))
+    assert run_execution(spec).succeeded
+logging.getLogger("hw_bound_handler").info("after the executions")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Logging error" not in done.stderr and "closed file" not in done.stderr, done.stderr
+    assert "after the executions" in done.stderr
+    assert "bound handler says run 1" in (tmp_path / "n.1.log").read_text()
+    second = (tmp_path / "n.2.log").read_text()
+    assert "bound handler says run 2" in second and "run 1" not in second

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,7 @@ def test_run_list_show(tmp_path):
     assert run["pipeline"] == "clidemo" and run["status"] == "succeeded" and run["params"] == {"value": "hello"}
     shown = cli("runs", "show", run["run_id"], cwd=tmp_path)
     assert shown.returncode == 0
-    assert "a " in shown.stdout and "complete" in shown.stdout and "log:" in shown.stdout
+    assert "a " in shown.stdout and "done" in shown.stdout and "log:" in shown.stdout
     assert "data: Examples #1" in shown.stdout
     again = cli("run", str(path), "--param", "value=hello", cwd=tmp_path)
     assert "2 cached" in again.stderr
@@ -139,7 +140,8 @@ def test_every_command_in_the_table_is_in_help(capsys):
     out = capsys.readouterr().out
     for command in COMMANDS:
         assert f"    {command.name}" in out and "unavailable" not in out
-    assert [c.name for c in COMMANDS] == ["run", "runs", "lineage", "artifacts", "template", "compile", "k8s", "ui"]
+    assert [c.name for c in COMMANDS] == ["run", "runs", "lineage", "artifacts", "template", "compile", "k8s", "ui",
+                                          "completion"]
 
 
 def test_a_command_needing_a_missing_extra_is_listed_and_says_what_to_install(tmp_path, monkeypatch, capsys):
@@ -205,3 +207,65 @@ def test_bad_param_has_the_same_message_in_run_and_in_a_kfp_task(tmp_path, capsy
     assert "headwater: error: --param expects KEY=VALUE, got 'value'" in result.stderr
     assert task_main(["--plan", "{}", "--node", "a", "--run-id", "r", "--param", "value"]) == 2
     assert capsys.readouterr().err == "headwater: error: --param expects KEY=VALUE, got 'value'\n"
+
+
+def test_shell_completion_snippet_and_completions(tmp_path):
+    for shell in ("bash", "zsh"):
+        snippet = cli("completion", shell, cwd=tmp_path)
+        assert snippet.returncode == 0 and "headwater" in snippet.stdout and "_ARGCOMPLETE" in snippet.stdout
+    out = tmp_path / "completions.txt"
+    env = {"_ARGCOMPLETE": "1", "_ARGCOMPLETE_IFS": "\n", "COMP_LINE": "headwater run p.py --req",
+           "COMP_POINT": "24", "_ARGCOMPLETE_STDOUT_FILENAME": str(out)}
+    done = cli(cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().split() == ["--require-push"]
+
+
+def test_quiet_run_prints_the_run_id_and_outcome_and_logs_take_latest(tmp_path):
+    path = write_pipeline(tmp_path, PIPELINE)
+    run = cli("run", str(path), "-q", cwd=tmp_path)
+    assert run.returncode == 0 and run.stderr == ""
+    first, second, *_ = run.stdout.splitlines()
+    run_id = re.fullmatch(r"run (\S+) succeeded in [\d.]+s", first).group(1)
+    assert second == f"outcome of run {run_id}:"
+    assert run.stdout.splitlines()[-1] == f"  logs: headwater runs logs {run_id} [NODE]"
+    logs = cli("runs", "logs", "latest", "a", cwd=tmp_path)
+    assert logs.returncode == 0 and "execution 1 started" in logs.stdout
+    # A reader that went away (`runs logs RUN | head`): the command ends quietly, without a traceback.
+    script = ("import os, sys\n"
+              "r, w = os.pipe(); os.close(r); os.dup2(w, 1)\n"
+              "from headwater.pipelines.cli import main\n"
+              f"code = main(['runs', 'logs', {run_id[:12]!r}])\n"
+              "sys.stderr.write(f'exit {code}\\n')\n"
+              "sys.exit(code)\n")
+    piped = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=120, env={**os.environ, "PYTHONPATH": str(SUPPORT)})
+    assert piped.stderr == "exit 141\n" and piped.returncode == 141
+
+
+def test_runs_logs_follows_a_running_node(tmp_path):
+    marker = tmp_path / "started"
+    path = write_pipeline(tmp_path, f"""
+import hw_test_components as c
+from headwater.pipelines import Pipeline
+
+s = c.sleeper(seconds=4.0, marker={str(marker)!r}).with_id("s")
+pipeline = Pipeline(name="follow", root="runs/follow", nodes=[s])
+""")
+    env = {**os.environ, "PYTHONPATH": str(SUPPORT)}
+    run = subprocess.Popen([sys.executable, "-m", "headwater.pipelines.cli", "run", str(path), "-q"], cwd=tmp_path,
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while not marker.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), "the node never started"
+        followed = cli("runs", "logs", "latest", "s", "--follow", "--root", "runs/follow", cwd=tmp_path)
+        assert followed.returncode == 0, followed.stderr
+        lines = followed.stdout.splitlines()
+        assert "headwater: node 's' execution 1 started" in lines
+        assert lines[-1] == "==> s ended: done <=="
+        assert "(no log" not in followed.stdout
+    finally:
+        _out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err

@@ -296,7 +296,7 @@ def store_shape(uri: str, root: Path, run_id: str) -> dict[str, Any]:
             rel = Path(art.uri).relative_to(root).parts
             events.append((kind, key, index, art.type_name, art.state.name, "/".join(rel[:2]),
                            json.dumps({k: v for k, v in art.custom_properties.items() if not k.endswith("_id")},
-                                      sort_keys=True),
+                                      sort_keys=True).replace(str(root), "ROOT"),
                            json.dumps(dict(art.properties), sort_keys=True)))
         contexts = []
         for ctx in mlmd.get_contexts_by_execution(proto.id):

@@ -1,5 +1,6 @@
 import io
 
+import pytest
 from headwater.pipelines.status import StatusDisplay
 
 
@@ -19,7 +20,9 @@ def test_plain_lines_when_not_a_terminal():
     assert lines[0].endswith("running") and "done (1.50s)" in lines[1] and lines[2].endswith("failed (0.10s)  boom")
 
 
-def test_live_table_on_a_terminal():
+def test_live_table_on_a_terminal(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
     out = FakeTerminal()
     d = StatusDisplay(["a", "b"], out)
     d.update("a", "running")
@@ -28,3 +31,16 @@ def test_live_table_on_a_terminal():
     text = out.getvalue()
     assert "\x1b[2F" in text  # cursor moved back up to redraw the table
     assert "▶ a" in text and "≡ b" in text and "cached" in text
+
+
+@pytest.mark.parametrize(("name", "value"), [("NO_COLOR", "1"), ("TERM", "dumb")])
+def test_no_color_and_dumb_terminals_get_plain_lines(monkeypatch, name, value):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv(name, value)
+    out = FakeTerminal()
+    d = StatusDisplay(["a"], out)
+    d.update("a", "running")
+    d.close("finished")
+    assert "\x1b" not in out.getvalue()
+    assert out.getvalue().splitlines()[-1] == "finished" and "a" in out.getvalue().splitlines()[0]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import hw_test_components as c
-from headwater.components import Input, Output, Param, component
+from headwater.components import Input, Output, Param, ResolverContext, component, resolver
 from headwater.metadata import Artifact, types
 from headwater.metadata.errors import PushRefusedError
 from headwater.pipelines import Pipeline
@@ -21,6 +21,8 @@ def bless(model: Input[types.Model], blessing: Output[types.ModelBlessing], scor
     blessed = score >= threshold
     (Path(blessing.path) / ("BLESSED" if blessed else "NOT_BLESSED")).write_text("")
     blessing.custom_properties["blessed"] = int(blessed)
+    blessing.custom_properties["blessing_message"] = (
+        f"score {score} {'meets' if blessed else 'is below'} the threshold {threshold}")
     blessing.custom_properties["current_model_id"] = model.id or 0
     print(f"score {score} vs threshold {threshold}: {'blessed' if blessed else 'not blessed'}")
 
@@ -43,6 +45,8 @@ def push(model: Input[types.Model], blessing: Input[types.ModelBlessing], pushed
         raise PushRefusedError(f"blessing {blessing.uri} is not BLESSED; refusing to push")
     shutil.copy(Path(model.path) / "model.txt", Path(pushed.path) / "model.txt")
     pushed.custom_properties["pushed"] = 1
+    pushed.custom_properties["pushed_destination"] = pushed.uri
+    pushed.custom_properties["pushed_version"] = "1"
 
 
 def gated_pipeline(root: str, *, metadata: str | None = None, score: float = 0.9) -> Pipeline:
@@ -59,3 +63,13 @@ def gated_pipeline(root: str, *, metadata: str | None = None, score: float = 0.9
     pushed = push(model=train.outputs.out, blessing=evaluate.outputs.blessing).with_id("push")
     return Pipeline(name="kfp-demo", root=root, nodes=[ingest, other, train, evaluate, described, pushed],
                     metadata=metadata, description="Test pipeline for the KFP compiler.")
+
+
+
+@resolver(outputs={"blessing": types.ModelBlessing})
+def latest_blessing(ctx: ResolverContext) -> dict:
+    """The newest ModelBlessing the pipeline's ``evaluate`` node made (a selection, like LatestBlessedModel's)."""
+    execs = ctx.store.executions_in_context("node", f"{ctx.pipeline_name}.evaluate")
+    events = ctx.store.events_by_execution([e.id for e in execs])
+    ids = sorted({aid for evs in events.values() for kind, _, _, aid in evs if kind == "OUTPUT"})
+    return {"blessing": ctx.store.get_artifacts(ids[-1:])}

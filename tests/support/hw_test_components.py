@@ -144,3 +144,17 @@ def evaluate_against(examples: Input[types.Examples], model: Input[types.Model],
     if baseline_model is not None:
         blessing.custom_properties.update({"baseline_model_id": baseline_model.id or 0,
                                            "baseline_model": baseline_model.uri})
+
+
+@component
+def logs_via_handler(out: Output[types.Examples], message: str = "hello") -> None:
+    """Logs through a handler bound to ``sys.stderr`` on first use, as TensorFlow's and absl's loggers do."""
+    import logging
+    import sys
+
+    logger = logging.getLogger("hw_bound_handler")
+    if not logger.handlers:
+        logger.addHandler(logging.StreamHandler(sys.stderr))
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    logger.info("bound handler says %s", message)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,17 @@ def test_penguin_end_to_end(tmp_path):
     first = _headwater("run", "pipeline.py", cwd=project)
     assert first.returncode == 0, first.stderr[-4000:]
     assert "6 done" in first.stderr
+    # The run ends by saying how it came out; node logs say what each component did, without logging errors.
+    outcome = first.stderr[first.stderr.index("outcome of run "):].splitlines()
+    assert outcome[1].startswith("  Evaluate: BLESSED — sparse_categorical_accuracy "), outcome
+    assert outcome[2].startswith("    verdict: every threshold passed"), outcome
+    assert outcome[3:] == [f"  Push: pushed to {project / 'serving' / '1'} (version 1)",
+                           f"  logs: headwater runs logs {outcome[0].split()[-1].rstrip(':')} [NODE]"]
+    logs = {p.name.split(".")[0]: p.read_text() for p in (project / "runs" / "_logs").rglob("*.log")}
+    assert not [n for n, text in logs.items() if "Logging error" in text or "closed file" in text]
+    assert re.search(r"^Ingest: 344 rows from 1 file\(s\) into train \d+, eval \d+", logs["Ingest"], re.M)
+    assert re.search(r"^Train: \d+ train steps, \d+ eval steps in [\d.]+s; final loss [\d.e-]+", logs["Train"], re.M)
+    assert re.search(r"^Push: model .* pushed to .*serving/1 \(version 1\)$", logs["Push"], re.M)
 
     runs = project / "runs"
     metrics = json.loads((_only(runs / "Evaluate" / "evaluation") / "metrics.json").read_text())
