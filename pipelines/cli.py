@@ -93,7 +93,8 @@ def _make_runner(args: argparse.Namespace) -> Any:
     if args.runner == "local":
         from headwater.pipelines.runner import LocalRunner
 
-        return LocalRunner(args.workers, metadata=args.metadata, quiet=args.quiet)
+        return LocalRunner(args.workers, metadata=args.metadata, quiet=args.quiet,
+                           keep_warm=False if args.no_keep_warm else None)
     from headwater.pipelines import cli_k8s
 
     return cli_k8s.make_runner(args)
@@ -181,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where nodes run (default: local worker processes)")
     run.add_argument("--workers", type=int, default=None, metavar="N",
                      help="local runner: parallel worker processes (default: number of cores)")
+    run.add_argument("--no-keep-warm", action="store_true",
+                     help="local runner: start worker processes for this run only, not the warm pool that "
+                     "outlives runs (also HEADWATER_KEEP_WARM=0; see 'headwater workers')")
     run.add_argument("--metadata", metavar="URI", help="metadata connection string (default: "
                      "$HEADWATER_METADATA or sqlite:///<pipeline root>/metadata.sqlite)")
     run.add_argument("--quiet", "-q", action="store_true", help="print no live status")
@@ -231,9 +235,9 @@ def _add_k8s_options(run: argparse.ArgumentParser) -> None:
 
 
 def _plugins() -> list[Callable[[Any], None]]:
-    """Subcommands living in their own modules (lineage, templates, compile, k8s)."""
+    """Subcommands living in their own modules (lineage, templates, compile, k8s, workers)."""
     registers = []
-    for name in ("cli_lineage", "cli_templates", "cli_compile", "cli_k8s"):
+    for name in ("cli_lineage", "cli_templates", "cli_compile", "cli_k8s", "cli_workers"):
         try:
             module = __import__(f"headwater.pipelines.{name}", fromlist=["register"])
         except ImportError:

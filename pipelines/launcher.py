@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from headwater.components import storage
-from headwater.components.api import Component, Node, Param, ResolverContext, fingerprint_code_ref
+from headwater.components._fingerprint import P_CODE_FALLBACK, code_fingerprint_parts
+from headwater.components.api import Component, Node, Param, ResolverContext
 from headwater.components.executor import ExecutionSpec, ExecutorResult
 from headwater.metadata.artifact import Artifact, ArtifactState
 from headwater.metadata.errors import ExecutionError, HeadwaterError, MetadataError, StorageError
@@ -263,9 +264,7 @@ class Launcher:
 
     # ------------------------------------------------------------------ cache
     def code_fingerprint(self, comp: Component, params: Mapping[str, Any]) -> str:
-        parts = [comp.code_fingerprint()]
-        for name in comp.spec.code_params:
-            parts.append(f"{name}={fingerprint_code_ref(params.get(name))}")
+        parts, self._code_fallback = code_fingerprint_parts(comp, params)
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     def cache_key(self, node: Node, inputs: Mapping[str, list[Artifact]], params: Mapping[str, Any],
@@ -307,8 +306,11 @@ class Launcher:
         return [(a, kind, key, i) for key, arts in inputs.items() for i, a in enumerate(arts)]
 
     def _base_properties(self, node: Node, params: Mapping[str, Any], code: str, key: str) -> dict[str, Any]:
-        return {**params, P_CACHE_KEY: key, P_CODE: code, P_NODE: node.id, P_RUN: self.run_id,
-                P_OWNER: self.owner}
+        props = {**params, P_CACHE_KEY: key, P_CODE: code, P_NODE: node.id, P_RUN: self.run_id,
+                 P_OWNER: self.owner}
+        if getattr(self, "_code_fallback", ""):  # set by code_fingerprint, just before
+            props[P_CODE_FALLBACK] = self._code_fallback
+        return props
 
     def prepare(self, node: Node, *, cache: bool = True, beam_args: tuple[str, ...] = ()) -> Outcome:
         """Decide and record what happens to ``node``: cached, resolved, skipped, or to be launched."""

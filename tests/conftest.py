@@ -13,6 +13,9 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 # Test components live in importable modules so spawned worker processes can load them.
 sys.path.insert(0, str(TESTS / "support"))
+# Runs in the tests start their own worker processes: never the user's warm pool (tests of the warm pool
+# use a private pool folder, see tests/pipelines/test_warm.py).
+os.environ.setdefault("HEADWATER_KEEP_WARM", "0")
 
 SHARED = TESTS.parent.parent / "shared"
 TFX_FIXTURE = SHARED / "fixtures" / "tfx-1.16-penguin" / "metadata.sqlite"
