@@ -19,6 +19,8 @@ from headwater.pipelines.warm import _paths as paths
 from headwater.pipelines.warm._paths import WarmPoolError
 
 KEEP_WARM_ENV = "HEADWATER_KEEP_WARM"
+MAX_EXECUTIONS_ENV = "HEADWATER_WORKER_MAX_EXECUTIONS"
+MAX_RSS_ENV = "HEADWATER_WORKER_MAX_RSS_MB"
 DEFAULT_IDLE_SECONDS = 600.0
 _OFF = ("0", "off", "false", "no")
 _ON = ("", "1", "on", "true", "yes")
@@ -67,8 +69,8 @@ class WarmPool:
     def __init__(self, idle_seconds: float = DEFAULT_IDLE_SECONDS, *, base: Path | None = None,
                  max_executions: int | None = None, max_rss_mb: int | None = None) -> None:
         self.idle_seconds = idle_seconds
-        self.max_executions = max_executions
-        self.max_rss_mb = max_rss_mb
+        self.max_executions = max_executions or _env_int(MAX_EXECUTIONS_ENV) or paths.DEFAULT_MAX_EXECUTIONS
+        self.max_rss_mb = max_rss_mb or _env_int(MAX_RSS_ENV) or paths.DEFAULT_MAX_RSS_MB
         self.base = base or paths.base_dir()
         self.key = paths.pool_key(paths.key_parts())
         self.dir = paths.pool_dir(self.key, self.base)
@@ -84,7 +86,8 @@ class WarmPool:
     def _open(self, message: dict[str, Any], *, timeout: float = 5.0) -> Connection:
         conn = paths.connect(self.dir / paths.SOCKET, timeout)
         try:
-            paths.send(conn, {**message, "key": self.key, "idle_seconds": self.idle_seconds})
+            paths.send(conn, {**message, "key": self.key, "idle_seconds": self.idle_seconds,
+                              "max_executions": self.max_executions, "max_rss_mb": self.max_rss_mb})
         except BaseException:
             conn.close()
             raise
@@ -109,10 +112,6 @@ class WarmPool:
                 (self.dir / name).unlink()
         command = [sys.executable, "-m", "headwater.pipelines.warm._daemon", "--detach", "--dir", str(self.dir),
                    "--key", self.key, "--idle", str(self.idle_seconds)]
-        if self.max_executions:
-            command += ["--max-executions", str(self.max_executions)]
-        if self.max_rss_mb:
-            command += ["--max-rss-mb", str(self.max_rss_mb)]
         with open(self.dir / paths.LOG_FILE, "ab") as log:
             starter = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.dir,
                                        start_new_session=True, close_fds=True)
@@ -209,6 +208,19 @@ class WarmSlot:
             if self.conn.poll(10):
                 paths.recv(self.conn)
         self.conn.close()
+
+
+def _env_int(name: str) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise WarmPoolError(f"${name}={raw!r} is not a whole number; unset it or give e.g. {name}=20") from None
+    if value <= 0:
+        raise WarmPoolError(f"${name}={raw!r} must be positive; unset it or give e.g. {name}=20")
+    return value
 
 
 def _is_daemon(pid: int) -> bool:

@@ -27,8 +27,8 @@ from typing import Any
 
 from headwater.pipelines.warm import _paths as paths
 
-DEFAULT_MAX_EXECUTIONS = 50
-DEFAULT_MAX_RSS_MB = 3072
+DEFAULT_MAX_EXECUTIONS = paths.DEFAULT_MAX_EXECUTIONS
+DEFAULT_MAX_RSS_MB = paths.DEFAULT_MAX_RSS_MB
 
 
 @dataclass
@@ -137,8 +137,13 @@ class Daemon:
             paths.send(client, {"error": "this daemon serves another Python environment"})
             client.close()
             return
+        # The newest client's settings are the pool's (they come from its environment or LocalRunner).
         if message.get("idle_seconds"):
             self.idle_seconds = float(message["idle_seconds"])
+        if message.get("max_executions"):
+            self.max_executions = int(message["max_executions"])
+        if message.get("max_rss_mb"):
+            self.max_rss = int(message["max_rss_mb"]) * 1024 * 1024
         modules = set(message.get("modules") or ())
         if op == "run":
             spec = message["spec"]

@@ -34,6 +34,9 @@ INFO_FILE = "info.json"
 LOG_FILE = "daemon.log"
 LOCK_FILE = "lock"
 _UNIX_PATH_MAX = 107
+#: A worker is retired after this many executions, or when it holds more memory than this after one.
+DEFAULT_MAX_EXECUTIONS = 50
+DEFAULT_MAX_RSS_MB = 3072
 
 
 class WarmPoolError(HeadwaterError):
