@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import signal
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +147,26 @@ def s3_root(monkeypatch: pytest.MonkeyPatch, s3_server: str) -> str:
 def gs_root(monkeypatch: pytest.MonkeyPatch, gcs_server: str) -> str:
     """``gs://<fresh bucket>/root`` on the GCS emulator, this process's environment pointing at it."""
     return _bucket_root("gs", gcs_server, monkeypatch)
+
+
+@pytest.fixture
+def warm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private pool folder (short: Unix socket paths are limited); daemons started in it are stopped."""
+    base = Path(tempfile.mkdtemp(prefix="hw-warm-"))
+    monkeypatch.setenv("HEADWATER_WORKERS_DIR", str(base))
+    monkeypatch.setenv("HEADWATER_KEEP_WARM", "120")
+    from warm_helpers import alive, daemon_pids
+
+    started: set[int] = set()
+    yield base
+    started.update(daemon_pids(base))
+    for pid in started:
+        if alive(pid):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + 10
+    while any(alive(p) for p in started) and time.time() < deadline:
+        time.sleep(0.05)
+    for pid in started:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(base, ignore_errors=True)

@@ -1,6 +1,6 @@
 """Warm workers that outlive a run: real daemon, real worker processes, a private pool folder per test.
 
-Every test that starts a daemon stops it by its pid (the ``warm`` fixture), and points
+Every test that starts a daemon stops it by its pid (the ``warm`` fixture of tests/conftest.py), and points
 ``HEADWATER_WORKERS_DIR`` at a folder of its own, so a user's real pool is never touched.
 """
 
@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import hw_warm_components as w
@@ -25,47 +22,9 @@ from headwater.metadata import connect
 from headwater.pipelines import LocalRunner, Pipeline
 from headwater.pipelines.warm import WarmPool, WarmPoolError, keep_warm_seconds, pool_dirs, query
 from headwater.pipelines.warm._paths import private_dir
+from warm_helpers import alive as _alive
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
-
-
-def _daemon_pids(base: Path) -> list[int]:
-    pids = []
-    for folder in pool_dirs(base):
-        try:
-            pids.append(int((folder / "pid").read_text()))
-        except (OSError, ValueError):
-            pass
-    return pids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
-
-
-@pytest.fixture
-def warm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private pool folder (short: Unix socket paths are limited); daemons started in it are stopped."""
-    base = Path(tempfile.mkdtemp(prefix="hw-warm-"))
-    monkeypatch.setenv("HEADWATER_WORKERS_DIR", str(base))
-    monkeypatch.setenv("HEADWATER_KEEP_WARM", "120")
-    started: set[int] = set()
-    yield base
-    started.update(_daemon_pids(base))
-    for pid in started:
-        if _alive(pid):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.time() + 10
-    while any(_alive(p) for p in started) and time.time() < deadline:
-        time.sleep(0.05)
-    for pid in started:
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-    shutil.rmtree(base, ignore_errors=True)
 
 
 def run(pipeline: Pipeline, **kwargs):
