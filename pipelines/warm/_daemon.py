@@ -42,6 +42,8 @@ class _PoolWorker:
     execution_id: int = 0
     started: float = 0.0
     last_used: float = field(default_factory=time.time)
+    ready: bool = True  # False from a run until the worker says it has cleaned up after it
+    retiring: str = ""  # why it takes no more work (retired once it is ready)
 
 
 def _log(message: str) -> None:
@@ -86,14 +88,15 @@ class Daemon:
         return worker
 
     def _idle(self) -> list[_PoolWorker]:
-        return [w for w in self.workers if w.client is None]
+        return [w for w in self.workers if w.client is None and not w.retiring]
 
     def _pick(self, modules: set[str]) -> _PoolWorker:
         idle = self._idle()
         if not idle:
             return self._spawn(modules)
-        # The most of what the node needs already imported; then the most recently used.
-        worker = max(idle, key=lambda w: (len(w.modules & modules), w.last_used))
+        # One that has cleaned up after its last execution; the most of what the node needs already imported;
+        # then the most recently used (it has the most imported).
+        worker = max(idle, key=lambda w: (w.ready, len(w.modules & modules), w.last_used))
         missing = modules - worker.modules
         if missing:
             worker.conn.send({"op": "warm", "modules": sorted(missing)})
@@ -126,7 +129,7 @@ class Daemon:
             "pid": os.getpid(), "key": self.key, "started": self.started, "idle_seconds": self.idle_seconds,
             "max_executions": self.max_executions, "max_rss_mb": self.max_rss // (1024 * 1024),
             "executions": self.executions, "last_activity": self.last_activity,
-            "workers": [{"pid": w.process.pid, "busy": w.client is not None, "node": w.node,
+            "workers": [{"pid": w.process.pid, "busy": w.client is not None, "node": w.node, "ready": w.ready,
                          "executions": w.executions, "rss_mb": round(paths.rss_bytes(w.process.pid) / 2**20, 1),
                          "modules": sorted(w.modules)} for w in self.workers],
         }
@@ -149,7 +152,7 @@ class Daemon:
             spec = message["spec"]
             worker = self._pick(modules)
             worker.client, worker.node, worker.execution_id = client, spec.get("node_id"), spec["execution_id"]
-            worker.started = time.time()
+            worker.started, worker.ready = time.time(), False
             worker.conn.send({"op": "run", "spec": spec, "env": message["env"], "cwd": message["cwd"],
                               "path": message["path"]})
             return  # the connection stays open: it carries the result
@@ -205,23 +208,33 @@ class Daemon:
 
     def _on_result(self, worker: _PoolWorker) -> None:
         try:
-            result = worker.conn.recv()
+            message = worker.conn.recv()
         except (EOFError, OSError):
             return  # it died: the sentinel says so
+        if message.get("op") == "ready":
+            worker.ready = True
+            if worker.client is not None:
+                return  # already given the next execution
+            rss = paths.rss_bytes(worker.process.pid)
+            if worker.retiring:
+                self._retire(worker, worker.retiring)
+            elif rss > self.max_rss:
+                self._retire(worker, f"{rss / 2**20:.0f} MB resident (limit {self.max_rss / 2**20:.0f} MB)")
+            elif len(self._idle()) > self.max_idle:
+                self._retire(worker, f"more than {self.max_idle} idle workers")
+            return
         worker.executions += 1
         worker.last_used = time.time()
         self.executions += 1
         if worker.client is not None and worker.client in self.clients:
             self.clients.remove(worker.client)
-        self._finish(worker, {"result": result})
+        self._finish(worker, {"result": message})
         worker.node = None
-        rss = paths.rss_bytes(worker.process.pid)
+        rss = paths.rss_bytes(worker.process.pid)  # Python seldom gives memory back: over now, over after
         if worker.executions >= self.max_executions:
-            self._retire(worker, f"ran {worker.executions} executions (limit {self.max_executions})")
+            worker.retiring = f"ran {worker.executions} executions (limit {self.max_executions})"
         elif rss > self.max_rss:
-            self._retire(worker, f"{rss / 2**20:.0f} MB resident (limit {self.max_rss / 2**20:.0f} MB)")
-        elif len(self._idle()) > self.max_idle:
-            self._retire(worker, f"more than {self.max_idle} idle workers")
+            worker.retiring = f"{rss / 2**20:.0f} MB resident (limit {self.max_rss / 2**20:.0f} MB)"
 
     def _on_death(self, worker: _PoolWorker) -> None:
         from headwater.components.executor import ExecutorResult
@@ -282,8 +295,8 @@ class Daemon:
         if self.closed:
             return
         self.closed = True
-        for worker in list(self.workers):
-            self._retire(worker, "the pool stops", kill=worker.client is not None)
+        for worker in list(self.workers):  # nothing of theirs needs a goodbye: stop them at once
+            self._retire(worker, "the pool stops", kill=True)
         for client in self.clients:
             client.close()
         self.server.close()

@@ -35,16 +35,23 @@ def _install_roots() -> tuple[str, ...]:
     return tuple(sorted(str(Path(r).resolve()) + os.sep for r in roots))
 
 
+#: Modules found to belong to Python's installation or headwater, by name and id: not looked at again.
+_KEPT: dict[str, int] = {}
+
+
 def _is_user_module(name: str, module: Any, roots: tuple[str, ...]) -> bool:
     if name in _KEEP_NAMES or name == "headwater" or name.startswith("headwater."):
+        return False
+    if _KEPT.get(name) == id(module):
         return False
     found = [getattr(module, "__file__", None)]
     if found[0] is None:
         found = list(getattr(module, "__path__", None) or [])  # namespace packages
     files: list[str] = [f for f in found if isinstance(f, str) and f]
-    if not files:
-        return False  # built into the interpreter
-    return any(not os.path.realpath(f).startswith(roots) for f in files)
+    user = any(not f.startswith(roots) and not os.path.realpath(f).startswith(roots) for f in files)
+    if not user:
+        _KEPT[name] = id(module)
+    return user
 
 
 def purge_user_modules(roots: tuple[str, ...] | None = None) -> list[str]:
@@ -157,9 +164,16 @@ def warm_worker_main(conn: Connection, warm_imports: tuple[str, ...] = ()) -> No
         if message.get("op") == "warm":
             _warm_up(conn, tuple(message.get("modules") or ()))
             continue
+        sent = True
         with isolated(message["env"], message["cwd"], list(message["path"])):
             result = run_execution(ExecutionSpec.from_json(message["spec"]))
+            try:  # before the clean-up, which the client need not wait for (the next message waits for it)
+                conn.send(result.to_json())
+            except (BrokenPipeError, OSError):
+                sent = False
+        if not sent:
+            return
         try:
-            conn.send(result.to_json())
+            conn.send({"op": "ready"})  # cleaned up: the next execution starts at once
         except (BrokenPipeError, OSError):
             return
