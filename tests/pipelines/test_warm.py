@@ -161,7 +161,8 @@ pipeline = Pipeline(name="ctrlc", root=os.environ["HW_TEST_ROOT"],
 '''
 
 
-def test_ctrl_c_stops_the_running_execution_and_the_pool_survives(tmp_path, warm):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9-runner"])
+def test_ctrl_c_stops_the_running_execution_and_the_pool_survives(tmp_path, warm, sig):
     (tmp_path / "pipeline.py").write_text(CTRL_C_PIPELINE)
     pid_file, root = tmp_path / "pid", tmp_path / "root"
     env = {**os.environ, "PYTHONPATH": str(SUPPORT), "HW_TEST_ROOT": str(root), "HW_PID_FILE": str(pid_file)}
@@ -174,18 +175,20 @@ def test_ctrl_c_stops_the_running_execution_and_the_pool_survives(tmp_path, warm
             time.sleep(0.05)
         assert pid_file.exists(), proc.communicate()[0]
         daemon = status(warm)["pid"]
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, sig)
         output = proc.communicate(timeout=60)[0]
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, output
+    assert proc.returncode == (130 if sig == signal.SIGINT else -9), output
     worker = int(pid_file.read_text())
     deadline = time.time() + 10
     while _alive(worker) and time.time() < deadline:
         time.sleep(0.05)
-    assert not _alive(worker)  # the canceled execution's worker was stopped
+    assert not _alive(worker)  # the execution's worker was stopped (a dead runner's connection closed)
     assert _alive(daemon) and status(warm)["pid"] == daemon  # the pool was not
+    if sig == signal.SIGKILL:  # the next run marks the abandoned execution FAILED, as without warm workers
+        return
     store = connect(f"sqlite:///{root / 'metadata.sqlite'}")
     assert [e.last_known_state for e in store.mlmd.get_executions()] == [store.mlmd.get_executions()[0].CANCELED]
     assert not [a for a in store.mlmd.get_artifacts() if a.state == a.LIVE]
