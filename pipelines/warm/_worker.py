@@ -139,7 +139,8 @@ def isolated(env: dict[str, str], cwd: str, path: list[str]) -> Iterator[None]:
             logging.root.handlers[:] = saved_logging[1]
             os.environ.clear()
             os.environ.update(saved_env)
-            os.chdir(saved_cwd)
+            with contextlib.suppress(OSError):
+                os.chdir(saved_cwd)
             sys.path[:] = saved_path
             purge_user_modules(roots)
             gc.collect()
