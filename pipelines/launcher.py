@@ -115,6 +115,9 @@ class Outcome:
 class Launcher:
     """Runs the MLMD side of one pipeline run; the runner drives it and the backend executes."""
 
+    #: Why the last code fingerprint covers a whole folder ("" when every import was resolved).
+    _code_fallback: str = ""
+
     def __init__(
         self,
         store: MetadataStore,
@@ -308,7 +311,7 @@ class Launcher:
     def _base_properties(self, node: Node, params: Mapping[str, Any], code: str, key: str) -> dict[str, Any]:
         props = {**params, P_CACHE_KEY: key, P_CODE: code, P_NODE: node.id, P_RUN: self.run_id,
                  P_OWNER: self.owner}
-        if getattr(self, "_code_fallback", ""):  # set by code_fingerprint, just before
+        if self._code_fallback:  # of the code fingerprint just computed
             props[P_CODE_FALLBACK] = self._code_fallback
         return props
 
