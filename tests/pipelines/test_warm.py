@@ -257,3 +257,18 @@ def test_no_keep_warm_flag_runs_without_a_pool(tmp_path, warm, monkeypatch):
     (tmp_path / "helper.py").write_text("VALUE = 1\n")
     assert main(["run", str(tmp_path / "pipeline.py"), "--no-keep-warm", "-q"]) == 0
     assert list(pool_dirs(warm)) == []
+
+
+def test_pools_are_keyed_by_environment_and_start_up_variables(tmp_path):
+    from headwater.pipelines.warm._paths import key_parts, pool_dir, pool_key
+
+    base = {"PATH": "/usr/bin", "HOME": "/root"}
+    same = pool_key(key_parts({**base, "HW_ANYTHING": "1"}))  # read at run time: the worker takes it per execution
+    assert same == pool_key(key_parts(base))
+    assert pool_key(key_parts({**base, "TF_CPP_MIN_LOG_LEVEL": "3"})) != same  # read when TensorFlow starts
+    assert pool_key(key_parts({**base, "OMP_NUM_THREADS": "1"})) != same
+    parts = key_parts(base)
+    assert {"uid", "prefix", "executable", "headwater", "source"} <= set(parts)
+    assert parts["uid"] == os.getuid() and parts["prefix"] == sys.prefix
+    with pytest.raises(WarmPoolError, match="longer than a Unix socket allows"):
+        pool_dir(same, tmp_path / ("x" * 120))
