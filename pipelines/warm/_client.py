@@ -243,7 +243,7 @@ def query(directory: Path) -> dict[str, Any] | None:
     return reply
 
 
-def stop_pool(directory: Path, timeout: float = 10.0) -> int | None:
+def stop_pool(directory: Path, timeout: float = 30.0) -> int | None:
     """Stop the daemon of ``directory`` (asked over its socket; SIGTERM when it does not answer)."""
     pid = None
     with contextlib.suppress(OSError, ValueError):
@@ -260,7 +260,8 @@ def stop_pool(directory: Path, timeout: float = 10.0) -> int | None:
                     (directory / name).unlink()
             return None
         os.kill(pid, signal.SIGTERM)
+    # Until it has exited (its command line reads empty while it exits, so it is not asked again).
     deadline = time.time() + timeout
-    while pid is not None and paths.pid_alive(pid) and _is_daemon(pid) and time.time() < deadline:
+    while pid is not None and paths.pid_alive(pid) and time.time() < deadline:
         time.sleep(0.05)
     return pid

@@ -3,10 +3,12 @@ process is still alive (a zombie is not)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from headwater.pipelines.warm import pool_dirs
+from headwater.pipelines.warm._paths import pid_alive as alive
+
+__all__ = ["alive", "daemon_pids"]
 
 
 def daemon_pids(base: Path) -> list[int]:
@@ -17,11 +19,3 @@ def daemon_pids(base: Path) -> list[int]:
         except (OSError, ValueError):
             pass
     return pids
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
