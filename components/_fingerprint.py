@@ -22,16 +22,13 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "P_CODE_FALLBACK",
     "CodeFingerprint",
     "code_fingerprint",
     "code_fingerprint_parts",
     "fingerprint_code_ref",
     "fingerprint_file",
+    "fingerprint_package",
 ]
-
-#: Execution property naming why a code fingerprint covers a whole folder (absent when imports resolved).
-P_CODE_FALLBACK = "__code_fingerprint_fallback__"
 
 _DYNAMIC_IMPORTS = {"import_module", "__import__"}
 #: Built-ins that run code given as data (called by their bare name: ``model.compile()`` is Keras).
@@ -171,6 +168,10 @@ def code_fingerprint(path: str | Path) -> CodeFingerprint:
         for name in visitor.names:
             todo += [f.resolve() for f in _find(current_roots, name) if f.resolve() not in seen]
     files = sorted(seen) if not reasons else _folder_files(folder)
+    return _over(files, folder, "; ".join(reasons))
+
+
+def _over(files: list[Path], folder: Path, fallback: str = "") -> CodeFingerprint:
     digest = hashlib.sha256()
     names = []
     for file in files:
@@ -180,7 +181,7 @@ def code_fingerprint(path: str | Path) -> CodeFingerprint:
             digest.update(rel.encode() + b"\0" + file.read_bytes() + b"\0")
         except OSError:
             continue
-    return CodeFingerprint(digest.hexdigest(), tuple(names), "; ".join(reasons))
+    return CodeFingerprint(digest.hexdigest(), tuple(names), fallback)
 
 
 def _origin(ref: str) -> str | None:
@@ -206,6 +207,16 @@ def code_ref_fingerprint(ref: Any) -> CodeFingerprint | None:
     return code_fingerprint(origin) if origin else None
 
 
+def fingerprint_package(module: str) -> str:
+    """sha256 over every Python file of ``module``'s folder ("" when it cannot be found): a built-in
+    component split into a package is cache-missed by a change anywhere in it."""
+    origin = _origin(module)
+    if origin is None:
+        return ""
+    folder = Path(origin).resolve().parent
+    return _over(_folder_files(folder), folder).digest
+
+
 def fingerprint_code_ref(ref: Any) -> str:
     """sha256 over what a user module runs ("" when it cannot be found); see :func:`code_fingerprint`."""
     found = code_ref_fingerprint(ref)
@@ -216,7 +227,7 @@ def code_fingerprint_parts(comp: Any, params: Mapping[str, Any]) -> tuple[list[s
     """The parts of a node's code fingerprint — the component's code, then each ``code_params`` module —
     and why any of them covers a whole folder ("" when every import was resolved)."""
     own = comp.code_details() if comp.spec.source_file else None
-    parts = [own.digest if own else ""]
+    parts = [comp.code_fingerprint()]  # a component class may define its own (a built-in package's)
     fallbacks = [f"component {comp.spec.name}: {own.fallback}"] if own and own.fallback else []
     for name in comp.spec.code_params:
         found = code_ref_fingerprint(params.get(name))

@@ -27,7 +27,9 @@ from typing import Any
 
 from headwater.components import storage
 from headwater.components._boundary import _UserCodeFailure, user_code
+from headwater.components.api import ExecutionContext, load_component
 from headwater.metadata.artifact import Artifact
+from headwater.metadata.errors import HeadwaterError
 
 __all__ = [
     "API_VERSION",
@@ -112,7 +114,7 @@ class ExecutorResult:
 
 
 def _check_version(data: Mapping[str, Any], kind: str) -> None:
-    from headwater.metadata.errors import ExecutorContractError
+    from headwater.components.errors import ExecutorContractError
 
     version = data.get("api_version")
     if version != API_VERSION or data.get("kind", kind) != kind:
@@ -229,9 +231,6 @@ def run_execution(spec: ExecutionSpec) -> ExecutorResult:
 
 
 def _run_execution(spec: ExecutionSpec) -> ExecutorResult:
-    from headwater.components.api import ExecutionContext, load_component
-    from headwater.metadata.errors import HeadwaterError
-
     started = time.time()
     with _capture_output(spec.log_path):
         try:
@@ -276,7 +275,7 @@ def _run_execution(spec: ExecutionSpec) -> ExecutorResult:
             # A built-in component's deliberate, explained error (bad input data, refused push, ...).
             tb = _user_traceback(exc)
             sys.stderr.write(tb)
-            from headwater.metadata.errors import UserCodeError
+            from headwater.components.errors import UserCodeError
 
             user = isinstance(exc, UserCodeError) or cspec.module.split(".")[0] != "headwater"
             return ExecutorResult.failure(spec.execution_id, type(exc).__name__, str(exc), tb,

@@ -68,10 +68,20 @@ from pathlib import Path
 from typing import Any
 
 from headwater.components import storage
+from headwater.components._layout import BLESSED_FILE, NOT_BLESSED_FILE, SAVED_MODEL_FILE, serving_model_path
 from headwater.components.api import ExecutionContext, Input, Output, component
+from headwater.components.errors import PushRefusedError
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
-from headwater.metadata.errors import PushRefusedError, StorageError
+from headwater.metadata.conventions import (
+    A_BLESSED,
+    A_BLESSING_MESSAGE,
+    A_CURRENT_MODEL_ID,
+    A_PUSHED,
+    A_PUSHED_DESTINATION,
+    A_PUSHED_VERSION,
+)
+from headwater.metadata.errors import StorageError
 
 __all__ = ["CLAIMS_DIR", "PUSH_RECORD", "Push", "model_fingerprint", "push_model"]
 
@@ -81,7 +91,6 @@ _LOCK = ".headwater-push.lock"
 _TMP_PREFIX = ".push-tmp-"
 #: Under an object-store destination: one small object per push in flight, naming the version it claims.
 CLAIMS_DIR = ".headwater-push-claims"
-_SAVED_MODEL = "saved_model.pb"
 #: How often a pusher that lost a version number to a concurrent one tries the next number.
 _CLAIM_ATTEMPTS = 20
 
@@ -130,12 +139,10 @@ def _not_writable(base: str, why: str) -> PushRefusedError:
 
 def _blessing_verdict(blessing: Artifact) -> tuple[bool, str]:
     """Re-read the blessing: marker file AND custom property must both say BLESSED."""
-    from headwater.components.evaluate import BLESSED_FILE, NOT_BLESSED_FILE
-
     folder = Path(blessing.path)
     blessed_file = (folder / BLESSED_FILE).exists()
     not_blessed_file = (folder / NOT_BLESSED_FILE).exists()
-    prop = blessing.custom_properties.get("blessed")
+    prop = blessing.custom_properties.get(A_BLESSED)
     if not_blessed_file:
         return False, f"the blessing at {folder} holds a {NOT_BLESSED_FILE} file"
     if not blessed_file:
@@ -149,15 +156,13 @@ def push_model(
     model: Artifact, blessing: Artifact, destination: str, *, node: str = "Push"
 ) -> dict[str, Any]:
     """The Push executor as a plain function: returns the PushedModel's custom properties."""
-    from headwater.components.train import serving_model_path
-
     blessed, why = _blessing_verdict(blessing)
     if not blessed:
         raise PushRefusedError(
             f"{node}: refusing to push model {model.uri}: {why}. Only a model that Evaluate BLESSED is pushed; "
             "look at the evaluation's metrics.md for the reason it was not", artifact_uri=blessing.uri,
         )
-    current_id = blessing.custom_properties.get("current_model_id")
+    current_id = blessing.custom_properties.get(A_CURRENT_MODEL_ID)
     if current_id is not None and model.id is not None and current_id != model.id:
         raise PushRefusedError(
             f"{node}: refusing to push model id {model.id}: the blessing at {blessing.uri} is for model id "
@@ -165,7 +170,7 @@ def push_model(
             artifact_uri=blessing.uri,
         )
     source = Path(serving_model_path(model.path))
-    if not (source / "saved_model.pb").is_file():
+    if not (source / SAVED_MODEL_FILE).is_file():
         raise PushRefusedError(
             f"{node}: model {model.uri} has no SavedModel at {source}; push a Model produced by Train",
             artifact_uri=model.uri,
@@ -183,9 +188,9 @@ def push_model(
     else:
         version, new, where, record = _push_local(source, destination, make_record)
     return {
-        "pushed": 1,
-        "pushed_destination": where,
-        "pushed_version": str(version),
+        A_PUSHED: 1,
+        A_PUSHED_DESTINATION: where,
+        A_PUSHED_VERSION: str(version),
         "pushed_new_version": 1 if new else 0,
         "model_fingerprint": record["fingerprint"],
     }
@@ -311,9 +316,9 @@ def _store_refused(base: str, exc: Exception) -> PushRefusedError:
 
 def _upload_version(source: Path, target: str, record: dict[str, Any]) -> None:
     """Every file but saved_model.pb (in parallel), then the push record, then saved_model.pb."""
-    storage.upload(str(source), target, skip={_SAVED_MODEL, PUSH_RECORD})
+    storage.upload(str(source), target, skip={SAVED_MODEL_FILE, PUSH_RECORD})
     storage.write_bytes(storage.join(target, PUSH_RECORD), (json.dumps(record, indent=2) + "\n").encode())
-    storage.upload_file(str(source / _SAVED_MODEL), storage.join(target, _SAVED_MODEL))
+    storage.upload_file(str(source / SAVED_MODEL_FILE), storage.join(target, SAVED_MODEL_FILE))
 
 
 def _push_to_object_store(
@@ -327,7 +332,7 @@ def _push_to_object_store(
     record = make_record()
     for attempt in range(_CLAIM_ATTEMPTS):
         latest = max(survey.versions, default=0)
-        if (latest and _SAVED_MODEL in survey.versions[latest]
+        if (latest and SAVED_MODEL_FILE in survey.versions[latest]
                 and not any(n > latest for n in survey.claims)
                 and _remote_fingerprint(storage.join(base, str(latest)), survey.versions[latest])
                 == record["fingerprint"]):
@@ -367,16 +372,16 @@ def _skip_unless_blessed(inputs: dict[str, list[Artifact]], parameters: dict[str
     blessings = inputs.get("blessing") or []
     if not blessings:
         return "no blessing: Evaluate produced none"
-    value = blessings[0].custom_properties.get("blessed")
+    value = blessings[0].custom_properties.get(A_BLESSED)
     if value in (1, True):
         return None
-    message = blessings[0].custom_properties.get("blessing_message")
+    message = blessings[0].custom_properties.get(A_BLESSING_MESSAGE)
     return f"model not blessed (blessed={value!r})" + (f": {message}" if message else "")
 
 
 def _on_skip(outputs: dict[str, Artifact], reason: str) -> None:
     pushed = outputs["pushed_model"]
-    pushed.custom_properties["pushed"] = 0
+    pushed.custom_properties[A_PUSHED] = 0
     pushed.custom_properties["push_skipped"] = reason
     Path(pushed.path, "push.json").write_text(json.dumps({"pushed": 0, "reason": reason}, indent=2) + "\n")
 

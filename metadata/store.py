@@ -16,6 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from headwater.metadata.artifact import Artifact, ArtifactState, ArtifactType, BaseType, artifact_class
 from headwater.metadata.connection import ConnectionSpec, parse_connection, redact
+from headwater.metadata.conventions import (
+    CONTEXT_CACHE as CONTEXT_CACHE,  # re-exported: the names live in conventions
+)
+from headwater.metadata.conventions import (
+    CONTEXT_NODE,
+    CONTEXT_PIPELINE,
+    CONTEXT_RUN,
+    OUTPUT_EVENTS,
+    ExecutionState,
+)
 from headwater.metadata.errors import ArtifactNotFoundError, MetadataError
 from headwater.metadata.types import STANDARD_TYPES
 
@@ -31,22 +41,6 @@ __all__ = [
     "MetadataStore",
     "connect",
 ]
-
-CONTEXT_PIPELINE = "pipeline"
-CONTEXT_RUN = "pipeline_run"
-CONTEXT_NODE = "node"
-CONTEXT_CACHE = "execution_cache"
-#: Event kinds that make an artifact an execution's output; a resolver's picks are INTERNAL_OUTPUT (as in
-#: TFX), so lineage does not run through the resolver to what it happened to be given.
-OUTPUT_EVENTS = ("OUTPUT", "INTERNAL_OUTPUT")
-
-
-class ExecutionState:
-    """MLMD execution states (numbers of ``metadata_store_pb2.Execution.State``)."""
-
-    UNKNOWN, NEW, RUNNING, COMPLETE, FAILED, CACHED, CANCELED = range(7)
-    NAMES = ("UNKNOWN", "NEW", "RUNNING", "COMPLETE", "FAILED", "CACHED", "CANCELED")
-    SUCCESS = (COMPLETE, CACHED)
 
 
 @dataclass(frozen=True)
@@ -348,7 +342,7 @@ class MetadataStore:
         return ExecutionRecord(
             id=proto.id,
             type=self._execution_type_name(proto.type_id),
-            state=ExecutionState.NAMES[proto.last_known_state],
+            state=ExecutionState(proto.last_known_state).name,
             properties={k: from_value(v) for k, v in proto.custom_properties.items()}
             | {k: from_value(v) for k, v in proto.properties.items()},
             create_time_ms=proto.create_time_since_epoch,

@@ -13,27 +13,20 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, get_origin
+from typing import Any
 
+from headwater.components._typing import TYPE_NAMES, simple_type_name
 from headwater.components.api import Channel, Component, Node, Param, load_component
-from headwater.metadata.errors import PipelineDefinitionError
+from headwater.pipelines.errors import PipelineDefinitionError
 from headwater.pipelines.pipeline import Pipeline
 
 __all__ = ["PLAN_VERSION", "param_type_name", "pipeline_from_plan", "pipeline_to_plan"]
 
 PLAN_VERSION = "headwater.dev/v1"
 
-_TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
-
-
 def param_type_name(param: Param) -> str | None:
     """``int``/``float``/``str``/``bool``/``list``/``dict`` for a runtime parameter, ``None`` if unknown."""
-    kind = param.type
-    origin = get_origin(kind) or kind
-    for name, cls in _TYPES.items():
-        if origin is cls:
-            return name
-    return None
+    return simple_type_name(param.type)
 
 
 def _needs_file(module: str) -> bool:
@@ -121,7 +114,7 @@ def pipeline_to_plan(
 
 def pipeline_from_plan(plan: Mapping[str, Any]) -> Pipeline:
     """Rebuild the pipeline a plan describes (components are imported; the pipeline is validated)."""
-    from headwater.metadata.errors import ExecutorContractError
+    from headwater.components.errors import ExecutorContractError
 
     if plan.get("apiVersion") != PLAN_VERSION or plan.get("kind") != "PipelinePlan":
         raise ExecutorContractError(
@@ -129,7 +122,7 @@ def pipeline_from_plan(plan: Mapping[str, Any]) -> Pipeline:
             f"reads {PLAN_VERSION!r} PipelinePlan. Compile the pipeline with the headwater version in the image"
         )
     params = {
-        p["name"]: Param(p["name"], default=p.get("default"), type=_TYPES[p["type"]],
+        p["name"]: Param(p["name"], default=p.get("default"), type=TYPE_NAMES[p["type"]],
                          description=p.get("description", ""))
         for p in plan.get("params", [])
     }

@@ -24,7 +24,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path, PurePosixPath
 
-from headwater.metadata.errors import TemplateError
+from headwater.templates.errors import TemplateError
 
 __all__ = [
     "PIPELINE_NAME_RE",

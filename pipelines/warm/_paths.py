@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from headwater.metadata.errors import HeadwaterError
+from headwater.components.errors import RunnerError
 
 DIR_ENV = "HEADWATER_WORKERS_DIR"
 #: Variables read when a process (or TensorFlow, BLAS, CUDA) starts: a pool serves only clients that agree.
@@ -39,7 +39,7 @@ DEFAULT_MAX_EXECUTIONS = 50
 DEFAULT_MAX_RSS_MB = 3072
 
 
-class WarmPoolError(HeadwaterError):
+class WarmPoolError(RunnerError):
     """The warm worker pool cannot be used (unsafe folder, socket, daemon that does not answer)."""
 
 

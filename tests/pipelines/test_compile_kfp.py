@@ -24,8 +24,8 @@ from headwater.components import Param
 from headwater.metadata import connect
 from headwater.metadata.errors import PipelineDefinitionError
 from headwater.pipelines import LocalRunner, Pipeline
-from headwater.pipelines.compile_kfp import compile_kfp, compile_kfp_package, headwater_version
-from headwater.pipelines.kfp_task import main as task_main
+from headwater.pipelines.kfp.compile import compile_kfp, compile_kfp_package, headwater_version
+from headwater.pipelines.kfp.task import main as task_main
 from headwater.pipelines.plan import pipeline_from_plan, pipeline_to_plan
 from kfp.pipeline_spec import pipeline_spec_pb2 as pb
 from kfp_local import kfp_text, run_compiled
@@ -578,7 +578,8 @@ def test_cli_compile_errors(tmp_path, capsys):
     for config in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
         assert config["secretAsEnv"][1] == {"secretName": "mlpipeline-minio-artifact", "keyToEnv": [
             {"secretKey": "accesskey", "envVar": "AWS_ACCESS_KEY_ID"}]}
-    for bad, message in ((["--secret-env", "AWS_ACCESS_KEY_ID=nokey"], "write it as VAR=SECRET:KEY"),
+    for bad, message in ((["--secret-env", "AWS_ACCESS_KEY_ID=nokey"],
+                          "--secret-env expects VAR=SECRET:KEY, got 'AWS_ACCESS_KEY_ID=nokey'"),
                          (["--env", "HEADWATER_METADATA=mysql://x"], "not --env/--secret-env HEADWATER_METADATA"),
                          (["--env", "BAD NAME=1"], "'BAD NAME' is not a valid environment variable name")):
         assert main(["compile", str(tmp_path / "pipeline.py"), "-o", "-", "--pipeline-root", "s3://b/cli",

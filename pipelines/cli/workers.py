@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["configure"]
 
 
 def _pools(args: argparse.Namespace) -> list[tuple[Any, dict[str, Any] | None, bool]]:
@@ -64,13 +64,13 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
-    """Add the ``workers`` command to the ``headwater`` command line."""
-    workers = subparsers.add_parser(
-        "workers", help="status of the warm worker pool, or stop it",
-        description="Warm worker processes outlive a run (one pool per user and Python environment, stopped "
-                    "after an idle timeout): show them or stop them. Runs without them: --no-keep-warm or "
-                    "HEADWATER_KEEP_WARM=0.")
+def configure(workers: argparse.ArgumentParser) -> None:
+    """Fill in the ``workers`` command of the ``headwater`` command line."""
+    from headwater.pipelines.cli import print_help
+
+    workers.description = ("Warm worker processes outlive a run (one pool per user and Python environment, "
+                           "stopped after an idle timeout): show them or stop them. Runs without them: "
+                           "--no-keep-warm or HEADWATER_KEEP_WARM=0.")
     sub = workers.add_subparsers(dest="workers_command", metavar="SUBCOMMAND")
     status = sub.add_parser("status", help="the pool's daemon and workers (pids, executions, memory)",
                             description="Show this environment's warm pool: daemon, workers, memory, idle time.")
@@ -81,4 +81,4 @@ def register(subparsers: Any) -> None:
         p.add_argument("--all", action="store_true", help="every pool of this user, not only this environment's")
     status.set_defaults(func=cmd_status)
     stop.set_defaults(func=cmd_stop)
-    workers.set_defaults(func=lambda a: (workers.print_help(), 2)[1])
+    workers.set_defaults(func=lambda a: print_help(workers))

@@ -8,7 +8,7 @@
 
 Every node becomes a container task running the same entrypoint,
 ``python -m headwater.pipelines.kfp_task``, which runs the headwater launcher for that node (see
-:mod:`headwater.pipelines.kfp_task` and docs/kfp.md). What the compiled spec holds:
+:mod:`headwater.pipelines.kfp.task` and docs/kfp.md). What the compiled spec holds:
 
 * ``root.inputDefinitions.parameters``: the pipeline's runtime parameters, typed, with their defaults, so
   the KFP UI pre-fills them; every task receives all of them (they are recorded on the run);
@@ -47,7 +47,8 @@ from typing import Any
 
 from headwater.components import storage
 from headwater.components.api import Channel, Resources
-from headwater.metadata.errors import MetadataError, PipelineDefinitionError
+from headwater.metadata.errors import MetadataError
+from headwater.pipelines.errors import PipelineDefinitionError
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.plan import param_type_name, pipeline_to_plan
 
@@ -62,7 +63,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = "2.1.0"
-TASK_MODULE = "headwater.pipelines.kfp_task"
+TASK_MODULE = "headwater.pipelines.kfp_task"  # compiled specs hold it: a thin module there runs kfp/task.py
 DEFAULT_METADATA_SECRET = "headwater-metadata"
 DEFAULT_MOUNT_PATH = "/mnt/headwater"
 RUN_ID_INPUT = "headwater-run-id"
