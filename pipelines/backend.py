@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from headwater.components.api import Resources
 from headwater.components.executor import ExecutionSpec, ExecutorResult
 from headwater.metadata.errors import HeadwaterError
+from headwater.pipelines._process import die_with_parent, warm_up
 
 if TYPE_CHECKING:
     from headwater.pipelines.warm import WarmPool, WarmSlot
@@ -63,56 +64,14 @@ def death_reason(code: int | None) -> str:
     return why + hint
 
 
-def _die_with_parent() -> None:
-    """Linux: have the kernel kill this worker if the orchestrator dies (even by SIGKILL)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:  # pragma: no cover - exotic libc
-        pass
-
-
-def _warm_up(conn: Connection, modules: tuple[str, ...]) -> None:
-    """Import ``modules`` ahead of the nodes that need them, stopping as soon as work is waiting.
-
-    What the libraries print while loading (TensorFlow's C++ start-up lines) is not any node's output:
-    keep it off the console. A module that fails here fails again, reported, in the node that needs it.
-    """
-    if not modules:
-        return
-    saved = os.dup(1), os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    try:
-        for module in modules:
-            if conn.poll():  # work is waiting: stop warming up
-                break
-            try:
-                __import__(module)
-            except Exception:
-                pass
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (devnull, *saved):
-            os.close(fd)
-
-
 def _worker_main(conn: Connection, warm_imports: tuple[str, ...] = ()) -> None:
     # The orchestrator decides what Ctrl-C means; workers only stop when told, or with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
+    die_with_parent()
     from headwater.components.executor import ExecutionSpec, prepare_process, run_execution
 
     prepare_process()
-    _warm_up(conn, warm_imports)
+    warm_up(conn, warm_imports)
     while True:
         try:
             message = conn.recv()

@@ -150,11 +150,11 @@ def warm_worker_main(conn: Connection, warm_imports: tuple[str, ...] = ()) -> No
     """The loop of a pooled worker: ``{"op": "warm"}`` imports modules, ``{"op": "run"}`` runs a spec."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from headwater.components.executor import ExecutionSpec, prepare_process, run_execution
-    from headwater.pipelines.backend import _die_with_parent, _warm_up
+    from headwater.pipelines._process import die_with_parent, warm_up
 
-    _die_with_parent()
+    die_with_parent()
     prepare_process()
-    _warm_up(conn, warm_imports)
+    warm_up(conn, warm_imports)
     while True:
         try:
             message = conn.recv()
@@ -163,7 +163,7 @@ def warm_worker_main(conn: Connection, warm_imports: tuple[str, ...] = ()) -> No
         if message is None:
             return
         if message.get("op") == "warm":
-            _warm_up(conn, tuple(message.get("modules") or ()))
+            warm_up(conn, tuple(message.get("modules") or ()))
             continue
         sent = True
         with isolated(message["env"], message["cwd"], list(message["path"])):
