@@ -40,6 +40,8 @@ from headwater.components._typing import (
     type_name,
 )
 from headwater.components.errors import ComponentDefinitionError
+from headwater.components.placement import Placement, check_gpu, check_image
+from headwater.components.placement import at_caller as _at_caller
 from headwater.metadata.artifact import Artifact
 
 __all__ = [
@@ -139,6 +141,7 @@ class Resources:
     gpu: int = 0
     cpu_limit: str | None = None
     memory_limit: str | None = None
+    gpu_toleration: bool = False  # add the usual ``nvidia.com/gpu`` NoSchedule toleration
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,8 @@ class ComponentSpec:
     code_params: tuple[str, ...] = ()
     warm_imports: tuple[str, ...] = ()
     description: str = ""
+    image: str | None = None  # the container image its nodes run in (Kubernetes, KFP) unless they say otherwise
+    placement: Placement | None = None
 
 
 class Component:
@@ -299,6 +304,8 @@ class Node:
     retries: int = 0
     resources: Resources = field(default_factory=Resources)
     timeout_seconds: int | None = None
+    image: str | None = None
+    placement: Placement | None = None
 
     @property
     def outputs(self) -> _Outputs:
@@ -315,9 +322,40 @@ class Node:
         return replace(self, retries=retries)
 
     def with_resources(
-        self, cpu: str | float | None = None, memory: str | None = None, gpu: int = 0, **limits: str
+        self, cpu: str | float | None = None, memory: str | None = None, gpu: int = 0, *,
+        gpu_toleration: bool = False, **limits: str
     ) -> Node:
-        return replace(self, resources=Resources(str(cpu) if cpu is not None else None, memory, gpu, **limits))
+        """Requests (and ``cpu_limit``/``memory_limit``) on Kubernetes; ``gpu`` becomes ``nvidia.com/gpu``
+        requests and limits, ``gpu_toleration=True`` adds the toleration of GPU nodes' usual taint."""
+        with _at_caller():
+            gpus = check_gpu(gpu, f"node {self.id!r}: with_resources")
+        return replace(self, resources=Resources(str(cpu) if cpu is not None else None, memory, gpus, **limits,
+                                                 gpu_toleration=bool(gpu_toleration)))
+
+    def with_image(self, image: str) -> Node:
+        """A copy running in container ``image`` on Kubernetes and KFP (the local runner ignores it)."""
+        with _at_caller():
+            return replace(self, image=check_image(image, f"node {self.id!r}: with_image"))
+
+    def with_placement(self, placement: Placement) -> Node:
+        """A copy placed by ``placement`` (node selector, tolerations, node pool, service account) on top of
+        its component's placement."""
+        with _at_caller():
+            if not isinstance(placement, Placement):
+                raise ComponentDefinitionError(
+                    f"node {self.id!r}: with_placement takes a Placement(...), not {placement!r}")
+        return replace(self, placement=placement)
+
+    @property
+    def effective_image(self) -> str | None:
+        """The node's image, else its component's (``None``: the runner's ``--image``)."""
+        return self.image or self.component.spec.image
+
+    @property
+    def effective_placement(self) -> Placement | None:
+        """The component's placement with the node's on top (``None`` when neither says anything)."""
+        base = self.component.spec.placement
+        return base.merged(self.placement) if base is not None else self.placement
 
     def with_timeout(self, seconds: int) -> Node:
         return replace(self, timeout_seconds=seconds)
@@ -496,6 +534,8 @@ def component(
     skip_if: Callable[[dict[str, list[Artifact]], dict[str, Any]], str | None] | None = None,
     on_skip: Callable[[dict[str, Artifact], str], None] | None = None,
     warm_imports: tuple[str, ...] = (),
+    image: str | None = None,
+    placement: Placement | None = None,
 ) -> Callable[[Callable[..., Any]], Component]: ...
 
 
@@ -510,6 +550,8 @@ def component(
     skip_if: Callable[[dict[str, list[Artifact]], dict[str, Any]], str | None] | None = None,
     on_skip: Callable[[dict[str, Artifact], str], None] | None = None,
     warm_imports: tuple[str, ...] = (),
+    image: str | None = None,
+    placement: Placement | None = None,
 ) -> Component | Callable[[Callable[..., Any]], Component]:
     """Declare a component from a typed function (usable as ``@component`` or ``@component(...)``).
 
@@ -519,11 +561,19 @@ def component(
     external inputs (files) to the cache key; ``skip_if(inputs, parameters)`` returning a reason makes the
     runner skip the executor and publish the outputs after ``on_skip(outputs, reason)``;
     ``warm_imports`` name heavy modules (e.g. ``"tensorflow"``) that local worker processes import ahead of
-    time, while earlier nodes run, so the node does not pay for the import.
+    time, while earlier nodes run, so the node does not pay for the import. ``image`` and ``placement`` are
+    the container image and placement of the component's nodes on Kubernetes and KFP (a node's
+    ``with_image`` / ``with_placement`` override them; the local runner ignores both).
     """
 
     def wrap(f: Callable[..., Any]) -> Component:
         spec = build_spec(f, name=name, version=version, code_params=code_params, warm_imports=warm_imports)
+        if image is not None or placement is not None:
+            where = f"component {f.__qualname__!r} ({_location(f)})"
+            if placement is not None and not isinstance(placement, Placement):
+                raise ComponentDefinitionError(f"{where}: placement takes a Placement(...), not {placement!r}")
+            spec = replace(spec, image=check_image(image, where) if image is not None else None,
+                           placement=placement)
         return Component(f, spec, input_fingerprint=input_fingerprint, skip_if=skip_if, on_skip=on_skip)
 
     return wrap(fn) if fn is not None else wrap
@@ -563,7 +613,12 @@ def load_component(module: str, function: str, source_file: str | None) -> Compo
             import importlib
 
             mod = importlib.import_module(module)
-        except ImportError:
+        except ImportError as exc:
+            if source_file and not os.path.isfile(source_file):  # neither the module nor its file is here
+                raise ModuleNotFoundError(f"no module {module!r} and no file {source_file}", name=module) from None
+            if isinstance(exc, ModuleNotFoundError) and exc.name not in (None, module, "__main__") \
+                    and not module.startswith(f"{exc.name}."):
+                raise  # the module is here, something it imports is not
             if not source_file:
                 raise ExecutorContractError(
                     f"cannot import module {module!r} of component {function!r}; make it importable "

@@ -38,6 +38,10 @@ from headwater.metadata import types
 
 __all__ = ["SERVING_DIR", "Train", "serving_model_path"]
 
+#: The largest step count Train takes: steps are 32-bit counts (and beyond it a run would never end).
+MAX_STEPS = 2**31 - 1
+
+
 def _schema_file(schema: types.Schema) -> str:
     path = schema_path(schema)
     if not os.path.isfile(path):
@@ -66,6 +70,13 @@ def _hyperparameters(artifact: types.HyperParameters | None) -> dict[str, Any] |
     if not isinstance(value, dict):
         raise InputDataError(f"{path}: expected a JSON object (HyperParameters config), got {type(value).__name__}")
     return value
+
+
+def _visible_gpus() -> int:
+    """GPUs TensorFlow can use here. headwater never hides them: a GPU image on a GPU node trains on it."""
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))
 
 
 # tensorflow_transform first: importing it selects Keras 2 for tf.keras (TF_USE_LEGACY_KERAS=1).
@@ -100,16 +111,19 @@ def Train(
     node = f"node {ctx.node_id!r}"
     if not examples:
         raise InputDataError(f"{node}: input 'examples' holds no Examples artifact; connect one (or a span window)")
+    for name, steps in (("train_steps", train_steps), ("eval_steps", eval_steps)):
+        if steps is not None and not 0 < steps <= MAX_STEPS:
+            raise InputDataError(f"{node}: {name} is {steps}; give a number of steps from 1 to {MAX_STEPS} "
+                                 "(or None)")
     _runtime.check_splits(examples, train_splits, node=node, setting="Train's train_splits")
     _runtime.check_splits(examples, eval_splits, node=node, setting="Train's eval_splits")
-    for name, steps in (("train_steps", train_steps), ("eval_steps", eval_steps)):
-        if steps is not None and steps <= 0:
-            raise InputDataError(f"{node}: {name} is {steps}; give a positive number of steps (or None)")
 
     _keras.prefer_tf_keras()  # before TensorFlow resolves tf.keras in this process
     fn = load_user_function(module_file, run_fn, what=f"{node} (Train)", default_name="run_fn")
 
     _keras.skip_autograph_for_tf_keras()
+    print(f"headwater: {node}: TensorFlow sees {_visible_gpus()} GPU(s) (it places the model on one if any)",
+          flush=True)
     serving_dir = serving_model_path(model.path)
     fn_args = FnArgs(
         working_dir=ctx.tmp_dir,

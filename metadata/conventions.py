@@ -45,6 +45,7 @@ __all__ = [
     "A_PUSHED_DESTINATION",
     "A_PUSHED_VERSION",
     "CONTEXT_CACHE",
+    "CONTEXT_EXPERIMENT",
     "CONTEXT_NODE",
     "CONTEXT_PIPELINE",
     "CONTEXT_RUN",
@@ -71,7 +72,9 @@ __all__ = [
     "P_SKIPPED",
     "P_TRACEBACK",
     "P_USER_ERROR",
+    "RUN_EXPERIMENT",
     "RUN_FINISHED",
+    "RUN_GRAPH",
     "RUN_OWNER",
     "RUN_PIPELINE_NAME",
     "RUN_PIPELINE_ROOT",
@@ -90,6 +93,8 @@ CONTEXT_PIPELINE = "pipeline"
 CONTEXT_RUN = "pipeline_run"
 CONTEXT_NODE = "node"
 CONTEXT_CACHE = "execution_cache"
+#: Groups runs (``headwater run --experiment NAME``; default: the pipeline's name); a parent of each run context.
+CONTEXT_EXPERIMENT = "experiment"
 
 # ---------------------------------------------------------------- event kinds
 EVENT_INPUT = "INPUT"
@@ -130,6 +135,10 @@ RUN_OWNER = "owner"
 RUN_STARTED = "started_s"
 RUN_FINISHED = "finished_s"
 RUN_STATUS = "status"
+#: The pipeline's node graph at run start, JSON ``{"nodes": [...], "edges": [...]}`` (see pipelines/run_graph.py).
+RUN_GRAPH = "pipeline_graph"
+#: The experiment the run belongs to (the name of its ``experiment`` context).
+RUN_EXPERIMENT = "experiment"
 #: Under KFP: the KFP run's name, recorded on the run context by the first task.
 P_KFP_RUN_NAME = "kfp_run_name"
 PARAM_PREFIX = "param:"

@@ -7,7 +7,8 @@ lowest layer that raises it (``metadata`` ← ``components`` ← ``pipelines``; 
     HeadwaterError                      root: catch this to catch everything headwater raises
     │                                   (headwater.metadata.errors)
     ├── MetadataError                   the ML Metadata store (connection, schema, queries)
-    │   └── ArtifactNotFoundError       an artifact id / URI / serving path that is not in the store
+    │   ├── ArtifactNotFoundError       an artifact id / URI / serving path that is not in the store
+    │   └── MetadataWriteError          a write to the store failed (disk full, lost connection): the run ends
     ├── ArtifactPropertyError           an unknown or ill-typed artifact property
     ├── StorageError                    artifact files unreadable/unwritable (local or s3://, gs://)
     │                                   (headwater.components.errors)
@@ -42,6 +43,7 @@ __all__ = [
     "ArtifactPropertyError",
     "HeadwaterError",
     "MetadataError",
+    "MetadataWriteError",
     "StorageError",
 ]
 
@@ -85,6 +87,10 @@ class MetadataError(HeadwaterError):
 
 class ArtifactNotFoundError(MetadataError):
     """An artifact reference (id, URI, serving path) matches nothing in the store."""
+
+
+class MetadataWriteError(MetadataError):
+    """A write to the ML Metadata store failed; nothing of it was kept, and the run ends."""
 
 
 class ArtifactPropertyError(HeadwaterError, AttributeError):

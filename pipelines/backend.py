@@ -8,19 +8,22 @@ runs each as a batch/v1 Job.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any, Protocol
 
 from headwater.components.api import Resources
 from headwater.components.executor import ExecutionSpec, ExecutorResult
+from headwater.components.placement import Placement
 from headwater.metadata.errors import HeadwaterError
 from headwater.pipelines._process import die_with_parent, warm_up
 
@@ -38,6 +41,8 @@ class NodeOptions:
     resources: Resources = field(default_factory=Resources)
     retries: int = 0
     timeout_seconds: int | None = None
+    image: str | None = None  # None: the backend's default image
+    placement: Placement | None = None
 
 
 class ExecutorBackend(Protocol):
@@ -62,6 +67,20 @@ def death_reason(code: int | None) -> str:
     why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
     hint = "; SIGKILL: often the kernel's out-of-memory killer" if code == -9 else ""
     return why + hint
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while starting a worker, so that the worker starts with it ignored (Python keeps an
+    inherited SIG_IGN) instead of printing a KeyboardInterrupt traceback from its imports on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _worker_main(conn: Connection, warm_imports: tuple[str, ...] = ()) -> None:
@@ -95,7 +114,8 @@ class _Worker:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_main, args=(child, warm_imports), daemon=True,
                                    name="headwater-worker")
-        self.process.start()
+        with _sigint_ignored():  # inherited through exec: a Ctrl-C while the worker imports is not its own
+            self.process.start()
         child.close()
         self.spec: ExecutionSpec | None = None
         self.deadline: float | None = None

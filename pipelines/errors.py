@@ -31,6 +31,7 @@ from headwater.metadata.errors import (
     ArtifactPropertyError,
     HeadwaterError,
     MetadataError,
+    MetadataWriteError,
     StorageError,
 )
 from headwater.templates.errors import TemplateError
@@ -44,6 +45,7 @@ __all__ = [
     "HeadwaterError",
     "InputDataError",
     "MetadataError",
+    "MetadataWriteError",
     "ParameterError",
     "PipelineDefinitionError",
     "PipelineLoadError",

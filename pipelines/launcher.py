@@ -7,6 +7,7 @@ the executor) → publish COMPLETE (outputs LIVE + OUTPUT events, one transactio
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -63,8 +64,10 @@ from headwater.metadata.conventions import (
     param_key,
 )
 from headwater.metadata.errors import HeadwaterError, MetadataError, StorageError
-from headwater.metadata.store import MetadataStore, to_value
+from headwater.metadata.store import MetadataStore, published_order, to_value
+from headwater.pipelines.ownership import claim_root
 from headwater.pipelines.pipeline import Pipeline
+from headwater.pipelines.run_graph import record_run_start
 
 __all__ = ["Launcher", "Outcome", "is_local_path", "process_owner", "under"]
 
@@ -139,6 +142,7 @@ class Launcher:
         params: Mapping[str, Any],
         *,
         cache: bool = True,
+        experiment: str | None = None,
     ) -> None:
         self.store = store
         self.pipeline = pipeline
@@ -148,6 +152,8 @@ class Launcher:
         self.owner = process_owner()
         self.root = pipeline.root
         self.outputs: dict[str, dict[str, list[Artifact]]] = {}
+        self.scratch: set[str] = set()  # executions' scratch folders, removed when the run ends
+        claim_root(store, pipeline.root)  # one store per root: no two stores hand out the same paths
         self.pipeline_ctx = store.context(CONTEXT_PIPELINE, pipeline.name)
         self.run_ctx = store.context(
             CONTEXT_RUN,
@@ -161,6 +167,7 @@ class Launcher:
             },
         )
         self._link_parent(self.run_ctx, self.pipeline_ctx)
+        self.experiment_ctx = record_run_start(store, self.run_ctx, pipeline, experiment, self._link_parent)
         self._node_ctx: dict[str, Any] = {}
 
     def _link_parent(self, child: Any, parent: Any) -> None:
@@ -185,7 +192,7 @@ class Launcher:
         return self._node_ctx[node_id]
 
     def contexts(self, node_id: str) -> list[Any]:
-        return [self.pipeline_ctx, self.run_ctx, self.node_context(node_id)]
+        return [self.pipeline_ctx, self.run_ctx, self.node_context(node_id), self.experiment_ctx]
 
     def log_path(self, node_id: str, execution_id: int) -> str:
         """Where the executor's log is written: under the root, or for an object-store root a local folder
@@ -232,7 +239,9 @@ class Launcher:
                     under(self.root, node_id, key, str(proto.id))
                     for key in self.pipeline.node(node_id).component.spec.outputs
                 )
+            self.scratch.add(self.scratch_dir(proto.id))
             recovered.append(proto.id)
+        self._stale_scratch()
         return recovered
 
     # ------------------------------------------------------------------ inputs
@@ -244,7 +253,7 @@ class Launcher:
         ]
         if not execs:
             return {}
-        return self.store.execution_outputs(max(execs, key=lambda e: (e.create_time_since_epoch, e.id)).id)
+        return self.store.execution_outputs(max(execs, key=published_order).id)
 
     def resolve_inputs(self, node: Node) -> dict[str, list[Artifact]]:
         resolved: dict[str, list[Artifact]] = {}
@@ -313,7 +322,7 @@ class Launcher:
         candidates = sorted(
             (e for e in self.store.mlmd.get_executions_by_context(ctx.id)
              if e.last_known_state == ExecutionState.COMPLETE),
-            key=lambda e: -e.id,
+            key=published_order, reverse=True,  # the result published last first
         )
         for execution in candidates:
             outputs = self.store.execution_outputs(execution.id)
@@ -384,10 +393,11 @@ class Launcher:
             inputs={k: [a.to_json() for a in v] for k, v in inputs.items()},
             outputs={k: [a.to_json() for a in v] for k, v in outputs.items()},
             parameters=params,
-            tmp_dir=under(self._local_root, "_tmp", str(eid)),
+            tmp_dir=self.scratch_dir(eid),
             log_path=log_path,
             beam_args=tuple(beam_args),
         )
+        self._check_fresh(node, eid, outputs)
         return Outcome(node.id, NodeState.LAUNCH, eid, spec=spec, log_path=log_path, started=started)
 
     def _skip(self, node: Node, inputs: dict[str, list[Artifact]], params: dict[str, Any],
@@ -396,7 +406,7 @@ class Launcher:
         execution = self.store.execution_proto(comp.spec.qualified_name, ExecutionState.RUNNING, props)
         eid, _ = self.store.put_execution(execution, self._events(inputs, EVENT_INPUT), self.contexts(node.id))
         outputs = {}
-        staging = under(self._local_root, "_tmp", str(eid))
+        staging = self.scratch_dir(eid)
         for k, o in comp.spec.outputs.items():
             art = o.type(under(self.root, node.id, k, str(eid)))
             if storage.is_url(art.uri):
@@ -549,8 +559,61 @@ class Launcher:
                 print(f"headwater: warning: could not delete {uri}: {exc}", file=sys.stderr)
 
     def finish(self, status: RunStatus) -> None:
-        """Record the run's end on its context."""
+        """Record the run's end on its context, and remove the run's scratch folders."""
+        self.remove_scratch()
         ctx = self.run_ctx
         to_value(str(status), ctx.custom_properties[RUN_STATUS])
         to_value(round(time.time(), 3), ctx.custom_properties[RUN_FINISHED])
         self.store.mlmd.put_contexts([ctx])
+
+    # ------------------------------------------------------------------ scratch and fresh paths
+    def scratch_dir(self, execution_id: int) -> str:
+        """``<root>/_tmp/<execution id>`` (a local folder for an object-store root); removed at the run's end."""
+        path = under(self._local_root, "_tmp", str(execution_id))
+        self.scratch.add(path)
+        return path
+
+    def remove_scratch(self) -> None:
+        """Remove the scratch folders of this run's executions (and ``_tmp`` itself once empty)."""
+        for path in sorted(self.scratch):
+            shutil.rmtree(path, ignore_errors=True)
+        self.scratch.clear()
+        with contextlib.suppress(OSError):
+            os.rmdir(under(self._local_root, "_tmp"))
+
+    def _stale_scratch(self) -> None:
+        """Queue for removal the scratch folders of a local root whose executions are over (left by a run
+        that was killed before it could remove them). Only for a local root: it belongs to this store, so
+        the folder names are this store's execution ids."""
+        if not is_local_path(self.root):
+            return
+        folder = Path(self.root, "_tmp")
+        ids = [int(p.name) for p in folder.iterdir() if p.name.isascii() and p.name.isdigit()] \
+            if folder.is_dir() else []
+        if not ids:
+            return
+        found = {e.id: e for e in self.store.mlmd.get_executions_by_id(ids)}
+        for eid in ids:
+            proto = found.get(eid)
+            if proto is not None and proto.last_known_state == ExecutionState.RUNNING:
+                owner = str(self.store.record(proto).properties.get(P_OWNER, ""))
+                if _owner_alive(owner) is not False:
+                    continue  # running (here or elsewhere): not ours to touch
+            self.scratch.add(str(folder / str(eid)))
+
+    def _check_fresh(self, node: Node, eid: int, outputs: Mapping[str, list[Artifact]]) -> None:
+        """Refuse output paths that already hold files: this store never made them, so they are not ours to
+        overwrite, nor (when the execution fails) to delete. The execution is recorded FAILED."""
+        taken = [a.uri for arts in outputs.values() for a in arts if storage.exists(a.uri)]
+        if not taken:
+            return
+        message = (
+            f"node {node.id!r}: output path {taken[0]} already holds files that execution {eid} of "
+            f"{self.store.display} did not write (another metadata store over the same pipeline root, or "
+            "files copied in); they are left as they are. Move them away, or use a new pipeline root"
+        )
+        proto = self.store.execution_proto(node.component.spec.qualified_name, ExecutionState.FAILED,
+                                           {P_NODE: node.id, P_RUN: self.run_id, P_ERROR: message},
+                                           execution_id=eid)
+        self.store.put_execution(proto, [], self.contexts(node.id))
+        raise ExecutionError(message, node_id=node.id, run_id=self.run_id, artifact_uri=taken[0])

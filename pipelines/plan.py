@@ -15,12 +15,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from headwater.components._contract import headwater_version, import_problem, version_problem
 from headwater.components._typing import TYPE_NAMES, simple_type_name
 from headwater.components.api import Channel, Component, Node, Param, load_component
 from headwater.pipelines.errors import PipelineDefinitionError
 from headwater.pipelines.pipeline import Pipeline
 
-__all__ = ["PLAN_VERSION", "param_type_name", "pipeline_from_plan", "pipeline_to_plan"]
+__all__ = ["PLAN_VERSION", "param_type_name", "pipeline_from_plan", "pipeline_to_plan", "restrict_plan"]
 
 PLAN_VERSION = "headwater.dev/v1"
 
@@ -103,6 +104,7 @@ def pipeline_to_plan(
     return {
         "apiVersion": PLAN_VERSION,
         "kind": "PipelinePlan",
+        "headwater_version": headwater_version(),
         "name": pipeline.name,
         "root": root or pipeline.root,
         "metadata": metadata,
@@ -110,6 +112,26 @@ def pipeline_to_plan(
         "params": params,
         "nodes": [_node_entry(pipeline.node(n)) for n in pipeline.topological_order(wanted)],
     }
+
+
+def restrict_plan(plan: Mapping[str, Any], node_id: str) -> dict[str, Any]:
+    """The plan with only ``node_id`` and its ancestors (the rest is not imported: it may not be in this image).
+
+    A plan that already holds just those (a node's own plan) comes back unchanged.
+    """
+    entries = {e["id"]: e for e in plan.get("nodes", [])}
+    if node_id not in entries:
+        raise PipelineDefinitionError(str(plan.get("name")), [
+            f"node {node_id!r} is not in the plan (it has {sorted(entries)}); recompile the pipeline"])
+    wanted: set[str] = set()
+    todo = [node_id]
+    while todo:
+        nid = todo.pop()
+        if nid in wanted or nid not in entries:
+            continue
+        wanted.add(nid)
+        todo.extend(p for b in entries[nid].get("inputs", {}).values() for p, _ in b["channels"])
+    return {**plan, "nodes": [e for e in plan["nodes"] if e["id"] in wanted]}
 
 
 def pipeline_from_plan(plan: Mapping[str, Any]) -> Pipeline:
@@ -121,6 +143,9 @@ def pipeline_from_plan(plan: Mapping[str, Any]) -> Pipeline:
             f"pipeline plan has apiVersion {plan.get('apiVersion')!r} kind {plan.get('kind')!r}; this headwater "
             f"reads {PLAN_VERSION!r} PipelinePlan. Compile the pipeline with the headwater version in the image"
         )
+    problem = version_problem(plan.get("headwater_version"))
+    if problem:
+        raise ExecutorContractError(f"pipeline {plan.get('name')!r}: {problem}")
     params = {
         p["name"]: Param(p["name"], default=p.get("default"), type=TYPE_NAMES[p["type"]],
                          description=p.get("description", ""))
@@ -132,7 +157,11 @@ def pipeline_from_plan(plan: Mapping[str, Any]) -> Pipeline:
         source = ref.get("file")
         if source and not os.path.isabs(source):
             source = str(Path.cwd() / source)
-        comp = load_component(ref["module"], ref["function"], source)
+        try:
+            comp = load_component(ref["module"], ref["function"], source)
+        except ImportError as exc:  # the module, or something it imports, is not in this image
+            raise ExecutorContractError(f"plan node {entry['id']!r}: "
+                                        + import_problem(exc, ref["function"], ref["module"])) from exc
         kwargs: dict[str, Any] = {}
         for key, binding in entry.get("inputs", {}).items():
             channels = []

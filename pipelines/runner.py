@@ -10,11 +10,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from headwater.components.errors import ExecutionError
+from headwater.components.errors import ExecutionError, ParameterError
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.connection import ENV_VAR
 from headwater.metadata.conventions import ExecutionState, NodeState, RunStatus
-from headwater.metadata.errors import HeadwaterError, MetadataError
+from headwater.metadata.errors import HeadwaterError, MetadataError, MetadataWriteError
 from headwater.metadata.store import MetadataStore, connect
 from headwater.pipelines.backend import ExecutorBackend, LocalBackend, NodeOptions
 from headwater.pipelines.launcher import Launcher, Outcome, is_local_path
@@ -122,6 +122,7 @@ class Runner:
         to_node: str | None = None,
         cache: bool | None = None,
         run_id: str | None = None,
+        experiment: str | None = None,
     ) -> RunResult:
         values = pipeline.resolve_params(params)
         selected = pipeline.select(from_node, to_node)
@@ -133,12 +134,15 @@ class Runner:
             raise
         run_id = run_id or new_run_id()
         use_cache = self.cache if cache is None else cache
-        launcher = Launcher(store, pipeline, run_id, values, cache=use_cache)
-        launcher.recover()
-        display = StatusDisplay(
-            selected, self.stream, quiet=self.quiet,
-            title=f"headwater: running pipeline {pipeline.name!r} (run {run_id}, metadata {store.display})",
-        )
+        try:
+            launcher = Launcher(store, pipeline, run_id, values, cache=use_cache, experiment=experiment)
+            launcher.recover()
+        except BaseException:
+            backend.close()
+            raise
+        title = f"headwater: running pipeline {pipeline.name!r} (run {run_id}, metadata {store.display})"
+        note = self._header_note(pipeline, selected)
+        display = StatusDisplay(selected, self.stream, quiet=self.quiet, title=f"{title}\n{note}" if note else title)
         started = time.time()
         results: dict[str, NodeResult] = {}
         try:
@@ -147,8 +151,12 @@ class Runner:
             display.close("headwater: interrupted — cancelled running nodes")
             launcher.finish(RunStatus.CANCELED)
             raise
+        except MetadataWriteError:
+            display.close("headwater: stopped — the metadata store could not be written")
+            raise
         finally:
             backend.close()
+            launcher.remove_scratch()
         for nid in pipeline.node_ids:
             if nid not in selected:
                 results[nid] = NodeResult(nid, NodeState.NOT_RUN)
@@ -166,6 +174,10 @@ class Runner:
                 n = result.nodes[nid]
                 print(f"  node {nid!r} failed: {n.error}\n    log: {n.log_path}", file=display.stream)
         return result
+
+    def _header_note(self, pipeline: Pipeline, selected: list[str]) -> str:
+        """A line the run header adds (what this runner does differently from others), or ""."""
+        return ""
 
     def _loop(self, pipeline: Pipeline, selected: list[str], launcher: Launcher, backend: ExecutorBackend,
               display: StatusDisplay, results: dict[str, NodeResult], *, adopted: Sequence[Outcome] = ()) -> None:
@@ -210,6 +222,8 @@ class Runner:
                     node = pipeline.node(nid)
                     try:
                         outcome = launcher.prepare(node, beam_args=pipeline.beam_args)
+                    except MetadataWriteError:
+                        raise
                     except HeadwaterError as exc:
                         record(Outcome(nid, NodeState.FAILED, error=str(exc), error_type=type(exc).__name__))
                         continue
@@ -241,6 +255,11 @@ class Runner:
                         continue
                     record(launcher.publish(node, outcome, res))
                 display.refresh()
+        except MetadataWriteError:
+            # The store cannot record anything more: stop what runs (its executions stay RUNNING in the
+            # store and the next run recovers them: FAILED, their files deleted) and end the run.
+            backend.cancel(list(in_flight))
+            raise
         except KeyboardInterrupt:
             backend.cancel(list(in_flight))
             for nid, outcome, _ in in_flight.values():
@@ -253,7 +272,8 @@ class Runner:
 
 
 def _options(node: Any) -> NodeOptions:
-    return NodeOptions(node.id, node.resources, node.retries, node.timeout_seconds)
+    return NodeOptions(node.id, node.resources, node.retries, node.timeout_seconds, image=node.effective_image,
+                       placement=node.effective_placement)
 
 
 class LocalRunner(Runner):
@@ -268,6 +288,10 @@ class LocalRunner(Runner):
     def __init__(self, max_workers: int | None = None, *, metadata: str | None = None, cache: bool = True,
                  quiet: bool = False, stream: TextIO | None = None, keep_warm: bool | float | None = None) -> None:
         super().__init__(self._backend, metadata=metadata, cache=cache, quiet=quiet, stream=stream)
+        if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int)
+                                        or max_workers < 1):
+            raise ParameterError(f"LocalRunner: max_workers is {max_workers!r}; give a number of worker processes, "
+                                 "1 or more (or None for one per core)")
         self.max_workers = max_workers
         self.keep_warm = keep_warm
 
@@ -279,3 +303,12 @@ class LocalRunner(Runner):
             warm += [m for m in n.component.spec.warm_imports if m not in warm]
         return LocalBackend(self.max_workers, prewarm=len(executors), warm_imports=tuple(warm),
                             pool=warm_pool(self.keep_warm) if executors else None)
+
+    def _header_note(self, pipeline: Pipeline, selected: list[str]) -> str:
+        imaged = [n for n in selected if pipeline.node(n).effective_image]
+        if not imaged:
+            return ""
+        return (f"headwater: {len(imaged)} node(s) name a container image ({', '.join(imaged)}); the local runner "
+                "ignores images and placement and runs every node in this Python environment")
+
+

@@ -25,8 +25,8 @@ from headwater.pipelines.errors import (
 )
 
 LAYERS = {
-    headwater.metadata.errors: {"HeadwaterError", "MetadataError", "ArtifactNotFoundError", "ArtifactPropertyError",
-                                "StorageError"},
+    headwater.metadata.errors: {"HeadwaterError", "MetadataError", "MetadataWriteError", "ArtifactNotFoundError",
+                                "ArtifactPropertyError", "StorageError"},
     headwater.components.errors: {"ComponentDefinitionError", "ParameterError", "ExecutionError", "UserCodeError",
                                   "ExecutorContractError", "InputDataError", "PushRefusedError", "RunnerError"},
     headwater.pipelines.errors: {"PipelineDefinitionError", "PipelineLoadError"},

@@ -234,7 +234,16 @@ def _uri_variants(uri: str) -> list[str]:
     return list(dict.fromkeys(v for v in variants if v))
 
 
+#: MLMD ids are 64-bit signed integers; a larger number can name no artifact.
+_MAX_ID = 2**63 - 1
+
+
 def _by_id(raw: RawStore, store: Any, artifact_id: int) -> ArtifactNode:
+    if not 0 < artifact_id <= _MAX_ID:
+        raise ArtifactNotFoundError(
+            f"artifact id {artifact_id} is out of range: ids are whole numbers from 1 to {_MAX_ID}; find the "
+            "right id with `headwater artifacts list`"
+        )
     found = raw.get_artifacts_by_id([artifact_id])
     if not found:
         raise ArtifactNotFoundError(
@@ -258,7 +267,7 @@ def resolve_artifact(store: Any, ref: ArtifactRef) -> ArtifactNode:
         text = os.fspath(ref).strip()
         if not text:
             raise ArtifactNotFoundError("empty artifact reference; pass an artifact id or URI")
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             return _by_id(raw, store, int(text))
         return _by_uri(raw, store, text)
     ref_id = getattr(ref, "id", None)

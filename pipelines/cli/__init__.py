@@ -45,7 +45,9 @@ COMMANDS: tuple[Command, ...] = (
             "list project templates or copy one into a new project"),
     Command("compile", "headwater.pipelines.cli.compile:configure",
             "compile a pipeline file for Kubeflow Pipelines (KFP v2 pipeline spec YAML)"),
-    Command("k8s", "headwater.pipelines.cli.k8s:configure", "Kubernetes: cluster manifests"),
+    Command("k8s", "headwater.pipelines.cli.k8s:configure", "Kubernetes: cluster manifests, image Dockerfiles"),
+    Command("ui", "headwater.pipelines.cli.ui:configure",
+            "browse runs, DAGs, artifacts, lineage and models in a web dashboard", extra="ui"),
     Command("workers", "headwater.pipelines.cli.workers:configure",
             "status of the warm worker pool kept between runs, or stop it"),
 )

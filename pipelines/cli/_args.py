@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["POINTER", "add_env_options", "add_store_options", "key_values", "metadata_uri", "open_store_for",
+__all__ = ["POINTER", "add_env_options", "add_store_options", "count", "key_values", "metadata_uri", "open_store_for",
            "secret_refs"]
 
 #: Where ``headwater run`` notes the store it used, so that read-only commands run here find it.
@@ -24,6 +24,21 @@ def _bad(option: str, form: str, item: str) -> Exception:
     from headwater.components.errors import ParameterError
 
     return ParameterError(f"{option} expects {form}, got {item!r}")
+
+
+def count(flag: str, meaning: str, minimum: int = 0) -> Any:
+    """An argparse type for ``flag``: a whole number, ``minimum`` or more."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes {meaning}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{flag} must be {minimum} or more, got {value}")
+        return value
+
+    return parse
 
 
 def key_values(items: Iterable[str], option: str) -> dict[str, str]:

@@ -24,7 +24,9 @@ __all__ = ["DetachedRun", "DetachedRunner", "add_run_options", "config_from_args
 def add_run_options(run: argparse.ArgumentParser) -> None:
     group = run.add_argument_group("Kubernetes runner (with --runner kubernetes)")
     group.add_argument("--namespace", metavar="NS", help="namespace for the Jobs (default: 'default')")
-    group.add_argument("--image", metavar="IMAGE", help="runtime image with headwater and your pipeline code")
+    group.add_argument("--image", metavar="IMAGE",
+                       help="runtime image with headwater and your pipeline code, for the nodes that name none "
+                            "(node.with_image, @component(image=...))")
     group.add_argument("--detach", action="store_true",
                        help="run the orchestrator itself as a Job in the cluster and return at once")
     group.add_argument("--run-id", metavar="RUN_ID",
@@ -224,8 +226,9 @@ class DetachedRunner:
 
 # ------------------------------------------------------------------------------ headwater k8s
 def configure(k8s: argparse.ArgumentParser) -> None:
-    """``headwater k8s manifests``: print or write what a cluster needs (the content of deploy/)."""
-    k8s.description = "Kubernetes: the manifests a cluster needs."
+    """``headwater k8s manifests``: print or write what a cluster needs (the content of deploy/);
+    ``headwater k8s dockerfile``: a Dockerfile for a component image."""
+    k8s.description = "Kubernetes: the manifests a cluster needs, Dockerfiles of component images."
     k8s_sub = k8s.add_subparsers(dest="k8s_command", metavar="SUBCOMMAND")
     manifests = k8s_sub.add_parser(
         "manifests", help="print the cluster manifests (namespace, RBAC, PVC, metadata database)",
@@ -248,7 +251,87 @@ def configure(k8s: argparse.ArgumentParser) -> None:
                            help="only the metadata database (Secret, Service, StatefulSet)")
     manifests.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     manifests.set_defaults(func=_cmd_manifests)
+    _add_dockerfile(k8s_sub)
     k8s.set_defaults(func=lambda a: print_help(k8s))
+
+
+def _add_dockerfile(k8s_sub: Any) -> None:
+    dockerfile = k8s_sub.add_parser(
+        "dockerfile", help="write a Dockerfile for the image of a set of components (pinned dependencies)",
+        description="Write a Dockerfile for a component image, built from the headwater source tree: headwater "
+                    "with the extras the components need (core: the runners and metadata only; ml: TensorFlow, "
+                    "tf.Transform, TFMA, Beam, pyarrow; ui: the dashboard), each dependency pinned to the version in "
+                    "constraints.txt. "
+                    "--cuda installs tensorflow[and-cuda] for GPU training.")
+    dockerfile.add_argument("--component", action="append", default=[], metavar="NAME",
+                            help="a component the image runs: a built-in (Ingest, Transform, Train, Evaluate, "
+                                 "Push, ...) or MODULE:FUNCTION (repeatable); the extras follow from what it imports")
+    from headwater.pipelines.kubernetes.dockerfile import EXTRAS
+
+    dockerfile.add_argument("--extra", action="append", default=[], choices=EXTRAS,
+                            help="headwater extras to install (repeatable; default: what --component needs, else ml)")
+    dockerfile.add_argument("--package", action="append", default=[], metavar="NAME",
+                            help="one more package, at its constraints.txt version (repeatable), e.g. pyarrow for "
+                                 "a core image that reaches an object store")
+    dockerfile.add_argument("--cuda", action="store_true",
+                            help="GPU training: tensorflow[and-cuda] at the pinned TensorFlow version")
+    dockerfile.add_argument("--base", metavar="IMAGE", help="base image (default python:3.11-slim)")
+    dockerfile.add_argument("--source", metavar="DIR",
+                            help="the headwater source tree (default: the current directory, else this installation's)")
+    dockerfile.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    dockerfile.set_defaults(func=_cmd_dockerfile)
+
+
+def _component_extras(names: list[str]) -> tuple[str, ...]:
+    import importlib
+
+    import headwater.components as builtins
+    from headwater.components.api import Component
+    from headwater.components.errors import RunnerError
+    from headwater.pipelines.kubernetes.dockerfile import extras_for
+
+    found = []
+    for name in names:
+        module, _, attr = name.rpartition(":")
+        try:
+            obj = getattr(importlib.import_module(module), attr) if module else getattr(builtins, attr, None)
+        except ImportError as exc:
+            raise RunnerError(f"--component {name!r}: module {module!r} cannot be imported ({exc})") from None
+        if not isinstance(obj, Component):
+            raise RunnerError(f"--component {name!r} is not a component; give a built-in name (Ingest, Train, "
+                              "Push, ...) or MODULE:FUNCTION of an @component")
+        found.append(obj.spec.warm_imports)
+    return extras_for(found)
+
+
+def _cmd_dockerfile(args: argparse.Namespace) -> int:
+    from headwater.components.errors import RunnerError
+    from headwater.pipelines.kubernetes.dockerfile import BASE_IMAGE, DockerfileSpec, render_dockerfile, source_tree
+
+    try:
+        extras = tuple(dict.fromkeys(args.extra or (_component_extras(args.component) if args.component else ("ml",))))
+        if args.cuda and "ml" not in extras:
+            raise RunnerError("--cuda installs TensorFlow for GPUs, which only the ml extra has: add --extra ml "
+                              "(or a component that uses TensorFlow)")
+        command = "headwater k8s dockerfile " + " ".join(
+            [*(f"--component {c}" for c in args.component), *(f"--extra {e}" for e in extras),
+             *(f"--package {p}" for p in args.package), *(["--cuda"] if args.cuda else []),
+             *([f"--base {args.base}"] if args.base else [])])
+        spec = DockerfileSpec(extras=extras, packages=tuple(args.package), cuda=args.cuda,
+                              base=args.base or BASE_IMAGE, command=command)
+        text = render_dockerfile(spec, source_tree(Path(args.source)) if args.source else None)
+    except RunnerError as exc:
+        print(f"headwater: error: {exc}", file=sys.stderr)
+        return 2
+    what = f"extras {', '.join(extras)}{' with CUDA' if args.cuda else ''}"
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"headwater: wrote a Dockerfile ({what}) to {args.output}; build it from the headwater source "
+              f"tree: docker build -f {args.output} -t REGISTRY/NAME:TAG .", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+        print(f"headwater: wrote a Dockerfile ({what})", file=sys.stderr)
+    return 0
 
 
 def _cmd_manifests(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.pipelines.cli import print_help
-from headwater.pipelines.cli._args import add_store_options, open_store_for
+from headwater.pipelines.cli._args import add_store_options, count, open_store_for
 
 __all__ = ["cmd_artifacts_list", "cmd_lineage", "configure_artifacts", "configure_lineage"]
 
@@ -55,23 +55,8 @@ examples:
 """
 
 
-def _count(flag: str, meaning: str) -> Any:
-    """An argparse type for ``flag``: a whole number, 0 or more."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes {meaning}, got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{flag} must be 0 or more, got {value}")
-        return value
-
-    return parse
-
-
-_depth = _count("--depth", "a number of executions")
-_limit = _count("--limit", "a number (0 = all)")
+_depth = count("--depth", "a number of executions")
+_limit = count("--limit", "a number (0 = all)")
 
 
 def configure_lineage(lineage: argparse.ArgumentParser) -> None:
@@ -132,10 +117,23 @@ def configure_artifacts(artifacts: argparse.ArgumentParser) -> None:
 
 def _emit(text: str, output: str | None, what: str) -> None:
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        _write_output(Path(output), text)
         print(f"wrote {what} to {output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+
+
+def _write_output(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (``-o``), turning the OS's refusal into our error naming the file."""
+    from headwater.metadata.errors import StorageError
+
+    if not path.parent.is_dir():
+        raise StorageError(f"cannot write {path}: folder {path.parent} does not exist; create it first or "
+                           "give -o a path in an existing folder")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}; give -o a writable file path") from None
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:

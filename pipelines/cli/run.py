@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from headwater.pipelines.cli import k8s
-from headwater.pipelines.cli._args import POINTER, key_values
+from headwater.pipelines.cli._args import POINTER, count, key_values
 
 __all__ = ["cmd_run", "configure"]
 
@@ -27,7 +27,8 @@ def configure(run: argparse.ArgumentParser) -> None:
     run.add_argument("--to", dest="to_node", metavar="NODE", help="run NODE and everything it depends on")
     run.add_argument("--runner", choices=("local", "kubernetes"), default="local",
                      help="where nodes run (default: local worker processes)")
-    run.add_argument("--workers", type=int, default=None, metavar="N",
+    run.add_argument("--workers", type=count("--workers", "a number of worker processes", minimum=1),
+                     default=None, metavar="N",
                      help="local runner: parallel worker processes (default: number of cores)")
     run.add_argument("--no-keep-warm", action="store_true",
                      help="local runner: start worker processes for this run only, not the warm pool that "
@@ -35,6 +36,8 @@ def configure(run: argparse.ArgumentParser) -> None:
     run.add_argument("--metadata", metavar="URI", help="metadata connection string (default: "
                      "$HEADWATER_METADATA or sqlite:///<pipeline root>/metadata.sqlite)")
     run.add_argument("--quiet", "-q", action="store_true", help="print no live status")
+    run.add_argument("--experiment", metavar="NAME", help="group the run under experiment NAME in MLMD "
+                     "(default: the pipeline's name)")
     k8s.add_run_options(run)
     run.set_defaults(func=cmd_run)
 
@@ -48,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         params = key_values(args.param, "--param")
         runner = _make_runner(args)
         result = runner.run(pipeline, params, from_node=args.from_node, to_node=args.to_node,
-                            cache=not args.no_cache)
+                            cache=not args.no_cache, experiment=args.experiment)
     except KeyboardInterrupt:
         print("headwater: run canceled", file=sys.stderr)
         return 130

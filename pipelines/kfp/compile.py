@@ -6,15 +6,18 @@
                        pipeline_root="gs://bucket/headwater/penguin")
     compile_kfp_package(pipeline, image=...).write("pipeline.yaml")   # what `headwater compile` writes
 
-Every node becomes a container task running the same entrypoint,
+Every node becomes a container task, in the node's image (``with_image``/``@component(image=)``, else
+``image``), running the same entrypoint,
 ``python -m headwater.pipelines.kfp_task``, which runs the headwater launcher for that node (see
 :mod:`headwater.pipelines.kfp.task` and docs/kfp.md). What the compiled spec holds:
 
 * ``root.inputDefinitions.parameters``: the pipeline's runtime parameters, typed, with their defaults, so
   the KFP UI pre-fills them; every task receives all of them (they are recorded on the run);
-* one task per node, ``dependentTasks`` following the DAG; artifacts do not travel as KFP artifacts — they
-  stay under headwater's pipeline root and in ML Metadata, and each task resolves its inputs there by run
-  id (the KFP run's id, ``{{$.pipeline_job_uuid}}``);
+* one task per node, ``dependentTasks`` following the DAG; one executor per distinct (image, placement,
+  resources, deadline), shared by its tasks (:mod:`headwater.pipelines.kfp._executors`): the node id and
+  output-parameter requests are task input parameters, the plan is the whole pipeline's; artifacts do not
+  travel as KFP artifacts — they stay under headwater's pipeline root and in ML Metadata, and each task
+  resolves its inputs there by run id (the KFP run's id, ``{{$.pipeline_job_uuid}}``);
 * per-task resources (``resourceCpuRequest``/``Limit``, memory, ``nvidia.com/gpu`` accelerator), the
   retry policy from ``.with_retries()``, and ``cachingOptions.enableCache: false`` (KFP's cache cannot
   see headwater's cache key — input data fingerprints, code — so headwater's own cache decides, inside
@@ -24,7 +27,8 @@ Every node becomes a container task running the same entrypoint,
   twin task ``<node>-not-blessed`` runs on the opposite condition and records the skip (``pushed=0``),
   so ML Metadata tells the same story as a local run either way;
 * a second YAML document (KFP's Kubernetes platform spec) takes the metadata connection from a Secret
-  into ``HEADWATER_METADATA`` and mounts the volume holding the pipeline root, if any;
+  into ``HEADWATER_METADATA``, mounts the volume holding the pipeline root, if any, and places each task
+  (node selector, tolerations, node-pool affinity: :mod:`headwater.pipelines.kfp._placement`);
 * for a root in an object store, what the tasks need to reach it: ``env`` (e.g. ``AWS_ENDPOINT_URL`` of
   KFP's own MinIO) in the container spec, ``secret_env`` (the keys) as more ``secretAsEnv`` entries.
 
@@ -46,9 +50,13 @@ from pathlib import Path
 from typing import Any
 
 from headwater.components import storage
+from headwater.components._contract import IMAGE_ENV, headwater_version
 from headwater.components.api import Channel, Resources
+from headwater.components.placement import image_problem
 from headwater.metadata.errors import MetadataError
 from headwater.pipelines.errors import PipelineDefinitionError
+from headwater.pipelines.kfp._executors import ExecutorTable
+from headwater.pipelines.kfp._placement import platform_placement
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.plan import param_type_name, pipeline_to_plan
 
@@ -68,6 +76,8 @@ DEFAULT_METADATA_SECRET = "headwater-metadata"
 DEFAULT_MOUNT_PATH = "/mnt/headwater"
 RUN_ID_INPUT = "headwater-run-id"
 RUN_NAME_INPUT = "headwater-run-name"
+NODE_INPUT = "headwater-node"
+OUTPUTS_INPUT = "headwater-output-parameters"
 GPU_RESOURCE = "nvidia.com/gpu"
 BLESSING_TYPE = "ModelBlessing"
 NOT_BLESSED_SUFFIX = "-not-blessed"
@@ -140,15 +150,6 @@ class KfpPackage:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(self.to_yaml())
         return target
-
-
-def headwater_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("headwater")
-    except PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
-        return "0+unknown"
 
 
 def blessing_gates(pipeline: Pipeline) -> dict[str, list[tuple[str, str]]]:
@@ -387,6 +388,8 @@ class _Compiler:
         problems = self.problems
         if not opts.image:
             problems.append("no image: pass the runtime image every task runs (--image REGISTRY/headwater:TAG)")
+        elif image_problem(opts.image):
+            problems.append(f"--image: {image_problem(opts.image)}")
         if opts.image_pull_policy and opts.image_pull_policy not in _PULL_POLICIES:
             problems.append(f"image pull policy {opts.image_pull_policy!r} is not one of {', '.join(_PULL_POLICIES)}")
         root, self.mount = _resolve_root(pipeline, opts, problems, self.warnings)
@@ -408,36 +411,45 @@ class _Compiler:
             raise PipelineDefinitionError(pipeline.name, [f"cannot compile for Kubeflow Pipelines: {p}"
                                                           for p in problems])
         components: dict[str, Any] = {}
-        executors: dict[str, Any] = {}
+        table = ExecutorTable()
         tasks: dict[str, Any] = {}
-        platform: dict[str, Any] = {}
+        # One command for every task: what differs per task is in its input parameters; the plan is the
+        # whole pipeline's (a task keeps its node and the node's ancestors).
+        plan = pipeline_to_plan(pipeline, root=root, metadata=metadata)
+        plan["graph"] = graph
+        args = ["--node", _placeholder(NODE_INPUT), "--run-id", _placeholder(RUN_ID_INPUT),
+                "--run-name", _placeholder(RUN_NAME_INPUT)]
+        for pname in params:
+            args += ["--param", f"{pname}={_placeholder(pname)}"]
+        args += ["--output-parameters", _placeholder(OUTPUTS_INPUT), "--executor-input", "{{$}}",
+                 "--plan", json.dumps(plan, separators=(",", ":"))]
         for node_id in order:
             node = pipeline.node(node_id)
             name = names[node_id]
-            comp_name, exec_name = f"comp-{name}", f"exec-{name}"
+            comp_name = f"comp-{name}"
             inputs: dict[str, Any] = {
+                NODE_INPUT: {"parameterType": "STRING", "description": "the node this task runs"},
                 RUN_ID_INPUT: {"parameterType": "STRING", "description": "the run id (the KFP run's id)"},
                 RUN_NAME_INPUT: {"parameterType": "STRING", "description": "the KFP run's display name"},
+                OUTPUTS_INPUT: {"parameterType": "STRING",
+                                "description": "output parameters to write: JSON {name: output.property}"},
             }
+            outputs = {pname: key for (producer, key), pname in gate_params.items() if producer == node_id}
             task_inputs: dict[str, Any] = {
+                NODE_INPUT: {"runtimeValue": {"constant": node_id}},
                 RUN_ID_INPUT: {"runtimeValue": {"constant": "{{$.pipeline_job_uuid}}"}},
                 RUN_NAME_INPUT: {"runtimeValue": {"constant": "{{$.pipeline_job_name}}"}},
+                OUTPUTS_INPUT: {"runtimeValue": {"constant": json.dumps(
+                    {pname: f"{key}.blessed" for pname, key in sorted(outputs.items())}, separators=(",", ":"))}},
             }
-            args = ["--node", node_id, "--run-id", _placeholder(RUN_ID_INPUT),
-                    "--run-name", _placeholder(RUN_NAME_INPUT)]
             for pname, pdef in params.items():
                 inputs[pname] = {"parameterType": pdef["parameterType"]}
                 task_inputs[pname] = {"componentInputParameter": pname}
-                args += ["--param", f"{pname}={_placeholder(pname)}"]
-            component: dict[str, Any] = {"executorLabel": exec_name, "inputDefinitions": {"parameters": inputs}}
-            outputs = {pname: key for (producer, key), pname in gate_params.items() if producer == node_id}
+            component: dict[str, Any] = {"inputDefinitions": {"parameters": inputs}}
             if outputs:
                 component["outputDefinitions"] = {
                     "parameters": {pname: {"parameterType": "BOOLEAN"} for pname in sorted(outputs)}
                 }
-                for pname, key in sorted(outputs.items()):
-                    args += ["--output-parameter", pname, f"{key}.blessed",
-                             "{{$.outputs.parameters['" + pname + "'].output_file}}"]
             conditions = []
             for producer, key in gates.get(node_id, []):
                 pname = gate_params[(producer, key)]
@@ -446,21 +458,19 @@ class _Compiler:
                 task_inputs[channel] = {"taskOutputParameter": {"producerTask": names[producer],
                                                                 "outputParameterKey": pname}}
                 conditions.append(f"inputs.parameter_values['{channel}'] == true")
-            plan = pipeline_to_plan(pipeline, [node_id], root=root, metadata=metadata)
-            plan["graph"] = graph
-            args += ["--plan", json.dumps(plan, separators=(",", ":"))]
+            image = node.effective_image or opts.image
             container: dict[str, Any] = {
-                "image": opts.image,
+                "image": image,
                 "command": [opts.python, "-m", TASK_MODULE],
-                "args": args,
+                "args": list(args),
+                "env": [{"name": k, "value": str(v)} for k, v in sorted({**opts.env, IMAGE_ENV: image}.items())],
             }
-            if opts.env:
-                container["env"] = [{"name": k, "value": str(v)} for k, v in sorted(opts.env.items())]
             resources = _resources(node_id, node.resources, [])
             if resources:
                 container["resources"] = resources
+            config = {**self._platform_config(node.timeout_seconds), **platform_placement(node, self.warnings)}
+            component["executorLabel"] = table.label(container, config)
             components[comp_name] = component
-            executors[exec_name] = {"container": container}
             task: dict[str, Any] = {
                 "taskInfo": {"name": name},
                 "componentRef": {"name": comp_name},
@@ -481,14 +491,11 @@ class _Compiler:
                                "triggerPolicy": {"condition": f"!({condition})"}}
             else:
                 tasks[name] = task
-            config = self._platform_config(node.timeout_seconds)
-            if config:
-                platform[exec_name] = config
         spec: dict[str, Any] = {
             "pipelineInfo": {"name": task_name(pipeline.name) or "pipeline"},
             "root": {"dag": {"tasks": tasks}},
             "components": components,
-            "deploymentSpec": {"executors": executors},
+            "deploymentSpec": {"executors": table.executors},
             "schemaVersion": SCHEMA_VERSION,
             "sdkVersion": f"headwater-{headwater_version()}",
         }
@@ -496,6 +503,7 @@ class _Compiler:
             spec["pipelineInfo"]["description"] = pipeline.description
         if params:
             spec["root"]["inputDefinitions"] = {"parameters": params}
+        platform = table.platform
         platform_spec = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": platform}}}} if platform else None
         return KfpPackage(spec, platform_spec, tuple(self.warnings), self._header(params, root), names)
 

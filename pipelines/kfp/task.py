@@ -3,9 +3,16 @@
 ::
 
     python -m headwater.pipelines.kfp_task --node train --run-id RUN --plan PLAN_JSON \\
-        [--run-name NAME] [--param KEY=VALUE ...] [--output-parameter NAME OUTPUT.PROPERTY FILE ...]
+        [--run-name NAME] [--param KEY=VALUE ...] \\
+        [--output-parameters '{"NAME": "OUTPUT.PROPERTY"}' --executor-input EXECUTOR_INPUT_JSON]
+        [--output-parameter NAME OUTPUT.PROPERTY FILE ...]
 
-(``headwater.pipelines.kfp_task``, the name compiled specs hold, runs this module.)
+(``headwater.pipelines.kfp_task``, the name compiled specs hold, runs this module.) Compiled specs give
+every task of one image the same command: the node, the run id and the output-parameter requests come
+from the task's input parameters, the plan is the whole pipeline's (the task keeps its node and the
+node's ancestors), and the output parameter files are read from KFP's executor input (``{{$}}``).
+Specs compiled by older versions — the node's own plan, ``--output-parameter NAME OUTPUT.PROPERTY FILE``
+— still run.
 
 Each KFP task runs the headwater launcher for its one node, in *task mode*: it rebuilds the pipeline from
 the plan, takes the inputs produced by upstream nodes **in this run** (the run id is the KFP run's id)
@@ -52,11 +59,11 @@ from headwater.metadata.conventions import (
     RunStatus,
 )
 from headwater.metadata.errors import HeadwaterError
-from headwater.metadata.store import MetadataStore, to_value
+from headwater.metadata.store import MetadataStore, published_order, to_value
 from headwater.pipelines.cli._args import key_values
 from headwater.pipelines.launcher import Launcher, Outcome, is_local_path
 from headwater.pipelines.pipeline import Pipeline
-from headwater.pipelines.plan import pipeline_from_plan
+from headwater.pipelines.plan import pipeline_from_plan, restrict_plan
 
 __all__ = ["main", "outputs_in_run", "run_task"]
 
@@ -76,7 +83,7 @@ def outputs_in_run(store: MetadataStore, run_id: str, node_id: str) -> dict[str,
     ]
     if not found:
         return None
-    return store.execution_outputs(max(found, key=lambda e: (e.create_time_since_epoch, e.id)).id)
+    return store.execution_outputs(max(found, key=published_order).id)
 
 
 def _abandon_earlier_attempts(store: MetadataStore, run_id: str, node_id: str) -> list[int]:
@@ -296,7 +303,7 @@ def run_task(
     from headwater.pipelines.runner import open_store
 
     out = stream or sys.stdout
-    pipeline: Pipeline = pipeline_from_plan(plan)
+    pipeline: Pipeline = pipeline_from_plan(restrict_plan(plan, node_id))
     node = pipeline.node(node_id)
     values = pipeline.resolve_params(dict(params or {}))
     store = open_store(pipeline, metadata or os.environ.get("HEADWATER_METADATA"))
@@ -345,6 +352,29 @@ def run_task(
     return outcome
 
 
+def _output_parameter_files(requests: str | None, executor_input: str | None) -> list[tuple[str, str, str]]:
+    """``(name, output.property, file)`` for each requested output parameter, its file from KFP's executor
+    input (``outputs.parameters[name].outputFile``, as KFP's driver wrote it)."""
+    wanted = json.loads(requests) if requests else {}
+    if not isinstance(wanted, dict):
+        raise ValueError(f"--output-parameters: {requests!r} is not a JSON object {{name: output.property}}")
+    if not wanted:
+        return []
+    if not executor_input:
+        raise ValueError(f"--output-parameters {requests} needs --executor-input (KFP's {{{{$}}}}), which names "
+                         "the output parameter files")
+    declared = (json.loads(executor_input).get("outputs") or {}).get("parameters") or {}
+    out = []
+    for name, source in sorted(wanted.items()):
+        entry = declared.get(name) or {}
+        path = entry.get("outputFile") or entry.get("output_file")
+        if not path:
+            raise ValueError(f"output parameter {name!r} is not among the task's outputs in --executor-input "
+                             f"({sorted(declared) or 'none'}); recompile the pipeline")
+        out.append((str(name), str(source), str(path)))
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m headwater.pipelines.kfp_task",
@@ -359,14 +389,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output-parameter", action="append", nargs=3, default=[],
                         metavar=("NAME", "OUTPUT.PROPERTY", "FILE"),
                         help="write an output artifact's custom property to a KFP output parameter file")
+    parser.add_argument("--output-parameters", metavar="JSON",
+                        help='output parameters to write, {"NAME": "OUTPUT.PROPERTY"}; their files are named by '
+                             "--executor-input")
+    parser.add_argument("--executor-input", metavar="JSON",
+                        help="KFP's executor input (the {{$}} placeholder): where output parameters go")
     parser.add_argument("--metadata", help="metadata connection (default: $HEADWATER_METADATA)")
     args = parser.parse_args(argv)
     try:
         text = Path(args.plan[1:]).read_text() if args.plan.startswith("@") else args.plan
         plan = json.loads(text)
+        requests = [tuple(x) for x in args.output_parameter]
+        requests += _output_parameter_files(args.output_parameters, args.executor_input)
         outcome = run_task(
             plan, args.node, args.run_id, key_values(args.param, "--param"), run_name=args.run_name,
-            output_parameters=[tuple(x) for x in args.output_parameter], metadata=args.metadata,
+            output_parameters=requests, metadata=args.metadata,
         )
     except KeyboardInterrupt:
         print("headwater: task stopped", file=sys.stderr)

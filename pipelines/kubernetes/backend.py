@@ -104,6 +104,10 @@ class KubernetesBackend:
                 )
         if self.config.default_resources is not None:
             check_resources(self.config.default_resources, "KubernetesConfig.default_resources")
+        from headwater.components.placement import image_problem
+
+        if image_problem(self.config.image):
+            raise RunnerError(f"KubernetesConfig.image (--image): {image_problem(self.config.image)}")
         self.capacity = max(1, self.config.max_parallel)
         self.stream = stream or sys.stderr
         self.quiet = quiet
@@ -166,7 +170,8 @@ class KubernetesBackend:
         if spec.log_path:
             Path(spec.log_path).parent.mkdir(parents=True, exist_ok=True)
         manifest = execution_job(spec, self.config, resources=options.resources, retries=options.retries,
-                                 timeout_seconds=options.timeout_seconds)
+                                 timeout_seconds=options.timeout_seconds, image=options.image,
+                                 placement=options.placement)
         # Created by a small pool of API workers: the scheduling loop goes on (launching other nodes,
         # publishing finished ones) while the API answers.
         self._pool.submit(self._create, ex, manifest)
@@ -285,8 +290,10 @@ class KubernetesBackend:
             except Exception as exc:  # missing or unreadable spec: cannot publish it, leave it be
                 self._say(f"headwater: Job {name} has no usable execution spec ({exc}); not re-attached")
                 continue
+            containers = job["spec"]["template"]["spec"].get("containers") or [{}]
             options = NodeOptions(spec.node_id, retries=int(job["spec"].get("backoffLimit", 0)),
-                                  timeout_seconds=job["spec"].get("activeDeadlineSeconds"))
+                                  timeout_seconds=job["spec"].get("activeDeadlineSeconds"),
+                                  image=containers[0].get("image"))
             ex = _Execution(spec, options, name, job=job, adopted=True)
             if spec.log_path:  # local scratch of an earlier orchestrator (object-store root): make it here
                 Path(spec.log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -441,7 +448,8 @@ class KubernetesBackend:
     def _inspect_pod(self, ex: _Execution, pod: Obj, attempt: int) -> None:
         """Report what ``pod`` shows, once per condition, and start the clock of conditions that can last."""
         for issue in diagnose.pod_issues(pod, attempt=attempt, retries=ex.options.retries,
-                                         image=self.config.image, resources=ex.options.resources):
+                                         image=ex.options.image or self.config.image,
+                                         resources=ex.options.resources):
             if issue.kind != "failed":
                 ex.issue_since.setdefault(issue.key, time.monotonic())
             self._report(ex, issue.key, issue.note)
@@ -455,7 +463,7 @@ class KubernetesBackend:
         if diagnose.is_pending(current):
             ex.issue_since.setdefault(f"pending:{current['metadata']['name']}", now)
         failure = diagnose.stuck_failure(current, ex.issue_since, now, patience=self._patience,
-                                         node_id=ex.node_id, image=self.config.image,
+                                         node_id=ex.node_id, image=ex.options.image or self.config.image,
                                          resources=ex.options.resources, namespace=self.config.namespace)
         if failure is None:
             return None

@@ -30,9 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headwater.components import storage
+from headwater.components._contract import IMAGE_ENV
 from headwater.components.api import Resources
 from headwater.components.errors import RunnerError
 from headwater.components.executor import ExecutionSpec
+from headwater.components.placement import Placement
 
 __all__ = [
     "DEFAULT_EXECUTOR_RESOURCES",
@@ -422,18 +424,25 @@ def execution_job(
     resources: Resources | None = None,
     retries: int = 0,
     timeout_seconds: int | None = None,
+    image: str | None = None,
+    placement: Placement | None = None,
 ) -> Manifest:
     """The ``batch/v1`` Job running one execution: ``backoffLimit`` = the node's retries,
-    ``activeDeadlineSeconds`` = its timeout (or the configured default)."""
+    ``activeDeadlineSeconds`` = its timeout (or the configured default), in the node's ``image`` (else the
+    config's) and with its ``placement`` on top of the config's scheduling options."""
+    from headwater.pipelines.kubernetes._placement import apply_placement
+
     name = job_name(spec)
     labels = labels_for(spec, config)
+    image = image or config.image
     container: Manifest = {
         "name": EXECUTOR_CONTAINER,
-        "image": config.image,
+        "image": image,
         "command": [config.python, "-m", "headwater.components.executor"],
         "args": ["--spec", posixpath.join(SPEC_DIR, SPEC_KEY),
                  "--result", result_path(spec, f"$({POD_NAME_ENV})")],
-        "env": _env(config, [{"name": "HEADWATER_EXECUTION_ID", "value": str(spec.execution_id)}]),
+        "env": _env(config, [{"name": "HEADWATER_EXECUTION_ID", "value": str(spec.execution_id)},
+                             {"name": IMAGE_ENV, "value": image}]),
     }
     if config.env_from_secrets:
         container["envFrom"] = [{"secretRef": {"name": s}} for s in config.env_from_secrets]
@@ -447,6 +456,7 @@ def execution_job(
         extra_mounts=[{"name": "execution-spec", "mountPath": SPEC_DIR, "readOnly": True}],
         service_account=config.service_account,
     )
+    apply_placement(template_spec, placement, resources)
     job_spec: Manifest = {
         "backoffLimit": max(0, int(retries)),
         "template": {

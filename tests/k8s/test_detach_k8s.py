@@ -29,7 +29,10 @@ def test_detached_orchestrator_runs_the_pipeline_in_the_cluster(k8s: K8sEnv, mys
         client.CoreV1Api(api).create_namespaced_secret(NS, client.V1Secret(
             metadata=client.V1ObjectMeta(name="headwater-metadata"), string_data={"uri": mysql_uri}))
         k8s.standin.bind_role(NS, "headwater-runner", RUNNER_RULES)
-        runner = DetachedRunner(k8s.config.with_options(env={"HW_K8S_ROOT": str(k8s.root)}),
+        join_image = "registry.example/hw-join:0.1"  # j's own image, named in the pipeline file
+        k8s.standin.cluster.images[join_image] = k8s.standin.cluster.images["headwater:test"]
+        runner = DetachedRunner(k8s.config.with_options(env={"HW_K8S_ROOT": str(k8s.root),
+                                                             "HW_K8S_JOIN_IMAGE": join_image}),
                                 pipeline_file=str(HERE / "k8s_pipeline_file.py"), quiet=True, api_client=api)
         pipeline = diamond(k8s.root)
         detached = runner.run(pipeline)
@@ -43,6 +46,10 @@ def test_detached_orchestrator_runs_the_pipeline_in_the_cluster(k8s: K8sEnv, mys
     users = {r.user for r in executors}
     assert users == {"admin", "system:serviceaccount:headwater:headwater-runner"}
     assert not [r for r in k8s.standin.requests if r.code == 403]
+    images = {r.body["metadata"]["labels"].get("headwater.dev/node-id"): r.body["spec"]["template"]["spec"][
+        "containers"][0]["image"] for r in executors}
+    assert images == {None: "headwater:test", "a": "headwater:test", "b": "headwater:test", "d": "headwater:test",
+                      "j": join_image}  # None: the orchestrator Job; each executor in its node's image
     # Progress and results are in MLMD: `headwater runs show` reads them.
     store = connect(mysql_uri)
     artifacts = [a for a in store.mlmd.get_artifacts() if "/j/out/" in a.uri]

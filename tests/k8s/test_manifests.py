@@ -140,7 +140,7 @@ def test_runner_role_is_exactly_what_the_runner_needs() -> None:
 def test_dockerfile_runs_as_non_root_with_the_pinned_stack() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert re.search(r"^USER 1000(:1000)?$", text, re.M)
-    assert "-c constraints.txt" in text and "[ml]" in text
+    assert "-c constraints.txt" in text and "[ml,ui]" in text
 
 
 def test_k8s_manifests_command_prints_deploy(capsys: pytest.CaptureFixture[str]) -> None:

@@ -86,6 +86,8 @@ def test_bad_params_and_slices(tmp_path):
     assert bad.returncode == 2 and "unknown runtime parameter(s) nope" in bad.stderr
     assert "expects KEY=VALUE" in cli("run", str(path), "--param", "oops", cwd=tmp_path).stderr
     assert "no node 'zz'" in cli("run", str(path), "--from", "zz", cwd=tmp_path).stderr
+    workers = cli("run", str(path), "--workers", "-3", cwd=tmp_path)
+    assert workers.returncode == 2 and "--workers must be 1 or more, got -3" in workers.stderr
 
 
 def test_runs_without_store_says_what_to_do(tmp_path, monkeypatch, capsys):
@@ -137,7 +139,7 @@ def test_every_command_in_the_table_is_in_help(capsys):
     out = capsys.readouterr().out
     for command in COMMANDS:
         assert f"    {command.name}" in out and "unavailable" not in out
-    assert [c.name for c in COMMANDS] == ["run", "runs", "lineage", "artifacts", "template", "compile", "k8s",
+    assert [c.name for c in COMMANDS] == ["run", "runs", "lineage", "artifacts", "template", "compile", "k8s", "ui",
                                          "workers"]
 
 
@@ -148,7 +150,8 @@ def test_a_command_needing_a_missing_extra_is_listed_and_says_what_to_install(tm
     (tmp_path / "hw_ui_command.py").write_text("import hw_web_stack_not_installed\n\ndef configure(parser): ...\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     ui = cli_package.Command("ui", "hw_ui_command:configure", "browse runs and lineage in a browser", extra="ui")
-    monkeypatch.setattr(cli_package, "COMMANDS", (*cli_package.COMMANDS, ui))
+    others = tuple(c for c in cli_package.COMMANDS if c.name != "ui")
+    monkeypatch.setattr(cli_package, "COMMANDS", (*others, ui))
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out

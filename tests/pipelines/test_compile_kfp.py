@@ -28,7 +28,7 @@ from headwater.pipelines.kfp.compile import compile_kfp, compile_kfp_package, he
 from headwater.pipelines.kfp.task import main as task_main
 from headwater.pipelines.plan import pipeline_from_plan, pipeline_to_plan
 from kfp.pipeline_spec import pipeline_spec_pb2 as pb
-from kfp_local import kfp_text, run_compiled
+from kfp_local import kfp_text, resolve_command, run_compiled
 
 TESTS = Path(__file__).resolve().parent.parent
 GOLDEN = TESTS / "golden" / "kfp"
@@ -46,7 +46,8 @@ def parse(spec: dict[str, Any]) -> pb.PipelineSpec:
 
 def golden_text(package: Any) -> str:
     return package.to_yaml().replace(f"headwater-{headwater_version()}", "headwater-VERSION") \
-        .replace(f"headwater {headwater_version()} ", "headwater VERSION ")
+        .replace(f"headwater {headwater_version()} ", "headwater VERSION ") \
+        .replace(f'"headwater_version":"{headwater_version()}"', '"headwater_version":"VERSION"')
 
 
 def check_golden(name: str, text: str) -> None:
@@ -95,14 +96,16 @@ def test_tasks_follow_the_dag(demo_package):
         assert container.image == IMAGE
         assert list(container.command) == ["python", "-m", "headwater.pipelines.kfp_task"]
         args = list(container.args)
-        node = args[args.index("--node") + 1]
+        # The node is the task's input parameter, read by the shared command through a placeholder.
+        assert args[args.index("--node") + 1] == "{{$.inputs.parameters['headwater-node']}}"
+        node = task.inputs.parameters["headwater-node"].runtime_value.constant.string_value
         assert name in (node.replace("_", "-"), f"{node}-not-blessed")
         # KFP's cache cannot see headwater's cache key: always off, headwater's own cache decides.
         assert task.caching_options.enable_cache is False
         assert task.inputs.parameters["headwater-run-id"].runtime_value.constant.string_value == \
             "{{$.pipeline_job_uuid}}"
         plan = json.loads(args[args.index("--plan") + 1])
-        assert plan["nodes"][-1]["id"] == node and plan["root"] == "/mnt/headwater/kfp-demo"
+        assert node in [n["id"] for n in plan["nodes"]] and plan["root"] == "/mnt/headwater/kfp-demo"
         assert plan["graph"]["nodes"]["push"] == ["evaluate", "train"]
 
 
@@ -129,22 +132,24 @@ def test_runtime_parameters_have_types_and_defaults(demo_package):
 
 def test_resources_retries_and_timeouts(demo_package):
     spec = demo_package.pipeline_spec
+    message = parse(spec)
     config = pb.PipelineDeploymentConfig()
     json_format.ParseDict(spec["deploymentSpec"], config)
-    res = config.executors["exec-train"].container.resources
+    labels = {n: message.components[t.component_ref.name].executor_label for n, t in parse(spec).root.dag.tasks.items()}
+    res = config.executors[labels["train"]].container.resources
     assert (res.resource_cpu_request, res.resource_cpu_limit) == ("500m", "2")
     assert (res.resource_memory_request, res.resource_memory_limit) == ("1Gi", "1Gi")
     assert (res.cpu_request, res.cpu_limit) == (0.5, 2.0)
     assert res.memory_limit == pytest.approx(1.073741824)  # KFP's numeric fields count memory in GB
     assert (res.accelerator.resource_type, res.accelerator.resource_count, res.accelerator.count) == \
         ("nvidia.com/gpu", "1", 1)
-    assert not config.executors["exec-ingest"].container.HasField("resources")
+    assert not config.executors[labels["ingest"]].container.HasField("resources")
     tasks = parse(spec).root.dag.tasks
     assert tasks["train"].retry_policy.max_retry_count == 2
     assert tasks["train"].retry_policy.backoff_max_duration.seconds == 3600
     assert not tasks["evaluate"].HasField("retry_policy")
     executors = demo_package.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert executors["exec-evaluate"]["activeDeadlineSeconds"] == "900"  # timeout 600 s + grace
+    assert executors[labels["evaluate"]]["activeDeadlineSeconds"] == "900"  # timeout 600 s + grace
     for config_ in executors.values():
         assert config_["secretAsEnv"] == [{"secretName": "headwater-metadata",
                                            "keyToEnv": [{"secretKey": "uri", "envVar": "HEADWATER_METADATA"}]}]
@@ -164,9 +169,15 @@ def test_push_is_gated_on_the_blessing(demo_package):
         assert task.component_ref.name == "comp-push"
     assert push.trigger_policy.condition == f"inputs.parameter_values['{channel}'] == true"
     assert twin.trigger_policy.condition == f"!(inputs.parameter_values['{channel}'] == true)"
-    args = demo_package.pipeline_spec["deploymentSpec"]["executors"]["exec-evaluate"]["container"]["args"]
-    i = args.index("--output-parameter")
-    assert args[i + 1:i + 4] == ["blessed", "blessing.blessed", "{{$.outputs.parameters['blessed'].output_file}}"]
+    # The request is the task's input parameter; the file is named by KFP's executor input ({{$}}).
+    requests = message.root.dag.tasks["evaluate"].inputs.parameters["headwater-output-parameters"]
+    assert json.loads(requests.runtime_value.constant.string_value) == {"blessed": "blessing.blessed"}
+    assert json.loads(message.root.dag.tasks["train"].inputs.parameters["headwater-output-parameters"]
+                      .runtime_value.constant.string_value) == {}
+    args = demo_package.pipeline_spec["deploymentSpec"]["executors"][evaluate.executor_label]["container"]["args"]
+    i = args.index("--output-parameters")
+    assert args[i:i + 4] == ["--output-parameters", "{{$.inputs.parameters['headwater-output-parameters']}}",
+                             "--executor-input", "{{$}}"]
     # Nothing else is conditional.
     assert {n for n, t in message.root.dag.tasks.items() if t.trigger_policy.condition} == {"push", "push-not-blessed"}
 
@@ -260,7 +271,8 @@ def test_password_never_reaches_the_spec():
     assert "s3cret" not in package.to_yaml()
     p2 = Pipeline(name="nopw", root="gs://bucket/p", nodes=[c.produce()], metadata="mysql://reader@db:3306/mlmd")
     spec = compile_kfp(p2, image=IMAGE, metadata_secret=None)
-    plan = json.loads(spec["deploymentSpec"]["executors"]["exec-produce"]["container"]["args"][-1])
+    [executor] = spec["deploymentSpec"]["executors"].values()
+    plan = json.loads(executor["container"]["args"][-1])
     assert plan["metadata"] == "mysql://reader@db:3306/mlmd" and plan["root"] == "gs://bucket/p"
 
 
@@ -405,11 +417,18 @@ def tiny(root: Path, node: Any) -> Pipeline:
 
 
 def task_args(pipeline: Pipeline, node: str, run_id: str, uri: str) -> list[str]:
+    """The task's arguments with its input parameters (constants here) substituted as KFP's launcher does."""
+    import tempfile
+
     spec = compile_kfp(pipeline, image=IMAGE, metadata_secret=None)
-    args = spec["deploymentSpec"]["executors"][f"exec-{node}"]["container"]["args"]
-    out = [a.replace("{{$.inputs.parameters['headwater-run-id']}}", run_id)
-           .replace("{{$.inputs.parameters['headwater-run-name']}}", "n") for a in args]
-    return [*out, "--metadata", uri]
+    task = spec["root"]["dag"]["tasks"][node]
+    component = spec["components"][task["componentRef"]["name"]]
+    job = {"{{$.pipeline_job_uuid}}": run_id, "{{$.pipeline_job_name}}": "n"}
+    values = {k: job.get(v["runtimeValue"]["constant"], v["runtimeValue"]["constant"])
+              for k, v in task["inputs"]["parameters"].items()}
+    container = spec["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
+    _, args, _, _ = resolve_command(container, component, values, Path(tempfile.mkdtemp(prefix="kfp-task-")))
+    return [*args, "--metadata", uri]
 
 
 def test_failure_retries_and_run_status(tmp_path):
@@ -535,11 +554,12 @@ def test_cli_compile_and_run_tasks(tmp_path, monkeypatch):
     assert "heavy: []" in out.stdout
     spec, platform = yaml.safe_load_all((tmp_path / "out.yaml").read_text())
     parse(spec)
-    args = spec["deploymentSpec"]["executors"]["exec-shout"]["container"]["args"]
+    shout_exec = spec["components"]["comp-shout"]["executorLabel"]
+    args = spec["deploymentSpec"]["executors"][shout_exec]["container"]["args"]
     plan = json.loads(args[args.index("--plan") + 1])
     assert plan["root"] == "/mnt/headwater/runs/cli"
     assert plan["nodes"][0]["component"]["file"] == "pipeline.py"  # relative: the image's working directory
-    assert platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-shout"]["secretAsEnv"][0] == {
+    assert platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][shout_exec]["secretAsEnv"][0] == {
         "secretName": "md", "keyToEnv": [{"secretKey": "conn", "envVar": "HEADWATER_METADATA"}]}
     # The compiled tasks run, loading the components from the pipeline file (root moved off the volume).
     uri = f"sqlite:///{tmp_path / 'md.sqlite'}"
@@ -574,7 +594,9 @@ def test_cli_compile_errors(tmp_path, capsys):
     parse(spec)
     for executor in spec["deploymentSpec"]["executors"].values():
         assert executor["container"]["env"] == [{"name": "AWS_ENDPOINT_URL",
-                                                 "value": "http://minio-service.kubeflow:9000"}]
+                                                 "value": "http://minio-service.kubeflow:9000"},
+                                                {"name": "HEADWATER_IMAGE",
+                                                 "value": f"headwater:{headwater_version()}"}]
     for config in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
         assert config["secretAsEnv"][1] == {"secretName": "mlpipeline-minio-artifact", "keyToEnv": [
             {"secretKey": "accesskey", "envVar": "AWS_ACCESS_KEY_ID"}]}
@@ -634,3 +656,149 @@ def test_penguin_through_compiled_tasks_matches_local_run(tmp_path):
         assert sorted(p.name for p in (project / "serving").iterdir() if p.name.isdigit()) == ["1"]
     assert records["kfp"] == records["local"]
     assert records["kfp"]["Push"][0][1] == "COMPLETE"
+
+
+# ---------------------------------------------------------------------------------------------- images
+CPU_IMAGE = "registry.example/hw-cpu:0.1"
+GPU_IMAGE = "registry.example/hw-gpu:0.1"
+
+
+def two_images() -> Pipeline:
+    """a, c on the default (CPU) image; b on it too, on CPU nodes; j on the GPU image with one GPU, in the GPU
+    pool, as a trainer."""
+    from headwater.components import Placement, Toleration
+
+    a = c.produce(value="a").with_id("a")
+    b = c.produce(value="b").with_id("b").with_placement(Placement(node_selector={"pool": "cpu"}))
+    j = (c.join(a=a.outputs.data, b=b.outputs.data).with_id("j").with_image(GPU_IMAGE)
+         .with_resources(cpu="1", memory="1Gi", gpu=1, gpu_toleration=True)
+         .with_placement(Placement(node_pool="gpu-pool", service_account="trainer",
+                                   tolerations=(Toleration("dedicated", "Equal", "ml", "NoSchedule"),))))
+    c2 = c.produce(value="c").with_id("c")
+    return Pipeline(name="kfp-images", root="/mnt/headwater/kfp-images", nodes=[a, b, j, c2])
+
+
+def executor_of(spec: dict[str, Any]) -> dict[str, str]:
+    return {name: spec["components"][t["componentRef"]["name"]]["executorLabel"]
+            for name, t in spec["root"]["dag"]["tasks"].items()}
+
+
+def test_each_task_runs_in_its_image_and_placement():
+    package = compile_kfp_package(two_images(), image=CPU_IMAGE, pipeline_root_claim="headwater-root",
+                                  pipeline_root_mount="/mnt/headwater")
+    parse(package.pipeline_spec)
+    executors = package.pipeline_spec["deploymentSpec"]["executors"]
+    # One executor per distinct (image, placement): a and c share one.
+    assert executor_of(package.pipeline_spec) == {"a": "exec-hw-cpu", "c": "exec-hw-cpu", "b": "exec-hw-cpu-2",
+                                                  "j": "exec-hw-gpu"}
+    assert {n: e["container"]["image"] for n, e in executors.items()} == {
+        "exec-hw-cpu": CPU_IMAGE, "exec-hw-cpu-2": CPU_IMAGE, "exec-hw-gpu": GPU_IMAGE}
+    for e in executors.values():
+        assert {"name": "HEADWATER_IMAGE", "value": e["container"]["image"]} in e["container"]["env"]
+    assert executors["exec-hw-gpu"]["container"]["resources"]["accelerator"]["count"] == "1"
+    platform = package.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert platform["exec-hw-cpu-2"]["nodeSelector"] == {"labels": {"pool": "cpu"}}
+    assert platform["exec-hw-gpu"]["tolerations"] == [
+        {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"},
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert platform["exec-hw-gpu"]["nodeAffinity"] == [{"matchExpressions": [
+        {"key": "cloud.google.com/gke-nodepool", "operator": "In", "values": ["gpu-pool"]}]}]
+    assert "nodeSelector" not in platform["exec-hw-cpu"] and "tolerations" not in platform["exec-hw-cpu"]
+    assert any("node 'j': service account 'trainer' is not set per task under KFP" in w for w in package.warnings)
+    check_golden("two-images.yaml", golden_text(package))
+
+
+def _golden_pipelines() -> dict[str, tuple[Pipeline, str]]:
+    from headwater.pipelines.loader import load_pipeline
+
+    return {"kfp-demo": (g.gated_pipeline("/mnt/headwater/kfp-demo"), IMAGE),
+            "penguin": (load_pipeline(PENGUIN), IMAGE),
+            "two-images": (two_images(), CPU_IMAGE)}
+
+
+@pytest.mark.parametrize("name", ["kfp-demo", "penguin", "two-images"])
+def test_one_executor_per_image_and_placement(name):
+    """Tasks share an executor exactly when their image, placement and the other executor-level fields
+    (resources, the deadline from .with_timeout()) agree; the command is the same for all of them."""
+    from headwater.pipelines.kfp._placement import platform_placement
+
+    pipeline, image = _golden_pipelines()[name]
+    package = compile_kfp_package(pipeline, image=image, pipeline_root="gs://b/r")
+    spec = package.pipeline_spec
+    executors = spec["deploymentSpec"]["executors"]
+    by_task = executor_of(spec)
+
+    def key(node_id: str, with_fields: bool) -> str:
+        node = pipeline.node(node_id)
+        what: list[Any] = [node.effective_image or image, platform_placement(node, [])]
+        if with_fields:
+            what += [repr(node.resources), node.timeout_seconds]
+        return json.dumps(what, sort_keys=True, default=str)
+
+    tasks = {n: t for n, t in spec["root"]["dag"]["tasks"].items()}
+    node_of = {n: t["inputs"]["parameters"]["headwater-node"]["runtimeValue"]["constant"] for n, t in tasks.items()}
+    assert len(executors) == len({key(n, True) for n in node_of.values()})
+    for n, label in by_task.items():  # tasks of one executor: one image and placement
+        assert {key(node_of[m], True) for m, lab in by_task.items() if lab == label} == {key(node_of[n], True)}
+    if name != "kfp-demo":  # (kfp-demo: train has its own resources, evaluate its own deadline)
+        assert len(executors) == len({key(n, False) for n in node_of.values()})
+    else:
+        assert len(executors) == 3 and len({key(n, False) for n in node_of.values()}) == 1
+    commands = {json.dumps([e["container"]["command"], e["container"]["args"]]) for e in executors.values()}
+    assert len(commands) == 1  # every executor runs the same command
+
+
+def test_task_accepts_the_command_line_of_older_specs(tmp_path):
+    """Specs compiled before executors were shared: the node's own plan and --output-parameter with a file."""
+    uri = f"sqlite:///{tmp_path / 'md.sqlite'}"
+    p = tiny(tmp_path / "root", lambda a: c.consume(examples=a.outputs.data).with_id("b"))
+    for node in ("a", "b"):
+        out = tmp_path / "out" / node
+        assert task_main(["--node", node, "--run-id", "old", "--run-name", "n",
+                          "--output-parameter", "made", "data.missing", str(out),
+                          "--plan", json.dumps(pipeline_to_plan(p, [node])), "--metadata", uri]) == 0
+        assert out.read_text() == "false"  # a missing property fails closed
+    assert [e[1] for e in store_shape(uri, tmp_path / "root", "old")["b"]] == ["COMPLETE"]
+
+
+def test_output_parameter_requests_need_the_executor_input(tmp_path, capsys):
+    p = Pipeline(name="tiny", root=str(tmp_path / "root"), nodes=[c.produce().with_id("a")])
+    code = task_main(["--plan", json.dumps(pipeline_to_plan(p)), "--node", "a", "--run-id", "r",
+                      "--output-parameters", '{"blessed": "blessing.blessed"}', "--executor-input",
+                      '{"outputs": {"parameters": {"other": {"outputFile": "/tmp/x"}}}}',
+                      "--metadata", f"sqlite:///{tmp_path / 'm.sqlite'}"])
+    assert code == 2
+    assert "output parameter 'blessed' is not among the task's outputs in --executor-input (['other'])" in \
+        capsys.readouterr().err
+
+
+def test_an_image_that_cannot_be_valid_is_refused():
+    with pytest.raises(PipelineDefinitionError, match=r"--image: image 'Registry/HW' is not a valid reference"):
+        compile_kfp(two_images(), image="Registry/HW")
+
+
+def test_task_in_an_image_with_another_headwater_release_says_so(tmp_path, capsys, monkeypatch):
+    p = Pipeline(name="tiny", root=str(tmp_path / "root"), nodes=[c.produce().with_id("a")])
+    plan = pipeline_to_plan(p)
+    plan["headwater_version"] = "9.9.0"
+    monkeypatch.setenv("HEADWATER_IMAGE", CPU_IMAGE)
+    code = task_main(["--plan", json.dumps(plan), "--node", "a", "--run-id", "r1",
+                      "--metadata", f"sqlite:///{tmp_path / 'm.sqlite'}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert (f"pipeline 'tiny': image {CPU_IMAGE} has headwater {headwater_version()}, the pipeline was compiled "
+            "with headwater 9.9.0") in err and "Traceback" not in err
+
+
+def test_a_task_imports_only_its_node_and_ancestors(tmp_path, capsys):
+    """The plan is the whole pipeline's; a task in an image without a downstream node's module still runs."""
+    uri = f"sqlite:///{tmp_path / 'md.sqlite'}"
+    p = tiny(tmp_path / "root", lambda a: c.consume(examples=a.outputs.data).with_id("b"))
+    plan = pipeline_to_plan(p)
+    plan["nodes"][1]["component"]["module"] = "hw_not_in_this_image"
+    args = ["--run-id", "r", "--plan", json.dumps(plan), "--metadata", uri]
+    assert task_main(["--node", "a", *args]) == 0
+    assert task_main(["--node", "b", *args]) == 2
+    assert "cannot import module 'hw_not_in_this_image' of component 'consume'" in capsys.readouterr().err
+    assert task_main(["--node", "zz", *args]) == 2
+    assert "node 'zz' is not in the plan (it has ['a', 'b']); recompile the pipeline" in capsys.readouterr().err

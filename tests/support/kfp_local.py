@@ -9,7 +9,11 @@ What KFP's driver and launcher do for a container task, reproduced for the subse
 * ``triggerPolicy.condition`` evaluated with a real CEL implementation (``celpy``) over
   ``inputs.parameter_values``, as KFP's driver evaluates it with cel-go;
 * placeholders in command and args replaced as KFP's launcher formats values (numbers without a trailing
-  ``.0``, booleans ``true``/``false``, lists and structs as JSON);
+  ``.0``, booleans ``true``/``false``, lists and structs as JSON); ``{{$}}`` is the executor input as JSON
+  (``inputs.parameterValues``, ``outputs.parameters[name].outputFile``, ``outputs.outputFile``), checked
+  against KFP's ``ExecutorInput`` proto;
+* output parameters read as the launcher reads them: from the executor output file when it lists them,
+  else from each output parameter's file;
 * the retry policy (``maxRetryCount``) re-runs a failed container; the container's ``env`` is set and the
   Kubernetes platform spec's ``secretAsEnv`` is applied from ``secrets``. Tasks inherit this process's
   environment (the "image"), except the variables named in ``drop_env``.
@@ -62,6 +66,43 @@ def _from_text(text: str, kind: str) -> Any:
     if kind in ("LIST", "STRUCT"):
         return json.loads(text)
     return text
+
+
+def resolve_command(container: Mapping[str, Any], component: Mapping[str, Any], values: Mapping[str, Any],
+                    outdir: Path) -> tuple[list[str], list[str], dict[str, str], str]:
+    """The container's command and args with KFP's placeholders replaced, as the launcher replaces them.
+
+    Returns (command, args, output parameter files by name, executor output file); the files' directory
+    is created, as the launcher's ``prepareOutputFolders`` does.
+    """
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2 as pb
+
+    out_files = {
+        key: str(outdir / "outputs" / key)
+        for key in component.get("outputDefinitions", {}).get("parameters", {})
+    }
+    output_file = str(outdir / "kfp_outputs" / "output_metadata.json")
+    executor_input = {"inputs": {"parameterValues": dict(values)},
+                      "outputs": {"parameters": {k: {"outputFile": p} for k, p in out_files.items()},
+                                  "outputFile": output_file}}
+    # What the driver hands the launcher must be a valid ExecutorInput; {{$}} is its JSON.
+    message = json_format.ParseDict(executor_input, pb.ExecutorInput(), ignore_unknown_fields=False)
+    replacements = {"{{$}}": json.dumps(json_format.MessageToDict(message), separators=(",", ":"))}
+    replacements |= {"{{$.inputs.parameters['" + k + "']}}": kfp_text(v) for k, v in values.items()}
+    replacements |= {"{{$.outputs.parameters['" + k + "'].output_file}}": p for k, p in out_files.items()}
+
+    def substitute(text: str) -> str:
+        for placeholder, value in replacements.items():
+            text = text.replace(placeholder, value)
+        return text
+
+    command = [substitute(a) for a in container["command"]]
+    args = [substitute(a) for a in container["args"]]
+    assert "{{$" not in " ".join(command + args), "unresolved placeholder"
+    for path in [*out_files.values(), output_file]:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return command, args, out_files, output_file
 
 
 def _order(tasks: Mapping[str, Any]) -> list[str]:
@@ -130,21 +171,7 @@ def run_compiled(
                 continue
         exec_label = component["executorLabel"]
         container = executors[exec_label]["container"]
-        out_files = {
-            key: str(outdir / name / key / "data")
-            for key in component.get("outputDefinitions", {}).get("parameters", {})
-        }
-        replacements = {"{{$.inputs.parameters['" + k + "']}}": kfp_text(v) for k, v in values.items()}
-        replacements |= {"{{$.outputs.parameters['" + k + "'].output_file}}": p for k, p in out_files.items()}
-
-        def substitute(text: str, replacements: dict[str, str] = replacements) -> str:
-            for placeholder, value in replacements.items():
-                text = text.replace(placeholder, value)
-            return text
-
-        command = [substitute(a) for a in container["command"]]
-        args = [substitute(a) for a in container["args"]]
-        assert "{{$" not in " ".join(command + args), "unresolved placeholder"
+        command, args, out_files, output_file = resolve_command(container, component, values, outdir / name)
         if command[0] == "python":
             command[0] = sys.executable
         task_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in drop_env}
@@ -154,8 +181,6 @@ def run_compiled(
             secret = (secrets or {})[item["secretName"]]
             for mapping in item["keyToEnv"]:
                 task_env[mapping["envVar"]] = secret[mapping["secretKey"]]
-        for path in out_files.values():
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         retries = int(task.get("retryPolicy", {}).get("maxRetryCount", 0))
         run = TaskRun(name, "failed", args=args)
         for _attempt in range(retries + 1):
@@ -167,7 +192,10 @@ def run_compiled(
                 break
         if run.state == "succeeded":
             out_types = component.get("outputDefinitions", {}).get("parameters", {})
+            written = json.loads(Path(output_file).read_text()).get("parameterValues", {}) \
+                if Path(output_file).exists() else {}
             for key, path in out_files.items():
-                run.outputs[key] = _from_text(Path(path).read_text(), out_types[key]["parameterType"])
+                run.outputs[key] = written[key] if key in written else \
+                    _from_text(Path(path).read_text(), out_types[key]["parameterType"])
         runs[name] = run
     return runs
