@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from headwater.components import _layout, storage
-from headwater.components.api import Component, build_spec, fingerprint_code_ref
+from headwater.components._fingerprint import fingerprint_package
+from headwater.components.api import Component, build_spec
 from headwater.components.errors import InputDataError
 from headwater.metadata.artifact import Artifact
 
@@ -39,7 +40,7 @@ class PackageComponent(Component):
     """
 
     def code_fingerprint(self) -> str:
-        return fingerprint_code_ref(self.spec.module)
+        return fingerprint_package(self.spec.module)
 
 
 def package_component(

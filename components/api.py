@@ -15,8 +15,6 @@ function is decorated, naming the function and the argument.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import inspect
 import keyword
 import os
@@ -28,6 +26,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
+from headwater.components._fingerprint import (  # noqa: F401  (fingerprint_code_ref: re-exported)
+    CodeFingerprint,
+    code_fingerprint,
+    fingerprint_code_ref,
+    fingerprint_file,
+)
 from headwater.components._loader import is_script_module
 from headwater.components._typing import (
     coerce_value,
@@ -216,8 +220,16 @@ class Component:
         return f"<component {self.spec.qualified_name}>"
 
     def code_fingerprint(self) -> str:
-        """sha256 of the source file that defines the component (a changed file is a cache miss)."""
-        return fingerprint_file(self.spec.source_file) if self.spec.source_file else ""
+        """sha256 of the source file that defines the component (a changed file is a cache miss) and, for a
+        component outside headwater, of the local modules that file imports."""
+        return self.code_details().digest if self.spec.source_file else ""
+
+    def code_details(self) -> CodeFingerprint:
+        """What :meth:`code_fingerprint` covers (headwater's own components: their file alone)."""
+        source = self.spec.source_file or ""
+        if self.spec.module.split(".")[0] == "headwater":
+            return CodeFingerprint(fingerprint_file(source), (os.path.basename(source),))
+        return code_fingerprint(source)
 
     def __call__(self, **kwargs: Any) -> Node:
         spec = self.spec
@@ -248,49 +260,6 @@ class Component:
             else:
                 params[key] = value
         return Node(component=self, id=spec.name, inputs=inputs, parameters=params)
-
-
-def fingerprint_file(path: str | Path) -> str:
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return ""
-
-
-def _code_files(folder: Path) -> list[Path]:
-    """The Python files importable from ``folder``: its modules and, recursively, its packages."""
-    files = sorted(folder.glob("*.py"))
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "__init__.py").is_file()):
-        files += _code_files(sub)
-    return files
-
-
-def fingerprint_code_ref(ref: Any) -> str:
-    """sha256 over a user module and its siblings ("" when it cannot be found).
-
-    ``ref`` is a module file path or a dotted module name. The fingerprint covers every Python file of the
-    module's folder (and packages below it), as TFX packages a module file's directory: editing a helper
-    that the module imports (``models/features.py``) is a cache miss too.
-    """
-    if not ref or not isinstance(ref, str):
-        return ""
-    origin: str | None = ref if os.path.isfile(ref) else None
-    module = ref
-    while origin is None and module:
-        try:
-            found = importlib.util.find_spec(module)
-        except (ImportError, ValueError):
-            found = None
-        if found is not None and found.origin and os.path.isfile(found.origin):
-            origin = found.origin
-        module = module.rpartition(".")[0]
-    if origin is None:
-        return ""
-    folder = Path(origin).resolve().parent
-    digest = hashlib.sha256()
-    for path in _code_files(folder):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

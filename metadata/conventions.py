@@ -8,6 +8,7 @@ Execution custom properties headwater adds next to a node's parameters start and
     P_OWNER           __owner__             host:pid:start of the orchestrator (crash recovery)
     P_CACHE_KEY       __cache_key__         the cache key (also the ``execution_cache`` context's name)
     P_CODE            __code_fingerprint__  component source + code parameters
+    P_CODE_FALLBACK   __code_fingerprint_fallback__  why a code fingerprint covers a whole folder
     P_LOG             __log_path__          the node's log file
     P_DURATION        __duration_s__        seconds the node took
     P_ATTEMPTS        __attempts__          how many attempts ran
@@ -61,6 +62,7 @@ __all__ = [
     "P_CACHED_FROM",
     "P_CACHE_KEY",
     "P_CODE",
+    "P_CODE_FALLBACK",
     "P_DURATION",
     "P_ERROR",
     "P_ERROR_TYPE",
@@ -113,6 +115,7 @@ P_RUN = "__run_id__"
 P_OWNER = "__owner__"
 P_CACHE_KEY = "__cache_key__"
 P_CODE = "__code_fingerprint__"
+P_CODE_FALLBACK = "__code_fingerprint_fallback__"
 P_LOG = "__log_path__"
 P_DURATION = "__duration_s__"
 P_ATTEMPTS = "__attempts__"
@@ -126,8 +129,8 @@ P_USER_ERROR = "__user_error__"
 
 #: Every execution property headwater writes (the names a parameter can never take).
 EXECUTION_PROPERTIES = frozenset({
-    P_NODE, P_RUN, P_OWNER, P_CACHE_KEY, P_CODE, P_LOG, P_DURATION, P_ATTEMPTS, P_CACHED_FROM, P_SKIPPED,
-    P_RESOLVER_INPUTS, P_ERROR, P_ERROR_TYPE, P_TRACEBACK, P_USER_ERROR,
+    P_NODE, P_RUN, P_OWNER, P_CACHE_KEY, P_CODE, P_CODE_FALLBACK, P_LOG, P_DURATION, P_ATTEMPTS, P_CACHED_FROM,
+    P_SKIPPED, P_RESOLVER_INPUTS, P_ERROR, P_ERROR_TYPE, P_TRACEBACK, P_USER_ERROR,
 })
 
 # ---------------------------------------------------------------- run context custom properties

@@ -2,7 +2,8 @@
 
 A backend launches execution specs, reports executor results as they finish, and cancels. LocalBackend
 runs executors in a bounded pool of worker processes (``spawn``: never fork a process that has MLMD
-open); the Kubernetes backend runs each as a batch/v1 Job.
+open), its own or warm ones that outlive the run (``headwater.pipelines.warm``); the Kubernetes backend
+runs each as a batch/v1 Job.
 """
 
 from __future__ import annotations
@@ -18,11 +19,16 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from headwater.components.api import Resources
 from headwater.components.executor import ExecutionSpec, ExecutorResult
 from headwater.components.placement import Placement
+from headwater.metadata.errors import HeadwaterError
+from headwater.pipelines._process import die_with_parent, warm_up
+
+if TYPE_CHECKING:
+    from headwater.pipelines.warm import WarmPool, WarmSlot
 
 __all__ = ["ExecutorBackend", "LocalBackend", "NodeOptions"]
 
@@ -56,17 +62,11 @@ class ExecutorBackend(Protocol):
     def close(self) -> None: ...
 
 
-def _die_with_parent() -> None:
-    """Linux: have the kernel kill this worker if the orchestrator dies (even by SIGKILL)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:  # pragma: no cover - exotic libc
-        pass
+def death_reason(code: int | None) -> str:
+    """How a worker process ended, for the failure message of the execution it was running."""
+    why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+    hint = "; SIGKILL: often the kernel's out-of-memory killer" if code == -9 else ""
+    return why + hint
 
 
 @contextlib.contextmanager
@@ -86,34 +86,11 @@ def _sigint_ignored() -> Iterator[None]:
 def _worker_main(conn: Connection, warm_imports: tuple[str, ...] = ()) -> None:
     # The orchestrator decides what Ctrl-C means; workers only stop when told, or with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
+    die_with_parent()
     from headwater.components.executor import ExecutionSpec, prepare_process, run_execution
 
     prepare_process()
-
-    if warm_imports:
-        # What the libraries print while loading (TensorFlow's C++ start-up lines) is not any node's output:
-        # keep it off the console. A module that fails here fails again, reported, in the node that needs it.
-        saved = os.dup(1), os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        try:
-            for module in warm_imports:
-                if conn.poll():  # work is waiting: stop warming up
-                    break
-                try:
-                    __import__(module)
-                except Exception:
-                    pass
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in (devnull, *saved):
-                os.close(fd)
-
+    warm_up(conn, warm_imports)
     while True:
         try:
             message = conn.recv()
@@ -129,6 +106,10 @@ def _worker_main(conn: Connection, warm_imports: tuple[str, ...] = ()) -> None:
 
 
 class _Worker:
+    """A worker process of this run (the cold source of workers); reused for the run's next nodes."""
+
+    reusable = True
+
     def __init__(self, ctx: Any, warm_imports: tuple[str, ...] = ()) -> None:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_main, args=(child, warm_imports), daemon=True,
@@ -139,6 +120,19 @@ class _Worker:
         self.spec: ExecutionSpec | None = None
         self.deadline: float | None = None
         self.started = 0.0
+
+    def sentinels(self) -> list[Any]:
+        return [self.process.sentinel]
+
+    def receive(self) -> dict[str, Any]:
+        return dict(self.conn.recv())
+
+    def died(self, ready: Sequence[Any]) -> str | None:
+        if self.process.sentinel not in ready and self.process.is_alive():
+            return None
+        self.process.join(timeout=1)
+        self.conn.close()
+        return f"the worker process running this node died ({death_reason(self.process.exitcode)})"
 
     def stop(self, *, kill: bool = False) -> None:
         if kill:
@@ -158,29 +152,50 @@ class _Worker:
 class LocalBackend:
     """Worker processes on this machine; at most ``max_workers`` executions at a time (default: cores).
 
-    ``prewarm`` workers are started at once (they start while the orchestrator opens the store), and
-    import ``warm_imports`` ahead of the nodes that need them.
+    Workers come from ``pool`` (a :class:`~headwater.pipelines.warm.WarmPool`: warm processes that
+    outlive the run) or, without one or when it cannot be reached, are started for this run. ``prewarm``
+    workers are made ready at once (while the orchestrator opens the store), importing ``warm_imports``
+    ahead of the nodes that need them.
     """
 
     name = "local"
     handles_retries = False
 
     def __init__(self, max_workers: int | None = None, *, prewarm: int = 0,
-                 warm_imports: tuple[str, ...] = ()) -> None:
+                 warm_imports: tuple[str, ...] = (), pool: WarmPool | None = None) -> None:
         self.capacity = max(1, max_workers or os.cpu_count() or 1)
         self._ctx = mp.get_context("spawn")
         self._warm = tuple(warm_imports)
-        self._idle: deque[_Worker] = deque(_Worker(self._ctx, self._warm) for _ in range(min(prewarm, self.capacity)))
-        self._busy: dict[int, _Worker] = {}
+        self._pool = pool
+        self._idle: deque[_Worker] = deque()
+        if pool is not None:
+            try:
+                pool.prewarm(min(prewarm, self.capacity), self._warm)
+            except (OSError, HeadwaterError) as exc:
+                self._no_pool(exc)
+        if self._pool is None:
+            self._idle.extend(_Worker(self._ctx, self._warm) for _ in range(min(prewarm, self.capacity)))
+        self._busy: dict[int, _Worker | WarmSlot] = {}
         self._done: list[ExecutorResult] = []
 
+    def _no_pool(self, exc: BaseException) -> None:
+        print(f"headwater: warm workers unavailable ({exc}); using worker processes of this run", file=sys.stderr)
+        self._pool = None
+
     def launch(self, spec: ExecutionSpec, options: NodeOptions) -> None:
-        # Last in, first out: the worker that just finished has the most imported and is warmest.
-        worker = self._idle.pop() if self._idle else _Worker(self._ctx, self._warm)
+        worker: _Worker | WarmSlot | None = None
+        if self._pool is not None and not self._idle:
+            try:
+                worker = self._pool.launch(spec, self._warm)
+            except (OSError, EOFError, HeadwaterError) as exc:
+                self._no_pool(exc)
+        if worker is None:
+            # Last in, first out: the worker that just finished has the most imported and is warmest.
+            worker = self._idle.pop() if self._idle else _Worker(self._ctx, self._warm)
+            worker.conn.send(spec.to_json())
         worker.spec = spec
         worker.started = time.time()
         worker.deadline = worker.started + options.timeout_seconds if options.timeout_seconds else None
-        worker.conn.send(spec.to_json())
         self._busy[spec.execution_id] = worker
 
     def poll(self, timeout: float) -> list[ExecutorResult]:
@@ -195,31 +210,25 @@ class LocalBackend:
             timeout = max(0.0, min(timeout, min(deadlines) - time.time()))
         waitables: list[Any] = []
         for w in self._busy.values():
-            waitables += [w.conn, w.process.sentinel]
-        ready = set(wait(waitables, timeout))
+            waitables += [w.conn, *w.sentinels()]
+        ready = wait(waitables, timeout)
         results = []
         now = time.time()
         for eid, worker in list(self._busy.items()):
             if worker.conn in ready:
                 try:
-                    results.append(ExecutorResult.from_json(worker.conn.recv()))
+                    results.append(ExecutorResult.from_json(worker.receive()))
                     del self._busy[eid]
                     worker.spec = None
-                    self._idle.append(worker)
+                    if isinstance(worker, _Worker):
+                        self._idle.append(worker)
                     continue
-                except (EOFError, OSError):
+                except (EOFError, OSError, ValueError):
                     pass
-            if worker.process.sentinel in ready or not worker.process.is_alive():
-                worker.process.join(timeout=1)
-                code = worker.process.exitcode
+            why = worker.died(ready)
+            if why is not None:
                 del self._busy[eid]
-                worker.conn.close()
-                why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                hint = " (SIGKILL: often the kernel's out-of-memory killer)" if code == -9 else ""
-                results.append(ExecutorResult.failure(
-                    eid, "WorkerDied", f"the worker process running this node died ({why}){hint}",
-                    started_at=worker.started,
-                ))
+                results.append(ExecutorResult.failure(eid, "WorkerDied", why, started_at=worker.started))
             elif worker.deadline is not None and now >= worker.deadline:
                 del self._busy[eid]
                 worker.stop(kill=True)

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from headwater.components import storage
-from headwater.components.api import Component, Node, Param, ResolverContext, fingerprint_code_ref
+from headwater.components._fingerprint import code_fingerprint_parts
+from headwater.components.api import Component, Node, Param, ResolverContext
 from headwater.components.errors import ExecutionError
 from headwater.components.executor import ExecutionSpec, ExecutorResult
 from headwater.metadata.artifact import Artifact, ArtifactState
@@ -38,6 +39,7 @@ from headwater.metadata.conventions import (
     P_CACHE_KEY,
     P_CACHED_FROM,
     P_CODE,
+    P_CODE_FALLBACK,
     P_DURATION,
     P_ERROR,
     P_ERROR_TYPE,
@@ -131,6 +133,9 @@ class Outcome:
 class Launcher:
     """Runs the MLMD side of one pipeline run; the runner drives it and the backend executes."""
 
+    #: Why the last code fingerprint covers a whole folder ("" when every import was resolved).
+    _code_fallback: str = ""
+
     def __init__(
         self,
         store: MetadataStore,
@@ -172,15 +177,9 @@ class Launcher:
         from ml_metadata import errors as mlmd_errors
         from ml_metadata.proto import metadata_store_pb2 as pb
 
-        try:
+        # Any other failure is the store's write guard's MetadataWriteError, naming the write and the store.
+        with contextlib.suppress(mlmd_errors.AlreadyExistsError):  # already linked (a re-attached run)
             self.store.mlmd.put_parent_contexts([pb.ParentContext(child_id=child.id, parent_id=parent.id)])
-        except mlmd_errors.AlreadyExistsError:  # already linked (a re-attached run): nothing to do
-            pass
-        except mlmd_errors.StatusError as exc:
-            raise MetadataError(
-                f"cannot make context {parent.name!r} the parent of {child.name!r} in {self.store.display}: "
-                f"{exc}", run_id=self.run_id,
-            ) from exc
 
     def node_context(self, node_id: str) -> Any:
         if node_id not in self._node_ctx:
@@ -293,9 +292,7 @@ class Launcher:
 
     # ------------------------------------------------------------------ cache
     def code_fingerprint(self, comp: Component, params: Mapping[str, Any]) -> str:
-        parts = [comp.code_fingerprint()]
-        for name in comp.spec.code_params:
-            parts.append(f"{name}={fingerprint_code_ref(params.get(name))}")
+        parts, self._code_fallback = code_fingerprint_parts(comp, params)
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     def cache_key(self, node: Node, inputs: Mapping[str, list[Artifact]], params: Mapping[str, Any],
@@ -337,8 +334,11 @@ class Launcher:
         return [(a, kind, key, i) for key, arts in inputs.items() for i, a in enumerate(arts)]
 
     def _base_properties(self, node: Node, params: Mapping[str, Any], code: str, key: str) -> dict[str, Any]:
-        return {**params, P_CACHE_KEY: key, P_CODE: code, P_NODE: node.id, P_RUN: self.run_id,
-                P_OWNER: self.owner}
+        props = {**params, P_CACHE_KEY: key, P_CODE: code, P_NODE: node.id, P_RUN: self.run_id,
+                 P_OWNER: self.owner}
+        if self._code_fallback:  # of the code fingerprint just computed
+            props[P_CODE_FALLBACK] = self._code_fallback
+        return props
 
     def prepare(self, node: Node, *, cache: bool = True, beam_args: tuple[str, ...] = ()) -> Outcome:
         """Decide and record what happens to ``node``: cached, resolved, skipped, or to be launched."""

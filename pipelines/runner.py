@@ -22,6 +22,7 @@ from headwater.pipelines.launcher import Launcher, Outcome, is_local_path
 from headwater.pipelines.outcome import EXIT_NOT_PUSHED, RunOutcome
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.status import StatusDisplay
+from headwater.pipelines.warm import warm_pool
 
 __all__ = ["LocalRunner", "NodeResult", "RunResult", "Runner", "new_run_id", "open_store"]
 
@@ -332,17 +333,21 @@ def _options(node: Any) -> NodeOptions:
 class LocalRunner(Runner):
     """Runs nodes in worker processes on this machine; independent nodes in parallel.
 
-    ``max_workers`` bounds the parallelism (default: the number of cores).
+    ``max_workers`` bounds the parallelism (default: the number of cores). ``keep_warm`` keeps the worker
+    processes warm between runs (see :mod:`headwater.pipelines.warm`): ``None`` follows
+    ``$HEADWATER_KEEP_WARM`` (on by default, 600 s idle), ``False`` starts workers for this run only, a
+    number is the idle timeout in seconds.
     """
 
     def __init__(self, max_workers: int | None = None, *, metadata: str | None = None, cache: bool = True,
-                 quiet: bool = False, stream: TextIO | None = None) -> None:
+                 quiet: bool = False, stream: TextIO | None = None, keep_warm: bool | float | None = None) -> None:
         super().__init__(self._backend, metadata=metadata, cache=cache, quiet=quiet, stream=stream)
         if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int)
                                         or max_workers < 1):
             raise ParameterError(f"LocalRunner: max_workers is {max_workers!r}; give a number of worker processes, "
                                  "1 or more (or None for one per core)")
         self.max_workers = max_workers
+        self.keep_warm = keep_warm
 
     def _backend(self, pipeline: Pipeline, selected: list[str]) -> LocalBackend:
         nodes = [pipeline.node(n) for n in selected]
@@ -350,7 +355,8 @@ class LocalRunner(Runner):
         warm: list[str] = []
         for n in executors:
             warm += [m for m in n.component.spec.warm_imports if m not in warm]
-        return LocalBackend(self.max_workers, prewarm=len(executors), warm_imports=tuple(warm))
+        return LocalBackend(self.max_workers, prewarm=len(executors), warm_imports=tuple(warm),
+                            pool=warm_pool(self.keep_warm) if executors else None)
 
     def _header_note(self, pipeline: Pipeline, selected: list[str]) -> str:
         imaged = [n for n in selected if pipeline.node(n).effective_image]

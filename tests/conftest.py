@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import signal
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +17,9 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 # Test components live in importable modules so spawned worker processes can load them.
 sys.path.insert(0, str(TESTS / "support"))
+# Runs in the tests start their own worker processes: never the user's warm pool (tests of the warm pool
+# use a private pool folder, see tests/pipelines/test_warm.py).
+os.environ.setdefault("HEADWATER_KEEP_WARM", "0")
 
 SHARED = TESTS.parent.parent / "shared"
 TFX_FIXTURE = SHARED / "fixtures" / "tfx-1.16-penguin" / "metadata.sqlite"
@@ -140,6 +147,29 @@ def s3_root(monkeypatch: pytest.MonkeyPatch, s3_server: str) -> str:
 def gs_root(monkeypatch: pytest.MonkeyPatch, gcs_server: str) -> str:
     """``gs://<fresh bucket>/root`` on the GCS emulator, this process's environment pointing at it."""
     return _bucket_root("gs", gcs_server, monkeypatch)
+
+
+@pytest.fixture
+def warm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private pool folder (short: Unix socket paths are limited); daemons started in it are stopped."""
+    base = Path(tempfile.mkdtemp(prefix="hw-warm-"))
+    monkeypatch.setenv("HEADWATER_WORKERS_DIR", str(base))
+    monkeypatch.setenv("HEADWATER_KEEP_WARM", "120")
+    from warm_helpers import alive, daemon_pids
+
+    started: set[int] = set()
+    yield base
+    started.update(daemon_pids(base))
+    for pid in started:
+        if alive(pid):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + 10
+    while any(alive(p) for p in started) and time.time() < deadline:
+        time.sleep(0.05)
+    for pid in started:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -51,6 +51,8 @@ COMMANDS: tuple[Command, ...] = (
             "browse runs, DAGs, artifacts, lineage and models in a web dashboard", extra="ui"),
     Command("completion", "headwater.pipelines.cli.completion:configure",
             "print the shell code for tab completion (bash or zsh)"),
+    Command("workers", "headwater.pipelines.cli.workers:configure",
+            "status of the warm worker pool kept between runs, or stop it"),
 )
 
 

@@ -30,6 +30,9 @@ def configure(run: argparse.ArgumentParser) -> None:
     run.add_argument("--workers", type=count("--workers", "a number of worker processes", minimum=1),
                      default=None, metavar="N",
                      help="local runner: parallel worker processes (default: number of cores)")
+    run.add_argument("--no-keep-warm", action="store_true",
+                     help="local runner: start worker processes for this run only, not the warm pool that "
+                     "outlives runs (also HEADWATER_KEEP_WARM=0; see 'headwater workers')")
     run.add_argument("--metadata", metavar="URI", help="metadata connection string (default: "
                      "$HEADWATER_METADATA or sqlite:///<pipeline root>/metadata.sqlite)")
     run.add_argument("--quiet", "-q", action="store_true",
@@ -78,5 +81,6 @@ def _make_runner(args: argparse.Namespace) -> Any:
     if args.runner == "local":
         from headwater.pipelines.runner import LocalRunner
 
-        return LocalRunner(args.workers, metadata=args.metadata, quiet=args.quiet)
+        return LocalRunner(args.workers, metadata=args.metadata, quiet=args.quiet,
+                           keep_warm=False if args.no_keep_warm else None)
     return k8s.make_runner(args)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from headwater.components import Evaluate, Ingest, _layout, _runtime
-from headwater.components.api import fingerprint_code_ref, fingerprint_file
+from headwater.components._fingerprint import fingerprint_file, fingerprint_package
 from headwater.metadata import types
 from headwater.metadata.errors import InputDataError
 
@@ -22,9 +22,9 @@ def test_components_split_into_packages_keep_their_public_identity():
 
 def test_a_package_component_fingerprints_its_whole_package():
     # A change in any module of the package (e.g. ingest/_read.py) is a cache miss, as when it was one file.
-    assert Ingest.code_fingerprint() == fingerprint_code_ref("headwater.components.ingest")
+    assert Ingest.code_fingerprint() == fingerprint_package("headwater.components.ingest")
     assert Ingest.code_fingerprint() != fingerprint_file(Ingest.spec.source_file)
-    assert Evaluate.code_fingerprint() == fingerprint_code_ref("headwater.components.evaluate")
+    assert Evaluate.code_fingerprint() == fingerprint_package("headwater.components.evaluate")
 
 
 @pytest.mark.parametrize(("args", "engine"), [

@@ -15,7 +15,8 @@ PACKAGES = ("components", "pipelines", "metadata", "templates")
 DUNDER = re.compile(r"^__[a-z][a-z0-9_]*[a-z0-9]__$")
 # Names Python itself gives meaning to (module, class and function attributes, the cache folder): never MLMD.
 PYTHON_DUNDERS = {
-    *dir(object), *dir(type), *dir(lambda: None), *dir(ast), "__main__", "__pycache__", "__slots__",
+    *dir(object), *dir(type), *dir(lambda: None), *dir(ast), "__main__", "__mp_main__", "__import__", "__pycache__",
+    "__slots__",
     "__all__", "__path__", "__file__", "__version__", "__wrapped__",
 }
 

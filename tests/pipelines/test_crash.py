@@ -141,8 +141,10 @@ def test_linking_contexts_ignores_only_an_existing_link(tmp_path):
     launcher._link_parent(launcher.run_ctx, launcher.pipeline_ctx)  # linked already by the constructor
     again = Launcher(store, pipeline, "r1", {})  # a re-attached run links the same contexts again
     assert again.run_ctx.id == launcher.run_ctx.id
-    [parent] = store.mlmd.get_parent_contexts_by_context(launcher.run_ctx.id)
-    assert parent.id == launcher.pipeline_ctx.id
+    parents = store.mlmd.get_parent_contexts_by_context(launcher.run_ctx.id)
+    # The pipeline and the experiment (the pipeline's name by default), each linked once.
+    assert sorted(p.type_id for p in parents) == sorted({p.type_id for p in parents})
+    assert launcher.pipeline_ctx.id in {p.id for p in parents}
     gone = type(launcher.pipeline_ctx)(id=987654, name="missing")
-    with pytest.raises(MetadataError, match=r"cannot make context 'missing' the parent of 'r1'"):
+    with pytest.raises(MetadataError, match=r"failed \(put_parent_contexts\): Given parent / child id"):
         launcher._link_parent(launcher.run_ctx, gone)
