@@ -21,6 +21,7 @@ from headwater.components.api import (
     resolver,
 )
 from headwater.components.evaluate import ChangeThreshold, EvalConfig, Evaluate, Metric, Slice, ValueThreshold
+from headwater.components.infra_validate import InfraValidate
 from headwater.components.ingest import Ingest
 from headwater.components.push import Push
 from headwater.components.resolvers import LatestArtifact, LatestBlessedModel, SpanRange
@@ -55,6 +56,7 @@ __all__ = [
     "ExecutionContext",
     "ExecutionSpec",
     "ExecutorResult",
+    "InfraValidate",
     "Ingest",
     "Input",
     "LatestArtifact",
