@@ -260,7 +260,7 @@ def _first_line(exc: BaseException) -> str:
     """TensorFlow's own reason, without its "Graph execution error", call-site and node-name lines."""
     text = str(getattr(exc, "message", None) or exc)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    noise = ("Graph execution error", "Detected at node", "File ", "[[{{node")
+    noise = ("Graph execution error", "Detected at node", "File ", "[[{{node", "<stack traces unavailable>", "Hint:")
     useful = [line for line in lines if not line.startswith(noise) and not line.startswith("in ")]
     reason = useful[0] if useful else (lines[0] if lines else type(exc).__name__)
     return reason.split(" [Op:")[0].replace("Name: <unknown>, ", "")
