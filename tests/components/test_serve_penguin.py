@@ -52,7 +52,7 @@ def test_the_web_pages_tf_example_is_what_tensorflow_writes_and_the_server_predi
 
     features = {"island": ["bytes", ["Dream"]], "sex": ["bytes", ["female"]], "bill_length_mm": ["float", [46.5]],
                 "bill_depth_mm": ["float", [17.9]], "flipper_length_mm": ["int64", [192]],
-                "body_mass_g": ["int64", [3500]]}
+                "body_mass_g": ["int64", [3500]], "year": ["int64", [2008]]}  # the tests' module parses year too
     encoded = node_encode(features)
     parsed = example_pb2.Example.FromString(encoded)
     expected = example_pb2.Example()
@@ -63,6 +63,7 @@ def test_the_web_pages_tf_example_is_what_tensorflow_writes_and_the_server_predi
     f["bill_depth_mm"].float_list.value.append(17.9)
     f["flipper_length_mm"].int64_list.value.append(192)
     f["body_mass_g"].int64_list.value.append(3500)
+    f["year"].int64_list.value.append(2008)
     assert parsed == expected
 
     fn = tf.saved_model.load(str(serving / "1")).signatures["serving_default"]
