@@ -107,7 +107,7 @@ def validate_model(model_dir: str, *, mode: str, records: list[bytes], signature
             what = "loaded" + (f" and answered :predict on {len(records)} examples for signature(s) "
                                f"{', '.join(q['signature'] for q in final['queries'])}" if final["queries"] else "")
             return {**base, **final, "blessed": True,
-                    "message": f"BLESSED ({mode}): the model {what} in {seconds:g} s ({limits})"}
+                    "message": f"BLESSED ({mode}): the model {what} ({limits})"}
         hint = (f"; it ran out of memory under memory_limit_mb={memory_limit_mb}: give the sandbox more memory "
                 "if the serving machines have it, or make the model smaller") if final.get("memory") else ""
         return {**base, **final, "blessed": False, "message": f"NOT BLESSED ({mode}): {final['message']}{hint}"}
