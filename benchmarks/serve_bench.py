@@ -173,14 +173,14 @@ def main() -> None:
                         break
                 except OSError:
                     time.sleep(0.3)
-            print(f"\n{'case':<34} {'requests/s':>10} {'instances/s':>12} {'p50 ms':>8} {'p99 ms':>8}")
+            print(f"\n{'case':<44} {'requests/s':>10} {'instances/s':>12} {'p50 ms':>8} {'p99 ms':>8}")
             for size in (1, 64):
                 body = json.dumps({"instances": [{"b64": base64.b64encode(r).decode()}
                                                  for r in records[:size]]}).encode()
                 load(port, "penguin", body, args.clients, 1.0)  # warm up
                 lat = load(port, "penguin", body, args.clients, args.seconds)
                 rps = len(lat) / args.seconds
-                print(f"{f'headwater serve, {size} instance(s), {args.clients} clients':<34} {rps:>10.1f} "
+                print(f"{f'headwater serve, {size} instance(s), {args.clients} clients':<44} {rps:>10.1f} "
                       f"{rps * size:>12.0f} {1000 * percentile(lat, 0.5):>8.2f} {1000 * percentile(lat, 0.99):>8.2f}")
         finally:
             os.kill(proc.pid, signal.SIGTERM)
@@ -189,7 +189,7 @@ def main() -> None:
         for size in (1, 64):
             lat = floor(model_dir, records[:size], args.seconds)
             rps = len(lat) / args.seconds
-            print(f"{f'bare saved_model call, {size} instance(s)':<34} {rps:>10.1f} {rps * size:>12.0f} "
+            print(f"{f'bare saved_model call, {size} instance(s)':<44} {rps:>10.1f} {rps * size:>12.0f} "
                   f"{1000 * percentile(lat, 0.5):>8.2f} {1000 * percentile(lat, 0.99):>8.2f}")
 
 
