@@ -156,8 +156,8 @@ def blessing_gates(pipeline: Pipeline) -> dict[str, list[tuple[str, str]]]:
     """Nodes gated on a blessing: ``{node: [(producer node, blessing output key), ...]}``.
 
     A node is gated when its component declares a skip rule (``skip_if``, as Push does) and it takes a
-    ``ModelBlessing`` (or ``InfraBlessing``) input: the skip rule is what decides from the blessing, and under KFP the blessing's
-    ``blessed`` property also decides, as a task condition, whether the task runs at all.
+    ``ModelBlessing`` (or ``InfraBlessing``) input: the skip rule is what decides from the blessing, and
+    under KFP the blessing's ``blessed`` property also decides, as a task condition, whether the task runs.
     """
     gates: dict[str, list[tuple[str, str]]] = {}
     for node_id in pipeline.topological_order():
