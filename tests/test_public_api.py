@@ -9,7 +9,7 @@ import headwater.pipelines
 
 FIXED = {
     headwater.components: {"component", "Input", "Output", "Ingest", "Transform", "Train", "Evaluate", "Push",
-                           "LatestBlessedModel", "LatestArtifact", "SpanRange", "Tune"},
+                           "LatestBlessedModel", "LatestArtifact", "SpanRange", "Tune", "InfraValidate"},
     headwater.metadata: {"types", "Artifact", "connect"},
     headwater.pipelines: {"Pipeline", "Param", "LocalRunner"},
 }
@@ -25,8 +25,9 @@ def test_fixed_public_names_exported():
 def test_import_is_light():
     code = (
         "import sys, headwater.components, headwater.pipelines, headwater.metadata, headwater.templates\n"
+        "import headwater.serving, headwater.serving.app, headwater.components.infra_validate\n"
         "print([m for m in ('tensorflow', 'apache_beam', 'tensorflow_model_analysis', 'tensorflow_transform',"
-        " 'keras', 'pyarrow') if m in sys.modules])"
+        " 'keras', 'pyarrow', 'starlette', 'uvicorn') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
@@ -40,7 +41,8 @@ def test_component_names_and_ports_keep_tfx_names():
         c.Transform: ({"transform_graph", "transformed_examples"}, {"examples", "schema"}),
         c.Train: ({"model", "model_run"}, {"examples", "transform_graph", "schema"}),
         c.Evaluate: ({"evaluation", "blessing"}, {"examples", "model", "baseline_model"}),
-        c.Push: ({"pushed_model"}, {"model", "blessing"}),
+        c.Push: ({"pushed_model"}, {"model", "blessing", "infra_blessing"}),
+        c.InfraValidate: ({"blessing"}, {"model", "examples"}),
         c.LatestBlessedModel: ({"model"}, set()),
     }
     for comp, (outputs, inputs) in ports.items():
