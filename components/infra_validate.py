@@ -125,7 +125,9 @@ def validate_model(model_dir: str, *, mode: str, records: list[bytes], signature
     how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
     if phase in ("start", "import"):
         why = (f"it ran out of memory under memory_limit_mb={memory_limit_mb} before the model was even "
-               "loaded: raise memory_limit_mb") if memory else "see its log"
+               "loaded: raise memory_limit_mb") if memory else (
+            f"unless its log shows another cause, memory_limit_mb={memory_limit_mb} is too low for TensorFlow "
+            "itself (it needs about 300 MB): raise memory_limit_mb; see its log")
         raise ExecutionError(f"InfraValidate itself failed (no verdict on the model): the sandbox process {how} "
                              f"while {'importing TensorFlow' if phase == 'import' else 'starting'}: {why} "
                              f"({log_path}):\n{tail}")

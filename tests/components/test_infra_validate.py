@@ -183,8 +183,8 @@ def test_the_validator_failing_is_not_a_verdict(tmp_path):
 
     model_dir = savedmodels.multi_input(tmp_path / "m")
     with pytest.raises(ExecutionError, match=r"InfraValidate itself failed \(no verdict on the model\): the "
-                       r"sandbox process exited with code 1 while importing TensorFlow: it ran out of memory "
-                       r"under memory_limit_mb=100 before the model was even loaded: raise memory_limit_mb"):
+                       r"sandbox process exited with code 1 while importing TensorFlow: .*memory_limit_mb=100 .*"
+                       r"raise memory_limit_mb"):
         validate_model(str(model_dir), mode="LOAD_ONLY", records=[], signature_names=[],
                        timeout_seconds=240, memory_limit_mb=100, work_dir=tmp_path)
 
