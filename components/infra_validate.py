@@ -37,16 +37,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from headwater.components._layout import INFRA_BLESSED_FILE, INFRA_NOT_BLESSED_FILE, serving_model_path
 from headwater.components.api import ExecutionContext, Input, Output, component
+from headwater.components.errors import ExecutionError, InputDataError, ParameterError
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
-from headwater.metadata.errors import ExecutionError, InputDataError, ParameterError
+from headwater.metadata.conventions import A_BLESSED, A_BLESSING_MESSAGE, A_CURRENT_MODEL, A_CURRENT_MODEL_ID
 
 __all__ = ["INFRA_BLESSED_FILE", "INFRA_NOT_BLESSED_FILE", "MODES", "InfraValidate", "infra_blessing_verdict",
            "infra_skip_reason", "validate_model"]
 
-INFRA_BLESSED_FILE = "INFRA_BLESSED"
-INFRA_NOT_BLESSED_FILE = "INFRA_NOT_BLESSED"
 MODES = ("LOAD_ONLY", "LOAD_AND_QUERY")
 _LOG_TAIL = 12
 
@@ -171,8 +171,6 @@ def InfraValidate(
     ctx: ExecutionContext,
 ) -> None:
     """Load ``model`` in a sandboxed server process and query it with ``examples`` (see the module docs)."""
-    from headwater.components.train import serving_model_path
-
     node = f"node {ctx.node_id!r}"
     chosen = mode or ("LOAD_AND_QUERY" if examples is not None else "LOAD_ONLY")
     if chosen not in MODES:
@@ -201,8 +199,8 @@ def InfraValidate(
     (folder / (INFRA_BLESSED_FILE if blessed else INFRA_NOT_BLESSED_FILE)).write_bytes(b"")
     (folder / "infra_validation.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     blessing.custom_properties.update({
-        "blessed": 1 if blessed else 0, "blessing_message": result["message"], "infra_validation_mode": chosen,
-        "current_model": model.uri, **({"current_model_id": model.id} if model.id is not None else {}),
+        A_BLESSED: 1 if blessed else 0, A_BLESSING_MESSAGE: result["message"], "infra_validation_mode": chosen,
+        A_CURRENT_MODEL: model.uri, **({A_CURRENT_MODEL_ID: model.id} if model.id is not None else {}),
     })
     print(f"InfraValidate: {result['message']}", flush=True)
 
@@ -211,8 +209,8 @@ def InfraValidate(
 def infra_blessing_verdict(infra_blessing: Artifact, model: Artifact) -> tuple[bool, str]:
     """Re-read an InfraBlessing for Push: marker file AND ``blessed`` property, for this very model."""
     folder = Path(infra_blessing.path)
-    prop = infra_blessing.custom_properties.get("blessed")
-    message = infra_blessing.custom_properties.get("blessing_message")
+    prop = infra_blessing.custom_properties.get(A_BLESSED)
+    message = infra_blessing.custom_properties.get(A_BLESSING_MESSAGE)
     if (folder / INFRA_NOT_BLESSED_FILE).exists():
         return False, f"the infra blessing at {folder} holds {INFRA_NOT_BLESSED_FILE}" + (
             f": {message}" if message else "")
@@ -220,7 +218,7 @@ def infra_blessing_verdict(infra_blessing: Artifact, model: Artifact) -> tuple[b
         return False, f"the infra blessing at {folder} holds no {INFRA_BLESSED_FILE} file"
     if prop not in (1, True):
         return False, f"the infra blessing's 'blessed' property is {prop!r}, not 1"
-    current = infra_blessing.custom_properties.get("current_model_id")
+    current = infra_blessing.custom_properties.get(A_CURRENT_MODEL_ID)
     if current is not None and model.id is not None and current != model.id:
         return False, (f"the infra blessing at {infra_blessing.uri} is for model id {current}, not {model.id}; "
                        "connect Push's infra_blessing to the InfraValidate node that validated this model")
@@ -234,8 +232,8 @@ def infra_skip_reason(inputs: dict[str, list[Artifact]]) -> str | None:
     found = inputs["infra_blessing"]
     if not found:
         return "no infra blessing: InfraValidate produced none"
-    value = found[0].custom_properties.get("blessed")
+    value = found[0].custom_properties.get(A_BLESSED)
     if value in (1, True):
         return None
-    message = found[0].custom_properties.get("blessing_message")
+    message = found[0].custom_properties.get(A_BLESSING_MESSAGE)
     return f"model not infra-blessed (blessed={value!r})" + (f": {message}" if message else "")

@@ -1,17 +1,18 @@
 """``headwater compile``: compile a pipeline file for another orchestrator (today: Kubeflow Pipelines).
 
-Registered into the main parser by :func:`register`. Loading the pipeline file imports its components,
-never TensorFlow or Beam (components import those inside their executors).
+:func:`configure` fills in its parser (see the table in :mod:`headwater.pipelines.cli`). Loading the
+pipeline file imports its components, never TensorFlow or Beam (components import those inside their
+executors).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from typing import Any
 
-__all__ = ["main", "register"]
+from headwater.pipelines.cli._args import add_env_options, key_values, secret_refs
+
+__all__ = ["cmd_compile", "configure"]
 
 _EPILOG = """\
 examples:
@@ -33,15 +34,9 @@ docs/kfp.md.
 """
 
 
-def _version() -> str:
-    from headwater.pipelines.compile_kfp import headwater_version
-
-    return headwater_version()
-
-
 def cmd_compile(args: argparse.Namespace) -> int:
     from headwater.metadata.errors import HeadwaterError
-    from headwater.pipelines.compile_kfp import compile_kfp_package
+    from headwater.pipelines.kfp.compile import compile_kfp_package, headwater_version
     from headwater.pipelines.loader import load_pipeline
 
     secret, key = args.metadata_secret, "uri"
@@ -50,11 +45,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if secret and secret.lower() == "none":
         secret = None
     try:
-        from headwater.pipelines.cli_k8s import key_values, secret_refs
-
         env, secret_env = key_values(args.env, "--env"), secret_refs(args.secret_env)
         pipeline = load_pipeline(args.pipeline_file)
-        image = args.image or f"headwater:{_version()}"
+        image = args.image or f"headwater:{headwater_version()}"
         package = compile_kfp_package(
             pipeline,
             image=image,
@@ -86,14 +79,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
-    compile_ = subparsers.add_parser(
-        "compile", help="compile a pipeline file for Kubeflow Pipelines (KFP v2 pipeline spec YAML)",
-        description="Compile the Pipeline defined in PIPELINE_FILE for another orchestrator. --target kfp "
-                    "writes a KFP v2 pipeline spec: one container task per node, the runtime parameters with "
-                    "their defaults, per-task resources and retries, and the push gated on the blessing.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def configure(compile_: argparse.ArgumentParser) -> None:
+    compile_.description = (
+        "Compile the Pipeline defined in PIPELINE_FILE for another orchestrator. --target kfp writes a KFP v2 "
+        "pipeline spec: one container task per node, the runtime parameters with their defaults, per-task "
+        "resources and retries, and the push gated on the blessing.")
+    compile_.epilog = _EPILOG
+    compile_.formatter_class = argparse.RawDescriptionHelpFormatter
     compile_.add_argument("pipeline_file", metavar="PIPELINE_FILE", help="Python file defining the pipeline")
     compile_.add_argument("--target", choices=("kfp",), default="kfp", help="what to compile for (default: kfp)")
     compile_.add_argument("-o", "--output", metavar="FILE",
@@ -115,21 +107,6 @@ def register(subparsers: Any) -> None:
                                "relative root)")
     compile_.add_argument("--image-pull-policy", choices=("Always", "IfNotPresent", "Never"),
                           help="the tasks' image pull policy (default: the cluster's)")
-    compile_.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                          help="environment variable of every task, e.g. AWS_ENDPOINT_URL of the object store "
-                               "holding the root (repeatable)")
-    compile_.add_argument("--secret-env", action="append", default=[], metavar="VAR=SECRET:KEY",
-                          help="environment variable VAR of every task from key KEY of Kubernetes Secret SECRET, "
-                               "e.g. the object store's credentials (repeatable)")
+    add_env_options(compile_, "every task")
     compile_.set_defaults(func=cmd_compile)
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="headwater")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["compile", *(argv if argv is not None else sys.argv[1:])])
-    return int(args.func(args))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -1,7 +1,7 @@
 """``headwater lineage`` and ``headwater artifacts list``: question the lineage recorded in ML Metadata.
 
-Registered into the main parser by :func:`register`; runnable alone as
-``python -m headwater.pipelines.cli_lineage``. Nothing heavy is imported until a command runs (and then
+:func:`configure_lineage` and :func:`configure_artifacts` fill in their parsers (see the table in
+:mod:`headwater.pipelines.cli`). Nothing heavy is imported until a command runs (and then
 only ``ml_metadata``), so the commands start fast.
 """
 
@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main", "register"]
+from headwater.pipelines.cli import print_help
+from headwater.pipelines.cli._args import add_store_options, count, open_store_for
+
+__all__ = ["cmd_artifacts_list", "cmd_lineage", "configure_artifacts", "configure_lineage"]
 
 FORMATS = ("text", "json", "dot", "mermaid", "html")
 
@@ -53,40 +55,19 @@ examples:
 """
 
 
-def _count(flag: str, meaning: str) -> Any:
-    """An argparse type for ``flag``: a whole number, 0 or more."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes {meaning}, got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{flag} must be 0 or more, got {value}")
-        return value
-
-    return parse
+_depth = count("--depth", "a number of executions")
+_limit = count("--limit", "a number (0 = all)")
 
 
-_depth = _count("--depth", "a number of executions")
-_limit = _count("--limit", "a number (0 = all)")
-
-
-def register(subparsers: Any) -> None:
-    from headwater.pipelines.cli import add_store_options
-
-    """Add the ``lineage`` and ``artifacts`` subcommands to ``subparsers`` (from ``add_subparsers``)."""
-    raw = argparse.RawDescriptionHelpFormatter
-    lineage = subparsers.add_parser(
-        "lineage",
-        help="trace an artifact up or down, or explain a push",
-        description="Show the lineage of an artifact recorded in ML Metadata: what it was derived from "
+def configure_lineage(lineage: argparse.ArgumentParser) -> None:
+    """Fill in the ``lineage`` command."""
+    lineage.description = (
+        "Show the lineage of an artifact recorded in ML Metadata: what it was derived from "
         "(--up, the default), what was derived from it (--down), or both; or --explain a pushed model: "
         "which data, transform, training run (parameters, code), evaluation (metrics, thresholds) and "
-        "baseline led to it, and when and where it was pushed.",
-        epilog=_LINEAGE_EPILOG,
-        formatter_class=raw,
-    )
+        "baseline led to it, and when and where it was pushed.")
+    lineage.epilog = _LINEAGE_EPILOG
+    lineage.formatter_class = argparse.RawDescriptionHelpFormatter
     lineage.add_argument("artifact", metavar="ARTIFACT",
                          help="artifact id or URI; with --explain also a serving path <base>/<version>")
     mode = lineage.add_mutually_exclusive_group()
@@ -106,13 +87,13 @@ def register(subparsers: Any) -> None:
     add_store_options(lineage)
     lineage.set_defaults(func=cmd_lineage, mode="upstream")
 
-    artifacts = subparsers.add_parser(
-        "artifacts",
-        help="list artifacts recorded in ML Metadata",
-        description="List artifacts recorded in ML Metadata.",
-        epilog=_ARTIFACTS_EPILOG,
-        formatter_class=raw,
-    )
+
+def configure_artifacts(artifacts: argparse.ArgumentParser) -> None:
+    """Fill in the ``artifacts`` command."""
+    raw = argparse.RawDescriptionHelpFormatter
+    artifacts.description = "List artifacts recorded in ML Metadata."
+    artifacts.epilog = _ARTIFACTS_EPILOG
+    artifacts.formatter_class = raw
     artifacts_sub = artifacts.add_subparsers(dest="artifacts_command", metavar="SUBCOMMAND")
     ls = artifacts_sub.add_parser(
         "list",
@@ -131,20 +112,28 @@ def register(subparsers: Any) -> None:
     ls.add_argument("--format", "-f", choices=("text", "json"), default="text", help="default: text")
     add_store_options(ls)
     ls.set_defaults(func=cmd_artifacts_list)
-    artifacts.set_defaults(func=lambda args: _print_help(artifacts))
-
-
-def _print_help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
+    artifacts.set_defaults(func=lambda args: print_help(artifacts))
 
 
 def _emit(text: str, output: str | None, what: str) -> None:
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        _write_output(Path(output), text)
         print(f"wrote {what} to {output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+
+
+def _write_output(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (``-o``), turning the OS's refusal into our error naming the file."""
+    from headwater.metadata.errors import StorageError
+
+    if not path.parent.is_dir():
+        raise StorageError(f"cannot write {path}: folder {path.parent} does not exist; create it first or "
+                           "give -o a path in an existing folder")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}; give -o a writable file path") from None
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
@@ -153,8 +142,6 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     if args.mode == "explain" and args.depth is not None:
         raise SystemExit("headwater lineage: --depth does not apply to --explain (it always walks the whole "
                          "history of the push); drop --depth, or use --up --depth N")
-    from headwater.pipelines.cli import open_store_for
-
     store = open_store_for(args)
     subject: Any
     if args.mode == "explain":
@@ -174,8 +161,6 @@ def _created(ms: int | None) -> str:
 def cmd_artifacts_list(args: argparse.Namespace) -> int:
     from headwater.metadata.lineage import list_artifacts
     from headwater.metadata.lineage.render import NOTABLE
-    from headwater.pipelines.cli import open_store_for
-
     store = open_store_for(args)
     limit = args.limit or None
     found = list_artifacts(store, args.type_name, args.pipeline, args.run,
@@ -200,20 +185,3 @@ def cmd_artifacts_list(args: argparse.Namespace) -> int:
         print(f"(newest {limit} shown; --limit 0 lists all)", file=sys.stderr)
     return 0
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``lineage`` / ``artifacts`` alone (the ``headwater`` command includes them too)."""
-    parser = argparse.ArgumentParser(prog="headwater", description="headwater lineage and artifacts")
-    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    from headwater.metadata.errors import HeadwaterError
-
-    try:
-        return int(args.func(args) or 0)
-    except HeadwaterError as exc:
-        print(f"headwater: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cmd_serve", "register"]
+__all__ = ["cmd_serve", "configure"]
 
 
-def register(sub: Any) -> None:
-    serve = sub.add_parser(
-        "serve", help="serve a push destination with TF Serving's REST API",
-        description="Serve the SavedModel versions under DIR (a Push destination: DIR/1/, DIR/2/ ...) with "
+def configure(serve: argparse.ArgumentParser) -> None:
+    """Fill in the ``serve`` command of the ``headwater`` command line."""
+    serve.description = (
+        "Serve the SavedModel versions under DIR (a Push destination: DIR/1/, DIR/2/ ...) with "
         "TF Serving's REST API: GET /v1/models/NAME[/versions/N][/metadata], POST "
         "/v1/models/NAME[/versions/N]:predict|classify|regress. The newest version is served; new versions "
         "are picked up as Push writes them. Needs the 'serve' extra (pip install 'headwater[serve,ml]').")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
-__all__ = ["register"]
+from headwater.pipelines.cli import print_help
+
+__all__ = ["configure"]
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -39,12 +40,10 @@ def cmd_copy(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
-    """Add the ``template`` command to the ``headwater`` command line."""
-    template = subparsers.add_parser(
-        "template", help="list project templates or copy one into a new project",
-        description="Project templates: ready pipelines (pipeline.py, models/, configs/, data/, tests/) to "
-                    "start from.")
+def configure(template: argparse.ArgumentParser) -> None:
+    """Fill in the ``template`` command of the ``headwater`` command line."""
+    template.description = ("Project templates: ready pipelines (pipeline.py, models/, configs/, data/, tests/) "
+                            "to start from.")
     sub = template.add_subparsers(dest="template_command", metavar="SUBCOMMAND")
     ls = sub.add_parser("list", help="the templates and what each one is",
                         description="List the templates: name and one-line description.")
@@ -60,9 +59,4 @@ def register(subparsers: Any) -> None:
                     "letters, digits, '_' and '-', starting with a letter")
     cp.add_argument("--force", action="store_true", help="overwrite files that already exist in DEST")
     cp.set_defaults(func=cmd_copy)
-
-    def _help(_: argparse.Namespace) -> int:
-        template.print_help()
-        return 2
-
-    template.set_defaults(func=_help)
+    template.set_defaults(func=lambda a: print_help(template))

@@ -4,10 +4,8 @@
   ``batch/v1`` Job running ``python -m headwater.components.executor`` and one ConfigMap holding its
   execution spec (mounted read-only into the pod, owned by the Job so it is collected with it).
 - :func:`orchestrator_job`: the runner itself as a Job (``headwater run ... --runner kubernetes --detach``).
-- :func:`deploy_manifests`: what a cluster needs once — Namespace, ServiceAccounts, a Role limited to what
-  the runner does, its RoleBinding, a ReadWriteMany PVC for the pipeline root (or, for a root in an object
-  store, a Secret template for the store's credentials: :func:`object_store_secret`) and, optionally,
-  MariaDB or PostgreSQL for ML Metadata.
+- what a cluster needs once (Namespace, RBAC, volume, metadata database) is in
+  :mod:`headwater.pipelines.kubernetes.deploy`.
 
 The pipeline root is either a local path on a ReadWriteMany volume (``pipeline_root_claim``, mounted in
 every pod at the root's own path) or an object-store URL (``s3://``, ``gs://``): then no volume is mounted
@@ -32,35 +30,35 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headwater.components import storage
+from headwater.components._contract import IMAGE_ENV
 from headwater.components.api import Resources
+from headwater.components.errors import RunnerError
 from headwater.components.executor import ExecutionSpec
-from headwater.metadata.errors import RunnerError
+from headwater.components.placement import Placement
 
 __all__ = [
+    "DEFAULT_EXECUTOR_RESOURCES",
     "LABEL_EXECUTION",
     "LABEL_MANAGED_BY",
     "LABEL_NODE",
     "LABEL_PIPELINE",
     "LABEL_RUN",
-    "OBJECT_STORE_SECRET",
-    "RUNNER_RULES",
     "SPEC_DIR",
     "KubernetesConfig",
     "check_pipeline_root",
-    "deploy_manifests",
+    "check_resources",
+    "effective_resources",
     "execution_configmap",
     "execution_job",
     "executor_pod_args",
     "job_name",
     "label_value",
     "labels_for",
-    "object_store_secret",
     "orchestrator_job",
     "pod_spec",
     "resource_requirements",
     "result_path",
     "run_selector",
-    "to_yaml",
 ]
 
 Manifest = dict[str, Any]
@@ -79,13 +77,9 @@ POD_NAME_ENV = "HEADWATER_POD_NAME"
 EXECUTOR_CONTAINER = "executor"
 RUNNER_CONTAINER = "runner"
 
-#: What the orchestrator's ServiceAccount may do, and nothing more.
-RUNNER_RULES: list[Manifest] = [
-    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
-    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
-    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "delete"]},
-]
+#: Requests and limits of an executor pod whose node sets none (``KubernetesConfig.default_resources``): a
+#: node without them would otherwise run BestEffort — first to be evicted, and free to starve its neighbours.
+DEFAULT_EXECUTOR_RESOURCES = Resources(cpu="500m", memory="1Gi", cpu_limit="2", memory_limit="4Gi")
 
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
@@ -100,6 +94,9 @@ class KubernetesConfig:
     object-store URL (``s3://``, ``gs://``); the pods reach the store with the credentials and endpoint
     given by ``env`` (e.g. ``AWS_ENDPOINT_URL`` for MinIO), ``secret_env`` (one variable from a Secret key)
     and ``env_from_secrets`` (every key of a Secret), and so does the orchestrator Job of ``--detach``.
+
+    ``default_resources`` gives executor pods the requests and limits their node does not set, per kind (a
+    node that sets its CPU or its memory keeps those as they are); ``None`` sets none.
     """
 
     namespace: str = "default"
@@ -125,6 +122,7 @@ class KubernetesConfig:
     tmp_size_limit: str | None = None
     python: str = "python"
     max_parallel: int = 16
+    default_resources: Resources | None = DEFAULT_EXECUTOR_RESOURCES
     unschedulable_timeout: float = 600.0
     image_pull_timeout: float = 300.0
     config_error_timeout: float = 120.0
@@ -244,6 +242,41 @@ def pod_execution_spec(spec: ExecutionSpec) -> ExecutionSpec:
 
 
 # ------------------------------------------------------------------------------------------ resources
+def effective_resources(resources: Resources | None, defaults: Resources | None) -> Resources:
+    """A node's resources with ``defaults`` filling in what it leaves unset, per kind: a node that sets a
+    CPU request or limit keeps its CPU settings as they are, and likewise memory. GPUs are never defaulted."""
+    res = resources or Resources()
+    if defaults is None:
+        return res
+    changes: dict[str, Any] = {}
+    if not (res.cpu or res.cpu_limit):
+        changes.update(cpu=defaults.cpu, cpu_limit=defaults.cpu_limit)
+    if not (res.memory or res.memory_limit):
+        changes.update(memory=defaults.memory, memory_limit=defaults.memory_limit)
+    return dataclasses.replace(res, **changes) if changes else res
+
+
+def check_resources(resources: Resources, what: str) -> None:
+    """Refuse quantities Kubernetes would reject: not a quantity, or a limit below its request."""
+    from headwater.pipelines.kfp.compile import parse_quantity
+
+    values = {}
+    for field_name in ("cpu", "cpu_limit", "memory", "memory_limit"):
+        text = getattr(resources, field_name)
+        if text is None:
+            continue
+        try:
+            values[field_name] = parse_quantity(str(text))
+        except ValueError:
+            raise RunnerError(f"{what}: {field_name}={text!r} is not a Kubernetes quantity (e.g. 500m or 2 for "
+                              "CPU, 512Mi or 4Gi for memory)") from None
+    for kind in ("cpu", "memory"):
+        request, limit = values.get(kind), values.get(f"{kind}_limit")
+        if request is not None and limit is not None and limit < request:
+            raise RunnerError(f"{what}: the {kind} limit {getattr(resources, kind + '_limit')} is below the "
+                              f"{kind} request {getattr(resources, kind)}; Kubernetes requires limit >= request")
+
+
 def resource_requirements(resources: Resources) -> Manifest:
     """Requests and limits from a node's resources: limits default to the requests; GPUs as
     ``nvidia.com/gpu`` (an extended resource: request = limit)."""
@@ -391,22 +424,29 @@ def execution_job(
     resources: Resources | None = None,
     retries: int = 0,
     timeout_seconds: int | None = None,
+    image: str | None = None,
+    placement: Placement | None = None,
 ) -> Manifest:
     """The ``batch/v1`` Job running one execution: ``backoffLimit`` = the node's retries,
-    ``activeDeadlineSeconds`` = its timeout (or the configured default)."""
+    ``activeDeadlineSeconds`` = its timeout (or the configured default), in the node's ``image`` (else the
+    config's) and with its ``placement`` on top of the config's scheduling options."""
+    from headwater.pipelines.kubernetes._placement import apply_placement
+
     name = job_name(spec)
     labels = labels_for(spec, config)
+    image = image or config.image
     container: Manifest = {
         "name": EXECUTOR_CONTAINER,
-        "image": config.image,
+        "image": image,
         "command": [config.python, "-m", "headwater.components.executor"],
         "args": ["--spec", posixpath.join(SPEC_DIR, SPEC_KEY),
                  "--result", result_path(spec, f"$({POD_NAME_ENV})")],
-        "env": _env(config, [{"name": "HEADWATER_EXECUTION_ID", "value": str(spec.execution_id)}]),
+        "env": _env(config, [{"name": "HEADWATER_EXECUTION_ID", "value": str(spec.execution_id)},
+                             {"name": IMAGE_ENV, "value": image}]),
     }
     if config.env_from_secrets:
         container["envFrom"] = [{"secretRef": {"name": s}} for s in config.env_from_secrets]
-    requirements = resource_requirements(resources or Resources())
+    requirements = resource_requirements(effective_resources(resources, config.default_resources))
     if requirements:
         container["resources"] = requirements
     spec_volume = {"name": "execution-spec",
@@ -416,6 +456,7 @@ def execution_job(
         extra_mounts=[{"name": "execution-spec", "mountPath": SPEC_DIR, "readOnly": True}],
         service_account=config.service_account,
     )
+    apply_placement(template_spec, placement, resources)
     job_spec: Manifest = {
         "backoffLimit": max(0, int(retries)),
         "template": {
@@ -440,7 +481,8 @@ def execution_job(
 # ------------------------------------------------------------------------------------ --detach
 def executor_pod_args(config: KubernetesConfig) -> list[str]:
     """``headwater run`` options that give executor pods what ``config`` gives them (beyond namespace,
-    image, claim and service account): environment, Secrets, node selector, pull policy, parallelism."""
+    image, claim and service account): environment, Secrets, node selector, pull policy, parallelism,
+    default resources."""
     args: list[str] = []
     for key, value in sorted(config.env.items()):
         args += ["--env", f"{key}={value}"]
@@ -454,6 +496,13 @@ def executor_pod_args(config: KubernetesConfig) -> list[str]:
         args += ["--image-pull-policy", config.image_pull_policy]
     if config.max_parallel != KubernetesConfig.max_parallel:
         args += ["--max-parallel", str(config.max_parallel)]
+    if config.default_resources != KubernetesConfig.default_resources:
+        args.append("--no-default-resources")
+        res = config.default_resources or Resources()
+        for key, value in (("cpu", res.cpu), ("cpu-limit", res.cpu_limit), ("memory", res.memory),
+                           ("memory-limit", res.memory_limit)):
+            if value is not None:
+                args += ["--default-resource", f"{key}={value}"]
     return args
 
 
@@ -529,143 +578,3 @@ def orchestrator_job(
         "metadata": {"name": name, "namespace": config.namespace, "labels": labels, "annotations": annotations},
         "spec": spec,
     }
-
-
-# ------------------------------------------------------------------------------------------ deploy/
-OBJECT_STORE_SECRET = "headwater-object-store"
-
-
-def object_store_secret(
-    namespace: str = "headwater",
-    *,
-    endpoint: str | None = None,
-    region: str = "us-east-1",
-    name: str = OBJECT_STORE_SECRET,
-) -> Manifest:
-    """A Secret holding what pods need to reach an S3 or S3-compatible store (MinIO, Ceph): the standard
-    AWS variables, to be given to every pod with ``env_from_secrets`` (``--env-from-secret NAME``).
-    ``endpoint`` (``AWS_ENDPOINT_URL``) is for a store that is not AWS, e.g. ``http://minio.storage:9000``.
-    The keys are placeholders: **put the real ones in** (or create the Secret with kubectl)."""
-    data = {"AWS_ACCESS_KEY_ID": "change-me", "AWS_SECRET_ACCESS_KEY": "change-me", "AWS_REGION": region}
-    if endpoint:
-        data["AWS_ENDPOINT_URL"] = endpoint
-    return {"apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": name, "namespace": namespace, "labels": {LABEL_MANAGED_BY: "headwater"}},
-            "type": "Opaque", "stringData": data}
-
-
-def deploy_manifests(
-    namespace: str = "headwater",
-    *,
-    storage_size: str = "20Gi",
-    storage_class: str | None = None,
-    database: str | None = "mariadb",
-    database_storage: str = "10Gi",
-    database_password: str = "change-me",
-    object_store: bool = False,
-    object_store_endpoint: str | None = None,
-) -> list[Manifest]:
-    """Everything a cluster needs once, in apply order.
-
-    ``database``: ``"mariadb"``, ``"postgresql"`` or ``None`` (bring your own; then create the Secret
-    ``headwater-metadata`` with key ``uri`` yourself). ``object_store``: the pipeline root is in an object
-    store, so no PersistentVolumeClaim; instead the Secret of :func:`object_store_secret` (S3 credentials,
-    ``object_store_endpoint`` as ``AWS_ENDPOINT_URL``).
-    """
-    managed = {LABEL_MANAGED_BY: "headwater"}
-    docs: list[Manifest] = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {
-            **managed, "pod-security.kubernetes.io/enforce": "restricted"}}},
-        {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": "headwater-runner", "namespace": namespace, "labels": managed}},
-        {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": "headwater-executor", "namespace": namespace, "labels": managed},
-         "automountServiceAccountToken": False},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-         "metadata": {"name": "headwater-runner", "namespace": namespace, "labels": managed},
-         "rules": [dict(rule) for rule in RUNNER_RULES]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": "headwater-runner", "namespace": namespace, "labels": managed},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "headwater-runner"},
-         "subjects": [{"kind": "ServiceAccount", "name": "headwater-runner", "namespace": namespace}]},
-    ]
-    if object_store:
-        docs.append(object_store_secret(namespace, endpoint=object_store_endpoint))
-    else:
-        pvc: Manifest = {
-            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "headwater-pipeline-root", "namespace": namespace, "labels": managed},
-            "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": storage_size}}},
-        }
-        if storage_class:
-            pvc["spec"]["storageClassName"] = storage_class
-        docs.append(pvc)
-    if database is None:
-        return docs
-    if database not in ("mariadb", "postgresql"):
-        raise ValueError(f"database must be 'mariadb', 'postgresql' or None, not {database!r}")
-    if database == "mariadb":
-        image, port, data_dir = "mariadb:10.11", 3306, "/var/lib/mysql"
-        env = [{"name": "MARIADB_ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {
-                   "name": "headwater-metadata", "key": "password"}}},
-               {"name": "MARIADB_DATABASE", "value": "headwater"}]
-        uri = f"mysql://root:{database_password}@headwater-metadata-db:{port}/headwater"
-        run_as = 999
-    else:
-        image, port, data_dir = "postgres:15", 5432, "/var/lib/postgresql/data"
-        env = [{"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {
-                   "name": "headwater-metadata", "key": "password"}}},
-               {"name": "POSTGRES_DB", "value": "headwater"},
-               {"name": "PGDATA", "value": f"{data_dir}/pgdata"}]
-        uri = f"postgresql://postgres:{database_password}@headwater-metadata-db:{port}/headwater"
-        run_as = 999
-    db_labels = {**managed, "app.kubernetes.io/name": "headwater-metadata-db"}
-    docs += [
-        {"apiVersion": "v1", "kind": "Secret",
-         "metadata": {"name": "headwater-metadata", "namespace": namespace, "labels": managed},
-         "type": "Opaque", "stringData": {"password": database_password, "uri": uri}},
-        {"apiVersion": "v1", "kind": "Service",
-         "metadata": {"name": "headwater-metadata-db", "namespace": namespace, "labels": db_labels},
-         "spec": {"selector": {"app.kubernetes.io/name": "headwater-metadata-db"},
-                  "ports": [{"name": database, "port": port, "targetPort": port}]}},
-        {"apiVersion": "apps/v1", "kind": "StatefulSet",
-         "metadata": {"name": "headwater-metadata-db", "namespace": namespace, "labels": db_labels},
-         "spec": {
-             "serviceName": "headwater-metadata-db",
-             "replicas": 1,
-             "selector": {"matchLabels": {"app.kubernetes.io/name": "headwater-metadata-db"}},
-             "template": {
-                 "metadata": {"labels": db_labels},
-                 "spec": {
-                     "securityContext": {"runAsNonRoot": True, "runAsUser": run_as, "runAsGroup": run_as,
-                                         "fsGroup": run_as, "seccompProfile": {"type": "RuntimeDefault"}},
-                     "automountServiceAccountToken": False,
-                     "containers": [{
-                         "name": database,
-                         "image": image,
-                         "env": env,
-                         "ports": [{"name": database, "containerPort": port}],
-                         "resources": {"requests": {"cpu": "250m", "memory": "512Mi"},
-                                       "limits": {"memory": "1Gi"}},
-                         "securityContext": {"allowPrivilegeEscalation": False,
-                                             "capabilities": {"drop": ["ALL"]}},
-                         "volumeMounts": [{"name": "data", "mountPath": data_dir}],
-                         "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 5},
-                     }],
-                 },
-             },
-             "volumeClaimTemplates": [{
-                 "metadata": {"name": "data"},
-                 "spec": {"accessModes": ["ReadWriteOnce"],
-                          "resources": {"requests": {"storage": database_storage}}},
-             }],
-         }},
-    ]
-    return docs
-
-
-def to_yaml(manifests: Sequence[Manifest]) -> str:
-    """A multi-document YAML stream (``kubectl apply -f`` reads it)."""
-    import yaml
-
-    return "".join("---\n" + yaml.safe_dump(m, sort_keys=False, default_flow_style=False) for m in manifests)

@@ -6,9 +6,10 @@
                        pipeline_root="gs://bucket/headwater/penguin")
     compile_kfp_package(pipeline, image=...).write("pipeline.yaml")   # what `headwater compile` writes
 
-Every node becomes a container task running the same entrypoint,
+Every node becomes a container task, in the node's image (``with_image``/``@component(image=)``, else
+``image``), running the same entrypoint,
 ``python -m headwater.pipelines.kfp_task``, which runs the headwater launcher for that node (see
-:mod:`headwater.pipelines.kfp_task` and docs/kfp.md). What the compiled spec holds:
+:mod:`headwater.pipelines.kfp.task` and docs/kfp.md). What the compiled spec holds:
 
 * ``root.inputDefinitions.parameters``: the pipeline's runtime parameters, typed, with their defaults, so
   the KFP UI pre-fills them; every task receives all of them (they are recorded on the run);
@@ -24,7 +25,8 @@ Every node becomes a container task running the same entrypoint,
   twin task ``<node>-not-blessed`` runs on the opposite condition and records the skip (``pushed=0``),
   so ML Metadata tells the same story as a local run either way;
 * a second YAML document (KFP's Kubernetes platform spec) takes the metadata connection from a Secret
-  into ``HEADWATER_METADATA`` and mounts the volume holding the pipeline root, if any;
+  into ``HEADWATER_METADATA``, mounts the volume holding the pipeline root, if any, and places each task
+  (node selector, tolerations, node-pool affinity: :mod:`headwater.pipelines.kfp._placement`);
 * for a root in an object store, what the tasks need to reach it: ``env`` (e.g. ``AWS_ENDPOINT_URL`` of
   KFP's own MinIO) in the container spec, ``secret_env`` (the keys) as more ``secretAsEnv`` entries.
 
@@ -46,8 +48,12 @@ from pathlib import Path
 from typing import Any
 
 from headwater.components import storage
+from headwater.components._contract import IMAGE_ENV, headwater_version
 from headwater.components.api import Channel, Resources
-from headwater.metadata.errors import MetadataError, PipelineDefinitionError
+from headwater.components.placement import image_problem
+from headwater.metadata.errors import MetadataError
+from headwater.pipelines.errors import PipelineDefinitionError
+from headwater.pipelines.kfp._placement import platform_placement
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.plan import param_type_name, pipeline_to_plan
 
@@ -62,7 +68,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = "2.1.0"
-TASK_MODULE = "headwater.pipelines.kfp_task"
+TASK_MODULE = "headwater.pipelines.kfp_task"  # compiled specs hold it: a thin module there runs kfp/task.py
 DEFAULT_METADATA_SECRET = "headwater-metadata"
 DEFAULT_MOUNT_PATH = "/mnt/headwater"
 RUN_ID_INPUT = "headwater-run-id"
@@ -141,15 +147,6 @@ class KfpPackage:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(self.to_yaml())
         return target
-
-
-def headwater_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("headwater")
-    except PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
-        return "0+unknown"
 
 
 def blessing_gates(pipeline: Pipeline) -> dict[str, list[tuple[str, str]]]:
@@ -388,6 +385,8 @@ class _Compiler:
         problems = self.problems
         if not opts.image:
             problems.append("no image: pass the runtime image every task runs (--image REGISTRY/headwater:TAG)")
+        elif image_problem(opts.image):
+            problems.append(f"--image: {image_problem(opts.image)}")
         if opts.image_pull_policy and opts.image_pull_policy not in _PULL_POLICIES:
             problems.append(f"image pull policy {opts.image_pull_policy!r} is not one of {', '.join(_PULL_POLICIES)}")
         root, self.mount = _resolve_root(pipeline, opts, problems, self.warnings)
@@ -450,13 +449,13 @@ class _Compiler:
             plan = pipeline_to_plan(pipeline, [node_id], root=root, metadata=metadata)
             plan["graph"] = graph
             args += ["--plan", json.dumps(plan, separators=(",", ":"))]
+            image = node.effective_image or opts.image
             container: dict[str, Any] = {
-                "image": opts.image,
+                "image": image,
                 "command": [opts.python, "-m", TASK_MODULE],
                 "args": args,
+                "env": [{"name": k, "value": str(v)} for k, v in sorted({**opts.env, IMAGE_ENV: image}.items())],
             }
-            if opts.env:
-                container["env"] = [{"name": k, "value": str(v)} for k, v in sorted(opts.env.items())]
             resources = _resources(node_id, node.resources, [])
             if resources:
                 container["resources"] = resources
@@ -482,7 +481,7 @@ class _Compiler:
                                "triggerPolicy": {"condition": f"!({condition})"}}
             else:
                 tasks[name] = task
-            config = self._platform_config(node.timeout_seconds)
+            config = {**self._platform_config(node.timeout_seconds), **platform_placement(node, self.warnings)}
             if config:
                 platform[exec_name] = config
         spec: dict[str, Any] = {
