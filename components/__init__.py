@@ -21,6 +21,7 @@ from headwater.components.api import (
     resolver,
 )
 from headwater.components.evaluate import ChangeThreshold, EvalConfig, Evaluate, Metric, Slice, ValueThreshold
+from headwater.components.infra_validate import InfraValidate
 from headwater.components.ingest import Ingest
 from headwater.components.placement import Placement, Toleration
 from headwater.components.push import Push
@@ -56,6 +57,7 @@ __all__ = [
     "ExecutionContext",
     "ExecutionSpec",
     "ExecutorResult",
+    "InfraValidate",
     "Ingest",
     "Input",
     "LatestArtifact",

@@ -17,6 +17,8 @@ __all__ = [
     "EVAL_DIR",
     "EXAMPLES_FILE_PREFIX",
     "EXAMPLES_FILE_SUFFIX",
+    "INFRA_BLESSED_FILE",
+    "INFRA_NOT_BLESSED_FILE",
     "NOT_BLESSED_FILE",
     "SAVED_MODEL_FILE",
     "SCHEMA_FILE",
@@ -49,6 +51,9 @@ SAVED_MODEL_FILE = "saved_model.pb"
 #: The empty marker file Evaluate writes into a ModelBlessing artifact (TFX's names).
 BLESSED_FILE = "BLESSED"
 NOT_BLESSED_FILE = "NOT_BLESSED"
+#: InfraValidate's marker files in an InfraBlessing (TFX's names).
+INFRA_BLESSED_FILE = "INFRA_BLESSED"
+INFRA_NOT_BLESSED_FILE = "INFRA_NOT_BLESSED"
 
 
 def split_dir(split: str) -> str:

@@ -10,7 +10,8 @@ Layout: ``<destination>/<version>/`` holds the SavedModel (``saved_model.pb``, `
 ``version`` an integer one above the highest existing version (1 for an empty destination), which is
 what TF Serving's file-system source watches — on a local disk, or directly on S3 and GCS. A push:
 
-* is gated twice. The runner skips Push when the blessing's ``blessed`` property is not 1 (``skip_if``:
+* is gated twice (on InfraValidate's ``infra_blessing`` too, when wired: :mod:`.infra_validate`).
+  The runner skips Push when the blessing's ``blessed`` property is not 1 (``skip_if``:
   the executor never starts, ``pushed=0`` is published); and the executor itself re-reads the blessing —
   its ``BLESSED``/``NOT_BLESSED`` marker file and its ``blessed`` property — and refuses
   (:class:`~headwater.metadata.errors.PushRefusedError`) anything not BLESSED, or blessed for another model;
@@ -220,7 +221,8 @@ def _blessing_verdict(blessing: Artifact) -> tuple[bool, str]:
 
 
 def push_model(
-    model: Artifact, blessing: Artifact, destination: str, *, node: str = "Push"
+    model: Artifact, blessing: Artifact, destination: str, *, node: str = "Push",
+    infra_blessing: Artifact | None = None,
 ) -> dict[str, Any]:
     """The Push executor as a plain function: returns the PushedModel's custom properties."""
     blessed, why = _blessing_verdict(blessing)
@@ -236,6 +238,7 @@ def push_model(
             f"{current_id}. Connect Push's blessing to the Evaluate node that evaluated this model",
             artifact_uri=blessing.uri,
         )
+    _check_infra_blessing(model, infra_blessing, node)
     source = Path(serving_model_path(model.path))
     if not (source / SAVED_MODEL_FILE).is_file():
         raise PushRefusedError(
@@ -261,6 +264,20 @@ def push_model(
         "pushed_new_version": 1 if new else 0,
         "model_fingerprint": record["fingerprint"],
     }
+
+
+def _check_infra_blessing(model: Artifact, infra_blessing: Artifact | None, node: str) -> None:
+    """The executor's second gate on InfraValidate: refuse unless a wired InfraBlessing says blessed."""
+    if infra_blessing is None:
+        return
+    from headwater.components.infra_validate import infra_blessing_verdict
+
+    ok, why = infra_blessing_verdict(infra_blessing, model)
+    if not ok:
+        raise PushRefusedError(
+            f"{node}: refusing to push model {model.uri}: {why}. With an infra blessing wired, only a model that "
+            "InfraValidate blessed is pushed; its infra_validation.json and .log say what failed",
+            artifact_uri=infra_blessing.uri)
 
 
 # ------------------------------------------------------------------------------------- local disk
@@ -455,9 +472,15 @@ def _skip_unless_blessed(inputs: dict[str, list[Artifact]], parameters: dict[str
         return "no blessing: Evaluate produced none"
     value = blessings[0].custom_properties.get(A_BLESSED)
     if value in (1, True):
-        return None
+        return _skip_unless_infra_blessed(inputs)
     message = blessings[0].custom_properties.get(A_BLESSING_MESSAGE)
     return f"model not blessed (blessed={value!r})" + (f": {message}" if message else "")
+
+
+def _skip_unless_infra_blessed(inputs: dict[str, list[Artifact]]) -> str | None:
+    from headwater.components.infra_validate import infra_skip_reason
+
+    return infra_skip_reason(inputs)
 
 
 def _on_skip(outputs: dict[str, Artifact], reason: str) -> None:
@@ -475,9 +498,11 @@ def Push(
     pushed_model: Output[types.PushedModel],
     destination: str,
     ctx: ExecutionContext,
+    infra_blessing: Input[types.InfraBlessing] | None = None,
 ) -> None:
-    """Push ``model`` to ``destination/<version>/`` if ``blessing`` is BLESSED (see the module docs)."""
-    props = push_model(model, blessing, destination, node=f"node {ctx.node_id!r}")
+    """Push ``model`` to ``destination/<version>/`` if ``blessing`` (and ``infra_blessing``, when wired) is
+    BLESSED (see the module docs)."""
+    props = push_model(model, blessing, destination, node=f"node {ctx.node_id!r}", infra_blessing=infra_blessing)
     print(f"Push: model {model.uri} pushed to {props.get(A_PUSHED_DESTINATION)} "
           f"(version {props.get(A_PUSHED_VERSION)})", flush=True)
     pushed_model.custom_properties.update(props)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PINNED = Path(__file__).with_name("public_api.txt")
-PACKAGES = ("components", "pipelines", "metadata", "templates")
+PACKAGES = ("components", "pipelines", "metadata", "templates", "serving")
 
 
 def public_modules() -> list[str]:
@@ -73,8 +73,9 @@ def test_one_node_name_per_meaning():
 def test_import_is_light():
     code = (
         "import sys, headwater.components, headwater.pipelines, headwater.metadata, headwater.templates\n"
+        "import headwater.serving, headwater.serving.app, headwater.components.infra_validate\n"
         "print([m for m in ('tensorflow', 'apache_beam', 'tensorflow_model_analysis', 'tensorflow_transform',"
-        " 'keras', 'pyarrow') if m in sys.modules])"
+        " 'keras', 'pyarrow', 'starlette', 'uvicorn') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
@@ -88,7 +89,8 @@ def test_component_names_and_ports_keep_tfx_names():
         c.Transform: ({"transform_graph", "transformed_examples"}, {"examples", "schema"}),
         c.Train: ({"model", "model_run"}, {"examples", "transform_graph", "schema"}),
         c.Evaluate: ({"evaluation", "blessing"}, {"examples", "model", "baseline_model"}),
-        c.Push: ({"pushed_model"}, {"model", "blessing"}),
+        c.Push: ({"pushed_model"}, {"model", "blessing", "infra_blessing"}),
+        c.InfraValidate: ({"blessing"}, {"model", "examples"}),
         c.LatestBlessedModel: ({"model"}, set()),
     }
     for comp, (outputs, inputs) in ports.items():

@@ -53,6 +53,8 @@ COMMANDS: tuple[Command, ...] = (
             "print the shell code for tab completion (bash or zsh)"),
     Command("workers", "headwater.pipelines.cli.workers:configure",
             "status of the warm worker pool kept between runs, or stop it"),
+    Command("serve", "headwater.pipelines.cli.serve:configure",
+            "serve a push destination with TF Serving's REST API", extra="serve"),
 )
 
 

@@ -80,6 +80,8 @@ NODE_INPUT = "headwater-node"
 OUTPUTS_INPUT = "headwater-output-parameters"
 GPU_RESOURCE = "nvidia.com/gpu"
 BLESSING_TYPE = "ModelBlessing"
+#: Blessings that gate a node under KFP: the evaluation's, and InfraValidate's (same ``blessed`` property).
+BLESSING_TYPES = (BLESSING_TYPE, "InfraBlessing")
 NOT_BLESSED_SUFFIX = "-not-blessed"
 #: Seconds a task's pod may run past the node's own timeout (MLMD work, image start) before Kubernetes
 #: stops it: a backstop; the task enforces the node timeout on the executor itself.
@@ -156,8 +158,8 @@ def blessing_gates(pipeline: Pipeline) -> dict[str, list[tuple[str, str]]]:
     """Nodes gated on a blessing: ``{node: [(producer node, blessing output key), ...]}``.
 
     A node is gated when its component declares a skip rule (``skip_if``, as Push does) and it takes a
-    ``ModelBlessing`` input: the skip rule is what decides from the blessing, and under KFP the blessing's
-    ``blessed`` property also decides, as a task condition, whether the task runs at all.
+    ``ModelBlessing`` (or ``InfraBlessing``) input: the skip rule is what decides from the blessing, and
+    under KFP the blessing's ``blessed`` property also decides, as a task condition, whether the task runs.
     """
     gates: dict[str, list[tuple[str, str]]] = {}
     for node_id in pipeline.topological_order():
@@ -166,7 +168,7 @@ def blessing_gates(pipeline: Pipeline) -> dict[str, list[tuple[str, str]]]:
         if comp.skip_if is None:
             continue
         for key, ispec in sorted(comp.spec.inputs.items()):
-            if ispec.type.TYPE_NAME != BLESSING_TYPE or key not in node.inputs:
+            if ispec.type.TYPE_NAME not in BLESSING_TYPES or key not in node.inputs:
                 continue
             bound = node.inputs[key]
             for ch in bound if isinstance(bound, list) else [bound]:

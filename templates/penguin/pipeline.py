@@ -1,11 +1,14 @@
-"""penguin — multi-class classification of the real Palmer penguins data: Ingest, Transform, Train, Evaluate, Push.
+"""penguin — multi-class classification of the real Palmer penguins data: Ingest, Transform, Train, Evaluate,
+InfraValidate, Push.
 
 Run it from anywhere with ``headwater run pipeline.py``: every path below is relative to this file's
 folder. Artifacts and the metadata store go to ``runs/``; a model that clears the bar in
-``configs/evaluation.yaml`` is pushed to ``serving/<version>/``.
+``configs/evaluation.yaml`` and that a sandboxed model server loads and answers (InfraValidate) is pushed
+to ``serving/<version>/``; ``headwater serve serving/ --model-name penguin --web web/`` serves it.
 
     Ingest (data/*.csv) ─► Transform (models/preprocessing.py) ─► Train (models/model.py) ─► Evaluate ─► Push
-                                                  LatestBlessedModel (the baseline) ────────────┘
+                                                  LatestBlessedModel (the baseline) ────────────┘        ▲
+                                                  Train + Ingest's examples ─► InfraValidate ────────────┘
 """
 
 from __future__ import annotations
@@ -13,7 +16,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from headwater.components import EvalConfig, Evaluate, Ingest, LatestBlessedModel, Push, Train, Transform
+from headwater.components import (
+    EvalConfig,
+    Evaluate,
+    InfraValidate,
+    Ingest,
+    LatestBlessedModel,
+    Push,
+    Train,
+    Transform,
+)
 from headwater.pipelines import Param, Pipeline
 
 HERE = Path(__file__).resolve().parent
@@ -54,12 +66,16 @@ evaluate = Evaluate(
     baseline_model=baseline.outputs.model,
     eval_config=EVALUATION,
 )
-push = Push(model=train.outputs.model, blessing=evaluate.outputs.blessing, destination=str(SERVING))
+# Load the candidate the way `headwater serve` will, in a sandbox, and send it a few real examples.
+infra_validate = InfraValidate(model=train.outputs.model, examples=ingest.outputs.examples,
+                               signature_names=["serving_default", "classify_species"])
+push = Push(model=train.outputs.model, blessing=evaluate.outputs.blessing,
+            infra_blessing=infra_validate.outputs.blessing, destination=str(SERVING))
 
 pipeline = Pipeline(
     name=PIPELINE_NAME,
     root=str(PIPELINE_ROOT),
-    nodes=[ingest, transform, train, baseline, evaluate, push],
+    nodes=[ingest, transform, train, baseline, evaluate, infra_validate, push],
     params=[train_steps, eval_steps],
     description="Palmer penguins species classifier",
 )

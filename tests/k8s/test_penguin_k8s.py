@@ -121,7 +121,8 @@ def test_penguin_through_the_standin_matches_local(k8s: K8sEnv, tmp_path: Path, 
     jobs = {stem: normalise(body, {str(k8s.root): "/mnt/headwater/root", str(tmp_path / "project"): "/app/project",
                                    str(REPO): REPO_PLACEHOLDER})
             for stem, body in bodies.items() if stem.endswith("-job")}
-    assert sorted(jobs) == ["Evaluate-job", "Ingest-job", "Push-job", "Train-job", "Transform-job"]
+    assert sorted(jobs) == ["Evaluate-job", "InfraValidate-job", "Ingest-job", "Push-job", "Train-job",
+                           "Transform-job"]
     train = jobs["Train-job"]["spec"]
     assert train["backoffLimit"] == 1
     assert train["template"]["spec"]["containers"][0]["resources"] == {

@@ -196,10 +196,14 @@ def test_golden_penguin():
     package = compile_kfp_package(pipeline, image=IMAGE, pipeline_root="gs://headwater-example/penguin")
     message = parse(package.pipeline_spec)
     tasks = message.root.dag.tasks
-    assert set(tasks) == {"ingest", "transform", "train", "baseline", "evaluate", "push", "push-not-blessed"}
+    assert set(tasks) == {"ingest", "transform", "train", "baseline", "evaluate", "infravalidate", "push",
+                          "push-not-blessed"}
     assert list(tasks["evaluate"].dependent_tasks) == ["baseline", "ingest", "train"]
+    # Push runs only when both the evaluation and InfraValidate blessed the model.
     assert tasks["push"].trigger_policy.condition == \
-        "inputs.parameter_values['pipelinechannel--evaluate-blessed'] == true"
+        "inputs.parameter_values['pipelinechannel--evaluate-blessed'] == true && " \
+        "inputs.parameter_values['pipelinechannel--infravalidate-blessed'] == true"
+    assert message.components["comp-infravalidate"].output_definitions.parameters["blessed"]
     assert message.components["comp-evaluate"].output_definitions.parameters["blessed"]
     params = message.root.input_definitions.parameters
     assert json_format.MessageToDict(params["train_steps"].default_value) == \

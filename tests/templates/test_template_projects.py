@@ -52,7 +52,7 @@ def test_penguin_end_to_end(tmp_path):
     copy_template("penguin", project, pipeline_name="my_penguins")
     first = _headwater("run", "pipeline.py", cwd=project)
     assert first.returncode == 0, first.stderr[-4000:]
-    assert "6 done" in first.stderr
+    assert "7 done" in first.stderr
     # The run ends by saying how it came out; node logs say what each component did, without logging errors.
     outcome = first.stderr[first.stderr.index("outcome of run "):].splitlines()
     assert outcome[1].startswith("  Evaluate: BLESSED — sparse_categorical_accuracy "), outcome
@@ -98,10 +98,50 @@ print(probs.shape, [round(float(sum(p)), 4) for p in probs])
     assert served.returncode == 0, served.stderr[-3000:]
     assert "(5, 3) [1.0, 1.0, 1.0, 1.0, 1.0]" in served.stdout
 
+    infra = _only(runs / "InfraValidate" / "blessing")
+    assert (infra / "INFRA_BLESSED").exists(), (infra / "infra_validation.json").read_text()
+    _serve_as_the_readme_says(project)
+
     again = _headwater("run", "pipeline.py", cwd=project)
-    assert again.returncode == 0 and "5 cached, 1 done" in again.stderr, again.stderr[-2000:]
+    assert again.returncode == 0 and "6 cached, 1 done" in again.stderr, again.stderr[-2000:]
     listed = _headwater("runs", "list", "--format", "json", cwd=project)
     assert [r["pipeline"] for r in json.loads(listed.stdout)] == ["my_penguins", "my_penguins"]
+
+
+def _serve_as_the_readme_says(project: Path) -> None:
+    """``headwater serve serving/ --web web/`` answers the README's curl request and serves the page."""
+    import re
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    readme = (project / "README.md").read_text()
+    body = re.search(r"curl -s -X POST http://127.0.0.1:8501/v1/models/penguin:predict -d '([^']+)'", readme)[1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "headwater.pipelines.cli", "serve", "serving/", "--model-name",
+                             "penguin", "--web", "web/", "--port", str(port)], cwd=project, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"{url}/v1/models/penguin", timeout=5)
+                break
+            except OSError:
+                time.sleep(0.2)
+        request = urllib.request.Request(f"{url}/v1/models/penguin:predict", data=body.encode())
+        answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
+        (prediction,) = answer["predictions"]
+        assert sorted(prediction["classes"]) == ["Adelie", "Chinstrap", "Gentoo"]
+        assert prediction["classes"][prediction["scores"].index(max(prediction["scores"]))] == "Adelie"
+        page = urllib.request.urlopen(f"{url}/", timeout=30).read().decode()
+        assert "penguin.js" in page
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
 
 
 def test_babyweight_end_to_end_and_retraining_on_a_new_year(tmp_path):

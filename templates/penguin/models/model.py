@@ -5,10 +5,12 @@ tf.Transform output, the step counts, and ``custom_config`` (the ``model`` secti
 ``configs/training.yaml``). The model is a small feed-forward network over the z-scored measurements
 and one-hot ``island``/``sex``, with a softmax over the species.
 
-The exported SavedModel has two signatures:
+The exported SavedModel has three signatures:
 
 * ``serving_default``: serialized raw ``tf.Example`` in (measurements, island, sex; missing ones may be
   left out), class probabilities out. The tf.Transform graph runs inside, so clients send raw data;
+* ``classify_species``: the same input; out ``classes`` (the species names, in the order of the
+  probabilities) and ``scores`` (the probabilities) — what ``web/penguin.js`` shows;
 * ``transform_features``: the transformed features, which Evaluate uses to read the label
   (``species_xf``) of its raw eval examples.
 """
@@ -75,7 +77,7 @@ def raw_feature_spec(schema_path: str) -> dict:
     return schema_utils.schema_as_feature_spec(schema).feature_spec
 
 
-def _signatures(model, tf_transform_output, raw_spec):
+def _signatures(model, tf_transform_output, raw_spec, labels):
     model.tft_layer = tf_transform_output.transform_features_layer()
     serving_spec = {k: v for k, v in raw_spec.items() if k in features.NUMERIC_FEATURES + features.CATEGORICAL_FEATURES}
 
@@ -88,7 +90,13 @@ def _signatures(model, tf_transform_output, raw_spec):
     def transform_features(serialized):
         return model.tft_layer(tf.io.parse_example(serialized, raw_spec))
 
-    return {"serving_default": serve_tf_examples, "transform_features": transform_features}
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    def classify_species(serialized):
+        scores = serve_tf_examples(serialized)
+        return {"classes": tf.tile(tf.constant([labels]), [tf.shape(scores)[0], 1]), "scores": scores}
+
+    return {"serving_default": serve_tf_examples, "transform_features": transform_features,
+            "classify_species": classify_species}
 
 
 def run_fn(fn_args):
@@ -107,5 +115,6 @@ def run_fn(fn_args):
         callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
         verbose=2,
     )
-    signatures = _signatures(model, tf_transform_output, raw_feature_spec(fn_args.schema_path))
+    labels = [v.decode() for v in tf_transform_output.vocabulary_by_name(features.vocabulary_name(features.LABEL_KEY))]
+    signatures = _signatures(model, tf_transform_output, raw_feature_spec(fn_args.schema_path), labels)
     model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
