@@ -24,7 +24,7 @@ import re
 import sys
 import types as pytypes
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
@@ -261,12 +261,14 @@ class Component:
         input_fingerprint: Callable[[dict[str, Any]], str] | None = None,
         skip_if: Callable[[dict[str, list[Artifact]], dict[str, Any]], str | None] | None = None,
         on_skip: Callable[[dict[str, Artifact], str], None] | None = None,
+        gate: Callable[[Mapping[str, Sequence[Artifact]]], str | None] | None = None,
     ) -> None:
         self.fn = fn
         self.spec = spec
         self.input_fingerprint = input_fingerprint
         self.skip_if = skip_if
         self.on_skip = on_skip
+        self.gate = gate  # a data gate: see headwater.pipelines.gates
         self.__doc__ = fn.__doc__
         self.__name__ = spec.name
         self.__qualname__ = spec.function
@@ -596,6 +598,7 @@ def component(
     skip_if: Callable[[dict[str, list[Artifact]], dict[str, Any]], str | None] | None = None,
     on_skip: Callable[[dict[str, Artifact], str], None] | None = None,
     warm_imports: tuple[str, ...] = (),
+    gate: Callable[[Mapping[str, Sequence[Artifact]]], str | None] | None = None,
 ) -> Callable[[Callable[..., Any]], Component]: ...
 
 
@@ -610,6 +613,7 @@ def component(
     skip_if: Callable[[dict[str, list[Artifact]], dict[str, Any]], str | None] | None = None,
     on_skip: Callable[[dict[str, Artifact], str], None] | None = None,
     warm_imports: tuple[str, ...] = (),
+    gate: Callable[[Mapping[str, Sequence[Artifact]]], str | None] | None = None,
 ) -> Component | Callable[[Callable[..., Any]], Component]:
     """Declare a component from a typed function (usable as ``@component`` or ``@component(...)``).
 
@@ -619,12 +623,15 @@ def component(
     external inputs (files) to the cache key; ``skip_if(inputs, parameters)`` returning a reason makes the
     runner skip the executor and publish the outputs after ``on_skip(outputs, reason)``;
     ``warm_imports`` name heavy modules (e.g. ``"tensorflow"``) that local worker processes import ahead of
-    time, while earlier nodes run, so the node does not pay for the import.
+    time, while earlier nodes run, so the node does not pay for the import; ``gate(outputs)`` returning a
+    reason makes the node a data gate: the nodes that consume the data it checked do not run (state
+    ``blocked``; :mod:`headwater.pipelines.gates`).
     """
 
     def wrap(f: Callable[..., Any]) -> Component:
         spec = build_spec(f, name=name, version=version, code_params=code_params, warm_imports=warm_imports)
-        return Component(f, spec, input_fingerprint=input_fingerprint, skip_if=skip_if, on_skip=on_skip)
+        return Component(f, spec, input_fingerprint=input_fingerprint, skip_if=skip_if, on_skip=on_skip,
+                         gate=gate)
 
     return wrap(fn) if fn is not None else wrap
 

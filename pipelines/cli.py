@@ -231,9 +231,9 @@ def _add_k8s_options(run: argparse.ArgumentParser) -> None:
 
 
 def _plugins() -> list[Callable[[Any], None]]:
-    """Subcommands living in their own modules (lineage, templates, compile, k8s)."""
+    """Subcommands living in their own modules (lineage, templates, compile, k8s, schema)."""
     registers = []
-    for name in ("cli_lineage", "cli_templates", "cli_compile", "cli_k8s"):
+    for name in ("cli_lineage", "cli_templates", "cli_compile", "cli_k8s", "cli_schema"):
         try:
             module = __import__(f"headwater.pipelines.{name}", fromlist=["register"])
         except ImportError:

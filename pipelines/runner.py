@@ -15,6 +15,7 @@ from headwater.metadata.connection import ENV_VAR
 from headwater.metadata.errors import ExecutionError, HeadwaterError, MetadataError
 from headwater.metadata.store import ExecutionState, MetadataStore, connect
 from headwater.pipelines.backend import ExecutorBackend, LocalBackend, NodeOptions
+from headwater.pipelines.gates import check_gates, data_gates, gate_reason
 from headwater.pipelines.launcher import Launcher, Outcome, is_local_path
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.status import StatusDisplay
@@ -115,6 +116,7 @@ class Runner:
     ) -> RunResult:
         values = pipeline.resolve_params(params)
         selected = pipeline.select(from_node, to_node)
+        check_gates(pipeline)
         backend = self._backend_factory(pipeline, selected)  # local workers start while the store opens
         try:
             store = open_store(pipeline, self.metadata)
@@ -149,12 +151,16 @@ class Runner:
         for n in result.nodes.values():
             counts[n.state] = counts.get(n.state, 0) + 1
         summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-        display.close(f"headwater: run {run_id} {'succeeded' if result.ok else 'FAILED'} in "
+        verdict = "succeeded" if result.ok else "FAILED" if result.failed else "did not complete"
+        display.close(f"headwater: run {run_id} {verdict} in "
                       f"{result.duration:.2f}s ({summary})")
         if not result.ok and not self.quiet:
             for nid in result.failed:
                 n = result.nodes[nid]
                 print(f"  node {nid!r} failed: {n.error}\n    log: {n.log_path}", file=display.stream)
+            for reason in dict.fromkeys(n.error for n in result.nodes.values() if n.state == "blocked" and n.error
+                                        and n.error.startswith("data validation")):
+                print("  " + reason.replace("\n", "\n    "), file=display.stream)
         return result
 
     def _loop(self, pipeline: Pipeline, selected: list[str], launcher: Launcher, backend: ExecutorBackend,
@@ -163,6 +169,8 @@ class Runner:
         in_flight: dict[int, tuple[str, Outcome, int]] = {}  # execution id -> (node, outcome, attempt)
         finished: set[str] = set()
         sel = set(selected)
+        gates = data_gates(pipeline)  # consumers wait for the data gates (Validate) of what they read
+        gate_blocks: dict[str, str] = {}
 
         def record(outcome: Outcome) -> None:
             results[outcome.node_id] = NodeResult(
@@ -170,6 +178,9 @@ class Runner:
                 outcome.log_path, outcome.error, outcome.cached_from,
             )
             finished.add(outcome.node_id)
+            reason = gate_reason(pipeline.node(outcome.node_id), outcome.state, outcome.outputs)
+            if reason:
+                gate_blocks[outcome.node_id] = reason
             display.update(outcome.node_id, outcome.state, duration=outcome.duration,
                            note=(outcome.error or "").splitlines()[0][:100] if outcome.error else "")
 
@@ -177,13 +188,15 @@ class Runner:
             while waiting or in_flight:
                 progressed = False
                 for nid in list(waiting):
-                    ups = pipeline.upstream(nid) & sel
+                    ups = (pipeline.upstream(nid) | set(gates.get(nid, ()))) & sel
                     bad = [u for u in ups if u in finished and results[u].state in ("failed", "canceled", "blocked")]
-                    if bad:
+                    gated = [gate_blocks[u] for u in ups if u in gate_blocks]
+                    if bad or gated:
                         waiting.remove(nid)
-                        results[nid] = NodeResult(nid, "blocked", error=f"upstream node {bad[0]!r} failed")
+                        why = gated[0] if gated else f"upstream node {bad[0]!r} {_verb(results[bad[0]].state)}"
+                        results[nid] = NodeResult(nid, "blocked", error=why)
                         finished.add(nid)
-                        display.update(nid, "blocked", note=f"upstream {bad[0]!r} failed")
+                        display.update(nid, "blocked", note=why.splitlines()[0][:100])
                         progressed = True
                         continue
                     if not ups <= finished:
@@ -234,6 +247,10 @@ class Runner:
                 results[nid] = NodeResult(nid, "canceled", error="run canceled before this node started")
                 display.update(nid, "canceled")
             raise
+
+
+def _verb(state: str) -> str:
+    return {"blocked": "was blocked", "canceled": "was canceled"}.get(state, "failed")
 
 
 def _options(node: Any) -> NodeOptions:
