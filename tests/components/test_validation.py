@@ -61,7 +61,7 @@ def gated(root: Path, schema_file: Path | None, rules: list[Any] = RULES) -> Pip
         previous = PreviousStatistics(statistics=stats.outputs.statistics)
         validate = Validate(statistics=stats.outputs.statistics, schema=schema.outputs.schema,
                             previous_statistics=previous.outputs.statistics, rules=rules)
-        train = c.consume(examples=ingest.outputs.examples).with_id("train")
+        train = c.list_splits(examples=ingest.outputs.examples).with_id("train")
         push = c.use_model(model=train.outputs.model).with_id("push")
         nodes += [schema, previous, validate, train, push]
     return Pipeline(name="gated", root=str(root / "runs"), nodes=nodes,
@@ -114,7 +114,7 @@ def test_clean_span_passes_then_drifted_span_is_blocked(project: dict[str, Any],
     penguins_csv(root / "data" / "penguins-3.csv", years=[2009])
     corrupt(root / "data" / "penguins-3.csv", kilograms=True)
     blocked = LocalRunner(max_workers=1).run(gated(root, schema))
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # the console status and the summary
     assert not blocked.ok
     assert blocked.nodes["Validate"].state == "done"
     assert blocked.nodes["train"].state == "blocked" and blocked.nodes["push"].state == "blocked"
