@@ -18,7 +18,10 @@ from typing import Any
 
 from headwater.components.api import Channel
 
-__all__ = ["GATE_PROPERTY", "check_gates", "data_gates", "gate_output", "gate_reason", "gated_channels"]
+__all__ = [
+    "GATE_PROPERTY", "check_gates", "data_gates", "downstream_gates", "gate_output", "gate_reason", "gated_channels",
+    "validation_gate_blocks",
+]
 
 #: The custom property of a gate's output that says whether the data passed (1) or is blocked (0).
 GATE_PROPERTY = "passed"
@@ -98,3 +101,26 @@ def check_gates(pipeline: Any) -> None:
             problems += check(pipeline.node(nid), pipeline)
     if problems:
         raise PipelineDefinitionError(pipeline.name, problems)
+
+
+def downstream_gates(pipeline: Any) -> dict[str, list[str]]:
+    """``{node: [gates]}`` for the consumers of gated data and every node downstream of them.
+
+    Under KFP each such task carries the gates' ``passed`` output parameters as its condition, so none of
+    them runs when a gate blocks, whatever the backend does with the descendants of a skipped task.
+    """
+    out = {n: list(g) for n, g in data_gates(pipeline).items()}
+    for nid in pipeline.topological_order():
+        for up in sorted(pipeline.upstream(nid)):
+            for gate in out.get(up, []):
+                if gate not in out.setdefault(nid, []):
+                    out[nid].append(gate)
+    return {n: g for n, g in out.items() if g}
+
+
+def validation_gate_blocks(outputs: Mapping[str, Any]) -> bool:
+    """Whether a gate's recorded outputs say "blocked" (:data:`GATE_PROPERTY` is 0; missing: blocked)."""
+    arts = [a for group in outputs.values() for a in group]
+    values = [a.custom_properties.get(GATE_PROPERTY) for a in arts]
+    known = [v for v in values if v is not None]
+    return not known or any(not int(v) for v in known)

@@ -633,3 +633,35 @@ def test_penguin_through_compiled_tasks_matches_local_run(tmp_path):
         assert sorted(p.name for p in (project / "serving").iterdir() if p.name.isdigit()) == ["1"]
     assert records["kfp"] == records["local"]
     assert records["kfp"]["Push"][0][1] == "COMPLETE"
+
+
+# ------------------------------------------------------------------ data gates (Validate)
+def test_data_gate_conditions_every_task_after_the_checked_data(tmp_path):
+    import hw_data_gate as d
+
+    package = compile_kfp_package(d.data_gated_pipeline("/data/root"), image=IMAGE)
+    tasks = parse(package.pipeline_spec).root.dag.tasks
+    passed = "inputs.parameter_values['pipelinechannel--validate-passed'] == true"
+    assert {n: t.trigger_policy.condition for n, t in tasks.items() if t.trigger_policy.condition} == {
+        "train": passed, "push": passed}
+    assert list(tasks["train"].dependent_tasks) == ["ingest", "validate"]
+    assert list(tasks["push"].dependent_tasks) == ["train", "validate"]
+    args = package.pipeline_spec["deploymentSpec"]["executors"]["exec-validate"]["container"]["args"]
+    assert args[args.index("--output-parameter") + 1:][:2] == ["passed", "anomalies.passed"]
+
+
+@pytest.mark.parametrize("block", [False, True])
+def test_data_gate_under_compiled_tasks(tmp_path, block):
+    import hw_data_gate as d
+
+    uri = f"sqlite:///{tmp_path / 'kfp.sqlite'}"
+    runs = kfp_run(tmp_path, d.data_gated_pipeline(str(tmp_path / "root"), block=block), uri, "kfp-gate")
+    assert runs["validate"].outputs == {"passed": not block}
+    # Blocked: the consumer's condition is false (skipped); the task after it never starts (its own
+    # condition would be false too).
+    after = {"train": "skipped", "push": "not_run"} if block else {"train": "succeeded", "push": "succeeded"}
+    assert {n: r.state for n, r in runs.items()} == {
+        "ingest": "succeeded", "validate": "succeeded", "other": "succeeded", **after}, \
+        {n: r.output for n, r in runs.items()}
+    run_ctx = connect(uri).mlmd.get_context_by_type_and_name("pipeline_run", "kfp-gate")
+    assert run_ctx.custom_properties["status"].string_value == ("failed" if block else "succeeded")
