@@ -38,7 +38,8 @@ def blocked_by_validation(store: Any, artifact_ids: Iterable[int]) -> set[int]:
                       if e.type == pb.Event.INPUT and _key(e) in _DATA_KEYS]
             if not events:
                 break
-            produced = [e.artifact_id for e in mlmd.get_events_by_execution_ids(sorted({e.execution_id for e in events}))
+            executions = sorted({e.execution_id for e in events})
+            produced = [e.artifact_id for e in mlmd.get_events_by_execution_ids(executions)
                         if e.type == pb.Event.OUTPUT]
             arts = mlmd.get_artifacts_by_id(sorted(set(produced)))
             verdicts = sorted((a.id, p) for a in arts if (p := _passed(a)) is not None)

@@ -95,9 +95,8 @@ def compute_statistics_local(examples_uri: str, splits: Sequence[str], output_ur
                              schema: Any = None) -> None:
     """TFDV's in-memory statistics of each split, in this process (no Beam pipeline to start)."""
     import tensorflow_data_validation as tfdv
-    from tensorflow_data_validation.statistics import stats_impl
-
     from headwater.components._data import open_file, read_examples
+    from tensorflow_data_validation.statistics import stats_impl
 
     options = tfdv.StatsOptions(schema=schema) if schema is not None else tfdv.StatsOptions()
     for split in splits:

@@ -105,9 +105,9 @@ def _schema_with_rules(schema: Any, rules: Sequence[Rule]) -> Any:
 
 
 def _severity(rules: Sequence[Rule], kind: type, feature: str) -> str:
-    matching = [r for r in rules if type(r) is kind and r.feature == feature]
+    matching: list[Rule] = [r for r in rules if r.feature == feature and r.__class__ is kind]
     if not matching and kind is SchemaCheck:
-        matching = [r for r in rules if isinstance(r, SchemaCheck) and r.feature == "*"]
+        matching = [r for r in rules if r.feature == "*" and isinstance(r, SchemaCheck)]
     return matching[-1].severity if matching else "block"
 
 
@@ -233,7 +233,6 @@ def Validate(
     """Check ``statistics`` against ``schema``; drift against ``previous_statistics``; skew of the
     ``training_split`` against ``serving_statistics``. Every measured value is recorded."""
     import tensorflow_data_validation as tfdv
-
     from headwater.components.validation.report import render_validation
 
     node = f"node {ctx.node_id!r}"
@@ -267,7 +266,8 @@ def Validate(
                 f"{', '.join(sorted(wanted)[:6])}… — statistics from a different data set or schema; connect the "
                 "matching schema"
             )
-        previous = read_statistics(previous_statistics.path, split) if split in previous_splits else None
+        previous = (read_statistics(previous_statistics.path, split)
+                    if previous_statistics is not None and split in previous_splits else None)
         result = tfdv.validate_statistics(
             stats, checked, previous_statistics=previous,
             serving_statistics=serving if split == training_split else None,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from headwater.metadata.errors import ParameterError
 
@@ -121,7 +121,7 @@ class SchemaCheck:
         _check_severity(f"SchemaCheck({self.feature!r})", self.severity)
 
 
-Rule = Drift | Skew | Bounds | SchemaCheck
+Rule: TypeAlias = Drift | Skew | Bounds | SchemaCheck
 _KINDS: dict[str, type[Any]] = {"drift": Drift, "skew": Skew, "bounds": Bounds, "schema": SchemaCheck}
 
 
