@@ -185,10 +185,15 @@ def test_golden_penguin():
     package = compile_kfp_package(pipeline, image=IMAGE, pipeline_root="gs://headwater-example/penguin")
     message = parse(package.pipeline_spec)
     tasks = message.root.dag.tasks
-    assert set(tasks) == {"ingest", "transform", "train", "baseline", "evaluate", "push", "push-not-blessed"}
-    assert list(tasks["evaluate"].dependent_tasks) == ["baseline", "ingest", "train"]
+    assert set(tasks) == {"ingest", "statistics", "importschema", "previousstatistics", "validate", "transform",
+                          "train", "baseline", "evaluate", "push", "push-not-blessed"}
+    assert list(tasks["evaluate"].dependent_tasks) == ["baseline", "ingest", "train", "validate"]
+    passed = "inputs.parameter_values['pipelinechannel--validate-passed'] == true"
+    assert tasks["transform"].trigger_policy.condition == passed
     assert tasks["push"].trigger_policy.condition == \
-        "inputs.parameter_values['pipelinechannel--evaluate-blessed'] == true"
+        f"{passed} && inputs.parameter_values['pipelinechannel--evaluate-blessed'] == true"
+    assert tasks["push-not-blessed"].trigger_policy.condition == \
+        f"{passed} && !(inputs.parameter_values['pipelinechannel--evaluate-blessed'] == true)"
     assert message.components["comp-evaluate"].output_definitions.parameters["blessed"]
     params = message.root.input_definitions.parameters
     assert json_format.MessageToDict(params["train_steps"].default_value) == \

@@ -51,7 +51,10 @@ def test_penguin_end_to_end(tmp_path):
     copy_template("penguin", project, pipeline_name="my_penguins")
     first = _headwater("run", "pipeline.py", cwd=project)
     assert first.returncode == 0, first.stderr[-4000:]
-    assert "6 done" in first.stderr
+    assert "10 done" in first.stderr  # Ingest, Statistics, ImportSchema, PreviousStatistics, Validate, Transform, …
+    anomalies = _only(project / "runs" / "Validate" / "anomalies")
+    assert json.loads((anomalies / "validation.json").read_text())["passed"] is True
+    assert (anomalies / "report.html").is_file()
 
     runs = project / "runs"
     metrics = json.loads((_only(runs / "Evaluate" / "evaluation") / "metrics.json").read_text())
@@ -87,7 +90,7 @@ print(probs.shape, [round(float(sum(p)), 4) for p in probs])
     assert "(5, 3) [1.0, 1.0, 1.0, 1.0, 1.0]" in served.stdout
 
     again = _headwater("run", "pipeline.py", cwd=project)
-    assert again.returncode == 0 and "5 cached, 1 done" in again.stderr, again.stderr[-2000:]
+    assert again.returncode == 0 and "8 cached, 2 done" in again.stderr, again.stderr[-2000:]
     listed = _headwater("runs", "list", "--format", "json", cwd=project)
     assert [r["pipeline"] for r in json.loads(listed.stdout)] == ["my_penguins", "my_penguins"]
 
