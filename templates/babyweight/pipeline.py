@@ -19,8 +19,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from headwater.components import (EvalConfig, Evaluate, Ingest, LatestBlessedModel, Node, Param, Push, Train,
-                                  Transform, Tune)
+from headwater.components import (
+    EvalConfig,
+    Evaluate,
+    Ingest,
+    LatestBlessedModel,
+    Node,
+    Param,
+    Push,
+    Train,
+    Transform,
+    Tune,
+)
 from headwater.components.validation import Bounds, Drift, ImportSchema, PreviousStatistics, Statistics, Validate
 from headwater.pipelines import Pipeline
 

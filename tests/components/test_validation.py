@@ -62,10 +62,13 @@ def gated(root: Path, schema_file: Path | None, rules: list[Any] = RULES) -> Pip
         validate = Validate(statistics=stats.outputs.statistics, schema=schema.outputs.schema,
                             previous_statistics=previous.outputs.statistics, rules=rules)
         train = c.list_splits(examples=ingest.outputs.examples).with_id("train")
-        push = c.use_model(model=train.outputs.model).with_id("push")
+        push = c.publish(model=train.outputs.model).with_id("push")
         nodes += [schema, previous, validate, train, push]
-    return Pipeline(name="gated", root=str(root / "runs"), nodes=nodes,
-                    metadata=f"sqlite:///{root / 'runs' / 'metadata.sqlite'}")
+    return Pipeline(name="gated", root=str(root / "runs"), nodes=nodes, metadata=store_uri(root))
+
+
+def store_uri(root: Path) -> str:
+    return f"sqlite:///{root / 'runs' / 'metadata.sqlite'}"
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +100,7 @@ def test_clean_span_passes_then_drifted_span_is_blocked(project: dict[str, Any],
     clean = LocalRunner(max_workers=1).run(gated(root, schema))
     assert clean.ok, {n: r.error for n, r in clean.nodes.items() if r.error}
     assert [clean.nodes[n].state for n in ("Validate", "train", "push")] == ["done", "done", "done"]
-    store = connect(f"sqlite:///{root / 'runs' / 'metadata.sqlite'}")
+    store = connect(store_uri(root))
     [anomalies] = store.get_artifacts([clean.outputs("Validate", "anomalies")[0].id])
     props = anomalies.custom_properties
     # Below every threshold, and still recorded.
@@ -109,7 +112,17 @@ def test_clean_span_passes_then_drifted_span_is_blocked(project: dict[str, Any],
     assert {(m["feature"], m["measure"]) for m in doc["measurements"] if m["split"] == "train"} == {
         ("island", "linf"), ("body_mass_g", "jensen_shannon"), ("sex", "linf")}
     assert (Path(anomalies.uri) / "Split-train" / "SchemaDiff.pb").is_file()
+    # `headwater lineage --explain` shows the validation of the pushed model's data, values included.
     capsys.readouterr()
+    [pushed] = clean.outputs("push", "pushed")
+    assert cli(["lineage", str(pushed.id), "--explain", "--metadata", store_uri(root)]) == 0
+    text = capsys.readouterr().out
+    assert f"validated: passed (0 blocking, 0 warnings) — ExampleAnomalies #{anomalies.id}" in text
+    drift = props["drift"]["body_mass_g"]["jensen_shannon"]
+    assert f"drift body_mass_g: jensen_shannon {drift}" in text
+    assert cli(["lineage", str(pushed.id), "--explain", "-f", "json", "--metadata", store_uri(root)]) == 0
+    [source] = json.loads(capsys.readouterr().out)["data"]
+    assert source["validation"][0]["drift"]["island"] == props["drift"]["island"]
 
     penguins_csv(root / "data" / "penguins-3.csv", years=[2009])
     corrupt(root / "data" / "penguins-3.csv", kilograms=True)
