@@ -23,6 +23,7 @@ from headwater.components.validation import (
     ImportSchema,
     PreviousStatistics,
     SchemaCheck,
+    Skew,
     Statistics,
     Validate,
     render_html,
@@ -225,3 +226,28 @@ def test_statistics_from_a_different_schema_are_refused(project: dict[str, Any],
     assert result.nodes["Validate"].state == "failed"
     assert "share no feature with the schema" in (result.nodes["Validate"].error or "")
     assert result.nodes["train"].state == "blocked"
+
+
+def test_skew_between_training_and_serving_data_is_measured_and_blocks(project: dict[str, Any],
+                                                                        tmp_path: Path) -> None:
+    penguins_csv(tmp_path / "data" / "penguins-1.csv", years=[2007])
+    penguins_csv(tmp_path / "serving" / "penguins.csv", years=[2007])
+    corrupt(tmp_path / "serving" / "penguins.csv", island="Dream")  # serving sees no Biscoe penguin
+    ingest = Ingest(input_base=str(tmp_path / "data"), pattern="penguins-{SPAN}.csv", label="species")
+    serving = Ingest(input_base=str(tmp_path / "serving"), label="species").with_id("IngestServing")
+    stats = Statistics(examples=ingest.outputs.examples)
+    serving_stats = Statistics(examples=serving.outputs.examples).with_id("ServingStatistics")
+    schema = ImportSchema(schema_file=str(project["schema"]))
+    validate = Validate(statistics=stats.outputs.statistics, schema=schema.outputs.schema,
+                        serving_statistics=serving_stats.outputs.statistics,
+                        rules=[Skew("island", linf=0.2), Skew("sex", linf=0.2)])
+    train = c.list_splits(examples=ingest.outputs.examples).with_id("train")
+    pipeline = Pipeline(name="skew", root=str(tmp_path / "runs"), metadata=store_uri(tmp_path),
+                        nodes=[ingest, serving, stats, serving_stats, schema, validate, train])
+    result = LocalRunner(max_workers=1, quiet=True).run(pipeline)
+    assert result.nodes["train"].state == "blocked"
+    assert "feature 'island' (train): skew — L-infinity distance" in (result.nodes["train"].error or "")
+    assert "against the serving data is above the threshold 0.2" in (result.nodes["train"].error or "")
+    [anomalies] = connect(store_uri(tmp_path)).get_artifacts([result.outputs("Validate", "anomalies")[0].id])
+    skew = anomalies.custom_properties["skew"]
+    assert skew["island"]["linf"] > 0.2 and skew["sex"]["linf"] < 0.2  # both recorded
