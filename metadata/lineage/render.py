@@ -368,7 +368,7 @@ def _validation_lines(validations: Iterable[Mapping[str, Any]]) -> list[str]:
         passed = v.get("passed")
         verdict = "passed" if passed == 1 else "BLOCKED" if passed == 0 else "verdict not recorded"
         counts = f" ({v.get('anomaly_count', 0)} blocking, {v.get('warning_count', 0)} warnings)"
-        out.append(f"    validated: {verdict}{counts} — {v['anomalies']} {v['uri']}")
+        out.append(f"    validated: {verdict}{counts} — {v.get('label', v['anomalies'])} {v['uri']}")
         for rule in ("drift", "skew"):
             for feature, values in sorted((v.get(rule) or {}).items()):
                 shown = ", ".join(f"{m} {_value(x)}" for m, x in sorted(values.items()))

@@ -45,6 +45,6 @@ def validations_of(store: Any, examples_id: int) -> tuple[dict[str, Any], ...]:
     found = []
     for proto in sorted(anomalies, key=lambda a: a.id):
         node = artifact_node(proto)
-        found.append({"anomalies": node.key, "uri": node.uri,
+        found.append({"anomalies": node.key, "label": node.label, "uri": node.uri,
                       **{k: node.get(k) for k in _VALUES if node.get(k) is not None}})
     return tuple(found)
