@@ -14,6 +14,12 @@ from typing import Any
 
 __all__ = ["cmd_schema_diff", "cmd_schema_infer", "register"]
 
+_DESCRIPTION = """\
+Create a curated schema (schema.pbtxt) from a run's statistics, and show what new statistics would
+change in it, one line a reviewer can read per change. STATISTICS is an ExampleStatistics artifact: its
+folder, its ML Metadata artifact id, or a run id (the statistics that run produced), read through
+--metadata or --root like the other read-only commands.
+"""
 _EPILOG = """\
 examples:
   headwater schema infer runs/Statistics/statistics/4 -o schema/schema.pbtxt
@@ -83,7 +89,8 @@ def register(sub: Any) -> None:
     from headwater.pipelines.cli import add_store_options
 
     schema = sub.add_parser("schema", help="create and review the curated data schema",
-                            description=__doc__, epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                            description=_DESCRIPTION, epilog=_EPILOG,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     ssub = schema.add_subparsers(dest="schema_command", metavar="COMMAND")
     infer = ssub.add_parser("infer", help="write a schema.pbtxt inferred from statistics",
                             description="Write a tensorflow-metadata schema inferred (TFDV) from statistics.")
