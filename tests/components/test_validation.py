@@ -251,3 +251,17 @@ def test_skew_between_training_and_serving_data_is_measured_and_blocks(project: 
     [anomalies] = connect(store_uri(tmp_path)).get_artifacts([result.outputs("Validate", "anomalies")[0].id])
     skew = anomalies.custom_properties["skew"]
     assert skew["island"]["linf"] > 0.2 and skew["sex"]["linf"] < 0.2  # both recorded
+
+
+def test_schema_infer_keeps_a_curated_file_and_names_bad_sources(project: dict[str, Any], tmp_path: Path,
+                                                                 capsys: Any) -> None:
+    curated = tmp_path / "schema.pbtxt"
+    curated.write_text("# reviewed by hand\n")
+    assert cli(["schema", "infer", project["stats"].uri, "-o", str(curated)]) == 2
+    assert "exists; it is the curated schema — pass --force to replace it" in capsys.readouterr().err
+    assert curated.read_text() == "# reviewed by hand\n"
+    assert cli(["schema", "infer", str(tmp_path), "-o", str(tmp_path / "new.pbtxt")]) == 2
+    assert "holds no Split-<name>/FeatureStats.pb; give the folder of an ExampleStatistics artifact" in \
+        capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="is neither an ExampleStatistics folder"):
+        render_html(tmp_path)
