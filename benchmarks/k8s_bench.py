@@ -34,8 +34,8 @@ REPO = HERE.parent
 sys.path[:0] = [str(REPO / "tests" / "k8s"), str(REPO / "tests" / "support")]
 
 from headwater.metadata import connect  # noqa: E402
-from headwater.pipelines.k8s_manifests import LABEL_EXECUTION, KubernetesConfig  # noqa: E402
 from headwater.pipelines.kubernetes import KubernetesRunner  # noqa: E402
+from headwater.pipelines.kubernetes.manifests import LABEL_EXECUTION, KubernetesConfig  # noqa: E402
 from k8s_pipelines import fan_out  # noqa: E402
 
 

@@ -34,7 +34,7 @@ def main() -> None:
     import hw_test_components as c
     from headwater.metadata import connect
     from headwater.pipelines import Pipeline
-    from headwater.pipelines.compile_kfp import compile_kfp
+    from headwater.pipelines.kfp.compile import compile_kfp
 
     with tempfile.TemporaryDirectory(prefix="kfp-bench-") as tmp:
         uri = f"sqlite:///{tmp}/md.sqlite"

@@ -22,6 +22,7 @@ from headwater.components.api import (
 )
 from headwater.components.evaluate import ChangeThreshold, EvalConfig, Evaluate, Metric, Slice, ValueThreshold
 from headwater.components.ingest import Ingest
+from headwater.components.placement import Placement, Toleration
 from headwater.components.push import Push
 from headwater.components.resolvers import LatestArtifact, LatestBlessedModel, SpanRange
 from headwater.components.train import Train
@@ -63,11 +64,13 @@ __all__ = [
     "Node",
     "Output",
     "Param",
+    "Placement",
     "Push",
     "ResolverContext",
     "Resources",
     "Slice",
     "SpanRange",
+    "Toleration",
     "Train",
     "Transform",
     "Tune",

@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from headwater.components import storage
+from headwater.components._layout import EXAMPLES_FILE_PREFIX, EXAMPLES_FILE_SUFFIX, SCHEMA_FILE, split_dir
+from headwater.components._loader import load_module_from_file
+from headwater.components.errors import InputDataError, UserCodeError
 from headwater.components.storage import FileInfo, file_info, is_url, join, makedirs
 from headwater.components.storage import glob as glob_files
 from headwater.metadata.artifact import Artifact
-from headwater.metadata.errors import InputDataError, UserCodeError
 
 __all__ = [
     "EXAMPLES_FILE_PREFIX",
@@ -61,11 +63,6 @@ __all__ = [
     "write_schema",
 ]
 
-#: Examples data files, as TFX names them: ``Split-<name>/data_tfrecord-00000-of-00001.gz``.
-EXAMPLES_FILE_PREFIX = "data_tfrecord"
-EXAMPLES_FILE_SUFFIX = ".gz"
-#: The Schema artifact's file (tensorflow-metadata ``Schema`` in text format).
-SCHEMA_FILE = "schema.pbtxt"
 
 def open_file(path: str, mode: str = "rb") -> IO[Any]:
     """Open a local path or an object-store URL in ``"rb"`` or ``"wb"`` mode."""
@@ -167,7 +164,7 @@ def read_tfrecords(path: str, *, verify: bool = True) -> Iterator[bytes]:
 # ---------------------------------------------------------------------------------- artifact layout
 def split_uri(examples_uri: str, split: str) -> str:
     """``<uri>/Split-<split>``, TFX's folder for one split."""
-    return join(examples_uri, f"Split-{split}")
+    return join(examples_uri, split_dir(split))
 
 
 def examples_file_pattern(examples_uri: str, split: str) -> str:
@@ -272,8 +269,6 @@ def load_user_function(module_file: str | None, function: str | None, *, what: s
     the module is the user's (:class:`UserCodeError`).
     """
     import importlib
-
-    from headwater.components._loader import load_module_from_file
 
     name = function or default_name
     if not module_file:

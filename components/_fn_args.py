@@ -60,7 +60,7 @@ def _record_batch_factory(file_pattern: str | Sequence[str], options: Any, schem
 
 
 def _check_patterns(patterns: list[str]) -> None:
-    from headwater.metadata.errors import InputDataError
+    from headwater.components.errors import InputDataError
 
     if not patterns:
         raise InputDataError("no example files to read: the file pattern list is empty")

@@ -35,7 +35,7 @@ def prefer_tf_keras() -> None:
     # Until first use this is TensorFlow's lazy loader; afterwards the Keras module it resolved to.
     resolved = getattr(keras_attr, "__name__", "") if type(keras_attr).__name__ == "module" else ""
     if resolved.startswith("keras.") and os.environ["TF_USE_LEGACY_KERAS"] in ("1", "true", "True"):
-        from headwater.metadata.errors import RunnerError
+        from headwater.components.errors import RunnerError
 
         raise RunnerError(
             "tf.keras is already Keras 3 in this process: something used tf.keras before "

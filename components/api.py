@@ -22,15 +22,23 @@ import keyword
 import os
 import re
 import sys
-import types as pytypes
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
+from headwater.components._typing import (
+    coerce_value,
+    matches,
+    param_type_ok,
+    strip_optional,
+    type_name,
+)
+from headwater.components.errors import ComponentDefinitionError
+from headwater.components.placement import Placement, check_gpu, check_image
+from headwater.components.placement import at_caller as _at_caller
 from headwater.metadata.artifact import Artifact
-from headwater.metadata.errors import ComponentDefinitionError
 
 __all__ = [
     "Channel",
@@ -72,7 +80,6 @@ Input = Annotated[T, _INPUT]
 Output = Annotated[T, _OUTPUT]
 
 ParamValue = Any
-_PARAM_SCALARS = (int, float, str, bool)
 _ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 
 
@@ -118,80 +125,7 @@ class Param:
 
     def coerce(self, value: Any) -> Any:
         """Convert a value given on the command line (a string) or in Python to this parameter's type."""
-        return coerce_value(value, self.type, what=f"runtime parameter {self.name!r}")
-
-
-def coerce_value(value: Any, kind: Any, *, what: str) -> Any:
-    """Coerce ``value`` to ``kind`` (int/float/str/bool/list/dict); strings are parsed (``--param k=v``)."""
-    from headwater.metadata.errors import ParameterError
-
-    if kind is None or value is None:
-        return value
-    origin = get_origin(kind) or kind
-    if isinstance(value, str) and origin is not str:
-        import json
-
-        text = value.strip()
-        try:
-            if origin is bool:
-                lowered = text.lower()
-                if lowered not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(text)
-                return lowered in ("true", "1", "yes")
-            if origin is int:
-                return int(text)
-            if origin is float:
-                return float(text)
-            if origin in (list, dict):
-                value = json.loads(text)
-        except ValueError:
-            raise ParameterError(
-                f"{what} expects {_type_name(kind)}, got {value!r}; pass e.g. "
-                f"{_example_of(kind)}"
-            ) from None
-    if origin is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not _matches(value, kind):
-        raise ParameterError(
-            f"{what} expects {_type_name(kind)}, got {type(value).__name__} {value!r}"
-        )
-    return value
-
-
-def _example_of(kind: Any) -> str:
-    origin = get_origin(kind) or kind
-    return {int: "42", float: "0.5", bool: "true", list: "'[1, 2]'", dict: "'{\"k\": 1}'"}.get(origin, "text")
-
-
-def _type_name(kind: Any) -> str:
-    if get_origin(kind) in (Union, pytypes.UnionType):
-        return " | ".join(_type_name(a) for a in get_args(kind))
-    if get_origin(kind) is not None:
-        return repr(kind).replace("typing.", "")
-    return getattr(kind, "__name__", repr(kind))
-
-
-def _matches(value: Any, kind: Any) -> bool:
-    origin = get_origin(kind)
-    if origin in (Union, pytypes.UnionType):
-        return any(_matches(value, a) for a in get_args(kind))
-    if kind is type(None):
-        return value is None
-    if kind is Any:
-        return True
-    if origin is list:
-        (inner,) = get_args(kind) or (Any,)
-        return isinstance(value, list) and all(_matches(v, inner) for v in value)
-    if origin is dict:
-        k, v = get_args(kind) or (str, Any)
-        return isinstance(value, dict) and all(_matches(a, k) and _matches(b, v) for a, b in value.items())
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind in (list, dict):
-        return isinstance(value, kind)
-    return isinstance(value, kind)
+        return coerce_value(value, self.type, what=f"runtime parameter {self.name!r}", parameter=self.name)
 
 
 @dataclass(frozen=True)
@@ -203,6 +137,7 @@ class Resources:
     gpu: int = 0
     cpu_limit: str | None = None
     memory_limit: str | None = None
+    gpu_toleration: bool = False  # add the usual ``nvidia.com/gpu`` NoSchedule toleration
 
 
 @dataclass(frozen=True)
@@ -248,6 +183,8 @@ class ComponentSpec:
     code_params: tuple[str, ...] = ()
     warm_imports: tuple[str, ...] = ()
     description: str = ""
+    image: str | None = None  # the container image its nodes run in (Kubernetes, KFP) unless they say otherwise
+    placement: Placement | None = None
 
 
 class Component:
@@ -400,6 +337,8 @@ class Node:
     retries: int = 0
     resources: Resources = field(default_factory=Resources)
     timeout_seconds: int | None = None
+    image: str | None = None
+    placement: Placement | None = None
 
     @property
     def outputs(self) -> _Outputs:
@@ -416,9 +355,40 @@ class Node:
         return replace(self, retries=retries)
 
     def with_resources(
-        self, cpu: str | float | None = None, memory: str | None = None, gpu: int = 0, **limits: str
+        self, cpu: str | float | None = None, memory: str | None = None, gpu: int = 0, *,
+        gpu_toleration: bool = False, **limits: str
     ) -> Node:
-        return replace(self, resources=Resources(str(cpu) if cpu is not None else None, memory, gpu, **limits))
+        """Requests (and ``cpu_limit``/``memory_limit``) on Kubernetes; ``gpu`` becomes ``nvidia.com/gpu``
+        requests and limits, ``gpu_toleration=True`` adds the toleration of GPU nodes' usual taint."""
+        with _at_caller():
+            gpus = check_gpu(gpu, f"node {self.id!r}: with_resources")
+        return replace(self, resources=Resources(str(cpu) if cpu is not None else None, memory, gpus, **limits,
+                                                 gpu_toleration=bool(gpu_toleration)))
+
+    def with_image(self, image: str) -> Node:
+        """A copy running in container ``image`` on Kubernetes and KFP (the local runner ignores it)."""
+        with _at_caller():
+            return replace(self, image=check_image(image, f"node {self.id!r}: with_image"))
+
+    def with_placement(self, placement: Placement) -> Node:
+        """A copy placed by ``placement`` (node selector, tolerations, node pool, service account) on top of
+        its component's placement."""
+        with _at_caller():
+            if not isinstance(placement, Placement):
+                raise ComponentDefinitionError(
+                    f"node {self.id!r}: with_placement takes a Placement(...), not {placement!r}")
+        return replace(self, placement=placement)
+
+    @property
+    def effective_image(self) -> str | None:
+        """The node's image, else its component's (``None``: the runner's ``--image``)."""
+        return self.image or self.component.spec.image
+
+    @property
+    def effective_placement(self) -> Placement | None:
+        """The component's placement with the node's on top (``None`` when neither says anything)."""
+        base = self.component.spec.placement
+        return base.merged(self.placement) if base is not None else self.placement
 
     def with_timeout(self, seconds: int) -> Node:
         return replace(self, timeout_seconds=seconds)
@@ -440,28 +410,6 @@ def _artifact_class(annotation: Any) -> type[Artifact] | None:
     return annotation if isinstance(annotation, type) and issubclass(annotation, Artifact) else None
 
 
-def _param_type_ok(kind: Any) -> bool:
-    origin = get_origin(kind)
-    if kind in _PARAM_SCALARS or kind in (list, dict) or kind is Any:
-        return True
-    if origin in (Union, pytypes.UnionType):
-        return all(a is type(None) or _param_type_ok(a) for a in get_args(kind))
-    if origin is list:
-        return all(_param_type_ok(a) for a in get_args(kind))
-    if origin is dict:
-        args = get_args(kind)
-        return not args or (args[0] is str and _param_type_ok(args[1]))
-    return False
-
-
-def _strip_optional(annotation: Any) -> tuple[Any, bool]:
-    if get_origin(annotation) in (Union, pytypes.UnionType):
-        args = [a for a in get_args(annotation) if a is not type(None)]
-        if len(args) == 1 and len(get_args(annotation)) == 2:
-            return args[0], True
-    return annotation, False
-
-
 def build_spec(
     fn: Callable[..., Any],
     *,
@@ -470,6 +418,27 @@ def build_spec(
     kind: Literal["executor", "resolver"] = "executor",
     code_params: tuple[str, ...] = (),
     warm_imports: tuple[str, ...] = (),
+) -> ComponentSpec:
+    """The frozen spec of ``fn``'s signature; a bad declaration raises ComponentDefinitionError with the
+    function's ``file`` and ``line``."""
+    try:
+        return _build_spec(fn, name=name, version=version, kind=kind, code_params=code_params,
+                           warm_imports=warm_imports)
+    except ComponentDefinitionError as exc:
+        code = getattr(fn, "__code__", None)
+        if code is not None and exc.file is None:
+            exc.file, exc.line = code.co_filename, code.co_firstlineno
+        raise
+
+
+def _build_spec(
+    fn: Callable[..., Any],
+    *,
+    name: str | None,
+    version: str,
+    kind: Literal["executor", "resolver"],
+    code_params: tuple[str, ...],
+    warm_imports: tuple[str, ...],
 ) -> ComponentSpec:
     where = f"component {fn.__qualname__!r} ({_location(fn)})"
     if not callable(fn) or not inspect.isfunction(fn):
@@ -481,7 +450,7 @@ def build_spec(
     ret = hints.get("return", None)
     if kind == "executor" and ret is not None and ret is not type(None):
         raise ComponentDefinitionError(
-            f"{where} returns {_type_name(ret)}; components return None and write their results to "
+            f"{where} returns {type_name(ret)}; components return None and write their results to "
             "Output[...] arguments"
         )
     inputs: dict[str, InputSpec] = {}
@@ -500,7 +469,7 @@ def build_spec(
         if annotation is ExecutionContext or (kind == "resolver" and annotation is ResolverContext):
             context_arg = pname
             continue
-        inner, optional = _strip_optional(annotation)
+        inner, optional = strip_optional(annotation)
         if get_origin(inner) is Annotated:
             base, *meta = get_args(inner)
             is_list = get_origin(base) is list
@@ -509,7 +478,7 @@ def build_spec(
                 if art is None or is_list:
                     raise ComponentDefinitionError(
                         f"{where}: argument {pname!r}: Output[...] takes one artifact type such as "
-                        f"types.Model, got {_type_name(base)}"
+                        f"types.Model, got {type_name(base)}"
                     )
                 if optional:
                     raise ComponentDefinitionError(f"{where}: output {pname!r} cannot be optional")
@@ -519,7 +488,7 @@ def build_spec(
                 if art is None:
                     raise ComponentDefinitionError(
                         f"{where}: argument {pname!r}: Input[...] takes an artifact type such as "
-                        f"types.Examples (or list[types.Examples]), got {_type_name(base)}"
+                        f"types.Examples (or list[types.Examples]), got {type_name(base)}"
                     )
                 has_default = p.default is not inspect.Parameter.empty
                 if has_default and p.default is not None:
@@ -533,17 +502,17 @@ def build_spec(
                 f"{where}: argument {pname!r} is annotated with the artifact type {inner.__name__} "
                 f"directly; write Input[{inner.__name__}] or Output[{inner.__name__}]"
             )
-        if not _param_type_ok(annotation):
+        if not param_type_ok(annotation):
             raise ComponentDefinitionError(
-                f"{where}: parameter {pname!r} has unsupported type {_type_name(annotation)}; parameters "
+                f"{where}: parameter {pname!r} has unsupported type {type_name(annotation)}; parameters "
                 "are int, float, str, bool, or lists/dicts of those (use Input[...]/Output[...] for artifacts)"
             )
         if pname.startswith("_") or keyword.iskeyword(pname):
             raise ComponentDefinitionError(f"{where}: parameter {pname!r} must not start with '_'")
         default = p.default
-        if default is not inspect.Parameter.empty and default is not None and not _matches(default, annotation):
+        if default is not inspect.Parameter.empty and default is not None and not matches(default, annotation):
             raise ComponentDefinitionError(
-                f"{where}: parameter {pname!r} defaults to {default!r}, which is not {_type_name(annotation)}"
+                f"{where}: parameter {pname!r} defaults to {default!r}, which is not {type_name(annotation)}"
             )
         params[pname] = ParameterSpec(pname, annotation, default)
     for code_param in code_params:
@@ -598,6 +567,8 @@ def component(
     skip_if: Callable[[dict[str, list[Artifact]], dict[str, Any]], str | None] | None = None,
     on_skip: Callable[[dict[str, Artifact], str], None] | None = None,
     warm_imports: tuple[str, ...] = (),
+    image: str | None = None,
+    placement: Placement | None = None,
     gate: Callable[[Mapping[str, Sequence[Artifact]]], str | None] | None = None,
 ) -> Callable[[Callable[..., Any]], Component]: ...
 
@@ -613,6 +584,8 @@ def component(
     skip_if: Callable[[dict[str, list[Artifact]], dict[str, Any]], str | None] | None = None,
     on_skip: Callable[[dict[str, Artifact], str], None] | None = None,
     warm_imports: tuple[str, ...] = (),
+    image: str | None = None,
+    placement: Placement | None = None,
     gate: Callable[[Mapping[str, Sequence[Artifact]]], str | None] | None = None,
 ) -> Component | Callable[[Callable[..., Any]], Component]:
     """Declare a component from a typed function (usable as ``@component`` or ``@component(...)``).
@@ -623,13 +596,21 @@ def component(
     external inputs (files) to the cache key; ``skip_if(inputs, parameters)`` returning a reason makes the
     runner skip the executor and publish the outputs after ``on_skip(outputs, reason)``;
     ``warm_imports`` name heavy modules (e.g. ``"tensorflow"``) that local worker processes import ahead of
-    time, while earlier nodes run, so the node does not pay for the import; ``gate(outputs)`` returning a
-    reason makes the node a data gate: the nodes that consume the data it checked do not run (state
-    ``blocked``; :mod:`headwater.pipelines.gates`).
+    time, while earlier nodes run, so the node does not pay for the import. ``image`` and ``placement`` are
+    the container image and placement of the component's nodes on Kubernetes and KFP (a node's
+    ``with_image`` / ``with_placement`` override them; the local runner ignores both). ``gate(outputs)``
+    returning a reason makes the node a data gate: the nodes that consume the data it checked do not run
+    (state ``blocked``; :mod:`headwater.pipelines.gates`).
     """
 
     def wrap(f: Callable[..., Any]) -> Component:
         spec = build_spec(f, name=name, version=version, code_params=code_params, warm_imports=warm_imports)
+        if image is not None or placement is not None:
+            where = f"component {f.__qualname__!r} ({_location(f)})"
+            if placement is not None and not isinstance(placement, Placement):
+                raise ComponentDefinitionError(f"{where}: placement takes a Placement(...), not {placement!r}")
+            spec = replace(spec, image=check_image(image, where) if image is not None else None,
+                           placement=placement)
         return Component(f, spec, input_fingerprint=input_fingerprint, skip_if=skip_if, on_skip=on_skip,
                          gate=gate)
 
@@ -660,7 +641,7 @@ def resolver(
 
 def load_component(module: str, function: str, source_file: str | None) -> Component:
     """Find a component by module and qualified name (in a worker process), loading its file if needed."""
-    from headwater.metadata.errors import ExecutorContractError
+    from headwater.components.errors import ExecutorContractError
 
     mod = sys.modules.get(module)
     if mod is None:
@@ -670,7 +651,12 @@ def load_component(module: str, function: str, source_file: str | None) -> Compo
             import importlib
 
             mod = importlib.import_module(module)
-        except ImportError:
+        except ImportError as exc:
+            if source_file and not os.path.isfile(source_file):  # neither the module nor its file is here
+                raise ModuleNotFoundError(f"no module {module!r} and no file {source_file}", name=module) from None
+            if isinstance(exc, ModuleNotFoundError) and exc.name not in (None, module, "__main__") \
+                    and not module.startswith(f"{exc.name}."):
+                raise  # the module is here, something it imports is not
             if not source_file:
                 raise ExecutorContractError(
                     f"cannot import module {module!r} of component {function!r}; make it importable "

@@ -27,7 +27,10 @@ from typing import Any
 
 from headwater.components import storage
 from headwater.components._boundary import _UserCodeFailure, user_code
+from headwater.components._contract import headwater_version, import_problem, missing_modules, spec_problem, this_image
+from headwater.components.api import ExecutionContext, load_component
 from headwater.metadata.artifact import Artifact
+from headwater.metadata.errors import HeadwaterError
 
 __all__ = [
     "API_VERSION",
@@ -61,6 +64,9 @@ class ExecutionSpec:
     beam_args: tuple[str, ...] = ()
     attempt: int = 1
     api_version: str = API_VERSION
+    #: The headwater version of the orchestrator that made the spec (``None`` in specs of headwater < 0.2);
+    #: the executor entrypoint in a pod refuses a spec from another release (see ``_contract``).
+    headwater_version: str | None = field(default_factory=headwater_version)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -73,6 +79,7 @@ class ExecutionSpec:
         _check_version(data, "ExecutionSpec")
         fields = {k: v for k, v in data.items() if k != "kind"}
         fields["beam_args"] = tuple(fields.get("beam_args") or ())
+        fields.setdefault("headwater_version", None)  # a spec written before the field existed
         return cls(**fields)
 
 
@@ -112,7 +119,7 @@ class ExecutorResult:
 
 
 def _check_version(data: Mapping[str, Any], kind: str) -> None:
-    from headwater.metadata.errors import ExecutorContractError
+    from headwater.components.errors import ExecutorContractError
 
     version = data.get("api_version")
     if version != API_VERSION or data.get("kind", kind) != kind:
@@ -229,14 +236,26 @@ def run_execution(spec: ExecutionSpec) -> ExecutorResult:
 
 
 def _run_execution(spec: ExecutionSpec) -> ExecutorResult:
-    from headwater.components.api import ExecutionContext, load_component
-    from headwater.metadata.errors import HeadwaterError
-
     started = time.time()
     with _capture_output(spec.log_path):
         try:
-            comp = load_component(spec.component_module, spec.component_function, spec.component_file)
+            try:
+                comp = load_component(spec.component_module, spec.component_function, spec.component_file)
+            except ImportError as exc:  # the module, or something it imports, is not in this image
+                from headwater.components.errors import ExecutorContractError
+
+                raise ExecutorContractError(import_problem(exc, spec.component_function, spec.component_module),
+                                            node_id=spec.node_id) from exc
             cspec = comp.spec
+            absent = missing_modules(cspec.warm_imports)
+            if absent:
+                from headwater.components.errors import ExecutorContractError
+
+                raise ExecutorContractError(
+                    f"component {cspec.name!r} needs {', '.join(map(repr, absent))}, which {this_image()} does "
+                    "not have: build the image with the extras the component needs (headwater k8s dockerfile "
+                    "--extra ml writes one) or give the node an image that has them (node.with_image(...))",
+                    node_id=spec.node_id)
             kwargs: dict[str, Any] = dict(spec.parameters)
             for key, arts in spec.inputs.items():
                 artifacts = [Artifact.from_json(a) for a in arts]
@@ -276,7 +295,7 @@ def _run_execution(spec: ExecutionSpec) -> ExecutorResult:
             # A built-in component's deliberate, explained error (bad input data, refused push, ...).
             tb = _user_traceback(exc)
             sys.stderr.write(tb)
-            from headwater.metadata.errors import UserCodeError
+            from headwater.components.errors import UserCodeError
 
             user = isinstance(exc, UserCodeError) or cspec.module.split(".")[0] != "headwater"
             return ExecutorResult.failure(spec.execution_id, type(exc).__name__, str(exc), tb,
@@ -317,8 +336,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prepare_process()
     raw = sys.stdin.read() if args.spec == "-" else storage.read_bytes(args.spec).decode()
-    spec = ExecutionSpec.from_json(json.loads(raw))
-    result = run_execution(spec)
+    data = json.loads(raw)
+    problem = spec_problem(data, API_VERSION) if isinstance(data, dict) else "the execution spec is not a JSON object"
+    if problem:  # the orchestrator and this image disagree: say so instead of failing somewhere later
+        node = data.get("node_id", "?") if isinstance(data, dict) else "?"
+        message = f"node {node!r} cannot run here: {problem}"
+        print(f"headwater: {message}", file=sys.stderr, flush=True)
+        execution_id = data.get("execution_id", 0) if isinstance(data, dict) else 0
+        result = ExecutorResult.failure(int(execution_id or 0), "ExecutorContractError", message)
+    else:
+        result = run_execution(ExecutionSpec.from_json(data))
     text = json.dumps(result.to_json())
     if args.result == "-":
         print(text)

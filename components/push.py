@@ -16,9 +16,14 @@ what TF Serving's file-system source watches — on a local disk, or directly on
   (:class:`~headwater.metadata.errors.PushRefusedError`) anything not BLESSED, or blessed for another model;
 * never replaces an existing version, and on a local file system is atomic: the model is copied into a
   hidden temporary sibling (``.push-tmp-*``, ignored by TF Serving) and renamed into place; a lock file
-  serialises concurrent pushes to one destination;
-* is idempotent: when the latest version already holds this very model (same content fingerprint),
-  no new version is made; the PushedModel then records that version and ``pushed_new_version=0``.
+  serialises concurrent pushes to one destination; each push holds a lock on its temporary copy, and
+  sweeps (under the destination's lock) the copies whose lock is free — those of killed pushes;
+* never follows a link out of the destination: the lock file is opened ``O_NOFOLLOW``, only ASCII-digit
+  names are versions, a number taken by anything (even a dangling link) is skipped, and a version that
+  is (or holds) a link is never fingerprinted through;
+* is idempotent per model content: when the newest version already holds a model with this content
+  fingerprint, no new version is made; the PushedModel then records that version and
+  ``pushed_new_version=0``.
 
 Object stores (``s3://``, ``gs://``, any URL :mod:`headwater.components.storage` reads) have neither
 rename nor locks, so a push there does the closest honest thing:
@@ -68,10 +73,20 @@ from pathlib import Path
 from typing import Any
 
 from headwater.components import storage
+from headwater.components._layout import BLESSED_FILE, NOT_BLESSED_FILE, SAVED_MODEL_FILE, serving_model_path
 from headwater.components.api import ExecutionContext, Input, Output, component
+from headwater.components.errors import PushRefusedError
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
-from headwater.metadata.errors import PushRefusedError, StorageError
+from headwater.metadata.conventions import (
+    A_BLESSED,
+    A_BLESSING_MESSAGE,
+    A_CURRENT_MODEL_ID,
+    A_PUSHED,
+    A_PUSHED_DESTINATION,
+    A_PUSHED_VERSION,
+)
+from headwater.metadata.errors import StorageError
 
 __all__ = ["CLAIMS_DIR", "PUSH_RECORD", "Push", "model_fingerprint", "push_model"]
 
@@ -81,7 +96,6 @@ _LOCK = ".headwater-push.lock"
 _TMP_PREFIX = ".push-tmp-"
 #: Under an object-store destination: one small object per push in flight, naming the version it claims.
 CLAIMS_DIR = ".headwater-push-claims"
-_SAVED_MODEL = "saved_model.pb"
 #: How often a pusher that lost a version number to a concurrent one tries the next number.
 _CLAIM_ATTEMPTS = 20
 
@@ -100,24 +114,85 @@ def model_fingerprint(model_dir: str | os.PathLike[str]) -> str:
 
 
 def _versions(base: Path) -> list[int]:
-    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
+    """Every version number taken at ``base``: ASCII-digit names of any kind (folder, file, link)."""
+    return sorted(n for n in (_number(name) for name in os.listdir(base)) if n is not None)
 
 
-def _recorded_fingerprint(version_dir: Path) -> str:
+def _recorded_fingerprint(version_dir: Path) -> str | None:
+    """The fingerprint of a pushed version, or None when it cannot be told without leaving ``version_dir``
+    (a link, or a folder holding links: never followed, so never fingerprinted through)."""
+    if version_dir.is_symlink() or not version_dir.is_dir():
+        return None
     try:
-        return str(json.loads((version_dir / PUSH_RECORD).read_text())["fingerprint"])
+        fd = os.open(version_dir / PUSH_RECORD, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd) as handle:
+            return str(json.load(handle)["fingerprint"])
     except (OSError, ValueError, KeyError, TypeError):
-        return model_fingerprint(version_dir)  # pushed by something else: look at the files themselves
+        pass
+    if any(p.is_symlink() for p in version_dir.rglob("*")):
+        return None
+    return model_fingerprint(version_dir)  # pushed by something else: look at the files themselves
+
+
+def _open_nofollow(path: Path) -> int:
+    """Open (creating) ``path`` for locking, refusing a link planted there."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PushRefusedError(
+                f"cannot push to {path.parent}: {path.name} is a link; Push only writes inside its destination. "
+                "Remove the link (no push is running while it is there)", artifact_uri=str(path.parent),
+            ) from None
+        raise
 
 
 @contextlib.contextmanager
 def _locked(base: Path) -> Iterator[None]:
-    with open(base / _LOCK, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    fd = _open_nofollow(base / _LOCK)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _sweep_stale(base: Path) -> None:
+    """Delete temporary copies left by dead pushes (held under the destination's lock).
+
+    A push holds a shared lock on its temporary folder from creating it until it is renamed or removed;
+    the kernel drops that lock when the process dies (Ctrl-C, SIGTERM, kill -9), so a folder whose lock
+    can be taken belongs to nobody."""
+    for entry in os.scandir(base):
+        if not entry.name.startswith(_TMP_PREFIX) or entry.is_symlink() or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a live push holds it
+            os.close(fd)
+            continue
+        try:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        finally:
+            os.close(fd)
+
+
+def _new_temp(base: Path) -> tuple[Path, int]:
+    """A temporary folder for one push, made and locked (shared) under the destination's lock."""
+    with _locked(base):
+        _sweep_stale(base)
+        tmp = base / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+        tmp.mkdir()
+        fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    return tmp, fd
 
 
 def _not_writable(base: str, why: str) -> PushRefusedError:
@@ -130,12 +205,10 @@ def _not_writable(base: str, why: str) -> PushRefusedError:
 
 def _blessing_verdict(blessing: Artifact) -> tuple[bool, str]:
     """Re-read the blessing: marker file AND custom property must both say BLESSED."""
-    from headwater.components.evaluate import BLESSED_FILE, NOT_BLESSED_FILE
-
     folder = Path(blessing.path)
     blessed_file = (folder / BLESSED_FILE).exists()
     not_blessed_file = (folder / NOT_BLESSED_FILE).exists()
-    prop = blessing.custom_properties.get("blessed")
+    prop = blessing.custom_properties.get(A_BLESSED)
     if not_blessed_file:
         return False, f"the blessing at {folder} holds a {NOT_BLESSED_FILE} file"
     if not blessed_file:
@@ -149,15 +222,13 @@ def push_model(
     model: Artifact, blessing: Artifact, destination: str, *, node: str = "Push"
 ) -> dict[str, Any]:
     """The Push executor as a plain function: returns the PushedModel's custom properties."""
-    from headwater.components.train import serving_model_path
-
     blessed, why = _blessing_verdict(blessing)
     if not blessed:
         raise PushRefusedError(
             f"{node}: refusing to push model {model.uri}: {why}. Only a model that Evaluate BLESSED is pushed; "
             "look at the evaluation's metrics.md for the reason it was not", artifact_uri=blessing.uri,
         )
-    current_id = blessing.custom_properties.get("current_model_id")
+    current_id = blessing.custom_properties.get(A_CURRENT_MODEL_ID)
     if current_id is not None and model.id is not None and current_id != model.id:
         raise PushRefusedError(
             f"{node}: refusing to push model id {model.id}: the blessing at {blessing.uri} is for model id "
@@ -165,7 +236,7 @@ def push_model(
             artifact_uri=blessing.uri,
         )
     source = Path(serving_model_path(model.path))
-    if not (source / "saved_model.pb").is_file():
+    if not (source / SAVED_MODEL_FILE).is_file():
         raise PushRefusedError(
             f"{node}: model {model.uri} has no SavedModel at {source}; push a Model produced by Train",
             artifact_uri=model.uri,
@@ -183,9 +254,9 @@ def push_model(
     else:
         version, new, where, record = _push_local(source, destination, make_record)
     return {
-        "pushed": 1,
-        "pushed_destination": where,
-        "pushed_version": str(version),
+        A_PUSHED: 1,
+        A_PUSHED_DESTINATION: where,
+        A_PUSHED_VERSION: str(version),
         "pushed_new_version": 1 if new else 0,
         "model_fingerprint": record["fingerprint"],
     }
@@ -208,37 +279,51 @@ def _push_local(
 
     record = make_record()
     fingerprint = record["fingerprint"]
-    tmp = base / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+    tmp: Path | None = None
+    fd = -1
     try:
-        shutil.copytree(source, tmp)
+        tmp, fd = _new_temp(base)
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
         record["pushed_at"] = time.time()
         (tmp / PUSH_RECORD).write_text(json.dumps(record, indent=2) + "\n")
         with _locked(base):
-            versions = _versions(base)
-            if versions and _recorded_fingerprint(base / str(versions[-1])) == fingerprint:
-                version, new = versions[-1], False
-            else:
-                version, new = (versions[-1] + 1 if versions else 1), True
-                while True:
-                    target = base / str(version)
-                    if target.exists():  # made by someone not holding the lock: take the next number
-                        version += 1
-                        continue
-                    try:
-                        os.rename(tmp, target)
-                    except OSError as exc:  # appeared meanwhile (rename never replaces a non-empty dir)
-                        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                            raise
-                        version += 1
-                        continue
-                    break
+            version, new = _place(base, tmp, fingerprint)
+    except shutil.Error as exc:  # copytree gathers the errors of each file: report the first
+        first = exc.args[0][0] if exc.args and isinstance(exc.args[0], list) and exc.args[0] else exc
+        why = first[2] if isinstance(first, tuple) and len(first) == 3 else str(first)
+        raise _not_writable(str(base), f"copying the model failed ({why})") from None
     except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC):
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT):
             raise _not_writable(str(base), exc.strerror or str(exc)) from None
         raise
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if fd >= 0:
+            os.close(fd)
     return version, new, str(base / str(version)), record
+
+
+def _place(base: Path, tmp: Path, fingerprint: str) -> tuple[int, bool]:
+    """Under the lock: the newest version if it holds this very model, else rename ``tmp`` to the next
+    free number (a number taken by anything, even a dangling link, is skipped)."""
+    versions = _versions(base)
+    if versions and _recorded_fingerprint(base / str(versions[-1])) == fingerprint:
+        return versions[-1], False
+    version = versions[-1] + 1 if versions else 1
+    while True:
+        target = base / str(version)
+        if os.path.lexists(target):  # made by someone not holding the lock: take the next number
+            version += 1
+            continue
+        try:
+            os.rename(tmp, target)
+        except OSError as exc:  # appeared meanwhile (rename never replaces a non-empty dir)
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+                raise
+            version += 1
+            continue
+        return version, True
 
 
 # ----------------------------------------------------------------------------------- object stores
@@ -311,9 +396,9 @@ def _store_refused(base: str, exc: Exception) -> PushRefusedError:
 
 def _upload_version(source: Path, target: str, record: dict[str, Any]) -> None:
     """Every file but saved_model.pb (in parallel), then the push record, then saved_model.pb."""
-    storage.upload(str(source), target, skip={_SAVED_MODEL, PUSH_RECORD})
+    storage.upload(str(source), target, skip={SAVED_MODEL_FILE, PUSH_RECORD})
     storage.write_bytes(storage.join(target, PUSH_RECORD), (json.dumps(record, indent=2) + "\n").encode())
-    storage.upload_file(str(source / _SAVED_MODEL), storage.join(target, _SAVED_MODEL))
+    storage.upload_file(str(source / SAVED_MODEL_FILE), storage.join(target, SAVED_MODEL_FILE))
 
 
 def _push_to_object_store(
@@ -327,7 +412,7 @@ def _push_to_object_store(
     record = make_record()
     for attempt in range(_CLAIM_ATTEMPTS):
         latest = max(survey.versions, default=0)
-        if (latest and _SAVED_MODEL in survey.versions[latest]
+        if (latest and SAVED_MODEL_FILE in survey.versions[latest]
                 and not any(n > latest for n in survey.claims)
                 and _remote_fingerprint(storage.join(base, str(latest)), survey.versions[latest])
                 == record["fingerprint"]):
@@ -367,16 +452,16 @@ def _skip_unless_blessed(inputs: dict[str, list[Artifact]], parameters: dict[str
     blessings = inputs.get("blessing") or []
     if not blessings:
         return "no blessing: Evaluate produced none"
-    value = blessings[0].custom_properties.get("blessed")
+    value = blessings[0].custom_properties.get(A_BLESSED)
     if value in (1, True):
         return None
-    message = blessings[0].custom_properties.get("blessing_message")
+    message = blessings[0].custom_properties.get(A_BLESSING_MESSAGE)
     return f"model not blessed (blessed={value!r})" + (f": {message}" if message else "")
 
 
 def _on_skip(outputs: dict[str, Artifact], reason: str) -> None:
     pushed = outputs["pushed_model"]
-    pushed.custom_properties["pushed"] = 0
+    pushed.custom_properties[A_PUSHED] = 0
     pushed.custom_properties["push_skipped"] = reason
     Path(pushed.path, "push.json").write_text(json.dumps({"pushed": 0, "reason": reason}, indent=2) + "\n")
 

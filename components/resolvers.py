@@ -22,20 +22,26 @@ OUTPUT events to the artifacts they chose is recorded), so the runner has no spe
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any, cast
 
-from headwater.components.api import Channel, Component, Input, Node, ResolverContext, resolver
+from headwater.components.api import Channel, Component, Input, Node, OutputSpec, ResolverContext, resolver
+from headwater.components.errors import ParameterError
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact, ArtifactState
-from headwater.metadata.errors import ParameterError
+from headwater.metadata.conventions import (
+    A_BLESSED,
+    A_CURRENT_MODEL_ID,
+    CONTEXT_NODE,
+    CONTEXT_PIPELINE,
+    node_context_name,
+)
 
 __all__ = ["LatestArtifact", "LatestBlessedModel", "SpanRange", "latest_blessed_model"]
 
 
 # ---------------------------------------------------------------------------- MLMD queries
 def _pipeline_context(ctx: ResolverContext) -> Any | None:
-    from headwater.metadata.store import CONTEXT_PIPELINE
-
     return ctx.store.mlmd.get_context_by_type_and_name(CONTEXT_PIPELINE, ctx.pipeline_name)
 
 
@@ -88,11 +94,10 @@ def _int_property(proto: Any, key: str) -> int | None:
 
 def _outputs_of(ctx: ResolverContext, node_id: str, key: str | None) -> set[int]:
     """Ids of the artifacts node ``node_id`` of this pipeline output (under ``key``), cached runs included."""
-    from headwater.metadata.store import CONTEXT_NODE
     from ml_metadata.proto import metadata_store_pb2 as pb
 
     mlmd = ctx.store.mlmd
-    node_ctx = mlmd.get_context_by_type_and_name(CONTEXT_NODE, f"{ctx.pipeline_name}.{node_id}")
+    node_ctx = mlmd.get_context_by_type_and_name(CONTEXT_NODE, node_context_name(ctx.pipeline_name, node_id))
     if node_ctx is None:
         return set()
     executions = [e.id for e in mlmd.get_executions_by_context(node_ctx.id)]
@@ -110,14 +115,13 @@ def _outputs_of(ctx: ResolverContext, node_id: str, key: str | None) -> set[int]
 
 def _producers(ctx: ResolverContext, artifact_ids: Sequence[int]) -> set[tuple[str, str]]:
     """``(node_id, output_key)`` pairs that output these artifacts in this pipeline."""
-    from headwater.metadata.store import CONTEXT_NODE
     from ml_metadata.proto import metadata_store_pb2 as pb
 
     mlmd = ctx.store.mlmd
     pairs: set[tuple[str, str]] = set()
     events = [e for e in mlmd.get_events_by_artifact_ids(list(artifact_ids)) if e.type == pb.Event.OUTPUT]
     by_execution = {e.execution_id: next((s.key for s in e.path.steps if s.HasField("key")), "") for e in events}
-    prefix = f"{ctx.pipeline_name}."
+    prefix = node_context_name(ctx.pipeline_name, "")
     node_type = mlmd.get_context_type(CONTEXT_NODE)
     for execution_id, key in by_execution.items():
         for context in mlmd.get_contexts_by_execution(execution_id):
@@ -131,8 +135,8 @@ def latest_blessed_model(ctx: ResolverContext, exclude: Iterable[int] = ()) -> t
     excluded = set(exclude)
     blessed: dict[int, Any] = {}
     for blessing in _artifacts_of_type(ctx, types.ModelBlessing.TYPE_NAME):
-        model_id = _int_property(blessing, "current_model_id")
-        if _int_property(blessing, "blessed") == 1 and model_id is not None:
+        model_id = _int_property(blessing, A_CURRENT_MODEL_ID)
+        if _int_property(blessing, A_BLESSED) == 1 and model_id is not None:
             blessed.setdefault(model_id, blessing)
     if not blessed:
         return None
@@ -218,10 +222,6 @@ def LatestArtifact(
     without depending on that node in this run: it picks what exists when it runs (to use this run's
     output, connect the channel itself instead).
     """
-    from dataclasses import replace
-
-    from headwater.components.api import OutputSpec
-
     chosen: Any = artifact_type
     if isinstance(chosen, Channel):
         producer = producer or chosen.producer

@@ -27,23 +27,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from headwater.components import _keras, _runtime
 from headwater.components._boundary import user_code
 from headwater.components._data import examples_file_pattern, load_user_function, schema_path
+from headwater.components._fn_args import FnArgs, make_data_accessor
+from headwater.components._layout import EVAL_DIR, SAVED_MODEL_FILE, SERVING_DIR, serving_model_path
 from headwater.components.api import ExecutionContext, Input, Output, component
+from headwater.components.errors import InputDataError, UserCodeError
 from headwater.metadata import types
-from headwater.metadata.errors import InputDataError, UserCodeError
 
 __all__ = ["SERVING_DIR", "Train", "serving_model_path"]
 
-#: Folder of the serving SavedModel inside a Model artifact (TFX's name).
-SERVING_DIR = "Format-Serving"
-#: Folder TFX gives Estimator eval models; kept in ``fn_args.eval_model_dir`` for compatibility.
-EVAL_DIR = "Format-TFMA"
-
-
-def serving_model_path(model_uri: str) -> str:
-    """Where a Model artifact keeps its serving SavedModel."""
-    return os.path.join(model_uri, SERVING_DIR)
+#: The largest step count Train takes: steps are 32-bit counts (and beyond it a run would never end).
+MAX_STEPS = 2**31 - 1
 
 
 def _schema_file(schema: types.Schema) -> str:
@@ -76,27 +72,11 @@ def _hyperparameters(artifact: types.HyperParameters | None) -> dict[str, Any] |
     return value
 
 
-def _check_splits(examples: list[types.Examples], splits: list[str], what: str) -> None:
-    for art in examples:
-        missing = [s for s in splits if not os.path.isdir(os.path.join(art.path, f"Split-{s}"))]
-        if missing:
-            have = sorted(p.name[len("Split-"):] for p in Path(art.path).glob("Split-*"))
-            raise InputDataError(
-                f"Examples artifact {art.uri} has no split {missing[0]!r} (it has {have or 'none'}); "
-                f"set Train's {what} to split names it has"
-            )
-
-
-def _set_seeds(seed: int) -> None:
-    import sys
-
+def _visible_gpus() -> int:
+    """GPUs TensorFlow can use here. headwater never hides them: a GPU image on a GPU node trains on it."""
     import tensorflow as tf
 
-    tf.keras.utils.set_random_seed(seed)  # python, numpy and TensorFlow's global seed
-    if "keras" in sys.modules:  # a module that trains with Keras 3 also seeds Keras 3's own generator
-        import keras
-
-        keras.utils.set_random_seed(seed)
+    return len(tf.config.list_physical_devices("GPU"))
 
 
 # tensorflow_transform first: importing it selects Keras 2 for tf.keras (TF_USE_LEGACY_KERAS=1).
@@ -125,25 +105,25 @@ def Train(
     ``seed`` makes runs reproducible (Python, NumPy, TensorFlow and dataset shuffling are seeded);
     ``train_splits``/``eval_splits`` default to ``["train"]``/``["eval"]``.
     """
-    from headwater.components import _keras
-    from headwater.components._fn_args import FnArgs, make_data_accessor
-
     started = time.time()
     train_splits = list(train_splits or ["train"])
     eval_splits = list(eval_splits or ["eval"])
     node = f"node {ctx.node_id!r}"
     if not examples:
         raise InputDataError(f"{node}: input 'examples' holds no Examples artifact; connect one (or a span window)")
-    _check_splits(examples, train_splits, "train_splits")
-    _check_splits(examples, eval_splits, "eval_splits")
     for name, steps in (("train_steps", train_steps), ("eval_steps", eval_steps)):
-        if steps is not None and steps <= 0:
-            raise InputDataError(f"{node}: {name} is {steps}; give a positive number of steps (or None)")
+        if steps is not None and not 0 < steps <= MAX_STEPS:
+            raise InputDataError(f"{node}: {name} is {steps}; give a number of steps from 1 to {MAX_STEPS} "
+                                 "(or None)")
+    _runtime.check_splits(examples, train_splits, node=node, setting="Train's train_splits")
+    _runtime.check_splits(examples, eval_splits, node=node, setting="Train's eval_splits")
 
     _keras.prefer_tf_keras()  # before TensorFlow resolves tf.keras in this process
     fn = load_user_function(module_file, run_fn, what=f"{node} (Train)", default_name="run_fn")
 
     _keras.skip_autograph_for_tf_keras()
+    print(f"headwater: {node}: TensorFlow sees {_visible_gpus()} GPU(s) (it places the model on one if any)",
+          flush=True)
     serving_dir = serving_model_path(model.path)
     fn_args = FnArgs(
         working_dir=ctx.tmp_dir,
@@ -164,12 +144,12 @@ def Train(
     fn_args.schema_file = fn_args.schema_path
     fn_args.transform_output = fn_args.transform_graph_path
     if seed is not None:
-        _set_seeds(seed)
+        _runtime.set_seeds(seed)
 
     with user_code(f"{node}: {run_fn} in {module_file}"):
         fn(fn_args)
 
-    if not os.path.isfile(os.path.join(serving_dir, "saved_model.pb")):
+    if not os.path.isfile(os.path.join(serving_dir, SAVED_MODEL_FILE)):
         found = sorted(os.listdir(serving_dir)) if os.path.isdir(serving_dir) else []
         detail = f"; that folder holds {found[:5]}" if found else ""
         raise UserCodeError(

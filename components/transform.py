@@ -58,12 +58,12 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from headwater.components import _data
+from headwater.components import _data, _keras, _runtime
 from headwater.components._boundary import user_code
 from headwater.components.api import ExecutionContext, Input, Output, component
+from headwater.components.errors import InputDataError, UserCodeError
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
-from headwater.metadata.errors import InputDataError, UserCodeError
 
 __all__ = [
     "TRANSFORMED_METADATA_DIR",
@@ -127,20 +127,6 @@ def _feature_names(schema: Any) -> list[str]:
     names = [f.name for f in schema.feature]
     names += [f.name for f in schema.sparse_feature]
     return names
-
-
-def _check_splits(artifacts: Sequence[types.Examples], wanted: Sequence[str]) -> None:
-    for art in artifacts:
-        splits = _data.split_names(art)
-        for name in wanted:
-            if name not in splits:
-                span = art.properties["span"]
-                which = f" (span {span})" if span is not None and len(artifacts) > 1 else ""
-                raise InputDataError(
-                    f"Transform: split {name!r} is not in the Examples artifact {art.uri}{which} (its splits: "
-                    f"{splits}); fix analyze_splits / transform_splits"
-                )
-            _data.examples_files(art, name)
 
 
 def _span(art: Artifact) -> int:
@@ -240,18 +226,17 @@ def run_transform(
             "Transform: input 'examples' holds no Examples artifact; connect Ingest's examples or a "
             "SpanRange window that has at least one span"
         )
-    chosen_engine = _choose_engine(engine, beam_args)
+    chosen_engine = _runtime.choose_engine(engine, beam_args, component="Transform")
     what = "Transform preprocessing_fn"
     fn = _data.load_user_function(module_file, preprocessing_fn, what=what, default_name="preprocessing_fn")
     source = module_file or (preprocessing_fn or "").rpartition(".")[0]
     analyze = list(analyze_splits or ["train"])
     apply = list(transform_splits or _data.split_names(artifacts[0]))
     used = list(dict.fromkeys([*analyze, *apply]))
-    _check_splits(artifacts, used)
+    _runtime.check_splits(artifacts, analyze, node="Transform", setting="Transform's analyze_splits")
+    _runtime.check_splits(artifacts, apply, node="Transform", setting="Transform's transform_splits")
     schema_proto, relaxed = _window_schema(_data.read_schema(schema), artifacts, used)
     features = _feature_names(schema_proto)
-
-    from headwater.components import _keras
 
     _keras.skip_autograph_for_tf_keras()
     import apache_beam as beam
@@ -348,19 +333,6 @@ def run_transform(
     })
 
 
-def _choose_engine(engine: str, beam_args: Sequence[str]) -> str:
-    if engine not in ("auto", "local", "beam"):
-        raise InputDataError(f"Transform engine={engine!r} is unknown; use 'auto', 'local' or 'beam'")
-    if engine != "auto":
-        return engine
-    for arg in beam_args:
-        if arg.startswith("--runner") and "=" in arg:
-            runner = arg.split("=", 1)[1].lower()
-            if runner and runner not in ("direct", "directrunner", "prism", "prismrunner"):
-                return "beam"
-    return "local"
-
-
 _LOCAL_BATCH = 8192
 
 
@@ -373,7 +345,6 @@ def _transform_local(
     """
     import pyarrow as pa
     import tensorflow_transform as tft
-    from headwater.components.ingest import encode_examples
     from tfx_bsl.coders import example_coder
     from tfx_bsl.public import tfxio
 
@@ -394,7 +365,7 @@ def _transform_local(
                     batch = decoder.DecodeBatch(records[start:start + _LOCAL_BATCH])
                     outputs = output.transform_raw_features(adapter.ToBatchTensors(batch), drop_unused_features=True)
                     table = pa.table({k: _list_array(v) for k, v in sorted(outputs.items())})
-                    writer.write(encode_examples(table))
+                    writer.write(_runtime.encode_examples(table))
             counts[name] = writer.records
     return counts
 

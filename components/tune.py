@@ -39,11 +39,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from headwater.components import _keras, _runtime
 from headwater.components._boundary import user_code
 from headwater.components._data import examples_file_pattern, load_user_function, schema_path
+from headwater.components._fn_args import FnArgs, make_data_accessor
 from headwater.components.api import ExecutionContext, Input, Output, component
+from headwater.components.errors import InputDataError, ParameterError, UserCodeError
 from headwater.metadata import types
-from headwater.metadata.errors import InputDataError, ParameterError, UserCodeError
 
 __all__ = [
     "BEST_HYPERPARAMETERS_FILE",
@@ -122,30 +124,6 @@ def trial_tuner(
 
 
 # ----------------------------------------------------------------------------------------- executor
-def _check_splits(examples: list[types.Examples], splits: list[str], what: str, node: str) -> None:
-    for art in examples:
-        missing = [s for s in splits if not os.path.isdir(os.path.join(art.path, f"Split-{s}"))]
-        if missing:
-            have = sorted(p.name[len("Split-"):] for p in Path(art.path).glob("Split-*")) if os.path.isdir(
-                art.path) else []
-            raise InputDataError(
-                f"{node}: Examples artifact {art.uri} has no split {missing[0]!r} (it has {have or 'none'}); "
-                f"set Tune's {what} to split names it has", artifact_uri=art.uri,
-            )
-
-
-def _set_seeds(seed: int) -> None:
-    import sys
-
-    import tensorflow as tf
-
-    tf.keras.utils.set_random_seed(seed)
-    if "keras" in sys.modules:  # KerasTuner imports Keras 3: seed its generator too
-        import keras
-
-        keras.utils.set_random_seed(seed)
-
-
 def _number(value: Any) -> float | None:
     try:
         number = float(value)
@@ -212,17 +190,14 @@ def Tune(
     ``train_steps``/``eval_steps`` are per trial (keep them small: Train trains the winner for longer);
     ``seed`` seeds Python, NumPy and TensorFlow and is given to ``tuner_fn`` as ``fn_args.seed``.
     """
-    from headwater.components import _keras
-    from headwater.components._fn_args import FnArgs, make_data_accessor
-
     started = time.time()
     node = f"node {ctx.node_id!r}"
     train_splits = list(train_splits or ["train"])
     eval_splits = list(eval_splits or ["eval"])
     if not examples:
         raise InputDataError(f"{node}: input 'examples' holds no Examples artifact; connect one")
-    _check_splits(examples, train_splits, "train_splits", node)
-    _check_splits(examples, eval_splits, "eval_splits", node)
+    _runtime.check_splits(examples, train_splits, node=node, setting="Tune's train_splits")
+    _runtime.check_splits(examples, eval_splits, node=node, setting="Tune's eval_splits")
     for name, steps in (("train_steps", train_steps), ("eval_steps", eval_steps)):
         if steps is not None and steps <= 0:
             raise InputDataError(f"{node}: {name} is {steps}; give a positive number of steps per trial (or None)")
@@ -251,7 +226,7 @@ def Tune(
         seed=seed,
     )
     if seed is not None:
-        _set_seeds(seed)
+        _runtime.set_seeds(seed)
 
     where = f"{node}: {tuner_fn} in {module_file}"
     with user_code(where):

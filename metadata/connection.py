@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from headwater.metadata.errors import MetadataError
 
@@ -23,9 +23,31 @@ _DEFAULT_PORTS = {"mysql": 3306, "postgresql": 5432, "grpc": 8080}
 _SCHEMES = ("sqlite", "mysql", "postgresql", "grpc")
 
 
-def redact(uri: str) -> str:
-    """``uri`` with any password replaced by ``***``."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", uri)
+def redact(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``.
+
+    Each URL is parsed (the password is everything between the user's ``:`` and the *last* ``@`` before
+    the host), so a password holding ``@``, ``:`` or ``/`` is hidden whole.
+    """
+    return _URL.sub(_redact_url, text)
+
+
+#: A URL with credentials: scheme://user:password@host… (up to whitespace or a quote).
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]*@[^\s'\"]*")
+
+
+def _redact_url(match: re.Match[str]) -> str:
+    url = match.group(0)
+    parts = urlsplit(url)
+    try:
+        password = parts.password
+    except ValueError:
+        password = None
+    if password is None:
+        return url
+    user = parts.username or ""
+    netloc = f"{user}:***@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @dataclass(frozen=True)

@@ -1,48 +1,54 @@
-"""The headwater exception tree, documented in one place.
+"""The headwater exception tree: its root and the metadata layer's errors.
 
-::
+Every error headwater raises on purpose derives from :class:`HeadwaterError`. Each class lives in the
+lowest layer that raises it (``metadata`` ← ``components`` ← ``pipelines``; ``templates`` beside), and
+``headwater.pipelines.errors`` re-exports the whole tree: import from there to catch any of them::
 
     HeadwaterError                      root: catch this to catch everything headwater raises
+    │                                   (headwater.metadata.errors)
     ├── MetadataError                   the ML Metadata store (connection, schema, queries)
-    │   └── ArtifactNotFoundError       an artifact id / URI / serving path that is not in the store
+    │   ├── ArtifactNotFoundError       an artifact id / URI / serving path that is not in the store
+    │   └── MetadataWriteError          a write to the store failed (disk full, lost connection): the run ends
     ├── ArtifactPropertyError           an unknown or ill-typed artifact property
+    ├── StorageError                    artifact files unreadable/unwritable (local or s3://, gs://)
+    │                                   (headwater.components.errors)
     ├── ComponentDefinitionError        a bad ``@component`` declaration (raised at definition time)
-    ├── PipelineDefinitionError         a bad pipeline: every problem found, listed at once
-    ├── PipelineLoadError               ``headwater run FILE`` could not load a pipeline from FILE
-    ├── ParameterError                  a runtime parameter override that is unknown or ill-typed
+    ├── ParameterError                  a parameter value that is unknown or ill-typed
     ├── ExecutionError                  a node failed while running
     │   ├── UserCodeError               the failure is in user code (component body, module file)
     │   └── ExecutorContractError       an executor broke the execution spec / result contract
     ├── InputDataError                  bad input data (file and line named), raised by executors
     ├── PushRefusedError                a push without a BLESSED blessing, or to an unusable destination
-    ├── RunnerError                     the runner itself (backend failures, interrupted runs)
-    ├── StorageError                    artifact files unreadable/unwritable (local or s3://, gs://)
+    ├── RunnerError                     the runner or its backend (not the node's own code)
+    │                                   (headwater.pipelines.errors)
+    ├── PipelineDefinitionError         a bad pipeline: every problem found, listed at once
+    ├── PipelineLoadError               ``headwater run FILE`` could not load a pipeline from FILE
+    │                                   (headwater.templates.errors)
     └── TemplateError                   ``headwater template copy``: unknown template, bad name, conflicts
 
-Errors carry structured fields (``node_id``, ``artifact_uri``, ``run_id``) where they apply, and every
-message says what is wrong, which rule it breaks, and what to do about it.
+Errors carry structured fields where they apply — ``node_id``, ``input_name``, ``parameter``, ``file``,
+``line``, ``run_id``, ``artifact_uri`` (``None`` otherwise; :meth:`HeadwaterError.fields` gives the set ones)
+— and every message says what is wrong, which rule it breaks, and what to do about it.
+
+The classes that moved to ``components``/``pipelines``/``templates`` stay importable from this module under
+their old names (resolved on first use, so this layer imports nothing above it at import time).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ArtifactNotFoundError",
     "ArtifactPropertyError",
-    "ComponentDefinitionError",
-    "ExecutionError",
-    "ExecutorContractError",
     "HeadwaterError",
-    "InputDataError",
     "MetadataError",
-    "ParameterError",
-    "PipelineDefinitionError",
-    "PipelineLoadError",
-    "PushRefusedError",
-    "RunnerError",
+    "MetadataWriteError",
     "StorageError",
-    "TemplateError",
-    "UserCodeError",
 ]
+
+#: Structured fields every error may carry.
+FIELDS = ("node_id", "input_name", "parameter", "file", "line", "run_id", "artifact_uri")
 
 
 class HeadwaterError(Exception):
@@ -55,12 +61,24 @@ class HeadwaterError(Exception):
         node_id: str | None = None,
         artifact_uri: str | None = None,
         run_id: str | None = None,
+        input_name: str | None = None,
+        parameter: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.node_id = node_id
         self.artifact_uri = artifact_uri
         self.run_id = run_id
+        self.input_name = input_name
+        self.parameter = parameter
+        self.file = file
+        self.line = line
+
+    def fields(self) -> dict[str, Any]:
+        """The structured fields that are set, e.g. ``{"node_id": "Train", "parameter": "train_steps"}``."""
+        return {name: getattr(self, name) for name in FIELDS if getattr(self, name, None) is not None}
 
 
 class MetadataError(HeadwaterError):
@@ -71,64 +89,40 @@ class ArtifactNotFoundError(MetadataError):
     """An artifact reference (id, URI, serving path) matches nothing in the store."""
 
 
+class MetadataWriteError(MetadataError):
+    """A write to the ML Metadata store failed; nothing of it was kept, and the run ends."""
+
+
 class ArtifactPropertyError(HeadwaterError, AttributeError):
     """An artifact property that its type does not declare, or a value of the wrong type."""
-
-
-class ComponentDefinitionError(HeadwaterError, TypeError):
-    """A ``@component`` declaration is invalid; raised when the function is decorated."""
-
-
-class PipelineDefinitionError(HeadwaterError, ValueError):
-    """A pipeline failed validation. ``problems`` lists every problem found, not just the first."""
-
-    def __init__(self, pipeline: str, problems: list[str]) -> None:
-        lines = "\n".join(f"  - {p}" for p in problems)
-        noun = "problem" if len(problems) == 1 else "problems"
-        super().__init__(f"pipeline {pipeline!r} has {len(problems)} {noun}:\n{lines}")
-        self.pipeline = pipeline
-        self.problems = list(problems)
-
-
-class PipelineLoadError(HeadwaterError):
-    """A pipeline file could not be loaded or holds no (or several) ``Pipeline`` objects."""
-
-
-class ParameterError(HeadwaterError, ValueError):
-    """A runtime parameter value is unknown to the pipeline or has the wrong type."""
-
-
-class ExecutionError(HeadwaterError):
-    """A node's execution failed."""
-
-
-class UserCodeError(ExecutionError):
-    """User code raised. ``user_traceback`` is the user's own traceback, as text."""
-
-    def __init__(self, message: str, *, user_traceback: str = "", **fields: str | None) -> None:
-        super().__init__(message, **fields)
-        self.user_traceback = user_traceback
-
-
-class ExecutorContractError(ExecutionError):
-    """An executor returned something that breaks the execution spec / result contract."""
-
-
-class InputDataError(HeadwaterError, ValueError):
-    """Input data is unusable; the message names the file (and line) and what to do."""
-
-
-class PushRefusedError(HeadwaterError):
-    """A push was refused: the model is not BLESSED, or the destination cannot be written."""
-
-
-class RunnerError(HeadwaterError):
-    """The runner or its executor backend failed (not the node's own code)."""
 
 
 class StorageError(HeadwaterError, OSError):
     """Artifact or data files could not be read or written (local folder or object store)."""
 
 
-class TemplateError(HeadwaterError, ValueError):
-    """A template cannot be copied: unknown name, invalid pipeline name, existing files, unsafe paths."""
+# Old import paths: ``from headwater.metadata.errors import ParameterError`` keeps working.
+_MOVED = {
+    "ComponentDefinitionError": "headwater.components.errors",
+    "ParameterError": "headwater.components.errors",
+    "ExecutionError": "headwater.components.errors",
+    "UserCodeError": "headwater.components.errors",
+    "ExecutorContractError": "headwater.components.errors",
+    "InputDataError": "headwater.components.errors",
+    "PushRefusedError": "headwater.components.errors",
+    "RunnerError": "headwater.components.errors",
+    "PipelineDefinitionError": "headwater.pipelines.errors",
+    "PipelineLoadError": "headwater.pipelines.errors",
+    "TemplateError": "headwater.templates.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value

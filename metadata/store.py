@@ -7,15 +7,25 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from headwater.metadata._opening import GuardedMLMD, open_mlmd, prepare_sqlite
 from headwater.metadata.artifact import Artifact, ArtifactState, ArtifactType, BaseType, artifact_class
 from headwater.metadata.connection import ConnectionSpec, parse_connection, redact
+from headwater.metadata.conventions import (
+    CONTEXT_CACHE as CONTEXT_CACHE,  # re-exported: the names live in conventions
+)
+from headwater.metadata.conventions import (
+    CONTEXT_NODE,
+    CONTEXT_PIPELINE,
+    CONTEXT_RUN,
+    OUTPUT_EVENTS,
+    ExecutionState,
+)
 from headwater.metadata.errors import ArtifactNotFoundError, MetadataError
 from headwater.metadata.types import STANDARD_TYPES
 
@@ -30,23 +40,8 @@ __all__ = [
     "ExecutionState",
     "MetadataStore",
     "connect",
+    "published_order",
 ]
-
-CONTEXT_PIPELINE = "pipeline"
-CONTEXT_RUN = "pipeline_run"
-CONTEXT_NODE = "node"
-CONTEXT_CACHE = "execution_cache"
-#: Event kinds that make an artifact an execution's output; a resolver's picks are INTERNAL_OUTPUT (as in
-#: TFX), so lineage does not run through the resolver to what it happened to be given.
-OUTPUT_EVENTS = ("OUTPUT", "INTERNAL_OUTPUT")
-
-
-class ExecutionState:
-    """MLMD execution states (numbers of ``metadata_store_pb2.Execution.State``)."""
-
-    UNKNOWN, NEW, RUNNING, COMPLETE, FAILED, CACHED, CANCELED = range(7)
-    NAMES = ("UNKNOWN", "NEW", "RUNNING", "COMPLETE", "FAILED", "CACHED", "CANCELED")
-    SUCCESS = (COMPLETE, CACHED)
 
 
 @dataclass(frozen=True)
@@ -59,6 +54,14 @@ class ExecutionRecord:
     properties: dict[str, Any]
     create_time_ms: int
     update_time_ms: int
+
+
+def published_order(execution: pb.Execution) -> tuple[int, int]:
+    """Sort key putting executions in the order they were *published* (last update, then id).
+
+    Not the id or the creation time: those follow registration, and under concurrent runs an execution
+    registered first may finish last — "the newest result" is the one published last."""
+    return execution.last_update_time_since_epoch, execution.id
 
 
 def to_value(value: Any, target: Any, *, json_strings: bool = False) -> None:
@@ -119,28 +122,19 @@ class MetadataStore:
     The raw ``ml_metadata`` store is ``.mlmd`` for anything this class does not wrap.
     """
 
-    def __init__(self, spec: ConnectionSpec, *, readonly: bool = False) -> None:
-        from ml_metadata.metadata_store import metadata_store
-
+    def __init__(self, spec: ConnectionSpec, *, readonly: bool = False, create: bool | None = None) -> None:
+        """``create``: None (default) makes a missing SQLite file when writing; True also replaces an empty
+        (0-byte) one; False never creates. Readers never create."""
         self.spec = spec
         self.display = spec.display
         self.readonly = readonly
         if spec.scheme == "sqlite" and spec.path:
-            path = Path(spec.path)
-            if readonly and not path.exists():
-                raise MetadataError(f"metadata store {spec.display} does not exist; run a pipeline first")
-            if not readonly:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                _prepare_sqlite(path)
+            prepare_sqlite(Path(spec.path), create=False if readonly else create)
         if readonly and spec.scheme == "sqlite" and spec.path:
             spec = ConnectionSpec("sqlite", path=spec.path, options={**spec.options, "mode": "ro"})
-        try:
-            self.mlmd = metadata_store.MetadataStore(spec.to_mlmd_config())
-        except Exception as exc:  # MLMD raises several unrelated types here
-            raise MetadataError(
-                f"cannot open metadata store {self.display}: {redact(str(exc))}. Check that the server is "
-                "running and the database exists (or set a different connection with HEADWATER_METADATA)"
-            ) from None
+        opened = spec
+        self.mlmd = GuardedMLMD(open_mlmd(opened, self.display), lambda: open_mlmd(opened, self.display),
+                                self.display)
         self._lock = threading.RLock()
         self._artifact_types: dict[str, int] = {}
         self._artifact_types_by_id: dict[int, ArtifactType] = {}
@@ -332,6 +326,8 @@ class MetadataStore:
             execution_id, artifact_ids, _ = self.mlmd.put_execution(
                 execution, pairs, list(contexts), reuse_context_if_already_exist=True
             )
+        except MetadataError:
+            raise
         except Exception as exc:
             raise MetadataError(f"writing to {self.display} failed: {redact(str(exc))}") from exc
         for (artifact, *_), artifact_id in zip(artifacts_and_events, artifact_ids, strict=True):
@@ -348,7 +344,7 @@ class MetadataStore:
         return ExecutionRecord(
             id=proto.id,
             type=self._execution_type_name(proto.type_id),
-            state=ExecutionState.NAMES[proto.last_known_state],
+            state=ExecutionState(proto.last_known_state).name,
             properties={k: from_value(v) for k, v in proto.custom_properties.items()}
             | {k: from_value(v) for k, v in proto.properties.items()},
             create_time_ms=proto.create_time_since_epoch,
@@ -391,22 +387,15 @@ class MetadataStore:
         return [] if ctx is None else list(self.mlmd.get_executions_by_context(ctx.id))
 
 
-def _prepare_sqlite(path: Path) -> None:
-    """Use WAL journaling for new SQLite stores: ~3x cheaper commits and readers never block a run."""
-    if path.exists() and path.stat().st_size > 0:
-        return
-    con = sqlite3.connect(path)
-    try:
-        con.execute("PRAGMA journal_mode=WAL")
-    finally:
-        con.close()
-
-
 def connect(
-    uri: str | None = None, *, readonly: bool = False, default_sqlite: str | os.PathLike[str] | None = None
+    uri: str | None = None, *, readonly: bool = False, default_sqlite: str | os.PathLike[str] | None = None,
+    create: bool | None = None,
 ) -> MetadataStore:
-    """Open a store from a connection string (or ``$HEADWATER_METADATA``, or ``default_sqlite``)."""
+    """Open a store from a connection string (or ``$HEADWATER_METADATA``, or ``default_sqlite``).
+
+    A writer creates a missing SQLite store; ``create=True`` also replaces an empty (0-byte) file,
+    ``create=False`` never creates (see :class:`MetadataStore`)."""
     return MetadataStore(
         parse_connection(uri, default_sqlite=Path(default_sqlite) if default_sqlite else None),
-        readonly=readonly,
+        readonly=readonly, create=create,
     )

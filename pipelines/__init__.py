@@ -5,9 +5,8 @@ Importing this package does not import TensorFlow or Beam.
 
 from headwater.components.api import Param
 from headwater.pipelines.backend import ExecutorBackend, LocalBackend, NodeOptions
-from headwater.pipelines.compile_kfp import KfpOptions, compile_kfp, compile_kfp_package
-from headwater.pipelines.k8s_manifests import KubernetesConfig
-from headwater.pipelines.kubernetes import KubernetesBackend, KubernetesRunner
+from headwater.pipelines.kfp.compile import KfpOptions, compile_kfp, compile_kfp_package
+from headwater.pipelines.kubernetes import KubernetesBackend, KubernetesConfig, KubernetesRunner
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.runner import LocalRunner, NodeResult, Runner, RunResult
 

@@ -7,19 +7,22 @@ open); the Kubernetes backend runs each as a batch/v1 Job.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
 from headwater.components.api import Resources
 from headwater.components.executor import ExecutionSpec, ExecutorResult
+from headwater.components.placement import Placement
 
 __all__ = ["ExecutorBackend", "LocalBackend", "NodeOptions"]
 
@@ -32,6 +35,8 @@ class NodeOptions:
     resources: Resources = field(default_factory=Resources)
     retries: int = 0
     timeout_seconds: int | None = None
+    image: str | None = None  # None: the backend's default image
+    placement: Placement | None = None
 
 
 class ExecutorBackend(Protocol):
@@ -62,6 +67,20 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:  # pragma: no cover - exotic libc
         pass
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while starting a worker, so that the worker starts with it ignored (Python keeps an
+    inherited SIG_IGN) instead of printing a KeyboardInterrupt traceback from its imports on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _worker_main(conn: Connection, warm_imports: tuple[str, ...] = ()) -> None:
@@ -114,7 +133,8 @@ class _Worker:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_main, args=(child, warm_imports), daemon=True,
                                    name="headwater-worker")
-        self.process.start()
+        with _sigint_ignored():  # inherited through exec: a Ctrl-C while the worker imports is not its own
+            self.process.start()
         child.close()
         self.spec: ExecutionSpec | None = None
         self.deadline: float | None = None

@@ -6,8 +6,26 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from headwater.metadata.conventions import (
+    CONTEXT_RUN,
+    OUTPUT_EVENTS,
+    P_CACHED_FROM,
+    P_DURATION,
+    P_ERROR,
+    P_ERROR_TYPE,
+    P_LOG,
+    P_NODE,
+    P_TRACEBACK,
+    P_USER_ERROR,
+    PARAM_PREFIX,
+    RUN_FINISHED,
+    RUN_PIPELINE_NAME,
+    RUN_STARTED,
+    RUN_STATUS,
+    RunStatus,
+)
 from headwater.metadata.errors import MetadataError
-from headwater.metadata.store import CONTEXT_RUN, OUTPUT_EVENTS, MetadataStore, from_value
+from headwater.metadata.store import MetadataStore, from_value
 
 __all__ = ["NodeSummary", "RunDetail", "RunSummary", "list_runs", "show_run"]
 
@@ -47,6 +65,9 @@ class NodeSummary:
     cached_from: int | None
     outputs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     inputs: dict[str, list[int]] = field(default_factory=dict)
+    error_type: str | None = None
+    user_error: bool | None = None
+    traceback: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,16 +115,15 @@ def _summary(store: MetadataStore, ctx: Any, executions: list[Any] | None = None
     props |= {k: from_value(v) for k, v in ctx.properties.items()}
     if executions is None:
         executions = list(store.mlmd.get_executions_by_context(ctx.id))
-    started = props.get("started_s") or ctx.create_time_since_epoch / 1000
-    finished = props.get("finished_s")
-    status = str(props.get("status") or ("running" if executions else "empty"))
-    pipeline = str(props.get("pipeline_name") or "")
+    started = props.get(RUN_STARTED) or ctx.create_time_since_epoch / 1000
+    finished = props.get(RUN_FINISHED)
+    status = str(props.get(RUN_STATUS) or (RunStatus.RUNNING if executions else RunStatus.EMPTY))
+    pipeline = str(props.get(RUN_PIPELINE_NAME) or "")
     if not pipeline:  # a run written by another tool (e.g. TFX): find the parent pipeline context
         parents = store.mlmd.get_parent_contexts_by_context(ctx.id)
         pipeline = parents[0].name if parents else "?"
-    params = {k[len("param:"):]: v for k, v in props.items() if k.startswith("param:")}
-    node_ids = {from_value(e.custom_properties["__node_id__"]) for e in executions
-                if "__node_id__" in e.custom_properties}
+    params = {k[len(PARAM_PREFIX):]: v for k, v in props.items() if k.startswith(PARAM_PREFIX)}
+    node_ids = {from_value(e.custom_properties[P_NODE]) for e in executions if P_NODE in e.custom_properties}
     return RunSummary(ctx.name, pipeline, status, _when(started), len(node_ids) or len(executions),
                       finished - started if finished and started else None, params)
 
@@ -139,10 +159,11 @@ def show_run(store: MetadataStore, run_id: str) -> RunDetail:
                      "custom_properties": dict(a.custom_properties)})
             else:
                 inputs.setdefault(key, []).append(aid)
-        node_id = str(p.get("__node_id__") or rec.type.rsplit(".", 1)[-1])
-        duration = p.get("__duration_s__")
+        node_id = str(p.get(P_NODE) or rec.type.rsplit(".", 1)[-1])
+        duration = p.get(P_DURATION)
         nodes.append(NodeSummary(
             node_id, rec.state.lower(), e.id, float(duration) if duration is not None else None,
-            p.get("__log_path__"), p.get("__error__"), p.get("__cached_from__"), outputs, inputs,
+            p.get(P_LOG), p.get(P_ERROR), p.get(P_CACHED_FROM), outputs, inputs,
+            p.get(P_ERROR_TYPE), p.get(P_USER_ERROR), p.get(P_TRACEBACK),
         ))
     return RunDetail(_summary(store, ctx, executions), nodes)

@@ -7,6 +7,7 @@ the executor) → publish COMPLETE (outputs LIVE + OUTPUT events, one transactio
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -22,40 +23,51 @@ from typing import Any
 
 from headwater.components import storage
 from headwater.components.api import Component, Node, Param, ResolverContext, fingerprint_code_ref
+from headwater.components.errors import ExecutionError
 from headwater.components.executor import ExecutionSpec, ExecutorResult
 from headwater.metadata.artifact import Artifact, ArtifactState
-from headwater.metadata.errors import ExecutionError, HeadwaterError, MetadataError, StorageError
-from headwater.metadata.store import (
+from headwater.metadata.conventions import (
     CONTEXT_CACHE,
     CONTEXT_NODE,
     CONTEXT_PIPELINE,
     CONTEXT_RUN,
+    EVENT_INPUT,
+    EVENT_INTERNAL_OUTPUT,
+    EVENT_OUTPUT,
+    P_ATTEMPTS,
+    P_CACHE_KEY,
+    P_CACHED_FROM,
+    P_CODE,
+    P_DURATION,
+    P_ERROR,
+    P_ERROR_TYPE,
+    P_LOG,
+    P_NODE,
+    P_OWNER,
+    P_RESOLVER_INPUTS,
+    P_RUN,
+    P_SKIPPED,
+    P_TRACEBACK,
+    P_USER_ERROR,
+    RUN_FINISHED,
+    RUN_OWNER,
+    RUN_PIPELINE_NAME,
+    RUN_PIPELINE_ROOT,
+    RUN_STARTED,
+    RUN_STATUS,
     ExecutionState,
-    MetadataStore,
-    to_value,
+    NodeState,
+    RunStatus,
+    node_context_name,
+    param_key,
 )
+from headwater.metadata.errors import HeadwaterError, MetadataError, StorageError
+from headwater.metadata.store import MetadataStore, published_order, to_value
+from headwater.pipelines.ownership import claim_root
 from headwater.pipelines.pipeline import Pipeline
+from headwater.pipelines.run_graph import record_run_start
 
 __all__ = ["Launcher", "Outcome", "is_local_path", "process_owner", "under"]
-
-# Execution custom properties headwater adds next to the parameters (names cannot clash with parameters,
-# which may not start with '_').
-P_CACHE_KEY = "__cache_key__"
-P_OWNER = "__owner__"
-P_LOG = "__log_path__"
-P_ERROR = "__error__"
-P_ERROR_TYPE = "__error_type__"
-P_TRACEBACK = "__traceback__"
-P_USER_ERROR = "__user_error__"
-P_DURATION = "__duration_s__"
-P_CACHED_FROM = "__cached_from__"
-P_CODE = "__code_fingerprint__"
-P_NODE = "__node_id__"
-P_RUN = "__run_id__"
-P_ATTEMPTS = "__attempts__"
-P_SKIPPED = "__skipped__"
-P_RESOLVER_INPUTS = "__resolver_inputs__"
-
 
 def process_owner() -> str:
     """``host:pid:start`` of this process, to tell later whether a RUNNING execution was abandoned."""
@@ -100,7 +112,7 @@ class Outcome:
     """What ``prepare`` decided, or what ``publish`` recorded, for one node."""
 
     node_id: str
-    state: str  # "launch" | "cached" | "done" | "failed" | "skipped" | "canceled"
+    state: NodeState  # LAUNCH, CACHED, DONE, FAILED, SKIPPED or CANCELED
     execution_id: int | None = None
     spec: ExecutionSpec | None = None
     outputs: dict[str, list[Artifact]] = field(default_factory=dict)
@@ -109,6 +121,9 @@ class Outcome:
     log_path: str | None = None
     cached_from: int | None = None
     started: float = field(default_factory=time.time)
+    error_type: str | None = None  # on failures: the exception's class name
+    user_error: bool = False  # on failures: whether the user's code raised
+    traceback: str | None = None  # on failures: the user's traceback
 
 
 class Launcher:
@@ -122,6 +137,7 @@ class Launcher:
         params: Mapping[str, Any],
         *,
         cache: bool = True,
+        experiment: str | None = None,
     ) -> None:
         self.store = store
         self.pipeline = pipeline
@@ -131,38 +147,47 @@ class Launcher:
         self.owner = process_owner()
         self.root = pipeline.root
         self.outputs: dict[str, dict[str, list[Artifact]]] = {}
+        self.scratch: set[str] = set()  # executions' scratch folders, removed when the run ends
+        claim_root(store, pipeline.root)  # one store per root: no two stores hand out the same paths
         self.pipeline_ctx = store.context(CONTEXT_PIPELINE, pipeline.name)
         self.run_ctx = store.context(
             CONTEXT_RUN,
             run_id,
             {
-                **{f"param:{k}": v for k, v in self.params.items()},
-                "pipeline_name": pipeline.name,
-                "pipeline_root": pipeline.root,
-                "owner": self.owner,
-                "started_s": round(time.time(), 3),
+                **{param_key(k): v for k, v in self.params.items()},
+                RUN_PIPELINE_NAME: pipeline.name,
+                RUN_PIPELINE_ROOT: pipeline.root,
+                RUN_OWNER: self.owner,
+                RUN_STARTED: round(time.time(), 3),
             },
         )
         self._link_parent(self.run_ctx, self.pipeline_ctx)
+        self.experiment_ctx = record_run_start(store, self.run_ctx, pipeline, experiment, self._link_parent)
         self._node_ctx: dict[str, Any] = {}
 
     def _link_parent(self, child: Any, parent: Any) -> None:
+        from ml_metadata import errors as mlmd_errors
         from ml_metadata.proto import metadata_store_pb2 as pb
 
         try:
             self.store.mlmd.put_parent_contexts([pb.ParentContext(child_id=child.id, parent_id=parent.id)])
-        except Exception:  # already linked (re-attached run): nothing to do
+        except mlmd_errors.AlreadyExistsError:  # already linked (a re-attached run): nothing to do
             pass
+        except mlmd_errors.StatusError as exc:
+            raise MetadataError(
+                f"cannot make context {parent.name!r} the parent of {child.name!r} in {self.store.display}: "
+                f"{exc}", run_id=self.run_id,
+            ) from exc
 
     def node_context(self, node_id: str) -> Any:
         if node_id not in self._node_ctx:
-            ctx = self.store.context(CONTEXT_NODE, f"{self.pipeline.name}.{node_id}")
+            ctx = self.store.context(CONTEXT_NODE, node_context_name(self.pipeline.name, node_id))
             self._link_parent(ctx, self.pipeline_ctx)
             self._node_ctx[node_id] = ctx
         return self._node_ctx[node_id]
 
     def contexts(self, node_id: str) -> list[Any]:
-        return [self.pipeline_ctx, self.run_ctx, self.node_context(node_id)]
+        return [self.pipeline_ctx, self.run_ctx, self.node_context(node_id), self.experiment_ctx]
 
     def log_path(self, node_id: str, execution_id: int) -> str:
         """Where the executor's log is written: under the root, or for an object-store root a local folder
@@ -209,19 +234,21 @@ class Launcher:
                     under(self.root, node_id, key, str(proto.id))
                     for key in self.pipeline.node(node_id).component.spec.outputs
                 )
+            self.scratch.add(self.scratch_dir(proto.id))
             recovered.append(proto.id)
+        self._stale_scratch()
         return recovered
 
     # ------------------------------------------------------------------ inputs
     def latest_outputs(self, node_id: str) -> dict[str, list[Artifact]]:
         """Outputs of the latest successful execution of ``node_id`` in this pipeline (any run)."""
         execs = [
-            e for e in self.store.executions_in_context(CONTEXT_NODE, f"{self.pipeline.name}.{node_id}")
+            e for e in self.store.executions_in_context(CONTEXT_NODE, node_context_name(self.pipeline.name, node_id))
             if e.last_known_state in ExecutionState.SUCCESS
         ]
         if not execs:
             return {}
-        return self.store.execution_outputs(max(execs, key=lambda e: (e.create_time_since_epoch, e.id)).id)
+        return self.store.execution_outputs(max(execs, key=published_order).id)
 
     def resolve_inputs(self, node: Node) -> dict[str, list[Artifact]]:
         resolved: dict[str, list[Artifact]] = {}
@@ -292,7 +319,7 @@ class Launcher:
         candidates = sorted(
             (e for e in self.store.mlmd.get_executions_by_context(ctx.id)
              if e.last_known_state == ExecutionState.COMPLETE),
-            key=lambda e: -e.id,
+            key=published_order, reverse=True,  # the result published last first
         )
         for execution in candidates:
             outputs = self.store.execution_outputs(execution.id)
@@ -331,18 +358,18 @@ class Launcher:
                 cache_ctx = self.store.context(CONTEXT_CACHE, key)
                 eid, _ = self.store.put_execution(
                     execution,
-                    self._events(inputs, "INPUT") + self._events(outputs, "OUTPUT"),
+                    self._events(inputs, EVENT_INPUT) + self._events(outputs, EVENT_OUTPUT),
                     [*self.contexts(node.id), cache_ctx],
                 )
                 self.outputs[node.id] = outputs
-                return Outcome(node.id, "cached", eid, outputs=outputs, cached_from=source_id, started=started,
+                return Outcome(node.id, NodeState.CACHED, eid, outputs=outputs, cached_from=source_id, started=started,
                                duration=time.time() - started)
         if comp.skip_if is not None:
             reason = comp.skip_if(inputs, params)
             if reason:
                 return self._skip(node, inputs, params, props, reason, started)
         execution = self.store.execution_proto(type_name, ExecutionState.RUNNING, props)
-        eid, _ = self.store.put_execution(execution, self._events(inputs, "INPUT"), self.contexts(node.id))
+        eid, _ = self.store.put_execution(execution, self._events(inputs, EVENT_INPUT), self.contexts(node.id))
         log_path = self.log_path(node.id, eid)
         outputs = {
             k: [o.type(under(self.root, node.id, k, str(eid)), state=ArtifactState.PENDING)]
@@ -360,19 +387,20 @@ class Launcher:
             inputs={k: [a.to_json() for a in v] for k, v in inputs.items()},
             outputs={k: [a.to_json() for a in v] for k, v in outputs.items()},
             parameters=params,
-            tmp_dir=under(self._local_root, "_tmp", str(eid)),
+            tmp_dir=self.scratch_dir(eid),
             log_path=log_path,
             beam_args=tuple(beam_args),
         )
-        return Outcome(node.id, "launch", eid, spec=spec, log_path=log_path, started=started)
+        self._check_fresh(node, eid, outputs)
+        return Outcome(node.id, NodeState.LAUNCH, eid, spec=spec, log_path=log_path, started=started)
 
     def _skip(self, node: Node, inputs: dict[str, list[Artifact]], params: dict[str, Any],
               props: dict[str, Any], reason: str, started: float) -> Outcome:
         comp = node.component
         execution = self.store.execution_proto(comp.spec.qualified_name, ExecutionState.RUNNING, props)
-        eid, _ = self.store.put_execution(execution, self._events(inputs, "INPUT"), self.contexts(node.id))
+        eid, _ = self.store.put_execution(execution, self._events(inputs, EVENT_INPUT), self.contexts(node.id))
         outputs = {}
-        staging = under(self._local_root, "_tmp", str(eid))
+        staging = self.scratch_dir(eid)
         for k, o in comp.spec.outputs.items():
             art = o.type(under(self.root, node.id, k, str(eid)))
             if storage.is_url(art.uri):
@@ -387,7 +415,7 @@ class Launcher:
         shutil.rmtree(staging, ignore_errors=True)
         done = {k: [a] for k, a in outputs.items()}
         props[P_SKIPPED] = reason
-        return self._complete(node, eid, inputs, done, props, started, state="skipped")
+        return self._complete(node, eid, inputs, done, props, started, state=NodeState.SKIPPED)
 
     def _run_resolver(self, node: Node, inputs: dict[str, list[Artifact]], params: dict[str, Any],
                       started: float) -> Outcome:
@@ -413,13 +441,14 @@ class Launcher:
         props = {**params, P_NODE: node.id, P_RUN: self.run_id, P_OWNER: self.owner,
                  P_RESOLVER_INPUTS: {k: [a.id for a in v] for k, v in inputs.items()}}
         execution = self.store.execution_proto(comp.spec.qualified_name, ExecutionState.COMPLETE, props)
-        eid, _ = self.store.put_execution(execution, self._events(outputs, "INTERNAL_OUTPUT"), self.contexts(node.id))
+        events = self._events(outputs, EVENT_INTERNAL_OUTPUT)
+        eid, _ = self.store.put_execution(execution, events, self.contexts(node.id))
         self.outputs[node.id] = outputs
-        return Outcome(node.id, "done", eid, outputs=outputs, started=started, duration=time.time() - started)
+        return Outcome(node.id, NodeState.DONE, eid, outputs=outputs, started=started, duration=time.time() - started)
 
     def _complete(self, node: Node, eid: int, inputs: Mapping[str, list[Artifact]],
                   outputs: dict[str, list[Artifact]], props: dict[str, Any], started: float,
-                  state: str = "done", duration: float | None = None) -> Outcome:
+                  state: NodeState = NodeState.DONE, duration: float | None = None) -> Outcome:
         for arts in outputs.values():
             for a in arts:
                 a.state = ArtifactState.LIVE
@@ -433,7 +462,7 @@ class Launcher:
             node.component.spec.qualified_name, ExecutionState.COMPLETE, props, execution_id=eid
         )
         # One transaction: execution COMPLETE, outputs created LIVE, OUTPUT events, attributions.
-        self.store.put_execution(execution, self._events(outputs, "OUTPUT"), contexts)
+        self.store.put_execution(execution, self._events(outputs, EVENT_OUTPUT), contexts)
         self.outputs[node.id] = outputs
         log_path = props.get(P_LOG) or self.log_path(node.id, eid)
         return Outcome(node.id, state, eid, outputs=outputs, duration=duration, log_path=log_path, started=started)
@@ -487,7 +516,7 @@ class Launcher:
 
     def fail(self, node: Node, outcome: Outcome, message: str, *, error_type: str | None = None,
              traceback: str | None = None, user: bool = False, duration: float | None = None,
-             state: int = ExecutionState.FAILED) -> Outcome:
+             state: ExecutionState = ExecutionState.FAILED) -> Outcome:
         """Record a FAILED (or CANCELED) execution; its output directories are deleted, logs kept."""
         eid = outcome.execution_id
         assert eid is not None and outcome.spec is not None
@@ -509,9 +538,10 @@ class Launcher:
             raise
         self._remove_outputs(a["uri"] for arts in outcome.spec.outputs.values() for a in arts)
         shutil.rmtree(outcome.spec.tmp_dir, ignore_errors=True)
-        name = "failed" if state == ExecutionState.FAILED else "canceled"
+        name = NodeState.FAILED if state == ExecutionState.FAILED else NodeState.CANCELED
         return Outcome(node.id, name, eid, error=message, log_path=props[P_LOG],
-                       duration=props[P_DURATION], started=outcome.started)
+                       duration=props[P_DURATION], started=outcome.started, error_type=error_type, user_error=user,
+                       traceback=traceback)
 
     @staticmethod
     def _remove_outputs(uris: Iterable[str]) -> None:
@@ -522,9 +552,62 @@ class Launcher:
             except StorageError as exc:
                 print(f"headwater: warning: could not delete {uri}: {exc}", file=sys.stderr)
 
-    def finish(self, status: str) -> None:
-        """Record the run's end on its context."""
+    def finish(self, status: RunStatus) -> None:
+        """Record the run's end on its context, and remove the run's scratch folders."""
+        self.remove_scratch()
         ctx = self.run_ctx
-        to_value(status, ctx.custom_properties["status"])
-        to_value(round(time.time(), 3), ctx.custom_properties["finished_s"])
+        to_value(str(status), ctx.custom_properties[RUN_STATUS])
+        to_value(round(time.time(), 3), ctx.custom_properties[RUN_FINISHED])
         self.store.mlmd.put_contexts([ctx])
+
+    # ------------------------------------------------------------------ scratch and fresh paths
+    def scratch_dir(self, execution_id: int) -> str:
+        """``<root>/_tmp/<execution id>`` (a local folder for an object-store root); removed at the run's end."""
+        path = under(self._local_root, "_tmp", str(execution_id))
+        self.scratch.add(path)
+        return path
+
+    def remove_scratch(self) -> None:
+        """Remove the scratch folders of this run's executions (and ``_tmp`` itself once empty)."""
+        for path in sorted(self.scratch):
+            shutil.rmtree(path, ignore_errors=True)
+        self.scratch.clear()
+        with contextlib.suppress(OSError):
+            os.rmdir(under(self._local_root, "_tmp"))
+
+    def _stale_scratch(self) -> None:
+        """Queue for removal the scratch folders of a local root whose executions are over (left by a run
+        that was killed before it could remove them). Only for a local root: it belongs to this store, so
+        the folder names are this store's execution ids."""
+        if not is_local_path(self.root):
+            return
+        folder = Path(self.root, "_tmp")
+        ids = [int(p.name) for p in folder.iterdir() if p.name.isascii() and p.name.isdigit()] \
+            if folder.is_dir() else []
+        if not ids:
+            return
+        found = {e.id: e for e in self.store.mlmd.get_executions_by_id(ids)}
+        for eid in ids:
+            proto = found.get(eid)
+            if proto is not None and proto.last_known_state == ExecutionState.RUNNING:
+                owner = str(self.store.record(proto).properties.get(P_OWNER, ""))
+                if _owner_alive(owner) is not False:
+                    continue  # running (here or elsewhere): not ours to touch
+            self.scratch.add(str(folder / str(eid)))
+
+    def _check_fresh(self, node: Node, eid: int, outputs: Mapping[str, list[Artifact]]) -> None:
+        """Refuse output paths that already hold files: this store never made them, so they are not ours to
+        overwrite, nor (when the execution fails) to delete. The execution is recorded FAILED."""
+        taken = [a.uri for arts in outputs.values() for a in arts if storage.exists(a.uri)]
+        if not taken:
+            return
+        message = (
+            f"node {node.id!r}: output path {taken[0]} already holds files that execution {eid} of "
+            f"{self.store.display} did not write (another metadata store over the same pipeline root, or "
+            "files copied in); they are left as they are. Move them away, or use a new pipeline root"
+        )
+        proto = self.store.execution_proto(node.component.spec.qualified_name, ExecutionState.FAILED,
+                                           {P_NODE: node.id, P_RUN: self.run_id, P_ERROR: message},
+                                           execution_id=eid)
+        self.store.put_execution(proto, [], self.contexts(node.id))
+        raise ExecutionError(message, node_id=node.id, run_id=self.run_id, artifact_uri=taken[0])

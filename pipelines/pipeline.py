@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headwater.components.api import Channel, Node, Param, _matches, _type_name, coerce_value
-from headwater.metadata.errors import ParameterError, PipelineDefinitionError
+from headwater.components._typing import coerce_value, matches, type_name
+from headwater.components.api import Channel, Node, Param
+from headwater.components.errors import ParameterError
+from headwater.pipelines.errors import PipelineDefinitionError
 
 __all__ = ["Param", "Pipeline"]
 
@@ -147,7 +149,7 @@ class Pipeline:
         for pname, pspec in spec.parameters.items():
             if pname not in node.parameters and pspec.required:
                 problems.append(
-                    f"node {node.id!r}: parameter {pname!r} ({_type_name(pspec.type)}) is required and has no "
+                    f"node {node.id!r}: parameter {pname!r} ({type_name(pspec.type)}) is required and has no "
                     "value; pass it when calling the component"
                 )
         for pname, value in node.parameters.items():
@@ -161,19 +163,19 @@ class Pipeline:
                     )
                     continue
                 params.setdefault(value.name, value)
-                if value.default is not None and not _matches(value.default, pspec.type):
+                if value.default is not None and not matches(value.default, pspec.type):
                     problems.append(
-                        f"node {node.id!r}: parameter {pname!r} expects {_type_name(pspec.type)} but runtime "
+                        f"node {node.id!r}: parameter {pname!r} expects {type_name(pspec.type)} but runtime "
                         f"parameter {value.name!r} defaults to {value.default!r}"
                     )
-                if value.default is None and pspec.required and not _matches(None, pspec.type):
+                if value.default is None and pspec.required and not matches(None, pspec.type):
                     problems.append(
                         f"node {node.id!r}: runtime parameter {value.name!r} has no default; give "
                         f"Param({value.name!r}, default=...)"
                     )
-            elif not _matches(value, pspec.type) and not (value is None and pspec.default is None):
+            elif not matches(value, pspec.type) and not (value is None and pspec.default is None):
                 problems.append(
-                    f"node {node.id!r}: parameter {pname!r} expects {_type_name(pspec.type)}, got "
+                    f"node {node.id!r}: parameter {pname!r} expects {type_name(pspec.type)}, got "
                     f"{type(value).__name__} {value!r}"
                 )
         return problems
@@ -278,7 +280,8 @@ class Pipeline:
         if unknown:
             known = ", ".join(sorted(self._params)) or "none"
             raise ParameterError(
-                f"unknown runtime parameter(s) {', '.join(unknown)} for pipeline {self.name!r}; it declares: {known}"
+                f"unknown runtime parameter(s) {', '.join(unknown)} for pipeline {self.name!r}; it declares: {known}",
+                parameter=unknown[0],
             )
         values = {}
         for name, p in self._params.items():
@@ -290,6 +293,7 @@ class Pipeline:
                     coerce_value(
                         values[value.name], node.component.spec.parameters[pname].type,
                         what=f"runtime parameter {value.name!r} (node {node.id!r}, parameter {pname!r})",
+                        parameter=value.name,
                     )
         return values
 

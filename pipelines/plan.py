@@ -13,27 +13,21 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, get_origin
+from typing import Any
 
+from headwater.components._contract import headwater_version, import_problem, version_problem
+from headwater.components._typing import TYPE_NAMES, simple_type_name
 from headwater.components.api import Channel, Component, Node, Param, load_component
-from headwater.metadata.errors import PipelineDefinitionError
+from headwater.pipelines.errors import PipelineDefinitionError
 from headwater.pipelines.pipeline import Pipeline
 
 __all__ = ["PLAN_VERSION", "param_type_name", "pipeline_from_plan", "pipeline_to_plan"]
 
 PLAN_VERSION = "headwater.dev/v1"
 
-_TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
-
-
 def param_type_name(param: Param) -> str | None:
     """``int``/``float``/``str``/``bool``/``list``/``dict`` for a runtime parameter, ``None`` if unknown."""
-    kind = param.type
-    origin = get_origin(kind) or kind
-    for name, cls in _TYPES.items():
-        if origin is cls:
-            return name
-    return None
+    return simple_type_name(param.type)
 
 
 def _needs_file(module: str) -> bool:
@@ -110,6 +104,7 @@ def pipeline_to_plan(
     return {
         "apiVersion": PLAN_VERSION,
         "kind": "PipelinePlan",
+        "headwater_version": headwater_version(),
         "name": pipeline.name,
         "root": root or pipeline.root,
         "metadata": metadata,
@@ -121,15 +116,18 @@ def pipeline_to_plan(
 
 def pipeline_from_plan(plan: Mapping[str, Any]) -> Pipeline:
     """Rebuild the pipeline a plan describes (components are imported; the pipeline is validated)."""
-    from headwater.metadata.errors import ExecutorContractError
+    from headwater.components.errors import ExecutorContractError
 
     if plan.get("apiVersion") != PLAN_VERSION or plan.get("kind") != "PipelinePlan":
         raise ExecutorContractError(
             f"pipeline plan has apiVersion {plan.get('apiVersion')!r} kind {plan.get('kind')!r}; this headwater "
             f"reads {PLAN_VERSION!r} PipelinePlan. Compile the pipeline with the headwater version in the image"
         )
+    problem = version_problem(plan.get("headwater_version"))
+    if problem:
+        raise ExecutorContractError(f"pipeline {plan.get('name')!r}: {problem}")
     params = {
-        p["name"]: Param(p["name"], default=p.get("default"), type=_TYPES[p["type"]],
+        p["name"]: Param(p["name"], default=p.get("default"), type=TYPE_NAMES[p["type"]],
                          description=p.get("description", ""))
         for p in plan.get("params", [])
     }
@@ -139,7 +137,11 @@ def pipeline_from_plan(plan: Mapping[str, Any]) -> Pipeline:
         source = ref.get("file")
         if source and not os.path.isabs(source):
             source = str(Path.cwd() / source)
-        comp = load_component(ref["module"], ref["function"], source)
+        try:
+            comp = load_component(ref["module"], ref["function"], source)
+        except ImportError as exc:  # the module, or something it imports, is not in this image
+            raise ExecutorContractError(f"plan node {entry['id']!r}: "
+                                        + import_problem(exc, ref["function"], ref["module"])) from exc
         kwargs: dict[str, Any] = {}
         for key, binding in entry.get("inputs", {}).items():
             channels = []

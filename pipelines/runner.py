@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from headwater.components.errors import ExecutionError, ParameterError
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.connection import ENV_VAR
-from headwater.metadata.errors import ExecutionError, HeadwaterError, MetadataError
-from headwater.metadata.store import ExecutionState, MetadataStore, connect
+from headwater.metadata.conventions import ExecutionState, NodeState, RunStatus
+from headwater.metadata.errors import HeadwaterError, MetadataError, MetadataWriteError
+from headwater.metadata.store import MetadataStore, connect
 from headwater.pipelines.backend import ExecutorBackend, LocalBackend, NodeOptions
 from headwater.pipelines.gates import check_gates, data_gates, gate_reason
 from headwater.pipelines.launcher import Launcher, Outcome, is_local_path
@@ -28,13 +30,20 @@ class NodeResult:
     """What happened to one node in a run."""
 
     node_id: str
-    state: str  # done | cached | skipped | failed | canceled | blocked | not_run
+    state: NodeState  # DONE, CACHED, SKIPPED, FAILED, CANCELED, BLOCKED or NOT_RUN
     execution_id: int | None = None
     duration: float = 0.0
     outputs: Mapping[str, list[Artifact]] = field(default_factory=dict)
     log_path: str | None = None
     error: str | None = None
     cached_from: int | None = None
+    error_type: str | None = None  # failed nodes: the exception's class name (e.g. "ValueError")
+    user_error: bool = False  # failed nodes: True when the user's code raised, False for headwater's side
+    traceback: str | None = None  # failed nodes: the user's traceback (headwater frames trimmed)
+
+
+_OK_STATES = frozenset({NodeState.DONE, NodeState.CACHED, NodeState.SKIPPED, NodeState.NOT_RUN})
+_STOPPING_STATES = frozenset({NodeState.FAILED, NodeState.CANCELED, NodeState.BLOCKED})
 
 
 @dataclass(frozen=True)
@@ -50,11 +59,11 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return all(n.state in ("done", "cached", "skipped", "not_run") for n in self.nodes.values())
+        return all(n.state in _OK_STATES for n in self.nodes.values())
 
     @property
     def failed(self) -> list[str]:
-        return [n.node_id for n in self.nodes.values() if n.state == "failed"]
+        return [n.node_id for n in self.nodes.values() if n.state == NodeState.FAILED]
 
     def outputs(self, node_id: str, key: str) -> list[Artifact]:
         return list(self.nodes[node_id].outputs.get(key, []))
@@ -113,6 +122,7 @@ class Runner:
         to_node: str | None = None,
         cache: bool | None = None,
         run_id: str | None = None,
+        experiment: str | None = None,
     ) -> RunResult:
         values = pipeline.resolve_params(params)
         selected = pipeline.select(from_node, to_node)
@@ -125,28 +135,35 @@ class Runner:
             raise
         run_id = run_id or new_run_id()
         use_cache = self.cache if cache is None else cache
-        launcher = Launcher(store, pipeline, run_id, values, cache=use_cache)
-        launcher.recover()
-        display = StatusDisplay(
-            selected, self.stream, quiet=self.quiet,
-            title=f"headwater: running pipeline {pipeline.name!r} (run {run_id}, metadata {store.display})",
-        )
+        try:
+            launcher = Launcher(store, pipeline, run_id, values, cache=use_cache, experiment=experiment)
+            launcher.recover()
+        except BaseException:
+            backend.close()
+            raise
+        title = f"headwater: running pipeline {pipeline.name!r} (run {run_id}, metadata {store.display})"
+        note = self._header_note(pipeline, selected)
+        display = StatusDisplay(selected, self.stream, quiet=self.quiet, title=f"{title}\n{note}" if note else title)
         started = time.time()
         results: dict[str, NodeResult] = {}
         try:
             self._loop(pipeline, selected, launcher, backend, display, results)
         except KeyboardInterrupt:
             display.close("headwater: interrupted — cancelled running nodes")
-            launcher.finish("canceled")
+            launcher.finish(RunStatus.CANCELED)
+            raise
+        except MetadataWriteError:
+            display.close("headwater: stopped — the metadata store could not be written")
             raise
         finally:
             backend.close()
+            launcher.remove_scratch()
         for nid in pipeline.node_ids:
             if nid not in selected:
-                results[nid] = NodeResult(nid, "not_run")
+                results[nid] = NodeResult(nid, NodeState.NOT_RUN)
         result = RunResult(run_id, pipeline.name, {n: results[n] for n in pipeline.node_ids}, values,
                            time.time() - started, store.display)
-        launcher.finish("succeeded" if result.ok else "failed")
+        launcher.finish(RunStatus.SUCCEEDED if result.ok else RunStatus.FAILED)
         counts: dict[str, int] = {}
         for n in result.nodes.values():
             counts[n.state] = counts.get(n.state, 0) + 1
@@ -158,15 +175,24 @@ class Runner:
             for nid in result.failed:
                 n = result.nodes[nid]
                 print(f"  node {nid!r} failed: {n.error}\n    log: {n.log_path}", file=display.stream)
-            for reason in dict.fromkeys(n.error for n in result.nodes.values() if n.state == "blocked" and n.error
+            for reason in dict.fromkeys(n.error for n in result.nodes.values()
+                                        if n.state == NodeState.BLOCKED and n.error
                                         and n.error.startswith("data validation")):
                 print("  " + reason.replace("\n", "\n    "), file=display.stream)
         return result
 
+    def _header_note(self, pipeline: Pipeline, selected: list[str]) -> str:
+        """A line the run header adds (what this runner does differently from others), or ""."""
+        return ""
+
     def _loop(self, pipeline: Pipeline, selected: list[str], launcher: Launcher, backend: ExecutorBackend,
-              display: StatusDisplay, results: dict[str, NodeResult]) -> None:
+              display: StatusDisplay, results: dict[str, NodeResult], *, adopted: Sequence[Outcome] = ()) -> None:
+        """Launch ``selected`` as their inputs become ready, and publish what finishes. ``adopted``: executions
+        already running on ``backend`` (launched by an earlier orchestrator) to wait for and publish too."""
         waiting = list(selected)
-        in_flight: dict[int, tuple[str, Outcome, int]] = {}  # execution id -> (node, outcome, attempt)
+        # execution id -> (node, outcome, attempt)
+        in_flight: dict[int, tuple[str, Outcome, int]] = {o.execution_id: (o.node_id, o, 1) for o in adopted
+                                                           if o.execution_id is not None}
         finished: set[str] = set()
         sel = set(selected)
         gates = data_gates(pipeline)  # consumers wait for the data gates (Validate) of what they read
@@ -175,7 +201,8 @@ class Runner:
         def record(outcome: Outcome) -> None:
             results[outcome.node_id] = NodeResult(
                 outcome.node_id, outcome.state, outcome.execution_id, outcome.duration, outcome.outputs,
-                outcome.log_path, outcome.error, outcome.cached_from,
+                outcome.log_path, outcome.error, outcome.cached_from, outcome.error_type, outcome.user_error,
+                outcome.traceback,
             )
             finished.add(outcome.node_id)
             reason = gate_reason(pipeline.node(outcome.node_id), outcome.state, outcome.outputs)
@@ -189,14 +216,14 @@ class Runner:
                 progressed = False
                 for nid in list(waiting):
                     ups = (pipeline.upstream(nid) | set(gates.get(nid, ()))) & sel
-                    bad = [u for u in ups if u in finished and results[u].state in ("failed", "canceled", "blocked")]
+                    bad = [u for u in ups if u in finished and results[u].state in _STOPPING_STATES]
                     gated = [gate_blocks[u] for u in ups if u in gate_blocks]
                     if bad or gated:
                         waiting.remove(nid)
                         why = gated[0] if gated else f"upstream node {bad[0]!r} {_verb(results[bad[0]].state)}"
-                        results[nid] = NodeResult(nid, "blocked", error=why)
+                        results[nid] = NodeResult(nid, NodeState.BLOCKED, error=why)
                         finished.add(nid)
-                        display.update(nid, "blocked", note=why.splitlines()[0][:100])
+                        display.update(nid, NodeState.BLOCKED, note=why.splitlines()[0][:100])
                         progressed = True
                         continue
                     if not ups <= finished:
@@ -208,14 +235,16 @@ class Runner:
                     node = pipeline.node(nid)
                     try:
                         outcome = launcher.prepare(node, beam_args=pipeline.beam_args)
+                    except MetadataWriteError:
+                        raise
                     except HeadwaterError as exc:
-                        record(Outcome(nid, "failed", error=str(exc)))
+                        record(Outcome(nid, NodeState.FAILED, error=str(exc), error_type=type(exc).__name__))
                         continue
-                    if outcome.state == "launch":
+                    if outcome.state == NodeState.LAUNCH:
                         assert outcome.spec is not None and outcome.execution_id is not None
                         backend.launch(outcome.spec, _options(node))
                         in_flight[outcome.execution_id] = (nid, outcome, 1)
-                        display.update(nid, "running")
+                        display.update(nid, NodeState.RUNNING)
                     else:
                         record(outcome)
                 if not in_flight:
@@ -230,7 +259,8 @@ class Runner:
                     # A backend that retries itself (Kubernetes: Job backoffLimit) reports the last attempt.
                     if not res.succeeded and attempt <= node.retries and not backend.handles_retries:
                         assert outcome.spec is not None
-                        display.update(nid, "running", note=f"retry {attempt}/{node.retries}: {res.error_message}")
+                        note = f"retry {attempt}/{node.retries}: {res.error_message}"
+                        display.update(nid, NodeState.RUNNING, note=note)
                         retry = replace(outcome.spec, attempt=attempt + 1)
                         outcome.spec = retry
                         backend.launch(retry, _options(node))
@@ -238,14 +268,19 @@ class Runner:
                         continue
                     record(launcher.publish(node, outcome, res))
                 display.refresh()
+        except MetadataWriteError:
+            # The store cannot record anything more: stop what runs (its executions stay RUNNING in the
+            # store and the next run recovers them: FAILED, their files deleted) and end the run.
+            backend.cancel(list(in_flight))
+            raise
         except KeyboardInterrupt:
             backend.cancel(list(in_flight))
             for nid, outcome, _ in in_flight.values():
                 node = pipeline.node(nid)
                 record(launcher.fail(node, outcome, "canceled by the user (Ctrl-C)", state=ExecutionState.CANCELED))
             for nid in waiting:
-                results[nid] = NodeResult(nid, "canceled", error="run canceled before this node started")
-                display.update(nid, "canceled")
+                results[nid] = NodeResult(nid, NodeState.CANCELED, error="run canceled before this node started")
+                display.update(nid, NodeState.CANCELED)
             raise
 
 
@@ -254,7 +289,8 @@ def _verb(state: str) -> str:
 
 
 def _options(node: Any) -> NodeOptions:
-    return NodeOptions(node.id, node.resources, node.retries, node.timeout_seconds)
+    return NodeOptions(node.id, node.resources, node.retries, node.timeout_seconds, image=node.effective_image,
+                       placement=node.effective_placement)
 
 
 class LocalRunner(Runner):
@@ -266,6 +302,10 @@ class LocalRunner(Runner):
     def __init__(self, max_workers: int | None = None, *, metadata: str | None = None, cache: bool = True,
                  quiet: bool = False, stream: TextIO | None = None) -> None:
         super().__init__(self._backend, metadata=metadata, cache=cache, quiet=quiet, stream=stream)
+        if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int)
+                                        or max_workers < 1):
+            raise ParameterError(f"LocalRunner: max_workers is {max_workers!r}; give a number of worker processes, "
+                                 "1 or more (or None for one per core)")
         self.max_workers = max_workers
 
     def _backend(self, pipeline: Pipeline, selected: list[str]) -> LocalBackend:
@@ -275,5 +315,12 @@ class LocalRunner(Runner):
         for n in executors:
             warm += [m for m in n.component.spec.warm_imports if m not in warm]
         return LocalBackend(self.max_workers, prewarm=len(executors), warm_imports=tuple(warm))
+
+    def _header_note(self, pipeline: Pipeline, selected: list[str]) -> str:
+        imaged = [n for n in selected if pipeline.node(n).effective_image]
+        if not imaged:
+            return ""
+        return (f"headwater: {len(imaged)} node(s) name a container image ({', '.join(imaged)}); the local runner "
+                "ignores images and placement and runs every node in this Python environment")
 
 

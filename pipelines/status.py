@@ -6,11 +6,13 @@ import sys
 import time
 from typing import TextIO
 
+from headwater.metadata.conventions import NodeState
+
 __all__ = ["StatusDisplay"]
 
 _SYMBOLS = {
-    "queued": "·", "running": "▶", "cached": "≡", "done": "✔", "skipped": "⤼",
-    "failed": "✘", "canceled": "■", "blocked": "-",
+    NodeState.QUEUED: "·", NodeState.RUNNING: "▶", NodeState.CACHED: "≡", NodeState.DONE: "✔",
+    NodeState.SKIPPED: "⤼", NodeState.FAILED: "✘", NodeState.CANCELED: "■", NodeState.BLOCKED: "-",
 }
 
 
@@ -23,7 +25,7 @@ class StatusDisplay:
         self.quiet = quiet
         self.live = not quiet and self.stream.isatty()
         self.order = list(node_ids)
-        self.state = {n: "queued" for n in node_ids}
+        self.state: dict[str, str] = {n: NodeState.QUEUED for n in node_ids}
         self.since = {n: time.time() for n in node_ids}
         self.took: dict[str, float] = {}
         self.note: dict[str, str] = {}
@@ -34,7 +36,7 @@ class StatusDisplay:
         if title and not quiet:
             print(title, file=self.stream, flush=True)
 
-    def update(self, node_id: str, state: str, *, duration: float | None = None, note: str = "") -> None:
+    def update(self, node_id: str, state: NodeState | str, *, duration: float | None = None, note: str = "") -> None:
         self.state[node_id] = state
         self.since[node_id] = time.time()
         if duration is not None:
@@ -53,11 +55,11 @@ class StatusDisplay:
 
     def _line(self, node_id: str) -> str:
         state = self.state[node_id]
-        if state == "running":
+        if state == NodeState.RUNNING:
             took = time.time() - self.since[node_id]
         else:
             took = self.took.get(node_id, 0.0)
-        clock = f"{took:6.2f}s" if state not in ("queued", "blocked") else "       "
+        clock = f"{took:6.2f}s" if state not in (NodeState.QUEUED, NodeState.BLOCKED) else "       "
         note = self.note.get(node_id, "")
         return f" {_SYMBOLS.get(state, '?')} {node_id:<28} {state:<9} {clock}  {note}"[:160]
 

@@ -18,13 +18,15 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path, PurePosixPath
 
-from headwater.metadata.errors import TemplateError
+from headwater.templates.errors import TemplateError
 
 __all__ = [
     "PIPELINE_NAME_RE",
@@ -167,6 +169,47 @@ def _substitute(rel: PurePosixPath, data: bytes, default: str, pipeline_name: st
     return new.encode("utf-8")
 
 
+def _copy_atomically(root: Path, files: list[tuple[PurePosixPath, Path, bytes]], *, replace: bool) -> None:
+    """Write every file into a hidden staging folder first (beside ``root`` when it does not exist yet,
+    inside it otherwise: the same file system either way), then move the staged tree into place with
+    renames. A full or read-only folder fails while staging, and the staging folder is removed: nothing
+    partial is left."""
+    new_root = not root.exists()
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.template-", dir=root.parent if new_root else root))
+    except OSError as exc:
+        raise _write_refused(root, exc) from None
+    try:
+        for rel, _, data in files:
+            _write(stage.joinpath(*rel.parts), data, replace=False)
+        if new_root:
+            os.rename(stage, root)
+            return
+        for rel, target, _ in files:
+            _check_target(root, rel)  # re-checked: nothing may have turned into an outside link meanwhile
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if replace and target.is_symlink():
+                target.unlink()  # replace the link itself (it points inside dest; checked), never write through it
+            elif not replace and os.path.lexists(target):
+                raise TemplateError(f"{target} appeared while the template was being copied; nothing more was "
+                                    "written. Copy again (into a new folder, or with --force)")
+            os.replace(stage.joinpath(*rel.parts), target)
+    except OSError as exc:
+        raise _write_refused(root, exc) from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _write_refused(root: Path, exc: OSError) -> TemplateError:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return TemplateError(
+        f"cannot write the template into {root}: {exc.strerror or exc}{where}; nothing was written. Copy into a "
+        "folder you may write that has free space (check its owner, its permissions, and that the volume is "
+        "mounted read-write)"
+    )
+
+
 def _write(path: Path, data: bytes, *, replace: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if replace and path.is_symlink():
@@ -211,7 +254,7 @@ def copy_template(name: str, dest: str | os.PathLike[str], *, pipeline_name: str
             f"{len(conflicts)} file(s) of template {name!r} already exist in {root}: {shown}; nothing was "
             "written. Copy into a new folder, or pass --force (force=True) to overwrite them"
         )
-    root.mkdir(parents=True, exist_ok=True)
-    for rel, target, entry in plan:
-        _write(target, _substitute(rel, entry.read_bytes(), info.pipeline_name, chosen), replace=force)
+    files = [(rel, target, _substitute(rel, entry.read_bytes(), info.pipeline_name, chosen))
+             for rel, target, entry in plan]
+    _copy_atomically(root, files, replace=force)
     return CopyResult(name, root, chosen, tuple(sorted(str(r) for r, _, _ in plan)), tuple(conflicts))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -140,3 +140,31 @@ def s3_root(monkeypatch: pytest.MonkeyPatch, s3_server: str) -> str:
 def gs_root(monkeypatch: pytest.MonkeyPatch, gcs_server: str) -> str:
     """``gs://<fresh bucket>/root`` on the GCS emulator, this process's environment pointing at it."""
     return _bucket_root("gs", gcs_server, monkeypatch)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """Mount small real tmpfs file systems (to fill them, or mount them read-only): ``tmpfs(size_kb, ro=False)``.
+
+    Needs root; skips with the reason otherwise. Every mount is unmounted at the end."""
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(size_kb: int, *, ro: bool = False, name: str = "") -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root (the disk-full and read-only tests use a real one)")
+        point = tmp_path / (name or f"tmpfs{len(mounted)}")
+        point.mkdir()
+        options = f"size={size_kb}k" + (",ro" if ro else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in reversed(mounted):
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+

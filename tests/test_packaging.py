@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"components": "headwater.components", "pipelines": "headwater.pipelines",
-           "metadata": "headwater.metadata", "templates": "headwater.templates"}
+           "metadata": "headwater.metadata", "templates": "headwater.templates", "ui": "headwater.ui"}
 
 
 def test_all_packages_declared():

@@ -29,7 +29,8 @@ from headwater.metadata.lineage.graph import (
     ExecutionNode,
     LineageEdge,
     LineageGraph,
-    Node,
+    LineageNode,
+    deprecated_attribute,
 )
 from headwater.metadata.lineage.html import render_html
 from headwater.metadata.lineage.query import (
@@ -60,7 +61,7 @@ __all__ = [
     "ExecutionNode",
     "LineageEdge",
     "LineageGraph",
-    "Node",
+    "LineageNode",
     "PushExplanation",
     "PushInfo",
     "StepInfo",
@@ -79,3 +80,8 @@ __all__ = [
     "trace",
     "upstream",
 ]
+
+
+
+def __getattr__(name: str) -> object:
+    return deprecated_attribute(__name__, name)

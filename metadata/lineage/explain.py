@@ -36,6 +36,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from headwater.metadata.conventions import (
+    A_BASELINE_MODEL,
+    A_BASELINE_MODEL_ID,
+    A_BLESSED,
+    A_CURRENT_MODEL,
+    A_CURRENT_MODEL_ID,
+    A_PUSHED,
+    CONTEXT_NODE,
+    CONTEXT_PIPELINE,
+    CONTEXT_RUN,
+    P_CODE,
+    P_RUN,
+)
 from headwater.metadata.errors import ArtifactNotFoundError
 from headwater.metadata.lineage.graph import ArtifactNode, ExecutionNode, LineageGraph
 from headwater.metadata.lineage.query import (
@@ -62,9 +75,7 @@ __all__ = [
 
 #: Custom properties that are bookkeeping, not results (TFX writes these on every artifact).
 _BOOKKEEPING = frozenset({"is_external", "tfx_version", "state", "name", "producer_component"})
-_BLESSING_KEYS = frozenset(
-    {"blessed", "current_model", "current_model_id", "baseline_model", "baseline_model_id"}
-)
+_BLESSING_KEYS = frozenset({A_BLESSED, A_CURRENT_MODEL, A_CURRENT_MODEL_ID, A_BASELINE_MODEL, A_BASELINE_MODEL_ID})
 _CODE_KEY = re.compile(r"module|code|(^|_)fn$|user_code|source_hash|wheel", re.IGNORECASE)
 _WHEEL_HASH = re.compile(r"\+([0-9a-f]{64})-py3", re.IGNORECASE)
 
@@ -368,8 +379,9 @@ def _step(contexts: Mapping[int, Mapping[str, list[str]]], graph: LineageGraph,
             match = _WHEEL_HASH.search(str(value))
             if match:
                 code[f"{key}.sha256"] = match.group(1)
-    if "code_fingerprint" in recorded and "code_fingerprint" not in code:
-        code["code_fingerprint"] = recorded.pop("code_fingerprint")
+    fingerprint, run_id = P_CODE.strip("_"), P_RUN.strip("_")  # recorded under their names without "__"
+    if fingerprint in recorded and fingerprint not in code:
+        code[fingerprint] = recorded.pop(fingerprint)
 
     def first(kind: str) -> str | None:
         found = names.get(kind) or []
@@ -377,9 +389,9 @@ def _step(contexts: Mapping[int, Mapping[str, list[str]]], graph: LineageGraph,
 
     return StepInfo(
         execution=execution,
-        pipeline=first("pipeline"),
-        run=first("pipeline_run") or (str(recorded["run_id"]) if "run_id" in recorded else None),
-        node=first("node"),
+        pipeline=first(CONTEXT_PIPELINE),
+        run=first(CONTEXT_RUN) or (str(recorded[run_id]) if run_id in recorded else None),
+        node=first(CONTEXT_NODE),
         parameters=params,
         code=code,
         inputs=graph.inputs(execution),
@@ -536,7 +548,7 @@ def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation
     # -- push
     push = PushInfo(
         pushed_model=root,
-        pushed=_as_bool(root.get("pushed")),
+        pushed=_as_bool(root.get(A_PUSHED)),
         destination=root.get("pushed_destination"),
         version=None if root.get("pushed_version") is None else str(root.get("pushed_version")),
         time=root.create_time,

@@ -29,7 +29,7 @@ __all__ = [
     "ExecutionNode",
     "LineageEdge",
     "LineageGraph",
-    "Node",
+    "LineageNode",
 ]
 
 Direction = Literal["upstream", "downstream", "both"]
@@ -189,7 +189,8 @@ class ExecutionNode:
         )
 
 
-Node = ArtifactNode | ExecutionNode
+#: A node of a lineage graph: an artifact or an execution (not the pipeline node, ``headwater.components.LineageNode``).
+LineageNode = ArtifactNode | ExecutionNode
 
 
 @dataclass(frozen=True)
@@ -273,12 +274,12 @@ class LineageGraph:
     executions: tuple[ExecutionNode, ...]
     edges: tuple[LineageEdge, ...]
     frontier: tuple[str, ...] = ()
-    _nodes: dict[str, Node] = field(init=False, repr=False, compare=False)
+    _nodes: dict[str, LineageNode] = field(init=False, repr=False, compare=False)
     _in: dict[str, list[LineageEdge]] = field(init=False, repr=False, compare=False)
     _out: dict[str, list[LineageEdge]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        nodes: dict[str, Node] = {a.key: a for a in self.artifacts}
+        nodes: dict[str, LineageNode] = {a.key: a for a in self.artifacts}
         nodes.update((e.key, e) for e in self.executions)
         incoming: dict[str, list[LineageEdge]] = {k: [] for k in nodes}
         outgoing: dict[str, list[LineageEdge]] = {k: [] for k in nodes}
@@ -299,18 +300,18 @@ class LineageGraph:
             return node in self._nodes
         return getattr(node, "key", None) in self._nodes
 
-    def __iter__(self) -> Iterator[Node]:
+    def __iter__(self) -> Iterator[LineageNode]:
         return iter(self._nodes.values())
 
     @property
-    def nodes(self) -> tuple[Node, ...]:
+    def nodes(self) -> tuple[LineageNode, ...]:
         return tuple(self._nodes.values())
 
     @property
-    def root_node(self) -> Node:
+    def root_node(self) -> LineageNode:
         return self._nodes[self.root]
 
-    def node(self, node: Node | str) -> Node:
+    def node(self, node: LineageNode | str) -> LineageNode:
         """The node for a key (``"artifact:3"``) or a node object; ``KeyError`` names a missing key."""
         key = node if isinstance(node, str) else node.key
         try:
@@ -332,18 +333,18 @@ class LineageGraph:
         return tuple(a for a in self.artifacts if a.type_name == type_name)
 
     # ------------------------------------------------------------------ walking
-    def in_edges(self, node: Node | str) -> tuple[LineageEdge, ...]:
+    def in_edges(self, node: LineageNode | str) -> tuple[LineageEdge, ...]:
         """Edges arriving at ``node`` (for an artifact: the events of the executions that produced it)."""
         return tuple(self._in[self.node(node).key])
 
-    def out_edges(self, node: Node | str) -> tuple[LineageEdge, ...]:
+    def out_edges(self, node: LineageNode | str) -> tuple[LineageEdge, ...]:
         return tuple(self._out[self.node(node).key])
 
-    def parents(self, node: Node | str) -> tuple[Node, ...]:
+    def parents(self, node: LineageNode | str) -> tuple[LineageNode, ...]:
         """One step upstream: an artifact's producing executions, an execution's input artifacts."""
         return _unique(self._nodes[e.source] for e in self.in_edges(node))
 
-    def children(self, node: Node | str) -> tuple[Node, ...]:
+    def children(self, node: LineageNode | str) -> tuple[LineageNode, ...]:
         """One step downstream: an artifact's consuming executions, an execution's outputs."""
         return _unique(self._nodes[e.target] for e in self.out_edges(node))
 
@@ -378,8 +379,8 @@ class LineageGraph:
         )
 
     def walk(
-        self, start: Node | str | None = None, direction: Literal["upstream", "downstream"] = "upstream"
-    ) -> Iterator[tuple[Node, int]]:
+        self, start: LineageNode | str | None = None, direction: Literal["upstream", "downstream"] = "upstream"
+    ) -> Iterator[tuple[LineageNode, int]]:
         """Breadth-first ``(node, distance)`` from ``start`` (default: the root), each node once."""
         first = self.node(start if start is not None else self.root).key
         seen = {first}
@@ -393,13 +394,13 @@ class LineageGraph:
                     seen.add(nxt.key)
                     queue.append((nxt.key, dist + 1))
 
-    def ancestors(self, node: Node | str) -> tuple[Node, ...]:
+    def ancestors(self, node: LineageNode | str) -> tuple[LineageNode, ...]:
         return tuple(n for n, d in self.walk(node, "upstream") if d > 0)
 
-    def descendants(self, node: Node | str) -> tuple[Node, ...]:
+    def descendants(self, node: LineageNode | str) -> tuple[LineageNode, ...]:
         return tuple(n for n, d in self.walk(node, "downstream") if d > 0)
 
-    def topological_order(self) -> tuple[Node, ...]:
+    def topological_order(self) -> tuple[LineageNode, ...]:
         """Nodes in data-flow order (sources first); ties broken by creation time and id."""
         indegree = {k: len(v) for k, v in self._in.items()}
 
@@ -451,8 +452,25 @@ class LineageGraph:
         )
 
 
-def _unique(nodes: Iterable[Node]) -> tuple[Node, ...]:
-    seen: dict[str, Node] = {}
+def _unique(nodes: Iterable[LineageNode]) -> tuple[LineageNode, ...]:
+    seen: dict[str, LineageNode] = {}
     for n in nodes:
         seen.setdefault(n.key, n)
     return tuple(seen.values())
+
+
+
+def deprecated_attribute(module: str, name: str) -> Any:
+    """Old names of ``module`` (outside ``__all__``): ``Node`` was ``LineageNode``, renamed because
+    ``headwater.components.Node`` is the pipeline node. Used by the modules' ``__getattr__``."""
+    if name == "Node":
+        import warnings
+
+        warnings.warn(f"{module}.Node is deprecated: use LineageNode (headwater.components.Node is the pipeline "
+                      "node)", DeprecationWarning, stacklevel=3)
+        return LineageNode
+    raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+
+def __getattr__(name: str) -> Any:
+    return deprecated_attribute(__name__, name)

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from itertools import pairwise
 
-from headwater.metadata.lineage.graph import ArtifactNode, LineageGraph, Node
+from headwater.metadata.lineage.graph import ArtifactNode, LineageGraph, LineageNode
 from headwater.metadata.lineage.render import DEFAULT_COLORS, STATE_COLORS, short_uri
 
 __all__ = ["Layout", "layout", "render_html"]
@@ -182,7 +182,7 @@ def _esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _node_svg(node: Node, x: float, y: float, *, root: bool, frontier: bool) -> str:
+def _node_svg(node: LineageNode, x: float, y: float, *, root: bool, frontier: bool) -> str:
     fill, stroke = STATE_COLORS.get(node.state, DEFAULT_COLORS)
     is_artifact = isinstance(node, ArtifactNode)
     rx = NODE_H / 2 if is_artifact else 6

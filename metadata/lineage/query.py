@@ -16,6 +16,13 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
+from headwater.metadata.conventions import (
+    A_PUSHED_DESTINATION,
+    A_PUSHED_VERSION,
+    CONTEXT_PIPELINE,
+    CONTEXT_RUN,
+    TFX_STRUCT_VALUE,
+)
 from headwater.metadata.errors import ArtifactNotFoundError, MetadataError
 from headwater.metadata.lineage.graph import (
     INPUT_EVENT_TYPES,
@@ -122,11 +129,11 @@ def _decode_tfx_struct(raw: str) -> Any:
         data = json_format.MessageToDict(struct)
     except Exception:  # an undecodable value is shown as stored rather than dropped
         return raw
-    if set(data) == {"__value__"} and isinstance(data["__value__"], str):
+    if set(data) == {TFX_STRUCT_VALUE} and isinstance(data[TFX_STRUCT_VALUE], str):
         try:
-            return json.loads(data["__value__"])
+            return json.loads(data[TFX_STRUCT_VALUE])
         except ValueError:
-            return data["__value__"]
+            return data[TFX_STRUCT_VALUE]
     return data
 
 
@@ -227,7 +234,16 @@ def _uri_variants(uri: str) -> list[str]:
     return list(dict.fromkeys(v for v in variants if v))
 
 
+#: MLMD ids are 64-bit signed integers; a larger number can name no artifact.
+_MAX_ID = 2**63 - 1
+
+
 def _by_id(raw: RawStore, store: Any, artifact_id: int) -> ArtifactNode:
+    if not 0 < artifact_id <= _MAX_ID:
+        raise ArtifactNotFoundError(
+            f"artifact id {artifact_id} is out of range: ids are whole numbers from 1 to {_MAX_ID}; find the "
+            "right id with `headwater artifacts list`"
+        )
     found = raw.get_artifacts_by_id([artifact_id])
     if not found:
         raise ArtifactNotFoundError(
@@ -251,7 +267,7 @@ def resolve_artifact(store: Any, ref: ArtifactRef) -> ArtifactNode:
         text = os.fspath(ref).strip()
         if not text:
             raise ArtifactNotFoundError("empty artifact reference; pass an artifact id or URI")
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             return _by_id(raw, store, int(text))
         return _by_uri(raw, store, text)
     ref_id = getattr(ref, "id", None)
@@ -300,7 +316,7 @@ def find_pushed_model(store: Any, serving_path: str | os.PathLike[str]) -> Artif
     if all(lit is not None for lit in literals):
         values = ", ".join(lit for lit in literals if lit is not None)
         for field in ("custom_properties", "properties"):
-            query = f"type = 'PushedModel' AND {field}.pushed_destination.string_value IN ({values})"
+            query = f"type = 'PushedModel' AND {field}.{A_PUSHED_DESTINATION}.string_value IN ({values})"
             try:
                 protos = raw.get_artifacts(list_options=metadata_store.ListOptions(filter_query=query))
             except Exception:  # e.g. 'pushed_destination' is not a declared property of the type
@@ -310,7 +326,7 @@ def find_pushed_model(store: Any, serving_path: str | os.PathLike[str]) -> Artif
         wanted = set(variants)
         matches = [
             n for n in _artifact_nodes(raw, raw.get_artifacts_by_type("PushedModel"))
-            if n.get("pushed_destination") in wanted
+            if n.get(A_PUSHED_DESTINATION) in wanted
         ]
     if matches:
         return max(matches, key=lambda n: (n.create_time_ms or 0, n.id))
@@ -318,16 +334,16 @@ def find_pushed_model(store: Any, serving_path: str | os.PathLike[str]) -> Artif
     under = [
         n
         for n in _artifact_nodes(raw, raw.get_artifacts_by_type("PushedModel"))
-        if str(n.get("pushed_destination", "")).startswith(base)
+        if str(n.get(A_PUSHED_DESTINATION, "")).startswith(base)
     ]
     if under:
         versions = ", ".join(
-            f"{n.get('pushed_version', str(n.get('pushed_destination')).rsplit('/', 1)[-1])} ({n.label})"
+            f"{n.get(A_PUSHED_VERSION, str(n.get(A_PUSHED_DESTINATION)).rsplit('/', 1)[-1])} ({n.label})"
             for n in sorted(under, key=lambda n: n.id)
         )
         raise ArtifactNotFoundError(
             f"{path!r} is a push base directory, not a pushed model; versions pushed under it: {versions}. "
-            f"Pass one version directory, e.g. {under[-1].get('pushed_destination')!r}",
+            f"Pass one version directory, e.g. {under[-1].get(A_PUSHED_DESTINATION)!r}",
             artifact_uri=path,
         )
     raise ArtifactNotFoundError(
@@ -550,12 +566,12 @@ def _context(raw: RawStore, store: Any, type_name: str, name: str, flag: str) ->
         raw.get_contexts_by_type(type_name), key=lambda c: (c.create_time_since_epoch, c.id), reverse=True
     )
     # runs may be named by an unambiguous prefix of their id; pipelines only by their full name
-    prefixed = [c for c in known if c.name.startswith(name)] if type_name == "pipeline_run" else []
+    prefixed = [c for c in known if c.name.startswith(name)] if type_name == CONTEXT_RUN else []
     if len(prefixed) == 1:
         return prefixed[0]
     shown = prefixed or known
     listing = ", ".join(repr(c.name) for c in shown[:10]) + (" …" if len(shown) > 10 else "")
-    what = "pipeline" if type_name == "pipeline" else "run"
+    what = "pipeline" if type_name == CONTEXT_PIPELINE else "run"
     hint = f"known {what}s (newest first): {listing}" if shown else f"the store has no {what}s yet"
     if len(prefixed) > 1:
         hint = f"{len(prefixed)} {what}s start with {name!r}: {listing}; give more of the name"
@@ -597,10 +613,10 @@ def list_artifacts(
         clauses.append(f"type = {literal}")
     aliases = iter("abcdefgh")
     if pipeline is not None:
-        ctx = _context(raw, store, "pipeline", pipeline, "--pipeline")
+        ctx = _context(raw, store, CONTEXT_PIPELINE, pipeline, "--pipeline")
         clauses.append(f"contexts_{next(aliases)}.id = {ctx.id}")
     if run is not None:
-        ctx = _context(raw, store, "pipeline_run", run, "--run")
+        ctx = _context(raw, store, CONTEXT_RUN, run, "--run")
         clauses.append(f"contexts_{next(aliases)}.id = {ctx.id}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1 (or None for all), got {limit}")

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from headwater.metadata.lineage.graph import ArtifactNode, ExecutionNode, LineageEdge, LineageGraph, Node
+from headwater.metadata.lineage.graph import ArtifactNode, ExecutionNode, LineageEdge, LineageGraph, LineageNode
 
 if TYPE_CHECKING:
     from headwater.metadata.lineage.explain import PushExplanation, StepInfo
@@ -65,7 +65,7 @@ def _notable(artifact: ArtifactNode) -> str:
     return " ".join(bits)
 
 
-def _time(node: Node) -> str:
+def _time(node: LineageNode) -> str:
     t = node.create_time
     return t.strftime("%Y-%m-%d %H:%M:%S") + "Z" if t else ""
 
@@ -166,7 +166,7 @@ def _dot_str(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def _node_lines(node: Node) -> list[str]:
+def _node_lines(node: LineageNode) -> list[str]:
     if isinstance(node, ArtifactNode):
         notable = _notable(node)
         return [node.label, node.state, short_uri(node.uri, 40)] + ([notable] if notable else [])

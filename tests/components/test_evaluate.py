@@ -196,7 +196,7 @@ def test_threshold_slices_map_to_tfma_per_slice_thresholds():
 def test_failed_threshold_messages_give_value_threshold_and_comparison():
     import tensorflow_model_analysis as tfma
     from google.protobuf import text_format
-    from headwater.components.evaluate import _validation_message
+    from headwater.components.evaluate._report import _validation_message
 
     result = text_format.Parse("""
         validation_ok: false

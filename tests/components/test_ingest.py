@@ -178,7 +178,10 @@ def test_beam_engine_reports_bad_input_as_input_data_error(tmp_path):
 
 
 def test_auto_engine_follows_the_beam_runner():
-    from headwater.components.ingest import _choose_engine
+    from headwater.components._runtime import choose_engine
+
+    def _choose_engine(engine, beam_args):
+        return choose_engine(engine, beam_args, component="Ingest")
 
     assert _choose_engine("auto", ()) == "local"
     assert _choose_engine("auto", ("--runner=DirectRunner",)) == "local"
@@ -464,3 +467,82 @@ def test_bad_input_fails_the_node_and_publishes_nothing(tmp_path):
     assert node.state == "failed" and "has a header (species, island) but no rows" in (node.error or "")
     store = connect(f"sqlite:///{tmp_path / 'root' / 'metadata.sqlite'}")
     assert not [a for a in store.mlmd.get_artifacts() if a.state == 2]  # nothing LIVE
+
+
+# ------------------------------------------------------------------------------ bad values (issue 15)
+def _penguin_lines(tmp_path):
+    return _data.penguins_csv(tmp_path / "p.csv").read_text().splitlines()
+
+
+def test_a_few_text_values_in_a_numeric_column_are_malformed_rows_not_a_text_column(tmp_path):
+    # 8 of 344 values (2%): before, the column silently became text and Transform failed much later.
+    lines = _penguin_lines(tmp_path)
+    bad_lines = [10, 40, 80, 120, 160, 200, 240, 280]
+    for n in bad_lines:
+        fields = lines[n - 1].split(",")
+        fields[5] = "abc"  # body_mass_g
+        lines[n - 1] = ",".join(fields)
+    write(tmp_path / "d" / "penguins.csv", "\n".join(lines) + "\n")
+    with pytest.raises(InputDataError, match=r"file .*penguins\.csv, line 10: malformed row: column 'body_mass_g' "
+                                             r"holds 'abc', which is not a number, while \d+ other values of the "
+                                             r"column are numbers \(8 values are not\)"):
+        ingest(tmp_path / "a", input_base=str(tmp_path / "d"))
+    examples, schema = ingest(tmp_path / "b", input_base=str(tmp_path / "d"), skip_malformed=True)
+    assert examples.custom_properties["skipped_rows"] == 8
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    assert feature(_data.read_schema(schema), "body_mass_g").type == schema_pb2.INT
+    # Past the documented share (10%) the column is text, as a column of labels with a few numbers is.
+    from headwater.components.ingest._read import NUMERIC_TEXT_SHARE
+
+    assert NUMERIC_TEXT_SHARE == 0.10
+    write(tmp_path / "e" / "t.csv", "code\n" + "".join(f"{i}\n" for i in range(8)) + "x\ny\n")
+    _, schema = ingest(tmp_path / "c", input_base=str(tmp_path / "e"))
+    assert feature(_data.read_schema(schema), "code").type == schema_pb2.BYTES
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "Infinity", "1e309"])
+def test_non_finite_numbers_are_rejected_unless_allowed(tmp_path, value):
+    rows = [f"{i + 0.5},{i}" for i in range(1, 13)]
+    rows[2] = f"{value},3"  # line 4 of the file
+    write(tmp_path / "d" / "v.csv", "x,y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(InputDataError, match=rf"file .*v\.csv, line 4: column 'x' holds '{value}', which is "
+                                             r"not a finite number\. Fix the value, pass allow_non_finite=True"):
+        ingest(tmp_path / "a", input_base=str(tmp_path / "d"))
+    examples, _ = ingest(tmp_path / "b", input_base=str(tmp_path / "d"), allow_non_finite=True)
+    xs = sorted(r["x"][0] for r in all_rows(examples))
+    assert [x for x in xs if abs(x) == float("inf")] == [float("-inf") if value == "-inf" else float("inf")]
+    examples, _ = ingest(tmp_path / "c", input_base=str(tmp_path / "d"), skip_malformed=True)
+    assert examples.custom_properties["skipped_rows"] == 1
+    assert sum(examples.custom_properties["num_examples"].values()) == 11
+
+
+def test_non_finite_numbers_in_parquet_name_the_row(tmp_path):
+    import pyarrow.parquet as pq
+
+    (tmp_path / "d").mkdir()
+    pq.write_table(pa.table({"x": [1.0, 2.0, float("inf"), 4.0], "y": [1, 2, 3, 4]}), tmp_path / "d" / "v.parquet")
+    with pytest.raises(InputDataError, match=r"file .*v\.parquet, row 3: column 'x' holds 'inf', which is not a "
+                                             r"finite number"):
+        ingest(tmp_path / "a", input_base=str(tmp_path / "d"))
+
+
+def test_text_that_is_not_utf8_names_file_line_column_and_value(tmp_path):
+    (tmp_path / "d").mkdir()
+    good = b"".join(b"%d,%s\n" % (i, name) for i, name in enumerate([b"Adelie", b"Chinstrap"] * 6, start=3))
+    (tmp_path / "d" / "t.csv").write_bytes(b"x,name\n1,Adelie\n2,G\xe9ntoo\n" + good)
+    with pytest.raises(InputDataError, match=r"file .*t\.csv, line 3: column 'name' holds b'G\\xe9ntoo', which is "
+                                             r"not UTF-8 text \(byte 0xe9 at position 1\)\. Save the file as UTF-8"):
+        ingest(tmp_path / "a", input_base=str(tmp_path / "d"))
+    examples, _ = ingest(tmp_path / "b", input_base=str(tmp_path / "d"), skip_malformed=True)
+    assert examples.custom_properties["skipped_rows"] == 1
+    assert sorted({r["name"][0] for r in all_rows(examples)}) == [b"Adelie", b"Chinstrap"]
+    assert sum(examples.custom_properties["num_examples"].values()) == 13
+
+
+def test_a_duplicated_header_is_an_error_naming_the_columns(tmp_path):
+    # Before: KeyError: 'Field "a" exists 2 times in table schema'.
+    write(tmp_path / "d" / "dup.csv", "a,b,a\n1,2,3\n4,5,6\n")
+    with pytest.raises(InputDataError, match=r"file .*dup\.csv, line 1: the header names column 'a' 2 times "
+                                             r"\(columns 1, 3\); every column needs its own name"):
+        ingest(tmp_path / "a", input_base=str(tmp_path / "d"))

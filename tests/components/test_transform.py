@@ -185,8 +185,8 @@ def test_bad_references(penguins, tmp_path):
         transform(examples, schema, tmp_path / "b", module_file=BAD_MODULE, preprocessing_fn="preprocess")
     with pytest.raises(UserCodeError, match=r"cannot import module 'no_such_pkg\.features'"):
         transform(examples, schema, tmp_path / "c", preprocessing_fn="no_such_pkg.features.preprocessing_fn")
-    with pytest.raises(InputDataError, match=r"split 'test' is not in the Examples artifact .* \(its splits: "
-                                             r"\['train', 'eval'\]\); fix analyze_splits / transform_splits"):
+    with pytest.raises(InputDataError, match=r"Transform: Examples artifact .* has no split 'test' \(it has "
+                                             r"\['eval', 'train'\]\); set Transform's analyze_splits"):
         transform(examples, schema, tmp_path / "d", module_file=PENGUIN_MODULE, analyze_splits=["test"])
 
 
@@ -313,9 +313,9 @@ def test_window_mistakes_name_the_span_and_the_fix(yearly, tmp_path):
     _data.penguins_csv(tmp_path / "data" / "penguins-3.csv", years=[2009])
     third, _ = ingest(tmp_path / "ingest-3", input_base=str(tmp_path / "data"), pattern="penguins-{SPAN}.csv",
                       label="species", split_ratios={"train": 2, "eval": 1, "test": 1})
-    with pytest.raises(InputDataError, match=r"Transform: split 'test' is not in the Examples artifact .*ingest-1"
-                                             r".* \(span 1\) \(its splits: \['train', 'eval'\]\); fix "
-                                             r"analyze_splits / transform_splits"):
+    with pytest.raises(InputDataError, match=r"Transform: Examples artifact .*ingest-1.* \(span 1\) has no "
+                                             r"split 'test' \(it has \['eval', 'train'\]\); set Transform's "
+                                             r"transform_splits"):
         transform([third, first], schema, tmp_path / "b", module_file=PENGUIN_MODULE)
 
 

@@ -49,6 +49,8 @@ def _spec_view(value: str) -> Any:
         spec = json.loads(value)
     except ValueError:
         return value
+    if spec.get("headwater_version"):
+        spec["headwater_version"] = "<headwater version>"
     for artifacts in (spec.get("inputs") or {}).values():
         for artifact in artifacts:
             artifact["id"] = "<artifact id>"

@@ -52,8 +52,8 @@ def fan_out(root: str | Path, width: int, *, name: str = "fan", metadata: str | 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from headwater.pipelines.k8s_manifests import KubernetesConfig
     from headwater.pipelines.kubernetes import KubernetesRunner
+    from headwater.pipelines.kubernetes.manifests import KubernetesConfig
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--root", required=True)

@@ -42,7 +42,7 @@ class K8sEnv:
     """A stand-in cluster whose claim ``headwater-root`` is the test's pipeline root, and a runner config."""
 
     def __init__(self, tmp_path: Path, **standin_options: object) -> None:
-        from headwater.pipelines.k8s_manifests import KubernetesConfig
+        from headwater.pipelines.kubernetes.manifests import KubernetesConfig
 
         self.root = tmp_path / "root"
         self.root.mkdir()
@@ -92,7 +92,7 @@ def clear_scratch(pipeline_name: str, run_id: str, *, pods: bool = True) -> None
 
 def kill_when_running(k8s: K8sEnv, orchestrator: Any, namespace: str, node: str) -> None:
     """SIGKILL the orchestrator process (a Popen with piped stdout) once ``node``'s pod is Running."""
-    from headwater.pipelines.k8s_manifests import LABEL_NODE
+    from headwater.pipelines.kubernetes.manifests import LABEL_NODE
 
     try:
         k8s.standin.wait_for(lambda: any((p.get("status") or {}).get("phase") == "Running"
@@ -108,7 +108,7 @@ def kill_when_running(k8s: K8sEnv, orchestrator: Any, namespace: str, node: str)
 
 def orchestrator_outcome(k8s: K8sEnv, namespace: str) -> tuple[list[str], dict, str]:
     """Wait for the ``--detach`` orchestrator Job to end: (its Complete/Failed conditions, its pod, its log)."""
-    from headwater.pipelines.k8s_manifests import LABEL_ROLE
+    from headwater.pipelines.kubernetes.manifests import LABEL_ROLE
 
     def finished() -> list[str]:
         jobs = k8s.standin.objects("jobs", namespace, f"{LABEL_ROLE}=orchestrator")

@@ -12,7 +12,8 @@ import hw_test_components as c
 import pytest
 from headwater.metadata import connect
 from headwater.pipelines import Pipeline
-from headwater.pipelines.k8s_manifests import LABEL_NODE, RUNNER_RULES
+from headwater.pipelines.kubernetes.deploy import RUNNER_RULES
+from headwater.pipelines.kubernetes.manifests import LABEL_NODE
 from k8s_pipelines import diamond, env_echo
 from k8s_support import K8sEnv
 from standin import ApiFault, PodFault
@@ -60,7 +61,8 @@ def test_oom_killed_then_retried(k8s: K8sEnv) -> None:
     k8s.standin.inject(PodFault.oom(after=0.2, labels={LABEL_NODE: "a"}, times=1))
     result, console = run_single(k8s, node_a(seconds=0.5).with_retries(1))
     assert result.ok
-    assert re.search(rf"attempt 1 \(pod {POD}\) OOMKilled \(memory limit not set\); retrying \(1 retry left\)",
+    # The node sets no memory: the default limit of executor pods is the one it hit.
+    assert re.search(rf"attempt 1 \(pod {POD}\) OOMKilled \(memory limit 4Gi\); retrying \(1 retry left\)",
                      console)
     pods = k8s.standin.objects("pods", NS, f"{LABEL_NODE}=a")
     assert len(pods) == 2 and k8s.standin.count("create", "jobs") == 1  # retried by the Job, not the runner
@@ -91,10 +93,11 @@ def test_unschedulable_names_the_resource(k8s: K8sEnv) -> None:
 
 def test_gpu_request_is_unschedulable_without_gpu_nodes(k8s: K8sEnv) -> None:
     result, _ = run_single(k8s, node_a().with_resources(gpu=1), unschedulable_timeout=0.3)
-    assert "not enough nvidia.com/gpu on any node (the node requests nvidia.com/gpu=1)" in result.nodes["a"].error
+    assert ("not enough nvidia.com/gpu on any node (the node requests cpu=500m, memory=1Gi, nvidia.com/gpu=1)"
+            in result.nodes["a"].error)
     [job] = k8s.standin.created("jobs", NS)
     limits = job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
-    assert limits == {"nvidia.com/gpu": "1"}
+    assert limits == {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"}  # CPU and memory: the defaults
 
 
 def test_image_pull_failure(k8s: K8sEnv) -> None:

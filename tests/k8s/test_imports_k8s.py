@@ -9,7 +9,7 @@ import sys
 def test_kubernetes_modules_import_light() -> None:
     code = (
         "import sys\n"
-        "import headwater.pipelines.kubernetes, headwater.pipelines.k8s_manifests, headwater.pipelines.cli_k8s\n"
+        "import headwater.pipelines.kubernetes, headwater.pipelines.kubernetes.manifests, headwater.pipelines.cli.k8s\n"
         "heavy = [m for m in ('kubernetes', 'tensorflow', 'apache_beam', 'ml_metadata') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )

@@ -14,11 +14,14 @@ from golden import REPO_PLACEHOLDER, ROOT_PLACEHOLDER, as_manifest, compare, nor
 from headwater.components.api import Resources
 from headwater.components.executor import ExecutionSpec
 from headwater.metadata.errors import RunnerError
-from headwater.pipelines.k8s_manifests import (
+from headwater.pipelines.kubernetes.deploy import deploy_manifests
+from headwater.pipelines.kubernetes.manifests import (
+    DEFAULT_EXECUTOR_RESOURCES,
     LABEL_NODE,
     KubernetesConfig,
     check_pipeline_root,
-    deploy_manifests,
+    check_resources,
+    effective_resources,
     execution_configmap,
     execution_job,
     job_name,
@@ -137,7 +140,7 @@ def test_runner_role_is_exactly_what_the_runner_needs() -> None:
 def test_dockerfile_runs_as_non_root_with_the_pinned_stack() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert re.search(r"^USER 1000(:1000)?$", text, re.M)
-    assert "-c constraints.txt" in text and "[ml]" in text
+    assert "-c constraints.txt" in text and "[ml,ui]" in text
 
 
 def test_k8s_manifests_command_prints_deploy(capsys: pytest.CaptureFixture[str]) -> None:
@@ -188,6 +191,45 @@ def test_resources_become_requests_and_limits() -> None:
     assert resource_requirements(Resources(cpu="500m", memory="1Gi", gpu=1, cpu_limit="2")) == {
         "requests": {"cpu": "500m", "memory": "1Gi", "nvidia.com/gpu": "1"},
         "limits": {"cpu": "2", "memory": "1Gi", "nvidia.com/gpu": "1"}}
+
+
+def test_executor_jobs_get_default_requests_and_limits_for_what_the_node_leaves_unset() -> None:
+    """Regression: a node without .with_resources() ran BestEffort (no requests, no limits)."""
+    config = KubernetesConfig(pipeline_root_claim="root")
+
+    def resources(res: Resources | None, cfg: KubernetesConfig = config) -> dict[str, object]:
+        job = execution_job(spec(), cfg, resources=res)
+        validate(job)
+        return job["spec"]["template"]["spec"]["containers"][0].get("resources", {})
+
+    default = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+    assert config.default_resources == DEFAULT_EXECUTOR_RESOURCES
+    assert resources(None) == resources(Resources()) == default
+    # Per kind: what the node sets stays as it is (its limit = its request), the rest is the default.
+    assert resources(Resources(cpu="4")) == {"requests": {"cpu": "4", "memory": "1Gi"},
+                                             "limits": {"cpu": "4", "memory": "4Gi"}}
+    assert resources(Resources(memory_limit="16Gi")) == {"requests": {"cpu": "500m"},
+                                                         "limits": {"cpu": "2", "memory": "16Gi"}}
+    assert resources(Resources(gpu=1)) == {"requests": {**default["requests"], "nvidia.com/gpu": "1"},
+                                           "limits": {**default["limits"], "nvidia.com/gpu": "1"}}
+    assert resources(Resources(cpu="2", memory="4Gi")) == resource_requirements(Resources(cpu="2", memory="4Gi"))
+    # Configurable, and can be turned off.
+    small = config.with_options(default_resources=Resources(cpu="100m", memory="256Mi"))
+    assert resources(None, small) == {"requests": {"cpu": "100m", "memory": "256Mi"},
+                                      "limits": {"cpu": "100m", "memory": "256Mi"}}
+    assert resources(None, config.with_options(default_resources=None)) == {}
+    assert effective_resources(None, None) == Resources()
+
+
+def test_bad_default_resources_are_refused_before_anything_runs() -> None:
+    from headwater.pipelines.kubernetes import KubernetesBackend
+
+    with pytest.raises(RunnerError, match=r"^KubernetesConfig\.default_resources: memory='lots' is not a Kubernetes "
+                                          r"quantity \(e\.g\. 500m or 2 for CPU, 512Mi or 4Gi for memory\)$"):
+        KubernetesBackend(KubernetesConfig(default_resources=Resources(memory="lots")), api_client=object())
+    with pytest.raises(RunnerError, match="the cpu limit 1 is below the cpu request 2; Kubernetes requires limit >= "
+                                          "request"):
+        check_resources(Resources(cpu="2", cpu_limit="1"), "x")
 
 
 def test_every_option_reaches_the_job() -> None:

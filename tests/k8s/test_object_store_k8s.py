@@ -17,7 +17,8 @@ from headwater.components import storage
 from headwater.metadata import ArtifactState, connect
 from headwater.metadata.errors import RunnerError
 from headwater.pipelines import LocalRunner, Pipeline
-from headwater.pipelines.k8s_manifests import LABEL_NODE, LABEL_ROLE, RUNNER_RULES
+from headwater.pipelines.kubernetes.deploy import RUNNER_RULES
+from headwater.pipelines.kubernetes.manifests import LABEL_NODE, LABEL_ROLE
 from k8s_pipelines import diamond, write_then_fail
 from k8s_support import HERE, K8sEnv, clear_scratch, kill_when_running, orchestrator_outcome
 
@@ -133,7 +134,7 @@ def test_a_root_the_pods_cannot_reach_is_refused_before_anything_runs(k8s: K8sEn
 @pytest.mark.db
 def test_detached_orchestrator_with_the_root_in_a_bucket(k8s: K8sEnv, s3_root: str, postgres_uri: str) -> None:
     """The orchestrator Job gets the store's environment and Secret itself, and passes them on to the pods."""
-    from headwater.pipelines.cli_k8s import DetachedRunner
+    from headwater.pipelines.cli.k8s import DetachedRunner
     from kubernetes import client, config
 
     run_id = "20260101T000000-detached-s3"

@@ -16,7 +16,7 @@ from golden import REPO_PLACEHOLDER, compare, normalise, validate
 from headwater.components import storage
 from headwater.metadata import connect
 from headwater.pipelines import LocalRunner, Pipeline
-from headwater.pipelines.k8s_manifests import LABEL_NODE
+from headwater.pipelines.kubernetes.manifests import LABEL_NODE
 from k8s_support import REPO, K8sEnv, clear_scratch
 
 pytestmark = [pytest.mark.ml, pytest.mark.slow, pytest.mark.db]

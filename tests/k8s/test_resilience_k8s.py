@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from headwater.metadata import connect
-from headwater.pipelines.k8s_manifests import LABEL_NODE
+from headwater.pipelines.kubernetes.manifests import LABEL_NODE
 from k8s_support import HERE, REPO, RUNTIME_IMAGE, K8sEnv, kill_when_running
 
 NS = "headwater"

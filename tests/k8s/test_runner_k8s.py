@@ -10,7 +10,7 @@ import pytest
 from headwater.metadata import ArtifactState, connect
 from headwater.metadata.errors import RunnerError
 from headwater.pipelines import LocalRunner, Pipeline
-from headwater.pipelines.k8s_manifests import LABEL_NODE, LABEL_RUN
+from headwater.pipelines.kubernetes.manifests import LABEL_NODE, LABEL_RUN
 from k8s_pipelines import diamond
 from k8s_support import K8sEnv
 

@@ -56,3 +56,14 @@ def test_unreachable_server_error_hides_password():
     with pytest.raises(MetadataError, match="cannot open metadata store") as info:
         connect("mysql://root:topsecret@127.0.0.1:1/nodb")
     assert "topsecret" not in str(info.value)
+
+
+def test_redact_hides_a_password_holding_at_signs_and_colons_whole():
+    from headwater.metadata.connection import redact
+
+    secret = "p@ss:w@rd"
+    text = f"cannot open postgresql://mlmd:{secret}@db.example:5432/mlmd: refused; and mysql://u:{secret}@h/db"
+    shown = redact(text)
+    assert "p@ss" not in shown and "w@rd" not in shown and "ss:w" not in shown
+    assert shown == "cannot open postgresql://mlmd:***@db.example:5432/mlmd: refused; and mysql://u:***@h/db"
+    assert redact("sqlite:///x.sqlite and mysql://root@h:3306/db") == "sqlite:///x.sqlite and mysql://root@h:3306/db"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,8 @@ def test_bad_params_and_slices(tmp_path):
     assert bad.returncode == 2 and "unknown runtime parameter(s) nope" in bad.stderr
     assert "expects KEY=VALUE" in cli("run", str(path), "--param", "oops", cwd=tmp_path).stderr
     assert "no node 'zz'" in cli("run", str(path), "--from", "zz", cwd=tmp_path).stderr
+    workers = cli("run", str(path), "--workers", "-3", cwd=tmp_path)
+    assert workers.returncode == 2 and "--workers must be 1 or more, got -3" in workers.stderr
 
 
 def test_runs_without_store_says_what_to_do(tmp_path, monkeypatch, capsys):
@@ -125,3 +128,80 @@ def test_hello_template_runs(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads(next((tmp_path / "runs" / "count" / "summary").glob("*/summary.json")).read_text())
     assert summary == {"words": 6}
+
+
+# ---------------------------------------------------------------------------------------------- the command table
+def test_every_command_in_the_table_is_in_help(capsys):
+    from headwater.pipelines.cli import COMMANDS
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in COMMANDS:
+        assert f"    {command.name}" in out and "unavailable" not in out
+    assert [c.name for c in COMMANDS] == ["run", "runs", "lineage", "artifacts", "template", "compile", "k8s", "ui"]
+
+
+def test_a_command_needing_a_missing_extra_is_listed_and_says_what_to_install(tmp_path, monkeypatch, capsys):
+    from headwater.pipelines import cli as cli_package
+
+    # A command whose module needs a library that is not installed (as a 'ui' command needing its web stack).
+    (tmp_path / "hw_ui_command.py").write_text("import hw_web_stack_not_installed\n\ndef configure(parser): ...\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ui = cli_package.Command("ui", "hw_ui_command:configure", "browse runs and lineage in a browser", extra="ui")
+    others = tuple(c for c in cli_package.COMMANDS if c.name != "ui")
+    monkeypatch.setattr(cli_package, "COMMANDS", (*others, ui))
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "browse runs and lineage in a browser [unavailable: pip install 'headwater[ui]']" in " ".join(out.split())
+    assert "    run " in out and "    k8s " in out  # the others are there as always
+    for argv in (["ui"], ["ui", "--port", "8080"], ["ui", "--help"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("headwater: error: headwater ui needs the 'ui' extra: pip install 'headwater[ui]' "
+                              "(missing module 'hw_web_stack_not_installed'; importing hw_ui_command failed: "
+                              "ModuleNotFoundError: No module named 'hw_web_stack_not_installed')"), err
+    assert main(["runs", "show", "r", "--root", str(tmp_path)]) == 2  # other commands still run
+    assert "does not exist; run a pipeline first" in capsys.readouterr().err
+
+
+def test_a_builtin_command_that_fails_to_import_names_its_module(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.delitem(sys.modules, "headwater.pipelines.cli.templates", raising=False)
+    monkeypatch.setitem(sys.modules, "headwater.pipelines.cli.templates", None)  # importing it raises ImportError
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "[unavailable: run 'headwater template' to see why]" in " ".join(capsys.readouterr().out.split())
+    assert main(["template", "list"]) == 2
+    assert re.match(r"headwater: error: headwater template is unavailable: module 'headwater\.pipelines\.cli\."
+                    r"templates' is missing \(importing headwater\.pipelines\.cli\.templates failed: "
+                    r"ModuleNotFoundError: .*\); reinstall headwater with its dependencies: pip install "
+                    r"--force-reinstall headwater$", capsys.readouterr().err)
+
+
+# ---------------------------------------------------------------------------------------------- KEY=VALUE
+def test_key_value_options_one_parser_one_message():
+    from headwater.metadata.errors import ParameterError
+    from headwater.pipelines.cli._args import key_values, secret_refs
+
+    assert key_values(["a=1", "b=x=y", " c =", "a=2"], "--param") == {"a": "2", "b": "x=y", "c": ""}
+    for bad in ("oops", "=1", " =1", ""):
+        with pytest.raises(ParameterError, match=f"^--env expects KEY=VALUE, got {re.escape(repr(bad))}$"):
+            key_values([bad], "--env")
+    assert secret_refs(["AWS_KEY=creds:access:key"]) == {"AWS_KEY": ("creds", "access:key")}
+    for bad in ("AWS_KEY", "AWS_KEY=creds", "AWS_KEY=:key", "AWS_KEY=creds:", "=creds:key"):
+        with pytest.raises(ParameterError, match=f"^--secret-env expects VAR=SECRET:KEY, got {re.escape(repr(bad))}$"):
+            secret_refs([bad])
+
+
+def test_bad_param_has_the_same_message_in_run_and_in_a_kfp_task(tmp_path, capsys):
+    from headwater.pipelines.kfp.task import main as task_main
+
+    path = write_pipeline(tmp_path, PIPELINE)
+    result = cli("run", str(path), "--param", "value", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "headwater: error: --param expects KEY=VALUE, got 'value'" in result.stderr
+    assert task_main(["--plan", "{}", "--node", "a", "--run-id", "r", "--param", "value"]) == 2
+    assert capsys.readouterr().err == "headwater: error: --param expects KEY=VALUE, got 'value'\n"

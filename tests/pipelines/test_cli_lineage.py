@@ -357,3 +357,14 @@ def test_explain_after_a_later_run_used_the_model_as_baseline(tmp_path, capsys) 
     assert skipped.evaluation.baseline is not None and skipped.evaluation.baseline.id == model[2]
     assert skipped.training is not None and skipped.training.run == runs[3].run_id
     assert not {a.id for a in skipped.graph.artifacts} & {model[4], examples[4]}
+
+
+def test_lineage_id_out_of_range_and_output_in_a_missing_folder_are_clear_errors(store, capsys, tmp_path) -> None:
+    uri, ids = store
+    code, _, err = _run(capsys, "lineage", "99999999999999999999999", "--metadata", uri)
+    assert code == 2 and "artifact id 99999999999999999999999 is out of range" in err
+    assert "Traceback" not in err
+    target = tmp_path / "nonexistent" / "dir" / "x.html"
+    code, _, err = _run(capsys, "lineage", str(ids["model"]), "-f", "html", "-o", str(target), "--metadata", uri)
+    assert code == 2 and f"folder {target.parent} does not exist" in err
+    assert not target.parent.exists()

@@ -24,8 +24,8 @@ from headwater.components import Param
 from headwater.metadata import connect
 from headwater.metadata.errors import PipelineDefinitionError
 from headwater.pipelines import LocalRunner, Pipeline
-from headwater.pipelines.compile_kfp import compile_kfp, compile_kfp_package, headwater_version
-from headwater.pipelines.kfp_task import main as task_main
+from headwater.pipelines.kfp.compile import compile_kfp, compile_kfp_package, headwater_version
+from headwater.pipelines.kfp.task import main as task_main
 from headwater.pipelines.plan import pipeline_from_plan, pipeline_to_plan
 from kfp.pipeline_spec import pipeline_spec_pb2 as pb
 from kfp_local import kfp_text, run_compiled
@@ -46,7 +46,8 @@ def parse(spec: dict[str, Any]) -> pb.PipelineSpec:
 
 def golden_text(package: Any) -> str:
     return package.to_yaml().replace(f"headwater-{headwater_version()}", "headwater-VERSION") \
-        .replace(f"headwater {headwater_version()} ", "headwater VERSION ")
+        .replace(f"headwater {headwater_version()} ", "headwater VERSION ") \
+        .replace(f'"headwater_version":"{headwater_version()}"', '"headwater_version":"VERSION"')
 
 
 def check_golden(name: str, text: str) -> None:
@@ -579,11 +580,14 @@ def test_cli_compile_errors(tmp_path, capsys):
     parse(spec)
     for executor in spec["deploymentSpec"]["executors"].values():
         assert executor["container"]["env"] == [{"name": "AWS_ENDPOINT_URL",
-                                                 "value": "http://minio-service.kubeflow:9000"}]
+                                                 "value": "http://minio-service.kubeflow:9000"},
+                                                {"name": "HEADWATER_IMAGE",
+                                                 "value": f"headwater:{headwater_version()}"}]
     for config in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
         assert config["secretAsEnv"][1] == {"secretName": "mlpipeline-minio-artifact", "keyToEnv": [
             {"secretKey": "accesskey", "envVar": "AWS_ACCESS_KEY_ID"}]}
-    for bad, message in ((["--secret-env", "AWS_ACCESS_KEY_ID=nokey"], "write it as VAR=SECRET:KEY"),
+    for bad, message in ((["--secret-env", "AWS_ACCESS_KEY_ID=nokey"],
+                          "--secret-env expects VAR=SECRET:KEY, got 'AWS_ACCESS_KEY_ID=nokey'"),
                          (["--env", "HEADWATER_METADATA=mysql://x"], "not --env/--secret-env HEADWATER_METADATA"),
                          (["--env", "BAD NAME=1"], "'BAD NAME' is not a valid environment variable name")):
         assert main(["compile", str(tmp_path / "pipeline.py"), "-o", "-", "--pipeline-root", "s3://b/cli",
@@ -638,6 +642,64 @@ def test_penguin_through_compiled_tasks_matches_local_run(tmp_path):
         assert sorted(p.name for p in (project / "serving").iterdir() if p.name.isdigit()) == ["1"]
     assert records["kfp"] == records["local"]
     assert records["kfp"]["Push"][0][1] == "COMPLETE"
+
+
+# ---------------------------------------------------------------------------------------------- images
+CPU_IMAGE = "registry.example/hw-cpu:0.1"
+GPU_IMAGE = "registry.example/hw-gpu:0.1"
+
+
+def two_images() -> Pipeline:
+    """a, b on the default (CPU) image; j on the GPU image with one GPU, in the GPU pool, as a trainer."""
+    from headwater.components import Placement, Toleration
+
+    a = c.produce(value="a").with_id("a")
+    b = c.produce(value="b").with_id("b").with_placement(Placement(node_selector={"pool": "cpu"}))
+    j = (c.join(a=a.outputs.data, b=b.outputs.data).with_id("j").with_image(GPU_IMAGE)
+         .with_resources(cpu="1", memory="1Gi", gpu=1, gpu_toleration=True)
+         .with_placement(Placement(node_pool="gpu-pool", service_account="trainer",
+                                   tolerations=(Toleration("dedicated", "Equal", "ml", "NoSchedule"),))))
+    return Pipeline(name="kfp-images", root="/mnt/headwater/kfp-images", nodes=[a, b, j])
+
+
+def test_each_task_runs_in_its_image_and_placement():
+    package = compile_kfp_package(two_images(), image=CPU_IMAGE, pipeline_root_claim="headwater-root",
+                                  pipeline_root_mount="/mnt/headwater")
+    parse(package.pipeline_spec)
+    executors = package.pipeline_spec["deploymentSpec"]["executors"]
+    assert {n: e["container"]["image"] for n, e in executors.items()} == {
+        "exec-a": CPU_IMAGE, "exec-b": CPU_IMAGE, "exec-j": GPU_IMAGE}
+    for e in executors.values():
+        assert {"name": "HEADWATER_IMAGE", "value": e["container"]["image"]} in e["container"]["env"]
+    assert executors["exec-j"]["container"]["resources"]["accelerator"]["count"] == "1"
+    platform = package.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert platform["exec-b"]["nodeSelector"] == {"labels": {"pool": "cpu"}}
+    assert platform["exec-j"]["tolerations"] == [
+        {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"},
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert platform["exec-j"]["nodeAffinity"] == [{"matchExpressions": [
+        {"key": "cloud.google.com/gke-nodepool", "operator": "In", "values": ["gpu-pool"]}]}]
+    assert "nodeSelector" not in platform["exec-a"] and "tolerations" not in platform["exec-a"]
+    assert any("node 'j': service account 'trainer' is not set per task under KFP" in w for w in package.warnings)
+    check_golden("two-images.yaml", golden_text(package))
+
+
+def test_an_image_that_cannot_be_valid_is_refused():
+    with pytest.raises(PipelineDefinitionError, match=r"--image: image 'Registry/HW' is not a valid reference"):
+        compile_kfp(two_images(), image="Registry/HW")
+
+
+def test_task_in_an_image_with_another_headwater_release_says_so(tmp_path, capsys, monkeypatch):
+    p = Pipeline(name="tiny", root=str(tmp_path / "root"), nodes=[c.produce().with_id("a")])
+    plan = pipeline_to_plan(p)
+    plan["headwater_version"] = "9.9.0"
+    monkeypatch.setenv("HEADWATER_IMAGE", CPU_IMAGE)
+    code = task_main(["--plan", json.dumps(plan), "--node", "a", "--run-id", "r1",
+                      "--metadata", f"sqlite:///{tmp_path / 'm.sqlite'}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert (f"pipeline 'tiny': image {CPU_IMAGE} has headwater {headwater_version()}, the pipeline was compiled "
+            "with headwater 9.9.0") in err and "Traceback" not in err
 
 
 # ------------------------------------------------------------------ data gates (Validate)

@@ -125,3 +125,24 @@ def test_two_runs_at_once_on_one_sqlite_store(tmp_path):
     assert set(states) == {"first", "second", "source", "after"}
     for node, seen in states.items():
         assert set(seen) <= {"COMPLETE", "CACHED"} and len(seen) == 2, (node, seen)
+
+
+def test_linking_contexts_ignores_only_an_existing_link(tmp_path):
+    # Regression: linking a context to its parent swallowed every exception ("already linked"), database
+    # errors included. Re-linking is still fine; any other failure now surfaces as a MetadataError.
+    from headwater.metadata.errors import MetadataError
+    from headwater.pipelines import Pipeline
+    from headwater.pipelines.launcher import Launcher
+    from hw_test_components import produce
+
+    pipeline = Pipeline(name="links", root=str(tmp_path), nodes=[produce().with_id("a")])
+    store = connect(f"sqlite:///{tmp_path / 'metadata.sqlite'}")
+    launcher = Launcher(store, pipeline, "r1", {})
+    launcher._link_parent(launcher.run_ctx, launcher.pipeline_ctx)  # linked already by the constructor
+    again = Launcher(store, pipeline, "r1", {})  # a re-attached run links the same contexts again
+    assert again.run_ctx.id == launcher.run_ctx.id
+    [parent] = store.mlmd.get_parent_contexts_by_context(launcher.run_ctx.id)
+    assert parent.id == launcher.pipeline_ctx.id
+    gone = type(launcher.pipeline_ctx)(id=987654, name="missing")
+    with pytest.raises(MetadataError, match=r"cannot make context 'missing' the parent of 'r1'"):
+        launcher._link_parent(launcher.run_ctx, gone)

@@ -256,3 +256,24 @@ def test_copy_never_leaves_files_outside_dest(tmp_path):
     before = set(os.listdir(tmp_path))
     copy_template("babyweight", tmp_path / "deep" / "er" / "proj", pipeline_name="bw")
     assert set(os.listdir(tmp_path)) == before | {"deep"}
+
+
+def test_copy_into_a_full_folder_is_a_clear_error_and_leaves_nothing(tmp_path, tmpfs, capsys):
+    disk = tmpfs(64)  # far smaller than the penguin template
+    with pytest.raises(TemplateError, match=r"cannot write the template into .*proj: No space left on device.*"
+                                            r"nothing was written"):
+        copy_template("penguin", disk / "proj")
+    assert list(disk.iterdir()) == []
+    (disk / "existing").mkdir()
+    (disk / "existing" / "mine.txt").write_text("keep")
+    assert main(["template", "copy", "penguin", str(disk / "existing")]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in (disk / "existing").iterdir()) == ["mine.txt"]
+
+
+def test_copy_into_a_read_only_folder_is_a_clear_error(tmp_path, tmpfs, capsys):
+    disk = tmpfs(1024, ro=True)
+    assert main(["template", "copy", "hello", str(disk / "proj")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the template into" in err and "Read-only file system" in err and "Traceback" not in err
+    assert list(disk.iterdir()) == []

@@ -143,6 +143,17 @@ def _qos(pod: Obj) -> str:
     return "Guaranteed"
 
 
+def _term_matches(term: Obj, labels: dict[str, str]) -> bool:
+    """A node selector term (its matchExpressions ANDed) against a node's labels, as the scheduler does."""
+    for expr in term.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        results = {"In": labels.get(key) in values, "NotIn": labels.get(key) not in values,
+                   "Exists": key in labels, "DoesNotExist": key not in labels}
+        if not results.get(op, False):
+            return False
+    return bool(term.get("matchExpressions"))
+
+
 def _controller_ref(obj: Obj) -> Obj | None:
     for ref in obj["metadata"].get("ownerReferences") or []:
         if ref.get("controller"):
@@ -493,6 +504,11 @@ class Cluster:
     def _misfit(pod: Obj, requests: dict[str, Decimal], node: Node, used: dict[str, Decimal]) -> list[str]:
         selector = pod["spec"].get("nodeSelector") or {}
         if any(node.labels.get(k) != v for k, v in selector.items()):
+            return ["node(s) didn't match Pod's node affinity/selector"]
+        required = (((pod["spec"].get("affinity") or {}).get("nodeAffinity") or {})
+                    .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+        terms = required.get("nodeSelectorTerms") or []
+        if terms and not any(_term_matches(term, node.labels) for term in terms):  # terms are ORed
             return ["node(s) didn't match Pod's node affinity/selector"]
         tolerations = pod["spec"].get("tolerations") or []
         for taint in node.taints:
