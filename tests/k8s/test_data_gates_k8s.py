@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import hw_data_gate as d
-from headwater.pipelines.k8s_manifests import LABEL_NODE
+from headwater.pipelines.kubernetes.manifests import LABEL_NODE
 from k8s_support import K8sEnv
 
 
