@@ -92,7 +92,7 @@ def gate_reason(node: Any, state: str, outputs: Mapping[str, Any]) -> str | None
 def check_gates(pipeline: Any) -> None:
     """Problems a gate can see before anything runs (Validate: rules on features the schema file lacks),
     raised together as a :class:`~headwater.metadata.errors.PipelineDefinitionError`."""
-    from headwater.metadata.errors import PipelineDefinitionError
+    from headwater.pipelines.errors import PipelineDefinitionError
 
     problems: list[str] = []
     for nid in pipeline.node_ids:

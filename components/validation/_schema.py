@@ -15,8 +15,8 @@ from typing import Any
 
 from headwater.components._data import write_schema
 from headwater.components.api import Component, Node, Output, component
+from headwater.components.errors import InputDataError, ParameterError
 from headwater.metadata import types
-from headwater.metadata.errors import InputDataError, ParameterError
 
 __all__ = ["ImportSchema", "diff_schema", "infer_schema", "parse_schema_file", "schema_features"]
 

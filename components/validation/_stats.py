@@ -12,9 +12,9 @@ from typing import Any
 
 from headwater.components._data import examples_file_pattern, join, split_names
 from headwater.components.api import ExecutionContext, Input, Output, ResolverContext, component, resolver
+from headwater.components.errors import InputDataError
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
-from headwater.metadata.errors import InputDataError
 
 __all__ = [
     "STATS_FILE",
@@ -125,7 +125,7 @@ def Statistics(
     distributed runner); ``"local"`` computes them in this process; ``"auto"`` (default) is Beam when
     ``beam_args`` name a runner other than the direct one, else local (no pipeline start-up)."""
     from headwater.components._data import makedirs, read_schema
-    from headwater.components.transform import _choose_engine  # the one --runner parsing
+    from headwater.components._runtime import choose_engine  # the one --runner parsing
 
     splits = [s for s in split_names(examples) if s not in set(exclude_splits or [])]
     if not splits:
@@ -135,7 +135,7 @@ def Statistics(
     for split in splits:
         makedirs(join(statistics.path, f"Split-{split}"))
     schema_proto = read_schema(schema) if schema is not None else None
-    if _choose_engine(engine, ctx.beam_args) == "beam":
+    if choose_engine(engine, ctx.beam_args, component="Statistics") == "beam":
         compute_statistics(examples.path, splits, statistics.path, schema=schema_proto, beam_args=ctx.beam_args)
     else:
         compute_statistics_local(examples.path, splits, statistics.path, schema=schema_proto)

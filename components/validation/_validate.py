@@ -19,6 +19,7 @@ from typing import Any
 
 from headwater.components._data import join, makedirs, read_schema, split_names
 from headwater.components.api import Component, ExecutionContext, Input, Node, Output, Param, component
+from headwater.components.errors import InputDataError, ParameterError
 from headwater.components.validation._schema import schema_features
 from headwater.components.validation._stats import read_statistics
 from headwater.components.validation.rules import (
@@ -33,7 +34,6 @@ from headwater.components.validation.rules import (
 )
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
-from headwater.metadata.errors import InputDataError, ParameterError
 
 __all__ = ["ANOMALIES_FILE", "VALIDATION_FILE", "Finding", "Measurement", "Validate", "validation_gate"]
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, TypeAlias
 
-from headwater.metadata.errors import ParameterError
+from headwater.components.errors import ParameterError
 
 __all__ = [
     "Bounds",

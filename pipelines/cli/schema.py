@@ -30,8 +30,8 @@ examples:
 def _statistics_folder(source: str, args: argparse.Namespace) -> str:
     if Path(source).is_dir():
         return source
+    from headwater.components.errors import ParameterError
     from headwater.metadata import types
-    from headwater.metadata.errors import ParameterError
     from headwater.metadata.store import CONTEXT_RUN
     from headwater.pipelines.cli._args import open_store_for
 

@@ -16,6 +16,7 @@ from typing import Any
 import hw_test_components as c
 import pytest
 from headwater.components._data import penguins_csv
+from headwater.components.errors import ParameterError
 from headwater.components.ingest import Ingest
 from headwater.components.validation import (
     Bounds,
@@ -29,9 +30,9 @@ from headwater.components.validation import (
     render_html,
 )
 from headwater.metadata import connect
-from headwater.metadata.errors import ParameterError, PipelineDefinitionError
 from headwater.pipelines import LocalRunner, Pipeline
 from headwater.pipelines.cli import main as cli
+from headwater.pipelines.errors import PipelineDefinitionError
 
 pytestmark = pytest.mark.ml
 
