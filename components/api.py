@@ -21,7 +21,7 @@ import os
 import re
 import sys
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
@@ -204,12 +204,14 @@ class Component:
         input_fingerprint: Callable[[dict[str, Any]], str] | None = None,
         skip_if: Callable[[dict[str, list[Artifact]], dict[str, Any]], str | None] | None = None,
         on_skip: Callable[[dict[str, Artifact], str], None] | None = None,
+        gate: Callable[[Mapping[str, Sequence[Artifact]]], str | None] | None = None,
     ) -> None:
         self.fn = fn
         self.spec = spec
         self.input_fingerprint = input_fingerprint
         self.skip_if = skip_if
         self.on_skip = on_skip
+        self.gate = gate  # a data gate: see headwater.pipelines.gates
         self.__doc__ = fn.__doc__
         self.__name__ = spec.name
         self.__qualname__ = spec.function
@@ -542,6 +544,7 @@ def component(
     warm_imports: tuple[str, ...] = (),
     image: str | None = None,
     placement: Placement | None = None,
+    gate: Callable[[Mapping[str, Sequence[Artifact]]], str | None] | None = None,
 ) -> Callable[[Callable[..., Any]], Component]: ...
 
 
@@ -558,6 +561,7 @@ def component(
     warm_imports: tuple[str, ...] = (),
     image: str | None = None,
     placement: Placement | None = None,
+    gate: Callable[[Mapping[str, Sequence[Artifact]]], str | None] | None = None,
 ) -> Component | Callable[[Callable[..., Any]], Component]:
     """Declare a component from a typed function (usable as ``@component`` or ``@component(...)``).
 
@@ -569,7 +573,9 @@ def component(
     ``warm_imports`` name heavy modules (e.g. ``"tensorflow"``) that local worker processes import ahead of
     time, while earlier nodes run, so the node does not pay for the import. ``image`` and ``placement`` are
     the container image and placement of the component's nodes on Kubernetes and KFP (a node's
-    ``with_image`` / ``with_placement`` override them; the local runner ignores both).
+    ``with_image`` / ``with_placement`` override them; the local runner ignores both). ``gate(outputs)``
+    returning a reason makes the node a data gate: the nodes that consume the data it checked do not run
+    (state ``blocked``; :mod:`headwater.pipelines.gates`).
     """
 
     def wrap(f: Callable[..., Any]) -> Component:
@@ -580,7 +586,8 @@ def component(
                 raise ComponentDefinitionError(f"{where}: placement takes a Placement(...), not {placement!r}")
             spec = replace(spec, image=check_image(image, where) if image is not None else None,
                            placement=placement)
-        return Component(f, spec, input_fingerprint=input_fingerprint, skip_if=skip_if, on_skip=on_skip)
+        return Component(f, spec, input_fingerprint=input_fingerprint, skip_if=skip_if, on_skip=on_skip,
+                         gate=gate)
 
     return wrap(fn) if fn is not None else wrap
 

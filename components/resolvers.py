@@ -169,6 +169,8 @@ def SpanRange(
 ) -> dict[str, list[Artifact]]:
     """The latest ``spans`` spans written by the producer of ``examples``: newest version each, oldest first.
 
+    Spans whose data a Validate node blocked are left out.
+
     The ``examples`` channel says whose spans to take (and orders this node after it, so the span that
     node just wrote is included). Examples without a ``span`` count as span 0.
     """
@@ -180,6 +182,9 @@ def SpanRange(
     ids: set[int] = {examples.id}
     for node_id, key in pairs:
         ids |= _outputs_of(ctx, node_id, output_key or key)
+    from headwater.components.validation._lineage import blocked_by_validation
+
+    ids -= blocked_by_validation(ctx.store, ids - {examples.id})  # spans a Validate blocked stay out
     protos = _live(ctx.store.mlmd.get_artifacts_by_id(sorted(ids)))
     latest: dict[int, Artifact] = {}
     for art in sorted((ctx.store.from_proto(p) for p in protos), key=lambda a: (a.properties["version"] or 0, a.id)):

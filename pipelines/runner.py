@@ -18,6 +18,7 @@ from headwater.metadata.conventions import ExecutionState, NodeState, RunStatus
 from headwater.metadata.errors import HeadwaterError, MetadataError, MetadataWriteError
 from headwater.metadata.store import MetadataStore, connect
 from headwater.pipelines.backend import ExecutorBackend, LocalBackend, NodeOptions
+from headwater.pipelines.gates import check_gates, data_gates, gate_reason
 from headwater.pipelines.launcher import Launcher, Outcome, is_local_path
 from headwater.pipelines.outcome import EXIT_NOT_PUSHED, RunOutcome
 from headwater.pipelines.pipeline import Pipeline
@@ -161,6 +162,7 @@ class Runner:
     ) -> RunResult:
         values = pipeline.resolve_params(params)
         selected = pipeline.select(from_node, to_node)
+        check_gates(pipeline)
         backend = self._backend_factory(pipeline, selected)  # local workers start while the store opens
         try:
             store = open_store(pipeline, self.metadata)
@@ -203,7 +205,8 @@ class Runner:
         for n in result.nodes.values():
             counts[n.state] = counts.get(n.state, 0) + 1
         summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-        display.close(f"headwater: run {run_id} {'succeeded' if result.ok else 'FAILED'} in "
+        verdict = "succeeded" if result.ok else "FAILED" if result.failed else "did not complete"
+        display.close(f"headwater: run {run_id} {verdict} in "
                       f"{result.duration:.2f}s ({summary})")
         if not self.quiet:
             print(result.summary(), file=display.stream, flush=True)
@@ -223,6 +226,8 @@ class Runner:
                                                            if o.execution_id is not None}
         finished: set[str] = set()
         sel = set(selected)
+        gates = data_gates(pipeline)  # consumers wait for the data gates (Validate) of what they read
+        gate_blocks: dict[str, str] = {}
 
         def record(outcome: Outcome) -> None:
             results[outcome.node_id] = NodeResult(
@@ -231,6 +236,9 @@ class Runner:
                 outcome.traceback,
             )
             finished.add(outcome.node_id)
+            reason = gate_reason(pipeline.node(outcome.node_id), outcome.state, outcome.outputs)
+            if reason:
+                gate_blocks[outcome.node_id] = reason
             display.update(outcome.node_id, outcome.state, duration=outcome.duration,
                            note=(outcome.error or "").splitlines()[0][:100] if outcome.error else "")
 
@@ -238,13 +246,15 @@ class Runner:
             while waiting or in_flight:
                 progressed = False
                 for nid in list(waiting):
-                    ups = pipeline.upstream(nid) & sel
+                    ups = (pipeline.upstream(nid) | set(gates.get(nid, ()))) & sel
                     bad = [u for u in ups if u in finished and results[u].state in _STOPPING_STATES]
-                    if bad:
+                    gated = [gate_blocks[u] for u in ups if u in gate_blocks]
+                    if bad or gated:
                         waiting.remove(nid)
-                        results[nid] = NodeResult(nid, NodeState.BLOCKED, error=f"upstream node {bad[0]!r} failed")
+                        why = gated[0] if gated else f"upstream node {bad[0]!r} {_verb(results[bad[0]].state)}"
+                        results[nid] = NodeResult(nid, NodeState.BLOCKED, error=why)
                         finished.add(nid)
-                        display.update(nid, NodeState.BLOCKED, note=f"upstream {bad[0]!r} failed")
+                        display.update(nid, NodeState.BLOCKED, note=why.splitlines()[0][:100])
                         progressed = True
                         continue
                     if not ups <= finished:
@@ -323,6 +333,10 @@ def _read_outcome(store: MetadataStore, run_id: str) -> RunOutcome | None:
     except HeadwaterError as exc:  # the run itself is done; say why its outcome cannot be shown
         print(f"headwater: warning: cannot read the outcome of run {run_id}: {exc}", file=sys.stderr)
         return None
+
+
+def _verb(state: str) -> str:
+    return {"blocked": "was blocked", "canceled": "was canceled"}.get(state, "failed")
 
 
 def _options(node: Any) -> NodeOptions:

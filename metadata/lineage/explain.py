@@ -61,6 +61,7 @@ from headwater.metadata.lineage.query import (
     resolve_subject,
     trace,
 )
+from headwater.metadata.lineage.validation import validations_of
 
 __all__ = [
     "DataSource",
@@ -138,6 +139,7 @@ class DataSource:
     fingerprint: str | None = None
     ingest: StepInfo | None = None
     used_for: tuple[str, ...] = ()  # "training" and/or "evaluation"
+    validation: tuple[Mapping[str, Any], ...] = ()  # its Validate verdicts and drift/skew values
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -149,6 +151,7 @@ class DataSource:
             "fingerprint": self.fingerprint,
             "ingest": self.ingest.to_dict() if self.ingest else None,
             "used_for": list(self.used_for),
+            "validation": [dict(v) for v in self.validation],
         }
 
 
@@ -549,6 +552,7 @@ def explain_push(store: Any, pushed_model: ArtifactRef | str) -> PushExplanation
             fingerprint=None if fingerprint is None else str(fingerprint),
             ingest=ingest,
             used_for=tuple(roles[examples_id]),
+            validation=validations_of(store, examples_id),
         ))
     data.sort(key=lambda d: (d.span if d.span is not None else -1, d.examples.id))
     if not data:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from headwater.metadata.lineage.graph import (
@@ -372,6 +372,7 @@ def explanation_text(explanation: PushExplanation) -> str:
             for k, v in sorted(d.ingest.parameters.items()):
                 if k != "input_fingerprint":
                     out.append(f"      {k} = {_value(v)}")
+        out += _validation_lines(d.validation)
     out.append("")
     out += _step_lines("Transform", e.transform)
     out.append("")
@@ -410,6 +411,21 @@ def explanation_text(explanation: PushExplanation) -> str:
         out.append("Notes:")
         out += [f"  - {n}" for n in e.notes]
     return "\n".join(out) + "\n"
+
+
+def _validation_lines(validations: Iterable[Mapping[str, Any]]) -> list[str]:
+    """A data source's validations: verdict, then every recorded drift/skew value."""
+    out = []
+    for v in validations:
+        passed = v.get("passed")
+        verdict = "passed" if passed == 1 else "BLOCKED" if passed == 0 else "verdict not recorded"
+        counts = f" ({v.get('anomaly_count', 0)} blocking, {v.get('warning_count', 0)} warnings)"
+        out.append(f"    validated: {verdict}{counts} — {v.get('label', v['anomalies'])} {v['uri']}")
+        for rule in ("drift", "skew"):
+            for feature, values in sorted((v.get(rule) or {}).items()):
+                shown = ", ".join(f"{m} {_value(x)}" for m, x in sorted(values.items()))
+                out.append(f"      {rule} {feature}: {shown}")
+    return out
 
 
 # ---------------------------------------------------------------------------------------- dispatch

@@ -47,6 +47,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("compile", "headwater.pipelines.cli.compile:configure",
             "compile a pipeline file for Kubeflow Pipelines (KFP v2 pipeline spec YAML)"),
     Command("k8s", "headwater.pipelines.cli.k8s:configure", "Kubernetes: cluster manifests, image Dockerfiles"),
+    Command("schema", "headwater.pipelines.cli.schema:configure", "create and review the curated data schema"),
     Command("ui", "headwater.pipelines.cli.ui:configure",
             "browse runs, DAGs, artifacts, lineage and models in a web dashboard", extra="ui"),
     Command("completion", "headwater.pipelines.cli.completion:configure",

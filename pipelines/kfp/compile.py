@@ -26,6 +26,9 @@ Every node becomes a container task, in the node's image (``with_image``/``@comp
   such as Push) runs under ``triggerPolicy.condition`` on the producer's ``blessed`` output parameter; a
   twin task ``<node>-not-blessed`` runs on the opposite condition and records the skip (``pushed=0``),
   so ML Metadata tells the same story as a local run either way;
+* data gates (Validate, :mod:`headwater.pipelines.gates`): the tasks consuming the data a gate checked,
+  and every task after them, depend on the gate and run under a condition on its ``passed`` output
+  parameter, so nothing after a blocking anomaly runs;
 * a second YAML document (KFP's Kubernetes platform spec) takes the metadata connection from a Secret
   into ``HEADWATER_METADATA``, mounts the volume holding the pipeline root, if any, and places each task
   (node selector, tolerations, node-pool affinity: :mod:`headwater.pipelines.kfp._placement`);
@@ -55,6 +58,7 @@ from headwater.components.api import Channel, Resources
 from headwater.components.placement import image_problem
 from headwater.metadata.errors import MetadataError
 from headwater.pipelines.errors import PipelineDefinitionError
+from headwater.pipelines.gates import GATE_PROPERTY, downstream_gates, gate_output
 from headwater.pipelines.kfp._executors import ExecutorTable
 from headwater.pipelines.kfp._placement import platform_placement
 from headwater.pipelines.pipeline import Pipeline
@@ -402,10 +406,13 @@ class _Compiler:
         names = self._task_names(order)
         gates = blessing_gates(pipeline)
         gate_params = self._gate_parameters(gates)
+        data = downstream_gates(pipeline)  # data gates (Validate): their consumers and what follows them
         graph = {
             "nodes": {n: sorted(pipeline.upstream(n)) for n in order},
             "gates": {n: [list(g) for g in gs] for n, gs in gates.items()},
         }
+        if data:
+            graph["data_gates"] = data
         for node_id in order:
             _resources(node_id, pipeline.node(node_id).resources, problems)
         self._check_local_paths(order)
@@ -436,13 +443,16 @@ class _Compiler:
                 OUTPUTS_INPUT: {"parameterType": "STRING",
                                 "description": "output parameters to write: JSON {name: output.property}"},
             }
-            outputs = {pname: key for (producer, key), pname in gate_params.items() if producer == node_id}
+            # Output parameters this task writes: {name: "output.property"} (blessings, and a data gate's verdict).
+            outputs = {pname: f"{key}.blessed" for (producer, key), pname in gate_params.items() if producer == node_id}
+            if any(node_id in gs for gs in data.values()):
+                outputs[GATE_PROPERTY] = f"{gate_output(pipeline, node_id)}.{GATE_PROPERTY}"
             task_inputs: dict[str, Any] = {
                 NODE_INPUT: {"runtimeValue": {"constant": node_id}},
                 RUN_ID_INPUT: {"runtimeValue": {"constant": "{{$.pipeline_job_uuid}}"}},
                 RUN_NAME_INPUT: {"runtimeValue": {"constant": "{{$.pipeline_job_name}}"}},
-                OUTPUTS_INPUT: {"runtimeValue": {"constant": json.dumps(
-                    {pname: f"{key}.blessed" for pname, key in sorted(outputs.items())}, separators=(",", ":"))}},
+                OUTPUTS_INPUT: {"runtimeValue": {"constant": json.dumps(dict(sorted(outputs.items())),
+                                                                    separators=(",", ":"))}},
             }
             for pname, pdef in params.items():
                 inputs[pname] = {"parameterType": pdef["parameterType"]}
@@ -452,6 +462,13 @@ class _Compiler:
                 component["outputDefinitions"] = {
                     "parameters": {pname: {"parameterType": "BOOLEAN"} for pname in sorted(outputs)}
                 }
+            passed = []
+            for gate in data.get(node_id, []):
+                channel = f"pipelinechannel--{names[gate]}-{GATE_PROPERTY}"
+                inputs[channel] = {"parameterType": "BOOLEAN"}
+                task_inputs[channel] = {"taskOutputParameter": {"producerTask": names[gate],
+                                                                "outputParameterKey": GATE_PROPERTY}}
+                passed.append(f"inputs.parameter_values['{channel}'] == true")
             conditions = []
             for producer, key in gates.get(node_id, []):
                 pname = gate_params[(producer, key)]
@@ -479,7 +496,7 @@ class _Compiler:
                 "cachingOptions": {"enableCache": False},
                 "inputs": {"parameters": task_inputs},
             }
-            deps = sorted(names[u] for u in pipeline.upstream(node_id))
+            deps = sorted({names[u] for u in pipeline.upstream(node_id)} | {names[g] for g in data.get(node_id, [])})
             if deps:
                 task["dependentTasks"] = deps
             if node.retries:
@@ -487,10 +504,12 @@ class _Compiler:
                                        "backoffFactor": 2.0, "backoffMaxDuration": "3600s"}
             if conditions:
                 condition = " && ".join(conditions)
-                tasks[name] = {**task, "triggerPolicy": {"condition": condition}}
+                tasks[name] = {**task, "triggerPolicy": {"condition": " && ".join([*passed, condition])}}
                 twin = f"{name}{NOT_BLESSED_SUFFIX}"
                 tasks[twin] = {**copy.deepcopy(task), "taskInfo": {"name": twin},
-                               "triggerPolicy": {"condition": f"!({condition})"}}
+                               "triggerPolicy": {"condition": " && ".join([*passed, f"!({condition})"])}}
+            elif passed:
+                tasks[name] = {**task, "triggerPolicy": {"condition": " && ".join(passed)}}
             else:
                 tasks[name] = task
         spec: dict[str, Any] = {

@@ -61,6 +61,7 @@ from headwater.metadata.conventions import (
 from headwater.metadata.errors import HeadwaterError
 from headwater.metadata.store import MetadataStore, published_order, to_value
 from headwater.pipelines.cli._args import key_values
+from headwater.pipelines.gates import validation_gate_blocks
 from headwater.pipelines.launcher import Launcher, Outcome, is_local_path
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.plan import pipeline_from_plan, restrict_plan
@@ -244,9 +245,18 @@ def _update_run_status(launcher: Launcher, plan: Mapping[str, Any], outcome: Out
 
     closed: set[str] = set()  # nodes that will never run in this run
     order = list(upstream)
+    data_gates: Mapping[str, list[str]] = graph.get("data_gates") or {}
     for node_id in order:
         if any(u in closed for u in upstream[node_id]):
             closed.add(node_id)
+            continue
+        for gate in data_gates.get(node_id, []):
+            produced = done(gate)
+            if produced is None:
+                return None  # the gate is not decided yet
+            if validation_gate_blocks(produced):
+                closed.add(node_id)
+        if node_id in closed:
             continue
         for producer, key in gates.get(node_id, []):
             produced = done(producer)
@@ -260,8 +270,9 @@ def _update_run_status(launcher: Launcher, plan: Mapping[str, Any], outcome: Out
     for node_id in order:
         if node_id not in closed and done(node_id) is None:
             return None
-    launcher.finish(RunStatus.SUCCEEDED)
-    return RunStatus.SUCCEEDED
+    status = RunStatus.FAILED if any(n in closed for n in data_gates) else RunStatus.SUCCEEDED  # a data gate blocked
+    launcher.finish(status)
+    return status
 
 
 def _descends(node_id: str, ancestor: str, upstream: Mapping[str, list[str]]) -> bool:

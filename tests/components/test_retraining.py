@@ -1,10 +1,13 @@
 """The retraining scenario, end to end on the real Palmer penguins data and checked in ML Metadata.
 
 A new year of data arrives as a new span (2007, 2008, 2009 → spans 1, 2, 3). Each run ingests the new
-span, transforms and trains on a rolling window of the latest two spans, evaluates the candidate on the new
-span's eval split against the model blessed before it (an accuracy bar, and "not worse than the baseline"
-with a small tolerance), and pushes only a blessed model. A fourth run with nothing changed is fully cached
-and pushes nothing.
+span, validates it (the curated penguin schema, drift from the previous span that passed), transforms
+and trains on a rolling window of the latest two spans, evaluates the candidate on the new span's eval
+split against the model blessed before it (an accuracy bar, and "not worse than the baseline" with a
+small tolerance), and pushes only a blessed model. A fourth run with nothing changed is fully cached
+and pushes nothing. Then a span whose body mass was exported in kilograms drifts and is blocked: nothing
+is trained or pushed; the clean span after it is compared with the last span that passed, trains on a
+window without the blocked span, and is pushed.
 
 The test reads the outcome back from the store, not from the runner: which spans each model saw (walking
 the lineage from the Model to the Examples that Ingest wrote), which baseline each blessing compared
@@ -25,6 +28,7 @@ from headwater.components.push import Push
 from headwater.components.resolvers import LatestBlessedModel, SpanRange
 from headwater.components.train import Train
 from headwater.components.transform import Transform
+from headwater.components.validation import Drift, ImportSchema, PreviousStatistics, Statistics, Validate
 from headwater.metadata import connect, types
 from headwater.metadata.lineage import upstream
 from headwater.pipelines import LocalRunner, Pipeline
@@ -35,8 +39,12 @@ MODULE = str(Path(__file__).resolve().parent / "testdata" / "penguin_module.py")
 YEARS = {1: 2007, 2: 2008, 3: 2009}
 BAR = 0.9  # accuracy every pushed model reaches on the new span
 TOLERANCE = 0.01  # "not worse": less than one eval example (~37 a year), more than float noise
-RESOLVERS = {"SpanRange", "baseline"}
+RESOLVERS = {"SpanRange", "baseline", "PreviousStatistics"}
 EXECUTORS = {"Ingest", "Transform", "Train", "Evaluate", "Push"}
+VALIDATION = {"Statistics", "ImportSchema", "Validate"}
+SCHEMA = Path(__file__).resolve().parents[2] / "templates" / "penguin" / "schema" / "schema.pbtxt"
+RULES = [Drift("island", linf=0.3), Drift("body_mass_g", jensen_shannon=0.3),
+         Drift("flipper_length_mm", jensen_shannon=0.3)]
 
 CONFIG = EvalConfig(
     label_key="species_xf",
@@ -49,6 +57,11 @@ CONFIG = EvalConfig(
 
 def retraining_pipeline(root: Path) -> Pipeline:
     ingest = Ingest(input_base=str(root / "data"), pattern="penguins-{SPAN}.csv", label="species")
+    statistics = Statistics(examples=ingest.outputs.examples)
+    schema = ImportSchema(schema_file=str(SCHEMA))
+    previous = PreviousStatistics(statistics=statistics.outputs.statistics)
+    validate = Validate(statistics=statistics.outputs.statistics, schema=schema.outputs.schema,
+                        previous_statistics=previous.outputs.statistics, rules=RULES)
     window = SpanRange(examples=ingest.outputs.examples, spans=2)
     transform = Transform(examples=window.outputs.examples, schema=ingest.outputs.schema, module_file=MODULE)
     train = Train(examples=transform.outputs.transformed_examples, transform_graph=transform.outputs.transform_graph,
@@ -59,7 +72,8 @@ def retraining_pipeline(root: Path) -> Pipeline:
     push = Push(model=train.outputs.model, blessing=evaluate.outputs.blessing, destination=str(root / "serving"))
     return Pipeline(name="penguin-retraining", root=str(root / "pipeline"),
                     metadata=f"sqlite:///{root / 'pipeline' / 'metadata.sqlite'}",
-                    nodes=[ingest, window, transform, train, baseline, evaluate, push])
+                    nodes=[ingest, statistics, schema, previous, validate, window, transform, train, baseline,
+                           evaluate, push])
 
 
 def spans_seen(store: Any, model_id: int) -> list[int]:
@@ -155,9 +169,42 @@ def test_spans_arrive_one_after_another_and_only_models_not_worse_are_pushed(tmp
     artifacts_before = len(store.mlmd.get_artifacts())
     again = LocalRunner(max_workers=1, quiet=True).run(pipeline)
     assert again.ok
-    assert {again.nodes[n].state for n in EXECUTORS} == {"cached"}
-    for node_id in EXECUTORS | RESOLVERS:
+    assert {again.nodes[n].state for n in EXECUTORS | VALIDATION} == {"cached"}
+    for node_id in EXECUTORS | VALIDATION | RESOLVERS:
         for key, arts in runs[3].nodes[node_id].outputs.items():
             assert [a.id for a in again.outputs(node_id, key)] == [a.id for a in arts], (node_id, key)
     assert len(store.mlmd.get_artifacts()) == artifacts_before
     assert versions(tmp_path / "serving") == ["1", "2", "3"]
+
+    # Span 4: body mass exported in kilograms. Validate blocks it; nothing after it runs, nothing is pushed.
+    drifted = tmp_path / "data" / "penguins-4.csv"
+    penguins_csv(drifted, years=[2009])
+    lines = drifted.read_text().splitlines()
+    column = lines[0].split(",").index("body_mass_g")
+    rows = [line.split(",") for line in lines[1:]]
+    for row in rows:
+        row[column] = str(round(int(row[column]) / 1000)) if row[column] else ""
+    drifted.write_text("\n".join([lines[0], *(",".join(r) for r in rows)]) + "\n")
+    blocked = LocalRunner(max_workers=1, quiet=True).run(pipeline)
+    assert not blocked.ok and blocked.failed == []
+    assert blocked.nodes["Validate"].state == "done"
+    assert {blocked.nodes[n].state for n in ("SpanRange", "Transform", "Train", "Evaluate", "Push")} == {"blocked"}
+    assert blocked.nodes["Evaluate"].error.startswith(
+        "data validation 'Validate' blocked the data: feature 'body_mass_g' (train): drift — Jensen-Shannon "
+        "divergence "), blocked.nodes["Evaluate"].error
+    assert "against span 3 is above the threshold 0.3" in blocked.nodes["Evaluate"].error
+    assert versions(tmp_path / "serving") == ["1", "2", "3"]
+    [anomalies] = store.get_artifacts([blocked.outputs("Validate", "anomalies")[0].id])
+    assert anomalies.custom_properties["passed"] == 0
+    assert anomalies.custom_properties["drift"]["body_mass_g"]["jensen_shannon"] > 0.3
+    assert anomalies.custom_properties["drift"]["island"]["linf"] < 0.3  # recorded below the threshold too
+
+    # Span 5, clean: compared with span 3 (the last that passed), trained on [3, 5], evaluated, pushed.
+    penguins_csv(tmp_path / "data" / "penguins-5.csv", years=[2009])
+    clean = LocalRunner(max_workers=1, quiet=True).run(pipeline)
+    assert clean.ok, {n: r.error for n, r in clean.nodes.items() if r.error}
+    assert [a.properties["span"] for a in clean.outputs("PreviousStatistics", "statistics")] == [3]
+    assert [a.properties["span"] for a in clean.outputs("SpanRange", "examples")] == [3, 5]
+    assert spans_seen(store, clean.outputs("Train", "model")[0].id) == [3, 5]
+    assert clean.nodes["Push"].state == "done"
+    assert versions(tmp_path / "serving") == ["1", "2", "3", "4"]

@@ -121,8 +121,8 @@ def test_penguin_through_the_standin_matches_local(k8s: K8sEnv, tmp_path: Path, 
     jobs = {stem: normalise(body, {str(k8s.root): "/mnt/headwater/root", str(tmp_path / "project"): "/app/project",
                                    str(REPO): REPO_PLACEHOLDER})
             for stem, body in bodies.items() if stem.endswith("-job")}
-    assert sorted(jobs) == ["Evaluate-job", "InfraValidate-job", "Ingest-job", "Push-job", "Train-job",
-                           "Transform-job"]
+    assert sorted(jobs) == ["Evaluate-job", "ImportSchema-job", "InfraValidate-job", "Ingest-job", "Push-job",
+                           "Statistics-job", "Train-job", "Transform-job", "Validate-job"]
     train = jobs["Train-job"]["spec"]
     assert train["backoffLimit"] == 1
     assert train["template"]["spec"]["containers"][0]["resources"] == {
@@ -179,7 +179,7 @@ def test_penguin_with_the_root_in_a_bucket_matches_local(k8s: K8sEnv, tmp_path: 
     assert [p for p in tmp_path.rglob("saved_model.pb") if tmp_path / "serving" not in p.parents] == []
 
     jobs = [r.body for r in k8s.standin.requests if r.verb == "create" and r.code == 201 and r.resource == "jobs"]
-    assert len(jobs) == 5
+    assert len(jobs) == 8  # Ingest, Statistics, ImportSchema, Validate, Transform, Train, Evaluate, Push
     for job in jobs:
         validate(job)
         pod = job["spec"]["template"]["spec"]

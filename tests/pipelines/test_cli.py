@@ -140,8 +140,8 @@ def test_every_command_in_the_table_is_in_help(capsys):
     out = capsys.readouterr().out
     for command in COMMANDS:
         assert f"    {command.name}" in out and "unavailable" not in out
-    assert [c.name for c in COMMANDS] == ["run", "runs", "lineage", "artifacts", "template", "compile", "k8s", "ui",
-                                          "completion", "workers", "serve"]
+    assert [c.name for c in COMMANDS] == ["run", "runs", "lineage", "artifacts", "template", "compile", "k8s", "schema",
+                                          "ui", "completion", "workers", "serve"]
 
 
 def test_a_command_needing_a_missing_extra_is_listed_and_says_what_to_install(tmp_path, monkeypatch, capsys):

@@ -196,13 +196,16 @@ def test_golden_penguin():
     package = compile_kfp_package(pipeline, image=IMAGE, pipeline_root="gs://headwater-example/penguin")
     message = parse(package.pipeline_spec)
     tasks = message.root.dag.tasks
-    assert set(tasks) == {"ingest", "transform", "train", "baseline", "evaluate", "infravalidate", "push",
-                          "push-not-blessed"}
-    assert list(tasks["evaluate"].dependent_tasks) == ["baseline", "ingest", "train"]
-    # Push runs only when both the evaluation and InfraValidate blessed the model.
-    assert tasks["push"].trigger_policy.condition == \
-        "inputs.parameter_values['pipelinechannel--evaluate-blessed'] == true && " \
-        "inputs.parameter_values['pipelinechannel--infravalidate-blessed'] == true"
+    assert set(tasks) == {"ingest", "statistics", "importschema", "previousstatistics", "validate", "transform",
+                          "train", "baseline", "evaluate", "infravalidate", "push", "push-not-blessed"}
+    assert list(tasks["evaluate"].dependent_tasks) == ["baseline", "ingest", "train", "validate"]
+    passed = "inputs.parameter_values['pipelinechannel--validate-passed'] == true"
+    assert tasks["transform"].trigger_policy.condition == passed
+    # Push runs only when the data passed, and both the evaluation and InfraValidate blessed the model.
+    blessed = ("inputs.parameter_values['pipelinechannel--evaluate-blessed'] == true && "
+               "inputs.parameter_values['pipelinechannel--infravalidate-blessed'] == true")
+    assert tasks["push"].trigger_policy.condition == f"{passed} && {blessed}"
+    assert tasks["push-not-blessed"].trigger_policy.condition == f"{passed} && !({blessed})"
     assert message.components["comp-infravalidate"].output_definitions.parameters["blessed"]
     assert message.components["comp-evaluate"].output_definitions.parameters["blessed"]
     params = message.root.input_definitions.parameters
@@ -806,3 +809,36 @@ def test_a_task_imports_only_its_node_and_ancestors(tmp_path, capsys):
     assert "cannot import module 'hw_not_in_this_image' of component 'consume'" in capsys.readouterr().err
     assert task_main(["--node", "zz", *args]) == 2
     assert "node 'zz' is not in the plan (it has ['a', 'b']); recompile the pipeline" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ data gates (Validate)
+def test_data_gate_conditions_every_task_after_the_checked_data(tmp_path):
+    import hw_data_gate as d
+
+    package = compile_kfp_package(d.data_gated_pipeline("/data/root"), image=IMAGE)
+    tasks = parse(package.pipeline_spec).root.dag.tasks
+    passed = "inputs.parameter_values['pipelinechannel--validate-passed'] == true"
+    assert {n: t.trigger_policy.condition for n, t in tasks.items() if t.trigger_policy.condition} == {
+        "train": passed, "push": passed}
+    assert list(tasks["train"].dependent_tasks) == ["ingest", "validate"]
+    assert list(tasks["push"].dependent_tasks) == ["train", "validate"]
+    validate = package.pipeline_spec["root"]["dag"]["tasks"]["validate"]["inputs"]["parameters"]
+    requests = validate["headwater-output-parameters"]
+    assert json.loads(requests["runtimeValue"]["constant"]) == {"passed": "anomalies.passed"}
+
+
+@pytest.mark.parametrize("block", [False, True])
+def test_data_gate_under_compiled_tasks(tmp_path, block):
+    import hw_data_gate as d
+
+    uri = f"sqlite:///{tmp_path / 'kfp.sqlite'}"
+    runs = kfp_run(tmp_path, d.data_gated_pipeline(str(tmp_path / "root"), block=block), uri, "kfp-gate")
+    assert runs["validate"].outputs == {"passed": not block}
+    # Blocked: the consumer's condition is false (skipped); the task after it never starts (its own
+    # condition would be false too).
+    after = {"train": "skipped", "push": "not_run"} if block else {"train": "succeeded", "push": "succeeded"}
+    assert {n: r.state for n, r in runs.items()} == {
+        "ingest": "succeeded", "validate": "succeeded", "other": "succeeded", **after}, \
+        {n: r.output for n, r in runs.items()}
+    run_ctx = connect(uri).mlmd.get_context_by_type_and_name("pipeline_run", "kfp-gate")
+    assert run_ctx.custom_properties["status"].string_value == ("failed" if block else "succeeded")

@@ -158,3 +158,16 @@ def logs_via_handler(out: Output[types.Examples], message: str = "hello") -> Non
         logger.setLevel(logging.INFO)
         logger.propagate = False
     logger.info("bound handler says %s", message)
+
+
+@component
+def list_splits(examples: Input[types.Examples], model: Output[types.Model]) -> None:
+    """Stands in for training on split Examples: records which splits it was given."""
+    splits = sorted(p.name for p in Path(examples.path).iterdir() if p.name.startswith("Split-"))
+    (Path(model.path) / "splits.txt").write_text("\n".join(splits))
+
+
+@component
+def publish(model: Input[types.Model], pushed: Output[types.PushedModel]) -> None:
+    """Stands in for Push: records a push of the model."""
+    pushed.custom_properties["pushed"] = 1

@@ -52,7 +52,7 @@ def test_penguin_end_to_end(tmp_path):
     copy_template("penguin", project, pipeline_name="my_penguins")
     first = _headwater("run", "pipeline.py", cwd=project)
     assert first.returncode == 0, first.stderr[-4000:]
-    assert "7 done" in first.stderr
+    assert "11 done" in first.stderr  # Ingest, Statistics, ImportSchema, PreviousStatistics, Validate, …
     # The run ends by saying how it came out; node logs say what each component did, without logging errors.
     outcome = first.stderr[first.stderr.index("outcome of run "):].splitlines()
     assert outcome[1].startswith("  Evaluate: BLESSED — sparse_categorical_accuracy "), outcome
@@ -64,6 +64,9 @@ def test_penguin_end_to_end(tmp_path):
     assert re.search(r"^Ingest: 344 rows from 1 file\(s\) into train \d+, eval \d+", logs["Ingest"], re.M)
     assert re.search(r"^Train: \d+ train steps, \d+ eval steps in [\d.]+s; final loss [\d.e-]+", logs["Train"], re.M)
     assert re.search(r"^Push: model .* pushed to .*serving/1 \(version 1\)$", logs["Push"], re.M)
+    anomalies = _only(project / "runs" / "Validate" / "anomalies")
+    assert json.loads((anomalies / "validation.json").read_text())["passed"] is True
+    assert (anomalies / "report.html").is_file()
 
     runs = project / "runs"
     metrics = json.loads((_only(runs / "Evaluate" / "evaluation") / "metrics.json").read_text())
@@ -103,7 +106,7 @@ print(probs.shape, [round(float(sum(p)), 4) for p in probs])
     _serve_as_the_readme_says(project)
 
     again = _headwater("run", "pipeline.py", cwd=project)
-    assert again.returncode == 0 and "6 cached, 1 done" in again.stderr, again.stderr[-2000:]
+    assert again.returncode == 0 and "9 cached, 2 done" in again.stderr, again.stderr[-2000:]
     listed = _headwater("runs", "list", "--format", "json", cwd=project)
     assert [r["pipeline"] for r in json.loads(listed.stdout)] == ["my_penguins", "my_penguins"]
 
