@@ -44,8 +44,7 @@ from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.conventions import A_BLESSED, A_BLESSING_MESSAGE, A_CURRENT_MODEL, A_CURRENT_MODEL_ID
 
-__all__ = ["INFRA_BLESSED_FILE", "INFRA_NOT_BLESSED_FILE", "MODES", "InfraValidate", "infra_blessing_verdict",
-           "infra_skip_reason", "validate_model"]
+__all__ = ["INFRA_BLESSED_FILE", "INFRA_NOT_BLESSED_FILE", "MODES", "InfraValidate", "validate_model"]
 
 MODES = ("LOAD_ONLY", "LOAD_AND_QUERY")
 _LOG_TAIL = 12
@@ -206,34 +205,3 @@ def InfraValidate(
 
 
 # ------------------------------------------------------------------------------- the push gate
-def infra_blessing_verdict(infra_blessing: Artifact, model: Artifact) -> tuple[bool, str]:
-    """Re-read an InfraBlessing for Push: marker file AND ``blessed`` property, for this very model."""
-    folder = Path(infra_blessing.path)
-    prop = infra_blessing.custom_properties.get(A_BLESSED)
-    message = infra_blessing.custom_properties.get(A_BLESSING_MESSAGE)
-    if (folder / INFRA_NOT_BLESSED_FILE).exists():
-        return False, f"the infra blessing at {folder} holds {INFRA_NOT_BLESSED_FILE}" + (
-            f": {message}" if message else "")
-    if not (folder / INFRA_BLESSED_FILE).exists():
-        return False, f"the infra blessing at {folder} holds no {INFRA_BLESSED_FILE} file"
-    if prop not in (1, True):
-        return False, f"the infra blessing's 'blessed' property is {prop!r}, not 1"
-    current = infra_blessing.custom_properties.get(A_CURRENT_MODEL_ID)
-    if current is not None and model.id is not None and current != model.id:
-        return False, (f"the infra blessing at {infra_blessing.uri} is for model id {current}, not {model.id}; "
-                       "connect Push's infra_blessing to the InfraValidate node that validated this model")
-    return True, "INFRA_BLESSED"
-
-
-def infra_skip_reason(inputs: dict[str, list[Artifact]]) -> str | None:
-    """Runner-side gate: a reason to skip Push when an InfraBlessing is wired and does not say blessed."""
-    if "infra_blessing" not in inputs:
-        return None  # not wired
-    found = inputs["infra_blessing"]
-    if not found:
-        return "no infra blessing: InfraValidate produced none"
-    value = found[0].custom_properties.get(A_BLESSED)
-    if value in (1, True):
-        return None
-    message = found[0].custom_properties.get(A_BLESSING_MESSAGE)
-    return f"model not infra-blessed (blessed={value!r})" + (f": {message}" if message else "")

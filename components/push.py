@@ -74,7 +74,14 @@ from pathlib import Path
 from typing import Any
 
 from headwater.components import storage
-from headwater.components._layout import BLESSED_FILE, NOT_BLESSED_FILE, SAVED_MODEL_FILE, serving_model_path
+from headwater.components._layout import (
+    BLESSED_FILE,
+    INFRA_BLESSED_FILE,
+    INFRA_NOT_BLESSED_FILE,
+    NOT_BLESSED_FILE,
+    SAVED_MODEL_FILE,
+    serving_model_path,
+)
 from headwater.components.api import ExecutionContext, Input, Output, component
 from headwater.components.errors import PushRefusedError
 from headwater.metadata import types
@@ -90,7 +97,8 @@ from headwater.metadata.conventions import (
 )
 from headwater.metadata.errors import StorageError
 
-__all__ = ["CLAIMS_DIR", "PUSH_RECORD", "Push", "model_fingerprint", "push_model"]
+__all__ = ["CLAIMS_DIR", "PUSH_RECORD", "Push", "infra_blessing_verdict", "infra_skip_reason", "model_fingerprint",
+           "push_model"]
 
 #: Written inside each version directory: what was pushed, and its fingerprint (TF Serving ignores it).
 PUSH_RECORD = ".headwater-push.json"
@@ -266,12 +274,43 @@ def push_model(
     }
 
 
+def infra_blessing_verdict(infra_blessing: Artifact, model: Artifact) -> tuple[bool, str]:
+    """Re-read an InfraBlessing for Push: marker file AND ``blessed`` property, for this very model."""
+    folder = Path(infra_blessing.path)
+    prop = infra_blessing.custom_properties.get(A_BLESSED)
+    message = infra_blessing.custom_properties.get(A_BLESSING_MESSAGE)
+    if (folder / INFRA_NOT_BLESSED_FILE).exists():
+        return False, f"the infra blessing at {folder} holds {INFRA_NOT_BLESSED_FILE}" + (
+            f": {message}" if message else "")
+    if not (folder / INFRA_BLESSED_FILE).exists():
+        return False, f"the infra blessing at {folder} holds no {INFRA_BLESSED_FILE} file"
+    if prop not in (1, True):
+        return False, f"the infra blessing's 'blessed' property is {prop!r}, not 1"
+    current = infra_blessing.custom_properties.get(A_CURRENT_MODEL_ID)
+    if current is not None and model.id is not None and current != model.id:
+        return False, (f"the infra blessing at {infra_blessing.uri} is for model id {current}, not {model.id}; "
+                       "connect Push's infra_blessing to the InfraValidate node that validated this model")
+    return True, "INFRA_BLESSED"
+
+
+def infra_skip_reason(inputs: dict[str, list[Artifact]]) -> str | None:
+    """Runner-side gate: a reason to skip Push when an InfraBlessing is wired and does not say blessed."""
+    if "infra_blessing" not in inputs:
+        return None  # not wired
+    found = inputs["infra_blessing"]
+    if not found:
+        return "no infra blessing: InfraValidate produced none"
+    value = found[0].custom_properties.get(A_BLESSED)
+    if value in (1, True):
+        return None
+    message = found[0].custom_properties.get(A_BLESSING_MESSAGE)
+    return f"model not infra-blessed (blessed={value!r})" + (f": {message}" if message else "")
+
+
 def _check_infra_blessing(model: Artifact, infra_blessing: Artifact | None, node: str) -> None:
     """The executor's second gate on InfraValidate: refuse unless a wired InfraBlessing says blessed."""
     if infra_blessing is None:
         return
-    from headwater.components.infra_validate import infra_blessing_verdict
-
     ok, why = infra_blessing_verdict(infra_blessing, model)
     if not ok:
         raise PushRefusedError(
@@ -478,8 +517,6 @@ def _skip_unless_blessed(inputs: dict[str, list[Artifact]], parameters: dict[str
 
 
 def _skip_unless_infra_blessed(inputs: dict[str, list[Artifact]]) -> str | None:
-    from headwater.components.infra_validate import infra_skip_reason
-
     return infra_skip_reason(inputs)
 
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
+from headwater.components._validated import blocked_by_validation
 from headwater.components.api import Channel, Component, Input, Node, OutputSpec, ResolverContext, resolver
 from headwater.components.errors import ParameterError
 from headwater.metadata import types
@@ -182,8 +183,6 @@ def SpanRange(
     ids: set[int] = {examples.id}
     for node_id, key in pairs:
         ids |= _outputs_of(ctx, node_id, output_key or key)
-    from headwater.components.validation._lineage import blocked_by_validation
-
     ids -= blocked_by_validation(ctx.store, ids - {examples.id})  # spans a Validate blocked stay out
     protos = _live(ctx.store.mlmd.get_artifacts_by_id(sorted(ids)))
     latest: dict[int, Artifact] = {}

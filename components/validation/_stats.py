@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from headwater.components._data import examples_file_pattern, join, split_names
+from headwater.components._validated import blocked_by_validation
 from headwater.components.api import ExecutionContext, Input, Output, ResolverContext, component, resolver
 from headwater.components.errors import InputDataError
+from headwater.components.resolvers import _live, _outputs_of, _producers
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
 
@@ -158,9 +160,6 @@ def PreviousStatistics(
     """The statistics of the previous span: among the LIVE ExampleStatistics the same node wrote, the
     newest one of the highest span below this one's whose data no Validate blocked (empty on the first
     span). The channel orders this node after the Statistics node of this run."""
-    from headwater.components.resolvers import _live, _outputs_of, _producers
-    from headwater.components.validation._lineage import blocked_by_validation
-
     if statistics is None or statistics.id is None:
         return {"statistics": []}
     current = int(statistics.properties.get("span") or 0)

@@ -13,10 +13,9 @@ from headwater.components.infra_validate import (
     INFRA_BLESSED_FILE,
     INFRA_NOT_BLESSED_FILE,
     InfraValidate,
-    infra_blessing_verdict,
     validate_model,
 )
-from headwater.components.push import Push, push_model
+from headwater.components.push import Push, infra_blessing_verdict, push_model
 from headwater.metadata import types
 from headwater.metadata.errors import ExecutionError, PushRefusedError
 

@@ -1,4 +1,5 @@
-"""Which data a Validate node blocked, read back from ML Metadata (for resolvers that pick past spans)."""
+"""Which data a Validate node blocked, read back from ML Metadata: resolvers that pick past spans (SpanRange,
+PreviousStatistics) leave such data out."""
 
 from __future__ import annotations
 
