@@ -176,7 +176,9 @@ def create_app(store: Any, *, token: str | None = None, allow_runs: bool = False
                 path = safe_path(art.uri, rel)
                 if path.is_dir():
                     raise FileRefused(f"{rel!r} is a folder")
-                media = IMAGES.get(path.suffix.lower(), "text/plain; charset=utf-8")
+                # Reports (data validation's report.html) render, sandboxed by FILE_CSP: no script, nothing fetched.
+                media = IMAGES.get(path.suffix.lower()) or (
+                    "text/html; charset=utf-8" if path.suffix.lower() == ".html" else "text/plain; charset=utf-8")
                 return FileResponse(path, media_type=media, headers={"content-security-policy": FILE_CSP})
             shown = preview(art.uri, rel)
         except FileRefused as exc:

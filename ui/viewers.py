@@ -11,7 +11,8 @@ A viewer is a function ``(ViewContext) -> View`` registered for one MLMD artifac
 ``View.template`` is a Jinja template under ``headwater/ui/templates/`` that receives ``view.data`` (every
 value is auto-escaped); ``View.script`` names a static script (under ``static/js/``) that the page loads
 for interactive parts, reading JSON from ``View.api``. Built-in viewers: ModelEvaluation, ModelBlessing,
-Schema, Examples, PushedModel.
+Schema, Examples, PushedModel, ExampleStatistics and ExampleAnomalies (data validation: the verdict, every
+finding and every drift/skew value, and the component's offline report.html, rendered sandboxed).
 """
 
 from __future__ import annotations
@@ -163,3 +164,34 @@ def pushed_model(ctx: ViewContext) -> View:
         "version": p.get(A_PUSHED_VERSION) or record.get(A_PUSHED_VERSION),
         "pushed": p.get(A_PUSHED, record.get(A_PUSHED)), "fingerprint": p.get("model_fingerprint"),
         "new_version": p.get("pushed_new_version"), "files": len(files["files"])})
+
+
+def _splits(art: Any) -> list[str]:
+    import json
+
+    names = art.properties.get("split_names") or "[]"
+    try:
+        return list(json.loads(names)) if isinstance(names, str) else list(names)
+    except ValueError:
+        return [str(names)]
+
+
+@viewer("ExampleStatistics")
+def statistics(ctx: ViewContext) -> View:
+    art = ctx.artifact
+    return View("viewers/statistics.html", {
+        "splits": _splits(art), "span": art.properties.get("span"),
+        "report": any(f["path"] == "report.html" for f in list_files(art.uri)["files"])})
+
+
+@viewer("ExampleAnomalies")
+def anomalies(ctx: ViewContext) -> View:
+    art = ctx.artifact
+    doc = read_json(art.uri, "validation.json") or {}
+    passed = doc.get("passed", art.custom_properties.get("passed"))
+    return View("viewers/anomalies.html", {
+        "passed": None if passed is None else bool(passed),
+        "reason": doc.get("blocked_reason") or art.custom_properties.get("blocked_reason") or "",
+        "spans": doc.get("spans") or {}, "splits": _splits(art),
+        "findings": doc.get("findings") or [], "measurements": doc.get("measurements") or [],
+        "report": any(f["path"] == "report.html" for f in list_files(art.uri)["files"])})

@@ -42,7 +42,8 @@ RULES = [Drift("island", linf=0.3), Drift("body_mass_g", jensen_shannon=0.3), Dr
 
 def corrupt(path: Path, *, kilograms: bool = False, island: str | None = None) -> None:
     """Rewrite a penguins CSV the way a broken export would: body mass in kg, or an island renamed."""
-    rows = list(csv.DictReader(path.open()))
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
     for row in rows:
         if kilograms and row["body_mass_g"]:
             row["body_mass_g"] = str(round(int(row["body_mass_g"]) / 1000))
@@ -143,6 +144,7 @@ def test_clean_span_passes_then_drifted_span_is_blocked(project: dict[str, Any],
     assert anomalies.custom_properties["drift"]["body_mass_g"]["jensen_shannon"] > 0.3
     page = render_html(anomalies.uri)
     assert "BLOCKED" in page and "body_mass_g" in page
+    _dashboard_shows_the_verdict(store_uri(root), anomalies.id)
 
     # A clean span after it: drift is measured against span 2 (the last one that passed), not span 3.
     penguins_csv(root / "data" / "penguins-4.csv", years=[2009])
@@ -150,6 +152,22 @@ def test_clean_span_passes_then_drifted_span_is_blocked(project: dict[str, Any],
     assert again.ok, {n: r.error for n, r in again.nodes.items() if r.error}
     [previous] = again.outputs("PreviousStatistics", "statistics")
     assert previous.properties["span"] == 2
+
+
+def _dashboard_shows_the_verdict(uri: str, anomalies_id: int) -> None:
+    """``headwater ui``'s ExampleAnomalies viewer: the verdict, every drift value, the sandboxed report."""
+    from headwater.ui.app import create_app
+    from headwater.ui.security import FILE_CSP
+    from starlette.testclient import TestClient
+
+    client = TestClient(create_app(connect(uri, readonly=True)), base_url="http://127.0.0.1")
+    page = client.get(f"/artifacts/{anomalies_id}")
+    assert page.status_code == 200, page.text
+    assert 'id="validation-verdict" class="no">BLOCKED' in page.text
+    assert 'id="validation-measurements"' in page.text and "body_mass_g" in page.text
+    report = client.get(f"/artifacts/{anomalies_id}/raw", params={"path": "report.html"})
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert report.headers["content-security-policy"] == FILE_CSP and "sandbox" in FILE_CSP
 
 
 def test_warn_severity_reports_without_blocking(project: dict[str, Any], tmp_path: Path) -> None:
