@@ -124,10 +124,15 @@ class Param:
     default: ParamValue = None
     type: type | None = None
     description: str = ""
+    #: ``file:line`` of the code that declared it (for messages about it; not part of its identity).
+    declared_at: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.type is None and self.default is not None:
             object.__setattr__(self, "type", type(self.default))
+        if not self.declared_at:
+            caller = sys._getframe(2)  # past the dataclass __init__
+            object.__setattr__(self, "declared_at", f"{caller.f_code.co_filename}:{caller.f_lineno}")
 
     def coerce(self, value: Any) -> Any:
         """Convert a value given on the command line (a string) or in Python to this parameter's type."""

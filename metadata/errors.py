@@ -46,6 +46,7 @@ __all__ = [
     "MetadataError",
     "MetadataWriteError",
     "StorageError",
+    "close_match",
     "did_you_mean",
 ]
 
@@ -119,12 +120,18 @@ _MOVED = {
 }
 
 
-def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` when ``name`` is close to one of ``choices`` (difflib), else ``""``."""
+def close_match(name: str, choices: Iterable[str]) -> str | None:
+    """The one of ``choices`` closest to ``name`` (difflib), if any is close enough to suggest."""
     import difflib
 
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` when ``name`` is close to one of ``choices`` (difflib), else ``""``."""
+    close = close_match(name, choices)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 from headwater.components._typing import coerce_value, matches, type_name
 from headwater.components.api import Channel, Node, Param
 from headwater.components.errors import ParameterError
-from headwater.metadata.errors import did_you_mean
+from headwater.metadata.errors import close_match
 from headwater.pipelines.errors import PipelineDefinitionError
 
 __all__ = ["Param", "Pipeline"]
@@ -280,9 +280,11 @@ class Pipeline:
         unknown = sorted(set(overrides) - set(self._params))
         if unknown:
             known = ", ".join(sorted(self._params)) or "none"
+            close = close_match(unknown[0], self._params)
+            hint = f"; did you mean {close!r} (declared at {self._params[close].declared_at})?" if close else ""
             raise ParameterError(
                 f"unknown runtime parameter(s) {', '.join(unknown)} for pipeline {self.name!r}; it declares: "
-                f"{known}{did_you_mean(unknown[0], self._params)}",
+                f"{known}{hint}",
                 parameter=unknown[0],
             )
         values = {}

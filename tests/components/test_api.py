@@ -1,5 +1,7 @@
 """Declaration errors are raised at definition time and name the function and argument."""
 
+import sys
+
 import hw_test_components as c
 import pytest
 from headwater.components import Input, Output, Param, component
@@ -96,7 +98,11 @@ def test_unknown_runtime_parameter_suggests_the_close_name(tmp_path):
     from headwater.components.errors import ParameterError
     from headwater.pipelines import Param, Pipeline
 
-    p = Pipeline(name="p", root=str(tmp_path), nodes=[c.produce(value=Param("greeting", default="x")).with_id("a")])
+    greeting = Param("greeting", default="x")
+    line = sys._getframe().f_lineno - 1
+    assert greeting == Param("greeting", default="x")  # where it is declared is not part of its identity
+    p = Pipeline(name="p", root=str(tmp_path), nodes=[c.produce(value=greeting).with_id("a")])
     with pytest.raises(ParameterError, match=r"unknown runtime parameter\(s\) greting for pipeline 'p'; it "
-                                             r"declares: greeting; did you mean 'greeting'\?"):
+                                             r"declares: greeting; did you mean 'greeting' \(declared at "
+                                             rf".*test_api\.py:{line}\)\?"):
         p.resolve_params({"greting": "y"})
