@@ -391,7 +391,7 @@ def test_push_in_a_pipeline_gated_twice_cached_and_servable(penguins, trained, t
                      metrics=(Metric("SparseCategoricalAccuracy", threshold=ValueThreshold(lower=0.9)),),
                      plots=False)
     unreachable = EvalConfig.from_dict({**bar.to_dict(), "metrics": [
-        {"name": "SparseCategoricalAccuracy", "threshold": {"lower": 1.5}}]})
+        {"name": "SparseCategoricalAccuracy", "threshold": {"upper": 0.01}}]})  # no useful model is that bad
     good = Evaluate(examples=ingest.outputs.examples, model=train.outputs.model, eval_config=bar)
     bad = Evaluate(examples=ingest.outputs.examples, model=train.outputs.model,
                    eval_config=unreachable).with_id("EvaluateUnreachable")

@@ -67,7 +67,7 @@ def test_gpu_image_of_train_installs_tensorflow_with_cuda_at_the_pinned_version(
 def test_small_push_image_has_no_ml_stack(tmp_path, capsys):
     parser, _ = write(tmp_path, capsys, "--component", "Push", "--package", "pyarrow")
     pins = installed(parser)
-    assert set(pins) == {"ml-metadata", "protobuf", "kubernetes", "pyyaml", "pyarrow"}
+    assert set(pins) == {"ml-metadata", "protobuf", "kubernetes", "pyyaml", "argcomplete", "pyarrow"}
     [run] = [i["value"] for i in parser.structure if i["instruction"] == "RUN"]
     assert "pip install -c constraints.txt . " in run  # headwater itself, without extras
 

@@ -16,7 +16,9 @@ def test_wheel_holds_every_template_file_and_no_run_leftovers(tmp_path):
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
-    for folder in ("components", "pipelines", "metadata", "templates"):
+    from headwater.pipelines.kubernetes.dockerfile import package_folders
+
+    for folder in package_folders(REPO):  # every package folder pyproject maps
         shutil.copytree(REPO / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__"))
     # What running a template in the source tree leaves behind:
     for junk in ("templates/hello/runs/metadata.sqlite", "templates/penguin/serving/1/saved_model.pb",
@@ -40,5 +42,6 @@ def test_wheel_holds_every_template_file_and_no_run_leftovers(tmp_path):
                    "babyweight/data/natality-2005.csv", "babyweight/tests/test_model.py", "hello/pipeline.py",
                    "penguin/gitignore", "py.typed"):
         assert f"headwater/templates/{needed}" in names, needed
-    leftovers = [n for n in names if "/runs/" in n or "/serving/" in n or "__pycache__" in n or "/.headwater/" in n]
+    leftovers = [n for n in names if n.startswith("headwater/templates/") and (
+        "/runs/" in n or "/serving/" in n or "/.headwater/" in n)] + [n for n in names if "__pycache__" in n]
     assert leftovers == []
