@@ -44,6 +44,7 @@ _SCHEMA_RACES = (
     "lock wait timeout",
     "doesn't exist",  # MySQL: a table the winner has not made yet (a missing database is "Unknown database")
     "relation",  # PostgreSQL: 'relation "..." does not exist' (a missing database names the database)
+    "desired table and columns don't exist",  # MLMD: some of the schema's tables are made, not all yet
 )
 #: Messages that say the server could not be reached at all.
 _UNREACHABLE = (
