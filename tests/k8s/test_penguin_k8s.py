@@ -182,7 +182,8 @@ def test_penguin_with_the_root_in_a_bucket_matches_local(k8s: K8sEnv, tmp_path: 
     assert [p for p in tmp_path.rglob("saved_model.pb") if tmp_path / "serving" not in p.parents] == []
 
     jobs = [r.body for r in k8s.standin.requests if r.verb == "create" and r.code == 201 and r.resource == "jobs"]
-    assert len(jobs) == 8  # Ingest, Statistics, ImportSchema, Validate, Transform, Train, Evaluate, Push
+    assert len(jobs) == 9  # Ingest, Statistics, ImportSchema, Validate, Transform, Train, Evaluate, InfraValidate,
+    #                        Push
     for job in jobs:
         validate(job)
         pod = job["spec"]["template"]["spec"]
