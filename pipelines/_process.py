@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
+from typing import Any
 
-__all__ = ["die_with_parent", "warm_up"]
+__all__ = ["die_with_parent", "messages", "warm_up"]
 
 
 def die_with_parent() -> None:
@@ -51,3 +53,15 @@ def warm_up(conn: Connection, modules: tuple[str, ...]) -> None:
         os.dup2(saved[1], 2)
         for fd in (devnull, *saved):
             os.close(fd)
+
+
+def messages(conn: Connection) -> Iterator[Any]:
+    """What the orchestrator sends a worker, until it sends ``None`` or the connection closes."""
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        yield message

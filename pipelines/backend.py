@@ -25,7 +25,7 @@ from headwater.components.api import Resources
 from headwater.components.executor import ExecutionSpec, ExecutorResult
 from headwater.components.placement import Placement
 from headwater.metadata.errors import HeadwaterError
-from headwater.pipelines._process import die_with_parent, warm_up
+from headwater.pipelines._process import die_with_parent, messages, warm_up
 
 if TYPE_CHECKING:
     from headwater.pipelines.warm import WarmPool, WarmSlot
@@ -91,13 +91,7 @@ def _worker_main(conn: Connection, warm_imports: tuple[str, ...] = ()) -> None:
 
     prepare_process()
     warm_up(conn, warm_imports)
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return
-        if message is None:
-            return
+    for message in messages(conn):
         result = run_execution(ExecutionSpec.from_json(message))
         try:
             conn.send(result.to_json())

@@ -150,18 +150,12 @@ def warm_worker_main(conn: Connection, warm_imports: tuple[str, ...] = ()) -> No
     """The loop of a pooled worker: ``{"op": "warm"}`` imports modules, ``{"op": "run"}`` runs a spec."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from headwater.components.executor import ExecutionSpec, prepare_process, run_execution
-    from headwater.pipelines._process import die_with_parent, warm_up
+    from headwater.pipelines._process import die_with_parent, messages, warm_up
 
     die_with_parent()
     prepare_process()
     warm_up(conn, warm_imports)
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return
-        if message is None:
-            return
+    for message in messages(conn):
         if message.get("op") == "warm":
             warm_up(conn, tuple(message.get("modules") or ()))
             continue
