@@ -22,6 +22,17 @@ def produce(data: Output[types.Examples], seconds: float = 0.0, value: str = "x"
 
 
 @component
+def rendezvous(out: Output[types.Examples], here: str, other: str, timeout: float = 120.0) -> None:
+    """Announce ``here`` and wait for ``other``: succeeds only when both run at the same time."""
+    Path(here).write_text(str(os.getpid()))
+    deadline = time.monotonic() + timeout
+    while not Path(other).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{other} never appeared: the two nodes did not run at the same time")
+        time.sleep(0.02)
+
+
+@component
 def noop(out: Output[types.Examples]) -> None:
     """Does nothing at all (framework overhead benchmarks)."""
 
