@@ -41,26 +41,25 @@ No part of the ``kfp`` SDK is needed: the output is plain data.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from headwater.components import storage
 from headwater.components._contract import IMAGE_ENV, headwater_version
-from headwater.components.api import Channel, Resources
+from headwater.components.api import Channel
 from headwater.components.placement import image_problem
 from headwater.metadata.errors import MetadataError
 from headwater.pipelines.errors import PipelineDefinitionError
 from headwater.pipelines.gates import GATE_PROPERTY, downstream_gates, gate_output
 from headwater.pipelines.kfp._executors import ExecutorTable
 from headwater.pipelines.kfp._placement import platform_placement
+from headwater.pipelines.kfp._resources import container_resources
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.plan import param_type_name, pipeline_to_plan
 
@@ -82,7 +81,6 @@ RUN_ID_INPUT = "headwater-run-id"
 RUN_NAME_INPUT = "headwater-run-name"
 NODE_INPUT = "headwater-node"
 OUTPUTS_INPUT = "headwater-output-parameters"
-GPU_RESOURCE = "nvidia.com/gpu"
 BLESSING_TYPE = "ModelBlessing"
 #: Blessings that gate a node under KFP: the evaluation's, and InfraValidate's (same ``blessed`` property).
 BLESSING_TYPES = (BLESSING_TYPE, "InfraBlessing")
@@ -188,69 +186,6 @@ def task_name(node_id: str) -> str:
 
 def _placeholder(name: str) -> str:
     return "{{$.inputs.parameters['" + name + "']}}"
-
-
-_parse_quantity_fn: Any = None
-
-
-def parse_quantity(text: str) -> Decimal:
-    """A Kubernetes quantity ("500m", "2Gi") as a number, with the kubernetes client's own parser.
-
-    The parser is a standalone module of the ``kubernetes`` package; it is loaded alone because importing
-    the package imports its whole API client (seconds), which a compile does not need.
-    """
-    global _parse_quantity_fn
-    if _parse_quantity_fn is None:
-        found = importlib.util.find_spec("kubernetes")
-        location = Path(next(iter(found.submodule_search_locations or []), "")) if found else None
-        source = location / "utils" / "quantity.py" if location else None
-        if source is not None and source.is_file():
-            spec = importlib.util.spec_from_file_location("_headwater_k8s_quantity", source)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            _parse_quantity_fn = module.parse_quantity
-        else:  # pragma: no cover - a kubernetes layout we do not know: import it the normal way
-            from kubernetes.utils.quantity import parse_quantity as fn
-
-            _parse_quantity_fn = fn
-    return Decimal(_parse_quantity_fn(text))
-
-
-def _resources(node_id: str, res: Resources, problems: list[str]) -> dict[str, Any]:
-    """KFP container resources: numeric fields (KFP 2.0-2.2) and quantity strings (later backends)."""
-    out: dict[str, Any] = {}
-
-    def add(what: str, value: str | None, numeric: str, text: str, scale: Decimal) -> None:
-        if value is None:
-            return
-        try:
-            amount = parse_quantity(str(value))
-        except (ValueError, ArithmeticError):
-            problems.append(
-                f"node {node_id!r}: {what} {value!r} is not a Kubernetes quantity; write e.g. "
-                + ("'500m' or '2'" if "cpu" in what else "'512Mi' or '2Gi'")
-            )
-            return
-        if amount <= 0:
-            problems.append(f"node {node_id!r}: {what} {value!r} must be positive")
-            return
-        out[numeric] = float(amount / scale)
-        out[text] = str(value)
-
-    giga = Decimal(10) ** 9
-    add("cpu request", res.cpu, "cpuRequest", "resourceCpuRequest", Decimal(1))
-    add("cpu limit", res.cpu_limit or res.cpu, "cpuLimit", "resourceCpuLimit", Decimal(1))
-    add("memory request", res.memory, "memoryRequest", "resourceMemoryRequest", giga)
-    add("memory limit", res.memory_limit or res.memory, "memoryLimit", "resourceMemoryLimit", giga)
-    if res.gpu:
-        if res.gpu < 0:
-            problems.append(f"node {node_id!r}: gpu is {res.gpu}; use 0 or more")
-        else:
-            count = str(int(res.gpu))
-            out["accelerator"] = {"type": GPU_RESOURCE, "count": count, "resourceType": GPU_RESOURCE,
-                                  "resourceCount": count}
-    return out
 
 
 def _resolve_root(pipeline: Pipeline, opts: KfpOptions, problems: list[str],
@@ -414,7 +349,7 @@ class _Compiler:
         if data:
             graph["data_gates"] = data
         for node_id in order:
-            _resources(node_id, pipeline.node(node_id).resources, problems)
+            container_resources(node_id, pipeline.node(node_id).resources, problems)
         self._check_local_paths(order)
         if problems:
             raise PipelineDefinitionError(pipeline.name, [f"cannot compile for Kubeflow Pipelines: {p}"
@@ -484,7 +419,7 @@ class _Compiler:
                 "args": list(args),
                 "env": [{"name": k, "value": str(v)} for k, v in sorted({**opts.env, IMAGE_ENV: image}.items())],
             }
-            resources = _resources(node_id, node.resources, [])
+            resources = container_resources(node_id, node.resources, [])
             if resources:
                 container["resources"] = resources
             config = {**self._platform_config(node.timeout_seconds), **platform_placement(node, self.warnings)}

@@ -258,7 +258,7 @@ def effective_resources(resources: Resources | None, defaults: Resources | None)
 
 def check_resources(resources: Resources, what: str) -> None:
     """Refuse quantities Kubernetes would reject: not a quantity, or a limit below its request."""
-    from headwater.pipelines.kfp.compile import parse_quantity
+    from headwater.pipelines.kfp._resources import parse_quantity
 
     values = {}
     for field_name in ("cpu", "cpu_limit", "memory", "memory_limit"):
