@@ -44,6 +44,7 @@ __all__ = [
     "FileInfo",
     "GzipTFRecordWriter",
     "beam_dofn_spec_cache",
+    "examples_batches",
     "examples_file_pattern",
     "examples_files",
     "file_info",
@@ -57,6 +58,7 @@ __all__ = [
     "read_examples",
     "read_schema",
     "read_tfrecords",
+    "record_chunks",
     "schema_path",
     "split_names",
     "split_uri",
@@ -161,6 +163,31 @@ def read_tfrecords(path: str, *, verify: bool = True) -> Iterator[bytes]:
             yield data
 
 
+def record_chunks(path: str, size: int, *, verify: bool = True) -> Iterator[list[bytes]]:
+    """The records of one TFRecord file in lists of at most ``size``: memory bounded by ``size``, not the file."""
+    chunk: list[bytes] = []
+    for record in read_tfrecords(path, verify=verify):
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def examples_batches(examples: Artifact | str, split: str, schema: Any = None,
+                     batch_size: int = 65536) -> Iterator[Any]:
+    """One split as a stream of ``pyarrow.RecordBatch`` of list columns (tfx_bsl's decoder), ``batch_size``
+    examples at most each: what reads a split in memory bounded by the batch, not by the split."""
+    from tfx_bsl.coders import example_coder
+
+    decoder = (example_coder.ExamplesToRecordBatchDecoder(schema.SerializeToString()) if schema is not None
+               else example_coder.ExamplesToRecordBatchDecoder())
+    for path in examples_files(examples, split):
+        for chunk in record_chunks(path, batch_size):
+            yield decoder.DecodeBatch(chunk)
+
+
 # ---------------------------------------------------------------------------------- artifact layout
 def split_uri(examples_uri: str, split: str) -> str:
     """``<uri>/Split-<split>``, TFX's folder for one split."""
@@ -239,17 +266,11 @@ def write_schema(schema_proto: Any, schema: Artifact | str) -> str:
 
 
 def read_examples(examples: Artifact | str, split: str, schema: Any = None) -> Any:
-    """One split as a ``pyarrow.Table`` of list columns (decoded with tfx_bsl, no TensorFlow needed)."""
+    """One split as a ``pyarrow.Table`` of list columns (decoded with tfx_bsl, no TensorFlow needed): the
+    whole split in memory (for small data and tests; :func:`examples_batches` streams it)."""
     import pyarrow as pa
-    from tfx_bsl.coders import example_coder
 
-    decoder = (example_coder.ExamplesToRecordBatchDecoder(schema.SerializeToString()) if schema is not None
-               else example_coder.ExamplesToRecordBatchDecoder())
-    batches = []
-    for path in examples_files(examples, split):
-        records = list(read_tfrecords(path))
-        for start in range(0, len(records), 65536):
-            batches.append(decoder.DecodeBatch(records[start:start + 65536]))
+    batches = list(examples_batches(examples, split, schema))
     if not batches:
         return pa.table({})
     return pa.Table.from_batches(batches) if len({b.schema for b in batches}) == 1 else pa.concat_tables(

@@ -23,7 +23,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -98,6 +98,10 @@ class ExecutorResult:
     user_error: bool = False
     started_at: float = 0.0
     finished_at: float = 0.0
+    #: Peak resident memory of the execution in bytes: the worker's own, and the processes it started
+    #: (see ``components/_memory.py``); None where it cannot be measured.
+    peak_rss_bytes: int | None = None
+    peak_rss_children_bytes: int | None = None
     api_version: str = API_VERSION
 
     @property
@@ -297,11 +301,19 @@ def _upload_outputs(outputs: Mapping[str, list[Artifact]]) -> None:
 
 
 def run_execution(spec: ExecutionSpec) -> ExecutorResult:
-    """Run one execution inside the error boundary and return its result (never raises)."""
+    """Run one execution inside the error boundary and return its result (never raises), with the peak
+    resident memory it took (this process's, reset for the execution, and its child processes')."""
+    from headwater.components._memory import measure_peak
+
     try:
-        return _run_execution(spec)
+        with measure_peak() as memory:
+            result = _run_execution(spec)
     finally:  # staged copies of object-store artifacts, whatever happened
         shutil.rmtree(os.path.join(_local_tmp(spec), "staged"), ignore_errors=True)
+    peak = memory.result
+    if peak is None:
+        return result
+    return replace(result, peak_rss_bytes=peak.total, peak_rss_children_bytes=peak.children)
 
 
 def _run_execution(spec: ExecutionSpec) -> ExecutorResult:

@@ -175,9 +175,8 @@ def _window_schema(schema: Any, artifacts: Sequence[types.Examples], splits: Seq
     for art in artifacts:
         for split in splits:
             for path in _data.examples_files(art, split):
-                records = list(_data.read_tfrecords(path, verify=False))
-                for start in range(0, len(records), _LOCAL_BATCH):
-                    batch = decoder.DecodeBatch(records[start:start + _LOCAL_BATCH])
+                for chunk in _data.record_chunks(path, _LOCAL_BATCH, verify=False):
+                    batch = decoder.DecodeBatch(chunk)
                     for name in set(sizes) - ragged:
                         index = batch.schema.get_field_index(name)
                         if index < 0:
@@ -341,7 +340,8 @@ _LOCAL_BATCH = 8192
 def _transform_local(
     examples_uris: Sequence[str], schema: Any, splits: Sequence[str], graph_uri: str, out_uri: str
 ) -> dict[str, int]:
-    """Apply the transform graph to each split in this process (no Beam stages; small and medium data).
+    """Apply the transform graph to each split in this process (no Beam stages), streaming: records are
+    read, transformed and written ``_LOCAL_BATCH`` at a time, so memory is bounded by the batch.
 
     Each split of every input artifact goes, in order, into one file of that split.
     """
@@ -362,9 +362,8 @@ def _transform_local(
         path = _data.join(folder, f"{_data.EXAMPLES_FILE_PREFIX}-00000-of-00001{_data.EXAMPLES_FILE_SUFFIX}")
         with _data.GzipTFRecordWriter(path) as writer:
             for file in (f for uri in examples_uris for f in _data.examples_files(uri, name)):
-                records = list(_data.read_tfrecords(file, verify=False))
-                for start in range(0, len(records), _LOCAL_BATCH):
-                    batch = decoder.DecodeBatch(records[start:start + _LOCAL_BATCH])
+                for chunk in _data.record_chunks(file, _LOCAL_BATCH, verify=False):  # bounded by the batch
+                    batch = decoder.DecodeBatch(chunk)
                     outputs = output.transform_raw_features(adapter.ToBatchTensors(batch), drop_unused_features=True)
                     table = pa.table({k: _list_array(v) for k, v in sorted(outputs.items())})
                     writer.write(_runtime.encode_examples(table))

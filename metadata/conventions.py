@@ -11,6 +11,9 @@ Execution custom properties headwater adds next to a node's parameters start and
     P_CODE_FALLBACK   __code_fingerprint_fallback__  why a code fingerprint covers a whole folder
     P_LOG             __log_path__          the node's log file
     P_DURATION        __duration_s__        seconds the node took
+    P_PEAK_RSS        __peak_rss_mib__      peak resident memory of the execution, MiB: the worker's own (its
+                                            high-water mark, reset for the execution) + the processes it started
+    P_PEAK_RSS_CHILDREN __peak_rss_children_mib__  … of which the processes it started (Beam workers, servers)
     P_ATTEMPTS        __attempts__          how many attempts ran
     P_CACHED_FROM     __cached_from__       on CACHED executions: the execution reused
     P_SKIPPED         __skipped__           why a ``skip_if`` hook skipped the executor
@@ -70,6 +73,8 @@ __all__ = [
     "P_LOG",
     "P_NODE",
     "P_OWNER",
+    "P_PEAK_RSS",
+    "P_PEAK_RSS_CHILDREN",
     "P_RESOLVER_INPUTS",
     "P_RUN",
     "P_SKIPPED",
@@ -118,6 +123,8 @@ P_CODE = "__code_fingerprint__"
 P_CODE_FALLBACK = "__code_fingerprint_fallback__"
 P_LOG = "__log_path__"
 P_DURATION = "__duration_s__"
+P_PEAK_RSS = "__peak_rss_mib__"
+P_PEAK_RSS_CHILDREN = "__peak_rss_children_mib__"
 P_ATTEMPTS = "__attempts__"
 P_CACHED_FROM = "__cached_from__"
 P_SKIPPED = "__skipped__"
@@ -129,8 +136,9 @@ P_USER_ERROR = "__user_error__"
 
 #: Every execution property headwater writes (the names a parameter can never take).
 EXECUTION_PROPERTIES = frozenset({
-    P_NODE, P_RUN, P_OWNER, P_CACHE_KEY, P_CODE, P_CODE_FALLBACK, P_LOG, P_DURATION, P_ATTEMPTS, P_CACHED_FROM,
-    P_SKIPPED, P_RESOLVER_INPUTS, P_ERROR, P_ERROR_TYPE, P_TRACEBACK, P_USER_ERROR,
+    P_NODE, P_RUN, P_OWNER, P_CACHE_KEY, P_CODE, P_CODE_FALLBACK, P_LOG, P_DURATION, P_PEAK_RSS,
+    P_PEAK_RSS_CHILDREN, P_ATTEMPTS, P_CACHED_FROM, P_SKIPPED, P_RESOLVER_INPUTS, P_ERROR, P_ERROR_TYPE, P_TRACEBACK,
+    P_USER_ERROR,
 })
 
 # ---------------------------------------------------------------- run context custom properties

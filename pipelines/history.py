@@ -17,6 +17,8 @@ from headwater.metadata.conventions import (
     P_ERROR_TYPE,
     P_LOG,
     P_NODE,
+    P_PEAK_RSS,
+    P_PEAK_RSS_CHILDREN,
     P_SKIPPED,
     P_TRACEBACK,
     P_USER_ERROR,
@@ -91,6 +93,15 @@ class NodeSummary:
     user_error: bool | None = None
     traceback: str | None = None
     reason: str | None = None
+    #: peak resident memory of the execution (MiB), and of it the processes the execution started
+    peak_rss_mib: float | None = None
+    peak_rss_children_mib: float | None = None
+
+    @property
+    def peak_rss_text(self) -> str:
+        if self.peak_rss_mib is None:
+            return "-"
+        return f"{self.peak_rss_mib / 1024:.2f} GiB" if self.peak_rss_mib >= 1024 else f"{self.peak_rss_mib:.0f} MiB"
 
 
 @dataclass(frozen=True)
@@ -118,12 +129,12 @@ class RunDetail:
         if s.counts:
             lines.append(f"nodes: {s.node_count} ({s.counts_text})")
         lines.append("")
-        lines.append(f"{'NODE':<24} {'STATE':<9} {'EXEC':>6} {'DURATION':>9}  ARTIFACTS / LOG")
+        lines.append(f"{'NODE':<24} {'STATE':<9} {'EXEC':>6} {'DURATION':>9} {'PEAK RSS':>9}  ARTIFACTS / LOG")
         for n in self.nodes:
             took = f"{n.duration:.2f}s" if n.duration is not None else "-"
             extra = f" (from execution {n.cached_from})" if n.cached_from else ""
             eid = str(n.execution_id) if n.execution_id is not None else "-"
-            lines.append(f"{n.node_id:<24} {n.state:<9} {eid:>6} {took:>9}{extra}")
+            lines.append(f"{n.node_id:<24} {n.state:<9} {eid:>6} {took:>9} {n.peak_rss_text:>9}{extra}")
             if n.reason:
                 lines.append(f"{'':<24}   {n.state.replace('_', ' ')}: {n.reason}")
             for key, arts in n.outputs.items():
@@ -137,6 +148,10 @@ class RunDetail:
             lines.append("")
             lines.extend(self.outcome.lines())
         return "\n".join(lines)
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _run_contexts(store: MetadataStore) -> list[Any]:
@@ -227,6 +242,7 @@ def _nodes(store: MetadataStore, executions: list[Any], header: dict[str, Any]) 
             log, p.get(P_ERROR), p.get(P_CACHED_FROM), outputs, inputs,
             p.get(P_ERROR_TYPE), p.get(P_USER_ERROR), p.get(P_TRACEBACK),
             str(skipped) if skipped else None,
+            _float(p.get(P_PEAK_RSS)), _float(p.get(P_PEAK_RSS_CHILDREN)),
         ))
     # Every node of the pipeline, in its order; the ones that ran no execution say why.
     seen = {n.node_id for n in nodes}

@@ -46,6 +46,8 @@ from headwater.metadata.conventions import (
     P_LOG,
     P_NODE,
     P_OWNER,
+    P_PEAK_RSS,
+    P_PEAK_RSS_CHILDREN,
     P_RESOLVER_INPUTS,
     P_RUN,
     P_SKIPPED,
@@ -71,7 +73,7 @@ from headwater.pipelines.ownership import claim_root
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.run_graph import record_run_start
 
-__all__ = ["Launcher", "Outcome", "is_local_path", "process_owner", "under"]
+__all__ = ["Launcher", "Outcome", "is_local_path", "memory_properties", "process_owner", "under"]
 
 def process_owner() -> str:
     """``host:pid:start`` of this process, to tell later whether a RUNNING execution was abandoned."""
@@ -128,6 +130,14 @@ class Outcome:
     error_type: str | None = None  # on failures: the exception's class name
     user_error: bool = False  # on failures: whether the user's code raised
     traceback: str | None = None  # on failures: the user's traceback
+
+
+def memory_properties(result: ExecutorResult) -> dict[str, float]:
+    """The execution properties recording an executor's peak resident memory (MiB), when it measured it."""
+    if result.peak_rss_bytes is None:
+        return {}
+    return {P_PEAK_RSS: round(result.peak_rss_bytes / 2**20, 1),
+            P_PEAK_RSS_CHILDREN: round((result.peak_rss_children_bytes or 0) / 2**20, 1)}
 
 
 class Launcher:
@@ -480,6 +490,8 @@ class Launcher:
         inputs = {k: [Artifact.from_json(a) for a in v] for k, v in spec.inputs.items()}
         props = self._base_properties(node, params, code, self.cache_key(node, inputs, params, code))
         props[P_ATTEMPTS] = spec.attempt
+        memory = memory_properties(result)
+        props.update(memory)
         if result.succeeded:
             try:
                 outputs = self._check_outputs(node, spec, result)
@@ -489,7 +501,8 @@ class Launcher:
                 props[P_LOG] = self.keep_log(spec.log_path)
                 return self._complete(node, eid, inputs, outputs, props, outcome.started, duration=result.duration)
         return self.fail(node, outcome, result.error_message or "failed", error_type=result.error_type,
-                         traceback=result.error_traceback, user=result.user_error, duration=result.duration)
+                         traceback=result.error_traceback, user=result.user_error, duration=result.duration,
+                         memory=memory)
 
     def _check_outputs(self, node: Node, spec: ExecutionSpec, result: ExecutorResult) -> dict[str, list[Artifact]]:
         outputs: dict[str, list[Artifact]] = {}
@@ -519,7 +532,7 @@ class Launcher:
 
     def fail(self, node: Node, outcome: Outcome, message: str, *, error_type: str | None = None,
              traceback: str | None = None, user: bool = False, duration: float | None = None,
-             state: ExecutionState = ExecutionState.FAILED) -> Outcome:
+             state: ExecutionState = ExecutionState.FAILED, memory: Mapping[str, float] | None = None) -> Outcome:
         """Record a FAILED (or CANCELED) execution; its output directories are deleted, logs kept."""
         eid = outcome.execution_id
         assert eid is not None and outcome.spec is not None
@@ -527,7 +540,7 @@ class Launcher:
             **outcome.spec.parameters, P_NODE: node.id, P_RUN: self.run_id, P_OWNER: self.owner,
             P_ERROR: message[:4000], P_LOG: self.keep_log(outcome.spec.log_path),
             P_DURATION: round(time.time() - outcome.started if duration is None else duration, 4),
-            P_ATTEMPTS: outcome.spec.attempt,
+            P_ATTEMPTS: outcome.spec.attempt, **(memory or {}),
         }
         if error_type:
             props[P_ERROR_TYPE] = error_type

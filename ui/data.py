@@ -28,6 +28,7 @@ from headwater.metadata.conventions import (
     P_ERROR,
     P_LOG,
     P_NODE,
+    P_PEAK_RSS,
     P_RUN,
     P_SKIPPED,
     PARAM_PREFIX,
@@ -368,6 +369,7 @@ class Dashboard:
             nodes.append({
                 "id": nid, "component": components.get(nid) or e.type_name, "state": node_state(e),
                 "execution_id": e.id, "duration": p.get(E_DURATION), "error": p.get(E_ERROR),
+                "peak_rss_mib": p.get(P_PEAK_RSS),
                 "log": bool(p.get(E_LOG)), "cached_from": p.get(E_CACHED_FROM),
                 "started": when(e.create_time_ms), "updated": when(e.update_time_ms),
                 "parameters": {k: v for k, v in {**e.properties, **p}.items() if not k.startswith("__")},

@@ -94,19 +94,27 @@ def compute_statistics(examples_uri: str, splits: Sequence[str], output_uri: str
 
 
 def compute_statistics_local(examples_uri: str, splits: Sequence[str], output_uri: str, *,
-                             schema: Any = None) -> None:
-    """TFDV's in-memory statistics of each split, in this process (no Beam pipeline to start)."""
+                             schema: Any = None, batch_size: int = 65536) -> None:
+    """TFDV's statistics of each split, in this process (no Beam pipeline to start), streaming: each batch of
+    ``batch_size`` examples is added to TFDV's combiner accumulators (bounded sketches: quantiles, top-k),
+    so memory is bounded by the batch, not by the split."""
     import tensorflow_data_validation as tfdv
-    from headwater.components._data import open_file, read_examples
+    from headwater.components._data import examples_batches, open_file
     from tensorflow_data_validation.statistics import stats_impl
 
     options = tfdv.StatsOptions(schema=schema) if schema is not None else tfdv.StatsOptions()
     for split in splits:
-        table = read_examples(examples_uri, split)
-        batch = table.combine_chunks().to_batches()[0] if table.num_rows else None
-        if batch is None:
+        generators = stats_impl.get_generators(options, in_memory=True)
+        accumulators = [g.create_accumulator() for g in generators]
+        rows = 0
+        for batch in examples_batches(examples_uri, split, batch_size=batch_size):
+            if not batch.num_rows:
+                continue
+            rows += batch.num_rows
+            accumulators = [g.add_input(a, batch) for g, a in zip(generators, accumulators, strict=True)]
+        if not rows:
             raise InputDataError(f"Examples at {examples_uri}: split {split!r} holds no example")
-        stats = stats_impl.generate_statistics_in_memory(batch, options)
+        stats = stats_impl.extract_statistics_output(accumulators, generators)
         with open_file(statistics_path(output_uri, split), "wb") as f:
             f.write(stats.SerializeToString())
 

@@ -284,3 +284,33 @@ def test_schema_infer_keeps_a_curated_file_and_names_bad_sources(project: dict[s
         capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="is neither an ExampleStatistics folder"):
         render_html(tmp_path)
+
+
+def test_local_statistics_stream_in_batches_and_match_the_whole_split_at_once(project: dict[str, Any],
+                                                                             tmp_path: Path) -> None:
+    """The local engine adds batch after batch to TFDV's accumulators (memory bounded by a batch): the
+    figures are those of the whole split computed at once."""
+    from headwater.components._data import read_examples
+    from headwater.components.validation._stats import compute_statistics_local, read_statistics
+    from tensorflow_data_validation.statistics import stats_impl
+
+    [examples] = [p for p in (project["root"] / "runs" / "Ingest" / "examples").iterdir()]
+    (tmp_path / "Split-train").mkdir()
+    compute_statistics_local(str(examples), ["train"], str(tmp_path), batch_size=7)  # many small batches
+    streamed = read_statistics(str(tmp_path), "train").datasets[0]
+    table = read_examples(str(examples), "train")
+    whole = stats_impl.generate_statistics_in_memory(table.combine_chunks().to_batches()[0]).datasets[0]
+    assert streamed.num_examples == whole.num_examples == table.num_rows > 7 * 5
+    by_name = {f.path.step[0]: f for f in whole.features}
+    assert {f.path.step[0] for f in streamed.features} == set(by_name)
+    for feature in streamed.features:
+        other = by_name[feature.path.step[0]]
+        if feature.HasField("num_stats"):
+            a, b = feature.num_stats, other.num_stats
+            assert (a.common_stats.num_non_missing, a.common_stats.num_missing, a.min, a.max, a.num_zeros) == \
+                (b.common_stats.num_non_missing, b.common_stats.num_missing, b.min, b.max, b.num_zeros)
+            assert a.mean == pytest.approx(b.mean) and a.std_dev == pytest.approx(b.std_dev)
+        else:
+            a, b = feature.string_stats, other.string_stats
+            assert (a.common_stats.num_non_missing, a.unique) == (b.common_stats.num_non_missing, b.unique)
+            assert [(v.value, v.frequency) for v in a.top_values] == [(v.value, v.frequency) for v in b.top_values]

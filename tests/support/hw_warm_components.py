@@ -49,3 +49,17 @@ def die_once(out: Output[types.Examples], flag: str = "") -> None:
         os.remove(flag)
         os.kill(os.getpid(), signal.SIGKILL)
     (Path(out.path) / "ok.txt").write_text(str(os.getpid()))
+
+
+@component
+def allocate(out: Output[types.Examples], mib: int = 0, child_mib: int = 0, child_hold_s: float = 0.0,
+             after: Input[types.Examples] | None = None) -> None:
+    """Touch ``mib`` MiB in this process and ``child_mib`` MiB in a child process (held ``child_hold_s``)."""
+    import subprocess
+
+    block = b"\x01" * (mib << 20)  # written, so resident
+    if child_mib or child_hold_s:
+        code = f"import time; b = b'\\x01' * ({child_mib} << 20); time.sleep({child_hold_s})"
+        subprocess.run([sys.executable, "-c", code], check=True)
+    (Path(out.path) / "allocated.json").write_text(json.dumps({"pid": os.getpid(), "bytes": len(block)}))
+    del block

@@ -127,6 +127,12 @@ def test_pages_render_and_link(client: TestClient) -> None:
     lineage = client.get("/api/lineage", params={"start": f"artifact:{art}"}).json()
     ids = {e["data"]["id"] for e in lineage["elements"]}
     assert {f"artifact:{art}", f"execution:{exe}"} <= ids
+    # Each executed node's peak memory, as the worker measured it, in the API and the run page's table.
+    peak = detail["nodes"][1]["peak_rss_mib"]
+    assert isinstance(peak, float) and peak > 10
+    page = client.get(f"/runs/{run['run_id']}").text
+    row = page.split(f'data-node="{detail["nodes"][1]["id"]}"')[1].split("</tr>")[0]
+    assert "Peak RSS (MiB)" in page and f"<td>{peak:.4g}</td>" in row
     assert client.get("/runs/nope").status_code == 404
     bad_id = client.get("/artifacts/abc")
     assert bad_id.status_code == 400 and "artifact id must be a number" in bad_id.text

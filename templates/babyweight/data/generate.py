@@ -32,6 +32,7 @@ import argparse
 import csv
 import math
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -60,8 +61,12 @@ def expected_weight(weeks: float, plurality: int, is_male: bool, mother_age: flo
 
 def records(year: int, rows: int) -> list[dict[str, str]]:
     """``rows`` records for ``year``; deterministic (the seed is derived from the year)."""
+    return list(iter_records(year, rows))
+
+
+def iter_records(year: int, rows: int) -> Iterator[dict[str, str]]:
+    """The records of :func:`records` one by one (a file of millions of rows is written in constant memory)."""
     rng = random.Random(BASE_SEED + year)
-    out = []
     for _ in range(rows):
         is_male = rng.random() < 0.512
         age = min(50, max(14, round(rng.gauss(27.5 + 0.15 * (year - 2000), 6.0))))
@@ -71,14 +76,13 @@ def records(year: int, rows: int) -> list[dict[str, str]]:
         weight = expected_weight(weeks, plurality, is_male, age) + rng.gauss(0.0, 0.9)
         weight = min(13.0, max(0.5, weight))
         missing = rng.random() < MISSING_GESTATION
-        out.append({
+        yield {
             "weight_pounds": f"{weight:.3f}",
             "is_male": "true" if is_male else "false",
             "mother_age": str(age),
             "plurality": str(plurality),
             "gestation_weeks": "" if missing else str(weeks),
-        })
-    return out
+        }
 
 
 def write_year(year: int, rows: int = 2000, folder: Path = HERE) -> Path:
@@ -87,7 +91,7 @@ def write_year(year: int, rows: int = 2000, folder: Path = HERE) -> Path:
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(records(year, rows))
+        writer.writerows(iter_records(year, rows))
     return path
 
 

@@ -72,7 +72,8 @@
     box.setAttribute("data-node", n.id);
     box.appendChild(hw.el("h2", { text: n.id }));
     var state = hw.el("span", { "class": "state state-" + n.state.replace(" ", "-"), id: "node-state", text: n.state });
-    box.appendChild(hw.el("p", {}, ["state ", state, n.duration ? " · " + hw.show(n.duration) + "s" : ""]));
+    box.appendChild(hw.el("p", {}, ["state ", state, n.duration ? " · " + hw.show(n.duration) + "s" : "",
+      n.peak_rss_mib ? " · peak RSS " + hw.show(n.peak_rss_mib) + " MiB" : ""]));
     if (n.execution_id) {
       box.appendChild(hw.el("p", {}, ["execution ", hw.el("a", { href: "/executions/" + n.execution_id, text: "#" + n.execution_id }),
         " · ", hw.el("a", { href: "/lineage?start=execution:" + n.execution_id + "&direction=both", text: "lineage" })]));
