@@ -212,7 +212,8 @@ def _numeric_scan(tab: _Table, opts: ReadOptions, counts: dict[str, list[Any]]) 
         entry = counts.setdefault(name, [0, 0, 0, None])
         entry[0] += present
         entry[1] += numbers
-        entry[2] += pc.sum(pc.match_substring_regex(col, _INT_RE)).as_py() or 0
+        if numbers:
+            entry[2] += pc.sum(pc.match_substring_regex(col, _INT_RE)).as_py() or 0
         if entry[3] is None and present > numbers:
             first = int(np.flatnonzero(np.asarray(pc.fill_null(pc.invert(is_num), False)))[0])
             entry[3] = (tab.line_of(first), col[first].as_py())
