@@ -8,7 +8,7 @@ counted with ``skip_malformed``. The options are picklable for Beam.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,8 +243,9 @@ def _utf8_check(tab: _Table, opts: ReadOptions) -> _Table:
     return _Table(tab.path, table, tab.skipped, tab.line_of)
 
 
-def profile_table(tab: _Table, split: str | None, domain_limit: int) -> FileProfile:
-    """Per-column type and statistics of one file (what schema inference and type checks need)."""
+def profile_table(tab: _Table, split: str | None, domain_limit: int, known: Container[str] = ()) -> FileProfile:
+    """Per-column type and statistics of one file or chunk (what schema inference and type checks need);
+    columns in ``known`` already have their first non-numeric example (a chunk after the first)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -260,7 +261,7 @@ def profile_table(tab: _Table, split: str | None, domain_limit: int) -> FileProf
             uniq = pc.unique(values.drop_null())
             if len(uniq) <= domain_limit:
                 prof.uniques = {v if isinstance(v, bytes) else str(v).encode() for v in uniq.to_pylist()}
-            if pa.types.is_string(values.type):
+            if pa.types.is_string(values.type) and name not in known:
                 is_num = pc.fill_null(pc.match_substring_regex(values, _NUMBER_RE), True)
                 bad = np.flatnonzero(~np.asarray(is_num))
                 if len(bad):

@@ -206,16 +206,22 @@ def _numeric_scan(tab: _Table, opts: ReadOptions, counts: dict[str, list[Any]]) 
         col = plain(tab.table.column(name))
         if not pa.types.is_string(col.type):
             continue
-        is_num = pc.match_substring_regex(col, _NUMBER_RE)
-        numbers = pc.sum(is_num).as_py() or 0
-        present = len(col) - col.null_count
+        # Each distinct value is matched once (text columns repeat their values: categories, codes).
+        encoded = pc.dictionary_encode(col)
+        is_num = np.asarray(pc.match_substring_regex(encoded.dictionary, _NUMBER_RE), dtype=bool)
+        seen = np.bincount(np.asarray(encoded.indices.drop_null()), minlength=len(is_num))
+        numbers = int(seen[is_num].sum())
+        present = int(seen.sum())
         entry = counts.setdefault(name, [0, 0, 0, None])
         entry[0] += present
         entry[1] += numbers
         if numbers:
-            entry[2] += pc.sum(pc.match_substring_regex(col, _INT_RE)).as_py() or 0
+            is_int = np.asarray(pc.match_substring_regex(encoded.dictionary, _INT_RE), dtype=bool)
+            entry[2] += int(seen[is_int].sum())
         if entry[3] is None and present > numbers:
-            first = int(np.flatnonzero(np.asarray(pc.fill_null(pc.invert(is_num), False)))[0])
+            valid = np.asarray(col.is_valid())
+            row_is_num = is_num[np.asarray(encoded.indices.fill_null(0))] if len(is_num) else valid
+            first = int(np.flatnonzero(valid & ~row_is_num)[0])
             entry[3] = (tab.line_of(first), col[first].as_py())
 
 
@@ -423,7 +429,8 @@ def scan_file(path: str, split: str | None, opts: ReadOptions, domain_limit: int
             finite = {}
             for tab in reader.chunks():
                 tab = _checked(tab, opts, numeric, finite, None if numeric else counts)
-                profile = _merge(profile, profile_table(tab, split, domain_limit), domain_limit)
+                known: set[str] = {n for n, c in profile.columns.items() if c.example} if profile else set()
+                profile = _merge(profile, profile_table(tab, split, domain_limit, known), domain_limit)
             if not numeric:
                 numeric = _numeric_decisions(path, opts, counts)
                 if numeric:  # skip_malformed: profile again with those rows dropped and the columns as numbers
