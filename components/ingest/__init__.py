@@ -36,18 +36,23 @@ without values are errors too.
 
 **Engines.** ``engine="local"`` (the default unless ``beam_args`` name a non-direct runner) parses with
 ``pyarrow.csv`` (multi-threaded), encodes examples with tfx_bsl's C++ encoder and writes gzip TFRecords
-directly — no Beam start-up, no TensorFlow import, which keeps small pipelines fast. ``engine="beam"``
+directly — no Beam start-up, no TensorFlow import, which keeps small pipelines fast; inputs of 64 MB or more
+are encoded and written by one writer process per CPU. ``engine="beam"``
 runs the same steps as an Apache Beam pipeline (files are read in parallel, one task per file, then
 examples are written with ``WriteToTFRecord``), so ``beam_args`` such as ``--runner=FlinkRunner`` or
 ``--runner=DataflowRunner`` send it to a cluster. Both engines produce the same examples in the same
 splits.
 
+**Memory.** Files are streamed in two passes of 16 MiB chunks (profile and check, then conform, split and
+write), so memory follows the chunk size, not the size of the input.
+
 **Caching.** The component's ``input_fingerprint`` lists the selected files with their sizes and
 modification times (or the object store's checksum / generation), so changed or new data is a cache
 miss and is ingested again.
 
-**Modules.** ``_resolve`` (files, spans, fingerprint), ``_read`` (one file into Arrow, profiles), ``_plan``
-(column kinds, schema), ``_encode`` (conform, split), ``_engines`` (local, Beam), ``_component``.
+**Modules.** ``_resolve`` (files, spans, fingerprint), ``_read`` (options, profiles, row rules), ``_stream``
+(the two chunked passes over a file), ``_plan`` (column kinds, schema), ``_encode`` (conform, split),
+``_write`` (shards, writer processes), ``_engines`` (local, Beam), ``_component``.
 """
 
 from headwater.components.ingest._component import DEFAULT_SPLIT_RATIOS, Ingest, IngestOptions, run_ingest

@@ -1,131 +1,102 @@
-"""Ingest's engines: local (pyarrow and a thread pool, no Beam) and Apache Beam (one task per file).
+"""Ingest's engines: local (pyarrow and writer processes, no Beam) and Apache Beam (one task per file).
 
-Both read, profile, plan, conform, split and encode the same way and write the same examples.
+Both stream every file in two passes (:mod:`._stream`: profile, then conform / split / encode chunk by
+chunk), plan the same way and write the same examples.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from headwater.components import _data, _runtime
 from headwater.components.errors import InputDataError
+from headwater.components.ingest import _write
 from headwater.components.ingest._encode import assign_splits, conform
 from headwater.components.ingest._plan import Plan, PlanSettings, make_plan, plan_from_schema, write_schema
-from headwater.components.ingest._read import FileProfile, ReadOptions, _Table, profile_table, read_file
+from headwater.components.ingest._read import ReadOptions
 from headwater.components.ingest._resolve import ResolvedInput
+from headwater.components.ingest._stream import FileScan, checked_chunks, scan_file
 
 __all__ = ["run_beam", "run_local"]
 
-_ROWS_PER_SHARD = 1_000_000
-_GZIP_LEVEL = 1
-
-
-def _write_shard(table: Any, path: str) -> int:
-    from tfx_bsl.coders import example_coder
-
-    encoder = example_coder.RecordBatchToExamplesEncoder()
-    with _data.GzipTFRecordWriter(path, level=_GZIP_LEVEL) as writer:
-        for start in range(0, table.num_rows, _runtime.ENCODE_BATCH_ROWS):
-            writer.write(_runtime.encode_examples(table.slice(start, _runtime.ENCODE_BATCH_ROWS), encoder))
-        return writer.records
-
-
-def _write_splits_local(by_split: Mapping[str, Sequence[Any]], examples_uri: str) -> dict[str, int]:
-    """Write every split, sharded every ``_ROWS_PER_SHARD`` rows; shards are written by a thread pool.
-
-    Encoding (tfx_bsl) and gzip compression release the GIL for much of their work, so shards written
-    side by side use the machine's cores.
-    """
-    import pyarrow as pa
-
-    jobs: list[tuple[str, Any, str]] = []
-    for name, tables in by_split.items():
-        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        folder = _data.split_uri(examples_uri, name)
-        _data.makedirs(folder)
-        shards = max(1, math.ceil(table.num_rows / _ROWS_PER_SHARD))
-        per = math.ceil(table.num_rows / shards)
-        for i in range(shards):
-            file = f"{_data.EXAMPLES_FILE_PREFIX}-{i:05d}-of-{shards:05d}{_data.EXAMPLES_FILE_SUFFIX}"
-            jobs.append((name, table.slice(i * per, per), _data.join(folder, file)))
-    workers = min(len(jobs), os.cpu_count() or 1)
-    if workers <= 1:
-        written = [_write_shard(table, path) for _, table, path in jobs]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            written = list(pool.map(lambda job: _write_shard(job[1], job[2]), jobs))
-    counts = {name: 0 for name in by_split}
-    for (name, _, _), n in zip(jobs, written, strict=True):
-        counts[name] += n
-    return counts
-
-
-def run_local(resolved: ResolvedInput, opts: ReadOptions, settings: PlanSettings,
-              examples_uri: str) -> tuple[Plan, dict[str, int]]:
-    """Read, plan, split and write in this process; returns the plan and the examples per split."""
-    import pyarrow as pa
-
-    tabs: list[tuple[str | None, _Table]] = []
-    profiles = []
-    for split, files in resolved.files.items():
-        for path in files:
-            tab = read_file(path, split, opts)
-            tabs.append((split, tab))
-            profiles.append(profile_table(tab, split, settings.domain_limit))
-    plan = make_plan(profiles, settings)
-    by_split: dict[str, list[Any]] = {name: [] for name in plan.split_names}
-    while tabs:
-        split, tab = tabs.pop(0)  # drop each raw table once it is converted
-        table = conform(tab.table, plan)
-        if split is not None:
-            by_split[split].append(table)
+def _expected_rows(scans: Sequence[FileScan], plan: Plan) -> dict[str, float]:
+    """Rows each split will get (exact for pre-split folders, by the split ratios for hash-splitting)."""
+    expected = {name: 0.0 for name in plan.split_names}
+    total = float(sum(plan.ratios))
+    for scan in scans:
+        if scan.split is not None:
+            expected[scan.split] += scan.profile.rows
             continue
-        assignment = assign_splits(table, plan)
-        for i, name in enumerate(plan.split_names):
-            by_split[name].append(table.filter(pa.array(assignment == i)))
-    return plan, _write_splits_local(by_split, examples_uri)
+        for name, ratio in zip(plan.split_names, plan.ratios, strict=True):
+            expected[name] += scan.profile.rows * ratio / total
+    return expected
+
+
+def run_local(resolved: ResolvedInput, opts: ReadOptions, settings: PlanSettings, examples_uri: str,
+              stats: dict[str, Any] | None = None) -> tuple[Plan, dict[str, int]]:
+    """Read, plan, split and write, streaming: pass 1 profiles every file chunk by chunk, pass 2 conforms,
+    splits and hands each chunk to the shard writers (writer processes for large inputs). Returns the plan
+    and the examples per split; ``stats`` (if given) receives the chunk and writer figures."""
+    files = [(split, path) for split, paths in resolved.files.items() for path in paths]
+    scans = [scan_file(path, split, opts, settings.domain_limit) for split, path in files]
+    plan = make_plan([s.profile for s in scans], settings)
+    size = sum(_data.file_info(path).size for _, path in files)
+    workers = _write.writer_count() if size >= _write.POOL_MIN_BYTES else 1
+    shards = _write.shard_counts(_expected_rows(scans, plan), workers)
+    sink: Any = (_write.WriterPool(workers, examples_uri, plan.split_names, shards) if workers > 1
+                 else _write.ShardWriters(examples_uri, plan.split_names, shards))
+    chunk, largest = 0, 0
+    try:
+        for scan in scans:
+            for table in checked_chunks(scan, opts):
+                table = conform(table, plan)
+                largest = max(largest, table.num_rows)
+                target = (plan.split_names.index(scan.split) if scan.split is not None
+                          else assign_splits(table, plan))
+                sink.write(chunk, table, target)
+                chunk += 1
+        counts = sink.close()
+    finally:
+        if workers > 1:
+            sink.stop()
+    if stats is not None:
+        stats.update(chunks=chunk, largest_chunk_rows=max(largest, sink.rows_seen), writers=workers,
+                     shards=dict(shards))
+    return plan, counts
 
 
 # ------------------------------------------------------------------------------------------- Beam engine
-def _beam_profile(element: tuple[str | None, str], opts: ReadOptions, domain_limit: int) -> FileProfile:
+def _beam_scan(element: tuple[str | None, str], opts: ReadOptions, domain_limit: int) -> FileScan:
     split, path = element
-    return profile_table(read_file(path, split, opts), split, domain_limit)
+    return scan_file(path, split, opts, domain_limit)
 
 
-def _beam_plan(profiles: list[FileProfile], settings: PlanSettings, file_order: Sequence[str]) -> Plan:
+def _beam_plan(scans: list[FileScan], settings: PlanSettings, file_order: Sequence[str]) -> Plan:
     order = {p: i for i, p in enumerate(file_order)}
-    profiles = sorted(profiles, key=lambda p: order.get(p.path, len(order)))  # file order, as locally
-    return make_plan(profiles, settings)
+    scans = sorted(scans, key=lambda s: order.get(s.path, len(order)))  # file order, as locally
+    return make_plan([s.profile for s in scans], settings)
 
 
-def _beam_encode(
-    element: tuple[str | None, str], opts: ReadOptions, plan: Plan
-) -> Iterator[tuple[int, bytes]]:
+def _beam_encode(scan: FileScan, opts: ReadOptions, plan: Plan) -> Iterator[tuple[int, bytes]]:
+    """One file's examples, chunk by chunk (pass 2 of :mod:`._stream`)."""
     from apache_beam.metrics import Metrics
 
-    split, path = element
-    tab = read_file(path, split, opts)
-    Metrics.counter("headwater.ingest", "skipped/").inc(tab.skipped)
-    table = conform(tab.table, plan)
-    if split is not None:
-        index = plan.split_names.index(split)
+    Metrics.counter("headwater.ingest", "skipped/").inc(scan.profile.skipped)
+    for chunk in checked_chunks(scan, opts):
+        table = conform(chunk, plan)
         records = _runtime.encode_examples(table)
-        Metrics.counter("headwater.ingest", f"examples/{split}").inc(len(records))
-        for record in records:
-            yield index, record
-        return
-    assignment = assign_splits(table, plan)
-    records = _runtime.encode_examples(table)
-    for i, name in enumerate(plan.split_names):
-        Metrics.counter("headwater.ingest", f"examples/{name}").inc(int((assignment == i).sum()))
-    for index, record in zip(assignment.tolist(), records, strict=True):
-        yield index, record
+        if scan.split is not None:
+            index = plan.split_names.index(scan.split)
+            Metrics.counter("headwater.ingest", f"examples/{scan.split}").inc(len(records))
+            for record in records:
+                yield index, record
+            continue
+        assignment = assign_splits(table, plan)
+        for i, name in enumerate(plan.split_names):
+            Metrics.counter("headwater.ingest", f"examples/{name}").inc(int((assignment == i).sum()))
+        yield from zip(assignment.tolist(), records, strict=True)
 
 
 def run_beam(resolved: ResolvedInput, opts: ReadOptions, settings: PlanSettings, examples_uri: str,
@@ -140,14 +111,14 @@ def run_beam(resolved: ResolvedInput, opts: ReadOptions, settings: PlanSettings,
 
     pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
     files = pipeline | "Files" >> beam.Create(elements) | "Reshuffle" >> beam.Reshuffle()
+    scans = files | "Scan" >> beam.Map(_beam_scan, opts, settings.domain_limit)
     plan = (
-        files
-        | "Profile" >> beam.Map(_beam_profile, opts, settings.domain_limit)
-        | "AllProfiles" >> beam.combiners.ToList()
+        scans
+        | "AllScans" >> beam.combiners.ToList()
         | "Plan" >> beam.Map(_beam_plan, settings, [p for _, p in elements])
     )
     _ = plan | "WriteSchema" >> beam.Map(write_schema, schema_uri)
-    records = files | "Encode" >> beam.FlatMap(_beam_encode, opts, beam.pvalue.AsSingleton(plan))
+    records = scans | "Encode" >> beam.FlatMap(_beam_encode, opts, beam.pvalue.AsSingleton(plan))
     parts = records | "BySplit" >> beam.Partition(_split_of, len(split_names))
     for i, name in enumerate(split_names):
         folder = _data.split_uri(examples_uri, name)

@@ -1,18 +1,18 @@
-"""Reading one data file (CSV with pyarrow.csv, Parquet) into an Arrow table, and profiling its columns.
+"""Reading options, column profiles and the row-level rules for malformed values, shared by both engines.
 
-Malformed rows (wrong number of fields, text in a numeric column) are errors naming the file and line, or
-are dropped and counted with ``skip_malformed``. Shared by both engines (the options are picklable for Beam).
+:mod:`._stream` reads each file chunk by chunk with them. Malformed rows (wrong number of fields, text in a
+numeric column, non-UTF-8 text, non-finite numbers) are errors naming the file and line, or are dropped and
+counted with ``skip_malformed``. The options are picklable for Beam.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from headwater.components import _data, storage
+from headwater.components import _data
 from headwater.components.errors import InputDataError
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "format_of",
     "plain",
     "profile_table",
-    "read_file",
 ]
 
 _NUMBER_RE = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
@@ -104,87 +103,6 @@ def _line_mapper(skipped_lines: Sequence[int], header_lines: int = 1) -> Any:
     return line_of
 
 
-def _read_csv(path: str, opts: ReadOptions) -> _Table:
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pcsv
-
-    bad: list[Any] = []
-    delimiter = _delimiter(path, opts)
-
-    def on_invalid(row: Any) -> str:
-        bad.append(row)
-        return "skip"
-
-    def source() -> Any:
-        if not _data.is_url(path):
-            return storage.local_path(path)
-        stream = pa.PythonFile(_data.open_file(path, "rb"), mode="r")
-        return pa.CompressedInputStream(stream, "gzip") if path.lower().endswith(".gz") else stream
-
-    def parse(threads: bool, column_types: Mapping[str, str] = opts.column_types) -> Any:
-        convert = pcsv.ConvertOptions(
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-            column_types={k: _arrow_type(v) for k, v in column_types.items()},
-            **({"null_values": list(opts.null_values)} if opts.null_values is not None else {}),
-        )
-        return pcsv.read_csv(
-            source(),
-            read_options=pcsv.ReadOptions(use_threads=threads),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
-            convert_options=convert,
-        )
-
-    if _data.file_info(path).size == 0:
-        raise InputDataError(
-            f"file {path} is empty (0 bytes); remove it from the input or write its data (a header line "
-            "and at least one row)"
-        )
-    try:
-        table = parse(threads=True)
-        if bad and any(r.number is None for r in bad):
-            bad.clear()
-            table = parse(threads=False)  # only now: single-threaded parsing knows line numbers
-    except pa.ArrowInvalid as exc:
-        text = str(exc)
-        if "Empty CSV file" in text:
-            raise InputDataError(
-                f"file {path} has no header and no rows; remove it from the input or write its data"
-            ) from None
-        m = re.search(
-            r"In CSV column #(\d+): (?:Row #(\d+): )?CSV conversion error to (\w+): invalid value '(.*)'", text
-        )
-        if m:
-            col, value = int(m.group(1)), m.group(4)
-            names = _csv_header(path, opts)
-            name = names[col] if col < len(names) else f"#{col}"
-            where = "a row"
-            if m.group(2):
-                where = f"line {m.group(2)}"
-            elif name in opts.column_types:  # find the line: read the column as text, single-threaded
-                bad.clear()
-                as_text = parse(False, {**opts.column_types, name: "string"})
-                hits = np.flatnonzero(np.asarray(pc.fill_null(pc.equal(as_text.column(name), value), False)))
-                if len(hits):
-                    where = f"line {_line_mapper([r.number for r in bad if r.number])(int(hits[0]))}"
-            raise InputDataError(
-                f"file {path}, {where}: column {name!r} holds {m.group(4)!r}, which is not {m.group(3)} as "
-                f"column_types requires; fix the value or change column_types[{name!r}]"
-            ) from None
-        raise InputDataError(f"file {path} cannot be parsed as CSV: {text}") from None
-    if bad and not opts.skip_malformed:
-        row = bad[0]
-        raise InputDataError(
-            f"file {path}, line {row.number}: malformed row: expected {row.expected_columns} fields as in "
-            f"the header, found {row.actual_columns}: {row.text[:200]!r}. Fix the row (quote fields that "
-            f"contain the delimiter {delimiter!r}), or pass skip_malformed=True to drop and count such rows"
-        )
-    line_of = _line_mapper([r.number for r in bad if r.number is not None])
-    return _Table(path, table, len(bad), line_of)
-
-
 def _csv_header(path: str, opts: ReadOptions) -> list[str]:
     import csv
     import io
@@ -204,33 +122,6 @@ def _delimiter(path: str, opts: ReadOptions) -> str:
     if opts.delimiter == "," and path.lower().endswith((".tsv", ".tsv.gz")):
         return "\t"
     return opts.delimiter
-
-
-def _read_parquet(path: str, opts: ReadOptions) -> _Table:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if _data.file_info(path).size == 0:
-        raise InputDataError(f"file {path} is empty (0 bytes); remove it from the input or write its data")
-    try:
-        if _data.is_url(path):
-            with _data.open_file(path, "rb") as f:
-                table = pq.read_table(f)
-        else:
-            table = pq.read_table(storage.local_path(path))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputDataError(f"file {path} cannot be read as Parquet: {exc}") from None
-    _check_header(table.column_names, path, "")
-    for name, kind in opts.column_types.items():
-        if name in table.column_names:
-            try:
-                table = table.set_column(table.column_names.index(name), name,
-                                         table.column(name).cast(_arrow_type(kind)))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise InputDataError(
-                    f"file {path}: column {name!r} cannot be read as {kind} as column_types requires: {exc}"
-                ) from None
-    return _Table(path, table, 0, _line_mapper([], header_lines=0))
 
 
 def _arrow_kind(path: str, name: str, typ: Any) -> str:
@@ -269,52 +160,6 @@ def plain(arr: Any) -> Any:
     if pat.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     return arr
-
-
-def _numeric_check(tab: _Table, opts: ReadOptions) -> _Table:
-    """Find text values in otherwise numeric CSV columns: malformed rows (error, or dropped and counted)."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    table = tab.table
-    drop = None
-    numeric_cols: dict[str, bool] = {}  # name -> all integers
-    for name in table.column_names:
-        if name in opts.column_types:
-            continue
-        col = plain(table.column(name))
-        if not pa.types.is_string(col.type):
-            continue
-        present = len(col) - col.null_count
-        if present < 2:
-            continue
-        is_num = pc.match_substring_regex(col, _NUMBER_RE)
-        numbers = pc.sum(is_num).as_py() or 0
-        bad = present - numbers
-        if bad == 0 or numbers < 2 or bad > max(1, int(present * NUMERIC_TEXT_SHARE)):
-            continue
-        bad_mask = np.asarray(pc.fill_null(pc.invert(is_num), False))
-        first = int(np.flatnonzero(bad_mask)[0])
-        if not opts.skip_malformed:
-            raise InputDataError(
-                f"file {tab.path}, line {tab.line_of(first)}: malformed row: column {name!r} holds "
-                f"{col[first].as_py()!r}, which is not a number, while {numbers} other values of the column "
-                f"are numbers{f' ({bad} values are not)' if bad > 1 else ''}. Fix the value, declare the column "
-                f"as text with column_types={{{name!r}: 'string'}}, or pass skip_malformed=True to drop and "
-                "count such rows"
-            )
-        drop = bad_mask if drop is None else (drop | bad_mask)
-        numeric_cols[name] = (pc.sum(pc.match_substring_regex(col, _INT_RE)).as_py() or 0) == numbers
-    if drop is None:
-        return tab
-    tab = _drop_rows(tab, drop)
-    table = tab.table
-    for name, integral in numeric_cols.items():
-        i = table.column_names.index(name)
-        col = pc.utf8_trim_whitespace(plain(table.column(name)))
-        table = table.set_column(i, name, col.cast(pa.int64() if integral else pa.float64()))
-    return _Table(tab.path, table, tab.skipped, tab.line_of)
 
 
 def _drop_rows(tab: _Table, drop: Any) -> _Table:
@@ -398,63 +243,9 @@ def _utf8_check(tab: _Table, opts: ReadOptions) -> _Table:
     return _Table(tab.path, table, tab.skipped, tab.line_of)
 
 
-def _finite_check(tab: _Table, opts: ReadOptions, csv_file: bool) -> _Table:
-    """Infinite or NaN numbers (``inf``, ``-inf``, ``Infinity``, ``1e309``) are malformed rows or an error,
-    unless ``allow_non_finite``."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if opts.allow_non_finite:
-        return tab
-    drop = None
-    for index, name in enumerate(tab.table.column_names):
-        col = plain(tab.table.column(name))
-        if not pa.types.is_floating(col.type):
-            continue
-        bad = np.asarray(pc.fill_null(pc.invert(pc.is_finite(col)), False))
-        if not bad.any():
-            continue
-        first = int(np.flatnonzero(bad)[0])
-        if not opts.skip_malformed:
-            line = tab.line_of(first)
-            value = (_raw_field(tab.path, opts, line, index) if csv_file else None) or str(col[first].as_py())
-            where = f"line {line}" if csv_file else f"row {line}"
-            raise InputDataError(
-                f"file {tab.path}, {where}: column {name!r} holds {value!r}, which is not a finite number"
-                f"{f' ({int(bad.sum())} values are not)' if bad.sum() > 1 else ''}. Fix the value, pass "
-                "allow_non_finite=True to keep infinite and NaN values, or skip_malformed=True to drop and "
-                "count such rows"
-            )
-        drop = bad if drop is None else (drop | bad)
-    return tab if drop is None else _drop_rows(tab, drop)
-
-
-def read_file(path: str, split: str | None, opts: ReadOptions) -> _Table:
-    """Read one file into an Arrow table, checking for emptiness and malformed rows."""
-    if format_of(path, opts.format) == "parquet":
-        tab = _finite_check(_read_parquet(path, opts), opts, csv_file=False)
-    else:
-        tab = _read_csv(path, opts)
-        _check_header(tab.table.column_names, path, ", line 1")
-        tab = _finite_check(_numeric_check(_utf8_check(tab, opts), opts), opts, csv_file=True)
-    if tab.table.num_columns == 0:
-        raise InputDataError(f"file {path} has no columns; write a header line and rows")
-    if tab.table.num_rows == 0:
-        if tab.skipped:
-            raise InputDataError(
-                f"file {path}: all {tab.skipped} rows are malformed and were skipped; nothing is left to "
-                "ingest — fix the file"
-            )
-        raise InputDataError(
-            f"file {path} has a header ({', '.join(tab.table.column_names[:10])}) but no rows; remove it "
-            "from the input or add its data"
-        )
-    return tab
-
-
-def profile_table(tab: _Table, split: str | None, domain_limit: int) -> FileProfile:
-    """Per-column type and statistics of one file (what schema inference and type checks need)."""
+def profile_table(tab: _Table, split: str | None, domain_limit: int, known: Container[str] = ()) -> FileProfile:
+    """Per-column type and statistics of one file or chunk (what schema inference and type checks need);
+    columns in ``known`` already have their first non-numeric example (a chunk after the first)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -470,7 +261,7 @@ def profile_table(tab: _Table, split: str | None, domain_limit: int) -> FileProf
             uniq = pc.unique(values.drop_null())
             if len(uniq) <= domain_limit:
                 prof.uniques = {v if isinstance(v, bytes) else str(v).encode() for v in uniq.to_pylist()}
-            if pa.types.is_string(values.type):
+            if pa.types.is_string(values.type) and name not in known:
                 is_num = pc.fill_null(pc.match_substring_regex(values, _NUMBER_RE), True)
                 bad = np.flatnonzero(~np.asarray(is_num))
                 if len(bad):
