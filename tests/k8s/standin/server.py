@@ -11,11 +11,22 @@ Paths::
     /api/v1/namespaces[/{ns}]
     /api/v1/namespaces/{ns}/{pods|configmaps|secrets|serviceaccounts}[/{name}]   (+ /pods/{name}/log)
     /apis/batch/v1/namespaces/{ns}/jobs[/{name}]
-    /api/v1/{pods|configmaps|secrets}, /apis/batch/v1/jobs                         (all namespaces)
+    /apis/apps/v1/namespaces/{ns}/{deployments|replicasets}[/{name}]              (PUT, PATCH too)
+    /api/v1/namespaces/{ns}/{services|endpoints}[/{name}]                         (PUT, PATCH too)
+    /api/v1/namespaces/{ns}/{services|pods}/{name}[:{port}]/proxy/{path}          (the API server's proxy)
+    /api/v1/{pods|configmaps|secrets|services|endpoints}, /apis/batch/v1/jobs, /apis/apps/v1/{deployments|
+    replicasets}                                                                   (all namespaces)
+
+PUT replaces an object (409 Conflict on a stale ``metadata.resourceVersion``; ``generation`` grows when the
+spec changes; status is kept); PATCH takes a JSON merge patch (``application/merge-patch+json``; a strategic
+merge patch is applied the same way, which is exact for maps and replaces lists). The proxy forwards a request
+to one ready endpoint of the Service (chosen in turn), or to the pod, through the port the kubelet gave it.
 """
 
 from __future__ import annotations
 
+import copy
+import http.client
 import json
 import re
 import socket
@@ -40,13 +51,32 @@ __all__ = ["ApiStandIn", "RequestRecord"]
 Obj = dict[str, Any]
 
 _NAMESPACED = re.compile(
-    r"^/(?:api/v1|apis/(?P<group>batch)/v1)/namespaces/(?P<ns>[^/]+)/(?P<res>[a-z]+)"
+    r"^/(?:api/v1|apis/(?P<group>batch|apps)/v1)/namespaces/(?P<ns>[^/]+)/(?P<res>[a-z]+)"
     r"(?:/(?P<name>[^/]+)(?:/(?P<sub>[a-z]+))?)?/?$"
 )
-_CLUSTER_WIDE = re.compile(r"^/(?:api/v1|apis/(?P<group>batch)/v1)/(?P<res>pods|configmaps|secrets|jobs)/?$")
+_CLUSTER_WIDE = re.compile(r"^/(?:api/v1|apis/(?P<group>batch|apps)/v1)/"
+                           r"(?P<res>pods|configmaps|secrets|jobs|services|endpoints|events|deployments|replicasets)/?$")
+_PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<res>services|pods)/(?P<name>[^/:]+)(?::(?P<port>[^/]+))?"
+                    r"/proxy(?P<path>/.*)?$")
 _NAMESPACES = re.compile(r"^/api/v1/namespaces(?:/(?P<name>[^/]+))?/?$")
-_GROUP_OF = {"jobs": "batch", "pods": None, "configmaps": None, "secrets": None, "serviceaccounts": None}
+_GROUP_OF = {"jobs": "batch", "pods": None, "configmaps": None, "secrets": None, "serviceaccounts": None,
+             "deployments": "apps", "replicasets": "apps", "services": None, "endpoints": None, "events": None}
+_UPDATABLE = ("deployments", "replicasets", "services", "endpoints", "configmaps")
 _LIST_KIND = {r: kind + "List" for r, (_g, kind) in RESOURCE_INFO.items()}
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    if not isinstance(target, dict):
+        target = {}
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = _merge_patch(target.get(key), value)
+    return target
 
 
 def parse_go_bool(value: str) -> bool:
@@ -333,6 +363,16 @@ class ApiStandIn:
                                                '"Background", "Orphan", "nil"')
             result = self.cluster.delete_job(namespace, name, policy)
             return 200, result
+        if resource in ("deployments", "replicasets"):
+            policy = options.get("propagationPolicy") or (
+                "Orphan" if options.get("orphanDependents") is True else "Background")
+            removed = self.store.remove(resource, namespace, name)
+            assert removed is not None
+            if policy == "Orphan":
+                self._orphan(namespace, removed["metadata"]["uid"])
+            return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                         "details": {"name": name, "group": "apps", "kind": resource,
+                                     "uid": removed["metadata"]["uid"]}}
         if resource == "pods":
             grace = options.get("gracePeriodSeconds")
             deleted = self.cluster.delete_pod(namespace, name, int(grace) if grace is not None else None)
@@ -344,6 +384,119 @@ class ApiStandIn:
         if group:
             details["group"] = group
         return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+    def _orphan(self, namespace: str, uid: str) -> None:
+        for resource in ("replicasets", "pods"):
+            items, _ = self.store.list(resource, namespace)
+            for item in items:
+                if any(r.get("uid") == uid for r in item["metadata"].get("ownerReferences") or []):
+                    def drop(o: Obj) -> None:
+                        refs = [r for r in o["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+                        o["metadata"]["ownerReferences"] = refs
+                        if not refs:
+                            o["metadata"].pop("ownerReferences")
+
+                    self.store.modify(resource, namespace, item["metadata"]["name"], drop)
+
+    def update(self, resource: str, namespace: str, name: str, body: Obj, *, patch: str | None = None) -> Obj:
+        """PUT (``patch`` None) or PATCH (a merge patch) of an object: validated like a create."""
+        if resource not in _UPDATABLE:
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        current = self.store.get(resource, namespace, name)
+        if current is None:
+            raise ApiError.not_found(resource, name)
+        if patch is not None:
+            if not isinstance(body, dict):
+                raise ApiError(415, "UnsupportedMediaType",
+                               f"the body of the request was in an unknown format - accepted media types include: "
+                               f"application/merge-patch+json, application/strategic-merge-patch+json ({patch})")
+            body = _merge_patch(copy.deepcopy(current), body)
+        meta = body.setdefault("metadata", {})
+        if meta.get("name", name) != name:
+            raise ApiError(400, "BadRequest", f"the name of the object ({meta.get('name')}) does not match the name on "
+                                              f"the URL ({name})")
+        sent_rv = meta.get("resourceVersion")
+        if patch is None and sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
+            group = RESOURCE_INFO[resource][0]
+            shown = f"{resource}.{group}" if group else resource
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {shown} '
+                                            f'"{name}": the object has been modified; please apply your changes to the '
+                                            "latest version and try again",
+                           {"name": name, "kind": resource, **({"group": group} if group else {})})
+        meta["name"] = name
+        prepared = prepare_create(resource, copy.deepcopy(body), namespace)
+        if resource in ("deployments", "replicasets") and prepared["spec"].get("selector") != current["spec"].get(
+                "selector"):
+            raise ApiError(422, "Invalid", f'{RESOURCE_INFO[resource][1]}.apps "{name}" is invalid: spec.selector: '
+                                           f"Invalid value: {json.dumps(prepared['spec'].get('selector'))}: field is "
+                                           "immutable")
+        if resource == "services" and body.get("spec", {}).get("clusterIP") in (None, ""):
+            prepared["spec"]["clusterIP"] = current["spec"]["clusterIP"]
+            prepared["spec"]["clusterIPs"] = current["spec"]["clusterIPs"]
+
+        def replace(obj: Obj) -> None:
+            keep = {k: obj["metadata"][k] for k in ("uid", "creationTimestamp", "namespace", "generation",
+                                                     "ownerReferences") if k in obj["metadata"]}
+            spec_changed = obj.get("spec") != prepared.get("spec")
+            status = obj.get("status")
+            obj.clear()
+            obj.update(copy.deepcopy(prepared))
+            obj["metadata"].update({k: v for k, v in keep.items() if k != "ownerReferences"})
+            if "ownerReferences" in keep and "ownerReferences" not in (body.get("metadata") or {}):
+                obj["metadata"]["ownerReferences"] = keep["ownerReferences"]
+            if "generation" in keep:
+                obj["metadata"]["generation"] = keep["generation"] + (1 if spec_changed else 0)
+            if status is not None and resource != "endpoints":
+                obj["status"] = status
+
+        updated = self.store.modify(resource, namespace, name, replace)
+        assert updated is not None
+        return updated
+
+    def proxy(self, resource: str, namespace: str, name: str, port: str | None, path: str, method: str,
+              query: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """The API server's proxy to a Service (one ready endpoint, in turn) or a pod."""
+        self._ensure_namespace(namespace)
+        if resource == "services":
+            service = self.store.get("services", namespace, name)
+            if service is None:
+                raise ApiError.not_found("services", name)
+            ports = service["spec"].get("ports") or []
+            chosen = next((p for p in ports if port in (None, str(p["port"]), p.get("name"))), None)
+            if chosen is None:
+                raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
+            endpoints = self.store.get("endpoints", namespace, name) or {}
+            pods = [a["targetRef"]["name"] for subset in endpoints.get("subsets") or []
+                    for a in subset.get("addresses") or [] if a.get("targetRef")]
+            if not pods:
+                raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
+            with self._lock:
+                self._turn = getattr(self, "_turn", -1) + 1
+                target_pod = pods[self._turn % len(pods)]
+            target = chosen.get("targetPort", chosen["port"])
+        else:
+            target_pod, target = name, port
+        pod = self.store.get("pods", namespace, target_pod)
+        if pod is None:
+            raise ApiError.not_found("pods", target_pod)
+        host_port = self.cluster.host_port(pod, target)
+        if host_port is None:
+            raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: dial tcp "
+                                                      f"{(pod.get('status') or {}).get('podIP')}:{target}: connect: "
+                                                      "connection refused")
+        conn = http.client.HTTPConnection("127.0.0.1", host_port, timeout=60)
+        try:
+            forward = {k: v for k, v in headers.items() if k.lower() in ("content-type", "accept")}
+            conn.request(method, path + (f"?{query}" if query else ""), body=body or None, headers=forward)
+            resp = conn.getresponse()
+            data = resp.read()
+            kept = {k: v for k, v in resp.getheaders() if k.lower() == "content-type"}
+            kept["X-Standin-Pod"] = target_pod  # which pod answered: for tests counting the share
+            return resp.status, kept, data
+        except OSError as exc:
+            raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: {exc}") from None
+        finally:
+            conn.close()
 
     def watch(
         self, resource: str, namespace: str | None, labels: str | None, fields: str | None,
@@ -509,6 +662,8 @@ class _Handler(BaseHTTPRequestHandler):
         namespace: str | None
         name: str | None
         sub: str | None = None
+        if m := _PROXY.match(path):
+            return self._proxy(m, method, raw, record)
         if m := _NAMESPACES.match(path):
             resource, namespace, name, group = "namespaces", None, m.group("name"), ""
         elif m := _NAMESPACED.match(path):
@@ -569,6 +724,23 @@ class _Handler(BaseHTTPRequestHandler):
             standin._api_fault(verb, full_resource, created["metadata"]["name"], after_commit=True)
             self._send_json(201, created)
             return 201
+        if verb in ("update", "patch"):
+            if namespace is None or name is None:
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested "
+                                                        "resource")
+            try:
+                body = json.loads(raw or b"{}")
+            except json.JSONDecodeError as exc:
+                raise ApiError(400, "BadRequest", f"couldn't get version/kind; json parse error: {exc}") from None
+            record.body = json.loads(raw or b"{}")
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            if verb == "patch" and content_type not in ("application/merge-patch+json",
+                                                        "application/strategic-merge-patch+json"):
+                raise ApiError(415, "UnsupportedMediaType", f"the stand-in applies merge patches only, not "
+                                                            f"{content_type or 'no content type'}")
+            updated = standin.update(resource, namespace, name, body, patch=content_type if verb == "patch" else None)
+            self._send_json(200, updated)
+            return 200
         if verb == "get":
             found = standin.store.get(resource, namespace or "", name or "")
             if found is None:
@@ -594,7 +766,7 @@ class _Handler(BaseHTTPRequestHandler):
                                                   item["metadata"]["name"], options)[1])
                 except ApiError:
                     continue
-            self._send_json(200, {"kind": _LIST_KIND[resource], "apiVersion": "batch/v1" if group else "v1",
+            self._send_json(200, {"kind": _LIST_KIND[resource], "apiVersion": f"{group}/v1" if group else "v1",
                                   "metadata": {"resourceVersion": str(standin.store.resource_version)},
                                   "items": [i for i in deleted if i.get("kind") != "Status"]})
             return 200
@@ -605,7 +777,7 @@ class _Handler(BaseHTTPRequestHandler):
                 item.pop("apiVersion", None)
             self._send_json(200, {
                 "kind": _LIST_KIND[resource],
-                "apiVersion": "batch/v1" if group else "v1",
+                "apiVersion": f"{group}/v1" if group else "v1",
                 "metadata": {"resourceVersion": str(standin.store.resource_version)},
                 "items": items,
             })
@@ -626,6 +798,29 @@ class _Handler(BaseHTTPRequestHandler):
                 self._end_chunked()
             return 200
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    def _proxy(self, m: re.Match[str], method: str, raw: bytes, record: RequestRecord) -> int:
+        standin = self.standin
+        resource, namespace, name = m.group("res"), m.group("ns"), m.group("name")
+        verb = {"GET": "get", "POST": "create", "PUT": "update", "DELETE": "delete"}.get(method, "patch")
+        record.verb, record.resource, record.namespace, record.name = verb, f"{resource}/proxy", namespace, name
+        standin.requests.append(record)
+        auth = self.headers.get("Authorization", "")
+        user = standin._tokens.get(auth[7:] if auth.startswith("Bearer ") else "")
+        if user is None:
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+        record.user = user
+        standin._authorize(user, verb, f"{resource}/proxy", "", namespace)
+        query = urlsplit(self.path).query
+        code, headers, data = standin.proxy(resource, namespace, name, m.group("port"), m.group("path") or "/",
+                                            method, query, raw, dict(self.headers.items()))
+        self.send_response(code)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return code
 
     def _select(self, resource: str, namespace: str | None, query: dict[str, str]) -> list[Obj]:
         try:
