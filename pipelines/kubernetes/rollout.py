@@ -264,7 +264,11 @@ class Serving:
         rollout, otherwise as a canary beside it."""
         self.spec.check()
         spec, model = self.spec, self.spec.model_name
-        if version is None or storage.is_url(spec.destination) or _exists(spec.destination):
+        visible = storage.is_url(spec.destination) or _exists(spec.destination)
+        if version is None and not visible:
+            raise RolloutError(f"push destination {spec.destination} is not a folder on this machine (it is on "
+                               f"claim {spec.claim}, in the cluster): give the version to serve with --version N")
+        if visible:
             versions = destination_versions(spec.destination)
             if not versions:
                 raise RolloutError(f"push destination {spec.destination} holds no version (no <N>/saved_model.pb "

@@ -234,3 +234,41 @@ def test_a_canary_that_never_gets_ready_is_rolled_back_and_stable_is_untouched(e
         assert [c["metadata"]["name"] for c in env.standin.objects("configmaps", NS)] == ["penguin-v1"]
         with pytest.raises(RolloutError, match="has no canary to promote"):
             serving.promote()
+
+
+def test_a_first_rollout_whose_image_cannot_be_pulled_is_removed_with_the_reason(env: Env) -> None:
+    (env.destination / "1").mkdir()
+    (env.destination / "1" / "saved_model.pb").write_bytes(b"")  # never loaded: the pods never start
+    with env.serving(image="tensorflow/serving:0.0.0-missing", ready_timeout=3.0) as serving:
+        outcome = serving.rollout()
+    assert not outcome.ok
+    assert outcome.message.startswith(
+        "rollout of model 'penguin' version 1 failed: not ready within 3s: pod penguin-stable-")
+    assert (": its image cannot be pulled (ErrImagePull): Failed to pull image \"tensorflow/serving:0.0.0-missing\""
+            in outcome.message or ": its image cannot be pulled (ImagePullBackOff): Back-off pulling image"
+            in outcome.message)
+    assert outcome.message.endswith("The Deployment was removed; nothing serves the model. Look at the pod's log "
+                                    "and events (kubectl -n headwater describe pods -l headwater.dev/serving=penguin).")
+    env.standin.wait_for(lambda: not env.standin.objects("pods", NS), timeout=20)
+    assert not env.standin.objects("deployments", NS) and not env.standin.objects("replicasets", NS)
+    for body in env.sent():
+        validate(body)
+
+
+def test_the_commands_say_how_they_came_out(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    from headwater.pipelines.cli import main
+
+    base = ["--namespace", NS, "--kubeconfig", env.config.kubeconfig or ""]
+    code = main(["k8s", "rollout", "penguin", "--destination", str(env.destination), "--claim", "models", *base])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"headwater: error: k8s rollout: push destination {env.destination} holds no version")
+    assert main(["k8s", "status", "penguin", *base]) == 1
+    assert capsys.readouterr().err == (
+        "headwater k8s status: model 'penguin' is not served in namespace headwater (no Deployment penguin-stable); "
+        "start with headwater k8s rollout\n")
+    assert main(["k8s", "promote", "penguin", *base]) == 2
+    assert "has no canary to promote in namespace headwater" in capsys.readouterr().err
+    assert main(["k8s", "rollback", "penguin", *base]) == 2
+    assert capsys.readouterr().err == ("headwater: error: k8s rollback: model 'penguin' is not served in namespace "
+                                       "headwater: nothing to roll back\n")
