@@ -211,7 +211,14 @@ def deployment(spec: ServingSpec, track: str, version: int, replicas: int, confi
         container["resources"] = resource_requirements(spec.resources)
     if config.image_pull_policy:
         container["imagePullPolicy"] = config.image_pull_policy
-    pod: Manifest = {"containers": [container], "volumes": volumes}
+    # The namespace of deploy/headwater.yaml enforces Pod Security "restricted": the server runs as the
+    # runner's non-root user, without privileges (TF Serving writes nothing but its logs).
+    container["securityContext"] = {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
+                                    "capabilities": {"drop": ["ALL"]}}
+    pod: Manifest = {"containers": [container], "volumes": volumes,
+                     "securityContext": {"runAsNonRoot": True, "runAsUser": config.run_as_user,
+                                         "runAsGroup": config.run_as_group,
+                                         "seccompProfile": {"type": "RuntimeDefault"}}}
     if config.node_selector:
         pod["nodeSelector"] = dict(config.node_selector)
     if config.tolerations:

@@ -118,6 +118,8 @@ def test_manifests_are_valid_kubernetes_and_pin_the_version(tmp_path: Path) -> N
     assert [v["name"] for v in pod["volumes"]] == ["model-config"]  # a bucket needs no volume
     assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "s3-credentials"}}]
     assert pod["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/v1/models/penguin/versions/7/metadata"
+    assert pod["securityContext"]["runAsNonRoot"] and pod["containers"][0]["securityContext"] == {
+        "allowPrivilegeEscalation": False, "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
 
 
 @pytest.mark.parametrize(("changes", "message"), [

@@ -13,6 +13,7 @@ Paths::
     /apis/batch/v1/namespaces/{ns}/jobs[/{name}]
     /apis/apps/v1/namespaces/{ns}/{deployments|replicasets}[/{name}]              (PUT, PATCH too)
     /api/v1/namespaces/{ns}/{services|endpoints}[/{name}]                         (PUT, PATCH too)
+    /api/v1/namespaces/{ns}/events                                                 (the kubelet's probe events)
     /api/v1/namespaces/{ns}/{services|pods}/{name}[:{port}]/proxy/{path}          (the API server's proxy)
     /api/v1/{pods|configmaps|secrets|services|endpoints}, /apis/batch/v1/jobs, /apis/apps/v1/{deployments|
     replicasets}                                                                   (all namespaces)
