@@ -238,6 +238,15 @@ def test_a_canary_that_never_gets_ready_is_rolled_back_and_stable_is_untouched(e
             serving.promote()
 
 
+def test_a_destination_this_machine_cannot_see_needs_a_version(env: Env) -> None:
+    elsewhere = env.volume / "on-the-claim-only"
+    with env.serving(destination=str(elsewhere)) as serving, pytest.raises(RolloutError) as caught:
+        serving.rollout()
+    assert str(caught.value) == (f"push destination {elsewhere} is not a folder on this machine (it is on claim "
+                                 "models, in the cluster): give the version to serve with --version N")
+    assert not env.standin.objects("deployments", NS)
+
+
 def test_a_first_rollout_whose_image_cannot_be_pulled_is_removed_with_the_reason(env: Env) -> None:
     (env.destination / "1").mkdir()
     (env.destination / "1" / "saved_model.pb").write_bytes(b"")  # never loaded: the pods never start
