@@ -176,3 +176,14 @@ def test_invalid_deployments_are_refused_like_the_api_server(standin: ApiStandIn
         appsv1.create_namespaced_deployment(NS, body)
     assert caught.value.status == 422
     assert message in json.loads(caught.value.body)["message"]
+
+
+def test_a_merge_patch_scales_a_deployment(standin: ApiStandIn, apps: tuple[Any, Any]) -> None:
+    appsv1, _ = apps
+    appsv1.create_namespaced_deployment(NS, deployment("scaled", "v1", replicas=1))
+    standin.wait_for(lambda: _rolled_out(standin, "scaled", 1), timeout=30)
+    patched = appsv1.patch_namespaced_deployment("scaled", NS, {"spec": {"replicas": 3}})
+    assert patched.spec.replicas == 3 and patched.metadata.generation == 2
+    standin.wait_for(lambda: _rolled_out(standin, "scaled", 3), timeout=30)
+    [rs] = standin.objects("replicasets", NS)  # the same template: the same ReplicaSet, scaled
+    assert rs["spec"]["replicas"] == 3

@@ -26,8 +26,6 @@ to one ready endpoint of the Service (chosen in turn), or to the pod, through th
 
 from __future__ import annotations
 
-import copy
-import http.client
 import json
 import re
 import socket
@@ -41,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from . import updates
 from .cluster import Cluster, Image, Node
 from .faults import ApiFault, PodFault
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
@@ -62,22 +61,7 @@ _PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<res>services|pods)/(
 _NAMESPACES = re.compile(r"^/api/v1/namespaces(?:/(?P<name>[^/]+))?/?$")
 _GROUP_OF = {"jobs": "batch", "pods": None, "configmaps": None, "secrets": None, "serviceaccounts": None,
              "deployments": "apps", "replicasets": "apps", "services": None, "endpoints": None, "events": None}
-_UPDATABLE = ("deployments", "replicasets", "services", "endpoints", "configmaps")
 _LIST_KIND = {r: kind + "List" for r, (_g, kind) in RESOURCE_INFO.items()}
-
-
-def _merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    if not isinstance(target, dict):
-        target = {}
-    for key, value in patch.items():
-        if value is None:
-            target.pop(key, None)
-        else:
-            target[key] = _merge_patch(target.get(key), value)
-    return target
 
 
 def parse_go_bool(value: str) -> bool:
@@ -370,7 +354,7 @@ class ApiStandIn:
             removed = self.store.remove(resource, namespace, name)
             assert removed is not None
             if policy == "Orphan":
-                self._orphan(namespace, removed["metadata"]["uid"])
+                updates.orphan(self, namespace, removed["metadata"]["uid"])
             return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                          "details": {"name": name, "group": "apps", "kind": resource,
                                      "uid": removed["metadata"]["uid"]}}
@@ -386,118 +370,12 @@ class ApiStandIn:
             details["group"] = group
         return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
-    def _orphan(self, namespace: str, uid: str) -> None:
-        for resource in ("replicasets", "pods"):
-            items, _ = self.store.list(resource, namespace)
-            for item in items:
-                if any(r.get("uid") == uid for r in item["metadata"].get("ownerReferences") or []):
-                    def drop(o: Obj) -> None:
-                        refs = [r for r in o["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
-                        o["metadata"]["ownerReferences"] = refs
-                        if not refs:
-                            o["metadata"].pop("ownerReferences")
-
-                    self.store.modify(resource, namespace, item["metadata"]["name"], drop)
-
     def update(self, resource: str, namespace: str, name: str, body: Obj, *, patch: str | None = None) -> Obj:
-        """PUT (``patch`` None) or PATCH (a merge patch) of an object: validated like a create."""
-        if resource not in _UPDATABLE:
-            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
-        current = self.store.get(resource, namespace, name)
-        if current is None:
-            raise ApiError.not_found(resource, name)
-        if patch is not None:
-            if not isinstance(body, dict):
-                raise ApiError(415, "UnsupportedMediaType",
-                               f"the body of the request was in an unknown format - accepted media types include: "
-                               f"application/merge-patch+json, application/strategic-merge-patch+json ({patch})")
-            body = _merge_patch(copy.deepcopy(current), body)
-        meta = body.setdefault("metadata", {})
-        if meta.get("name", name) != name:
-            raise ApiError(400, "BadRequest", f"the name of the object ({meta.get('name')}) does not match the name on "
-                                              f"the URL ({name})")
-        sent_rv = meta.get("resourceVersion")
-        if patch is None and sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
-            group = RESOURCE_INFO[resource][0]
-            shown = f"{resource}.{group}" if group else resource
-            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {shown} '
-                                            f'"{name}": the object has been modified; please apply your changes to the '
-                                            "latest version and try again",
-                           {"name": name, "kind": resource, **({"group": group} if group else {})})
-        meta["name"] = name
-        prepared = prepare_create(resource, copy.deepcopy(body), namespace)
-        if resource in ("deployments", "replicasets") and prepared["spec"].get("selector") != current["spec"].get(
-                "selector"):
-            raise ApiError(422, "Invalid", f'{RESOURCE_INFO[resource][1]}.apps "{name}" is invalid: spec.selector: '
-                                           f"Invalid value: {json.dumps(prepared['spec'].get('selector'))}: field is "
-                                           "immutable")
-        if resource == "services" and body.get("spec", {}).get("clusterIP") in (None, ""):
-            prepared["spec"]["clusterIP"] = current["spec"]["clusterIP"]
-            prepared["spec"]["clusterIPs"] = current["spec"]["clusterIPs"]
-
-        def replace(obj: Obj) -> None:
-            keep = {k: obj["metadata"][k] for k in ("uid", "creationTimestamp", "namespace", "generation",
-                                                     "ownerReferences") if k in obj["metadata"]}
-            spec_changed = obj.get("spec") != prepared.get("spec")
-            status = obj.get("status")
-            obj.clear()
-            obj.update(copy.deepcopy(prepared))
-            obj["metadata"].update({k: v for k, v in keep.items() if k != "ownerReferences"})
-            if "ownerReferences" in keep and "ownerReferences" not in (body.get("metadata") or {}):
-                obj["metadata"]["ownerReferences"] = keep["ownerReferences"]
-            if "generation" in keep:
-                obj["metadata"]["generation"] = keep["generation"] + (1 if spec_changed else 0)
-            if status is not None and resource != "endpoints":
-                obj["status"] = status
-
-        updated = self.store.modify(resource, namespace, name, replace)
-        assert updated is not None
-        return updated
+        return updates.update(self, resource, namespace, name, body, patch=patch)
 
     def proxy(self, resource: str, namespace: str, name: str, port: str | None, path: str, method: str,
               query: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-        """The API server's proxy to a Service (one ready endpoint, in turn) or a pod."""
-        self._ensure_namespace(namespace)
-        if resource == "services":
-            service = self.store.get("services", namespace, name)
-            if service is None:
-                raise ApiError.not_found("services", name)
-            ports = service["spec"].get("ports") or []
-            chosen = next((p for p in ports if port in (None, str(p["port"]), p.get("name"))), None)
-            if chosen is None:
-                raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
-            endpoints = self.store.get("endpoints", namespace, name) or {}
-            pods = [a["targetRef"]["name"] for subset in endpoints.get("subsets") or []
-                    for a in subset.get("addresses") or [] if a.get("targetRef")]
-            if not pods:
-                raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
-            with self._lock:
-                self._turn = getattr(self, "_turn", -1) + 1
-                target_pod = pods[self._turn % len(pods)]
-            target = chosen.get("targetPort", chosen["port"])
-        else:
-            target_pod, target = name, port
-        pod = self.store.get("pods", namespace, target_pod)
-        if pod is None:
-            raise ApiError.not_found("pods", target_pod)
-        host_port = self.cluster.host_port(pod, target)
-        if host_port is None:
-            raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: dial tcp "
-                                                      f"{(pod.get('status') or {}).get('podIP')}:{target}: connect: "
-                                                      "connection refused")
-        conn = http.client.HTTPConnection("127.0.0.1", host_port, timeout=60)
-        try:
-            forward = {k: v for k, v in headers.items() if k.lower() in ("content-type", "accept")}
-            conn.request(method, path + (f"?{query}" if query else ""), body=body or None, headers=forward)
-            resp = conn.getresponse()
-            data = resp.read()
-            kept = {k: v for k, v in resp.getheaders() if k.lower() == "content-type"}
-            kept["X-Standin-Pod"] = target_pod  # which pod answered: for tests counting the share
-            return resp.status, kept, data
-        except OSError as exc:
-            raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: {exc}") from None
-        finally:
-            conn.close()
+        return updates.proxy(self, resource, namespace, name, port, path, method, query, body, headers)
 
     def watch(
         self, resource: str, namespace: str | None, labels: str | None, fields: str | None,
