@@ -16,6 +16,7 @@ from typing import Any
 
 from headwater.pipelines.cli import print_help
 from headwater.pipelines.cli._args import add_env_options, key_values, secret_refs
+from headwater.pipelines.cli.k8s_serving import add_serving_commands
 
 __all__ = ["DetachedRun", "DetachedRunner", "add_run_options", "config_from_args", "configure", "default_resources",
            "make_runner"]
@@ -227,8 +228,10 @@ class DetachedRunner:
 # ------------------------------------------------------------------------------ headwater k8s
 def configure(k8s: argparse.ArgumentParser) -> None:
     """``headwater k8s manifests``: print or write what a cluster needs (the content of deploy/);
-    ``headwater k8s dockerfile``: a Dockerfile for a component image."""
-    k8s.description = "Kubernetes: the manifests a cluster needs, Dockerfiles of component images."
+    ``headwater k8s dockerfile``: a Dockerfile for a component image; ``headwater k8s rollout|promote|rollback|
+    status``: TF Serving for a push destination, with a canary (see :mod:`.k8s_serving`)."""
+    k8s.description = ("Kubernetes: the manifests a cluster needs, Dockerfiles of component images, and serving "
+                       "pushed models with TF Serving (rollout with a canary, promote, rollback, status).")
     k8s_sub = k8s.add_subparsers(dest="k8s_command", metavar="SUBCOMMAND")
     manifests = k8s_sub.add_parser(
         "manifests", help="print the cluster manifests (namespace, RBAC, PVC, metadata database)",
@@ -252,6 +255,7 @@ def configure(k8s: argparse.ArgumentParser) -> None:
     manifests.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     manifests.set_defaults(func=_cmd_manifests)
     _add_dockerfile(k8s_sub)
+    add_serving_commands(k8s_sub)
     k8s.set_defaults(func=lambda a: print_help(k8s))
 
 

@@ -9,7 +9,10 @@ Which module to open:
 - :mod:`._watch`: watches of the run's Jobs and Pods, and pod log following;
 - :mod:`._diagnose`: what pods and Jobs say, as messages (pure functions on the API's objects);
 - :mod:`.manifests`: :class:`KubernetesConfig` and every object the runner creates (pure functions);
-- :mod:`.deploy`: what a cluster needs once (``headwater k8s manifests``).
+- :mod:`.deploy`: what a cluster needs once (``headwater k8s manifests``);
+- :mod:`.serving`: :class:`ServingSpec` and the objects serving a pushed model with TF Serving (pure functions);
+- :mod:`.rollout`: :class:`Serving` — rollout with a canary, promote, rollback, status
+  (``headwater k8s rollout|promote|rollback|status``).
 
 Importing this package does not import the ``kubernetes`` client; the backend does, when it starts.
 """
@@ -17,6 +20,9 @@ Importing this package does not import the ``kubernetes`` client; the backend do
 from headwater.pipelines.kubernetes._api import load_api_client
 from headwater.pipelines.kubernetes.backend import KubernetesBackend
 from headwater.pipelines.kubernetes.manifests import KubernetesConfig
+from headwater.pipelines.kubernetes.rollout import RolloutOutcome, Serving
 from headwater.pipelines.kubernetes.runner import KubernetesRunner
+from headwater.pipelines.kubernetes.serving import RolloutError, ServingSpec
 
-__all__ = ["KubernetesBackend", "KubernetesConfig", "KubernetesRunner", "load_api_client"]
+__all__ = ["KubernetesBackend", "KubernetesConfig", "KubernetesRunner", "RolloutError", "RolloutOutcome", "Serving",
+           "ServingSpec", "load_api_client"]

@@ -33,6 +33,7 @@ __all__ = [
     "job_failure",
     "limit",
     "missing_result",
+    "not_ready_reason",
     "pod_issues",
     "settled",
     "stuck_failure",
@@ -271,3 +272,35 @@ def missing_result(*, node_id: str, job_name: str, where: str, object_store: boo
         "ExecutorContractError",
         f"node {node_id!r}: Job {job_name} completed but no executor result was found at {where}; {hint}",
     )
+
+
+def not_ready_reason(pod: Obj, events: list[Obj]) -> str:
+    """Why a long-running pod (a model server) is not ready, in words: unschedulable, image, configuration,
+    crash loop (with the last exit), or running but failing its readiness probe (the kubelet's last
+    ``Unhealthy`` Event on it)."""
+    name = pod["metadata"]["name"]
+    scheduled = _scheduled(pod)
+    if scheduled and scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+        return f"pod {name} cannot be scheduled: {scheduled.get('message', '')}"
+    state = container_state(pod)
+    waiting = state.get("waiting") or {}
+    reason = waiting.get("reason")
+    statuses = _status(pod).get("containerStatuses") or []
+    if reason in PULL_WAITING:
+        return f"pod {name}: its image cannot be pulled ({reason}): {waiting.get('message', '')}"
+    if reason in CONFIG_WAITING:
+        return f"pod {name}: its container cannot be created ({reason}): {waiting.get('message', '')}"
+    if reason == "CrashLoopBackOff":
+        last = ((statuses[0].get("lastState") or {}).get("terminated") or {}) if statuses else {}
+        restarts = statuses[0].get("restartCount", 0) if statuses else 0
+        return (f"pod {name}: the server keeps exiting (CrashLoopBackOff, {restarts} restarts, last exit code "
+                f"{last.get('exitCode')}, {last.get('reason', 'Error')})")
+    if "running" in state:
+        probes = [e for e in events if e.get("reason") == "Unhealthy"
+                  and (e.get("involvedObject") or {}).get("name") == name]
+        probes.sort(key=lambda e: str(e.get("lastTimestamp") or ""))
+        said = f": {probes[-1].get('message', '')}" if probes else " (no probe answered yet)"
+        return f"pod {name}: running, not ready{said}"
+    if is_pending(pod):
+        return f"pod {name}: Pending ({reason or 'ContainerCreating'})"
+    return f"pod {name}: {_status(pod).get('phase', 'Unknown')}"

@@ -19,6 +19,7 @@ from standin import ApiStandIn, Image  # noqa: E402
 PYTHON_BIN = str(Path(sys.executable).parent)
 SHELL_IMAGE = "busybox:1.36"
 RUNTIME_IMAGE = "headwater:test"
+SERVING_IMAGE = "tensorflow/serving:2.16.1"
 
 
 def runtime_image_env() -> dict[str, str]:
@@ -35,6 +36,9 @@ def images() -> dict[str, Image]:
     return {
         SHELL_IMAGE: Image(env={"PATH": "/usr/local/bin:/usr/bin:/bin"}),
         RUNTIME_IMAGE: Image(env=runtime_image_env()),
+        # The one substitution: the kubelet runs `headwater serve` for TF Serving (standin/tfserving.py).
+        SERVING_IMAGE: Image(env=runtime_image_env(), entrypoint=("/usr/bin/tf_serving_entrypoint.sh",),
+                             tf_serving=True),
     }
 
 
@@ -120,3 +124,14 @@ def orchestrator_outcome(k8s: K8sEnv, namespace: str) -> tuple[list[str], dict, 
     log = k8s.standin.cluster.log_lines(namespace, pod["metadata"]["name"], None, follow=False, tail=None,
                                         timestamps=False, since=None, should_stop=lambda: False)
     return verdict, pod, b"".join(log).decode()
+
+
+def proxy_request(api: Any, method: str, path: str, body: Any = None) -> tuple[int, bytes, Any]:
+    """A request through the API server's proxy (``/api/v1/namespaces/NS/services/NAME:PORT/proxy/...``) with
+    the official client: (status, body, headers). The generated proxy methods take no body, so the request is
+    built with the client's own ``param_serialize`` and sent with ``call_api``."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json"} if body is not None else {}
+    params = api.param_serialize(method, path, header_params=headers, body=body, auth_settings=["BearerToken"])
+    resp = api.call_api(*params)
+    resp.read()
+    return resp.status, resp.data, resp.headers

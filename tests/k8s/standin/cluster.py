@@ -10,6 +10,7 @@
   (``0/3 nodes are available: 3 Insufficient cpu.``).
 - **Garbage collector / TTL**: dependents of a deleted Job are deleted (Background) or the Job waits for
   them (Foreground); finished Jobs with ``ttlSecondsAfterFinished`` are deleted.
+- **Deployments, ReplicaSets, Services/Endpoints**: see ``workloads.py``; readiness probes: ``probes.py``.
 - **Kubelet**: runs each bound pod's container command as a local subprocess with the pod's environment
   (``env``, ``envFrom``, ConfigMap/Secret references, field references, ``$(VAR)`` expansion) and
   volumes (ConfigMap/Secret/emptyDir materialised per pod; PersistentVolumeClaims and hostPaths mapped to
@@ -47,8 +48,11 @@ from typing import Any
 from kubernetes.utils.quantity import parse_quantity
 
 from .faults import PodFault
+from .probes import Prober
 from .store import ApiError, ObjectStore, now_rfc3339
+from .tfserving import free_port, translate
 from .validation import generate_name, prepare_create
+from .workloads import WorkloadControllers
 
 __all__ = ["Cluster", "Image", "Node"]
 
@@ -76,6 +80,8 @@ class Image:
     env: dict[str, str] = field(default_factory=dict)
     entrypoint: tuple[str, ...] = ()
     workdir: str | None = None
+    #: The image is ``tensorflow/serving``: the kubelet runs ``headwater serve`` in its place (see tfserving.py).
+    tf_serving: bool = False
 
 
 @dataclass
@@ -188,6 +194,7 @@ class Cluster:
         self._faults_lock = threading.Lock()
         self._jobs: dict[str, _JobState] = {}
         self._kubelets: dict[str, _PodRunner] = {}
+        self.workloads = WorkloadControllers(store, lambda ns, name: self.delete_pod(ns, name))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="standin-controllers", daemon=True)
 
@@ -308,8 +315,20 @@ class Cluster:
         for uid in list(self._jobs):
             if uid not in job_uids:
                 del self._jobs[uid]
+        self.workloads.reconcile()
         pods, _ = self.store.list("pods")
         self._schedule(pods)
+
+    def host_port(self, pod: Obj, target: Any) -> int | None:
+        """The port of this machine a pod's container port (a number or a port name) is reached at."""
+        if isinstance(target, str) and not target.isdigit():
+            named = {p.get("name"): p["containerPort"] for c in pod["spec"].get("containers") or []
+                     for p in c.get("ports") or []}
+            target = named.get(target)
+        runner = self._kubelets.get(pod["metadata"]["uid"])
+        if target is None or runner is None or not runner.has_process():
+            return None
+        return runner.ports.get(int(target))
 
     def _owner_exists(self, obj: Obj, ref: Obj) -> bool:
         """A live look-up, as the garbage collector does before deleting: the snapshot it works from may
@@ -580,6 +599,8 @@ class _PodRunner:
         self.log_done = threading.Event()
         self.deleting = threading.Event()
         self.grace = 0.0
+        self.ports: dict[int, int] = {}  # container port -> port of this machine
+        self.restarts = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._proc_lock = threading.Lock()
         self._log_lock = threading.Lock()
@@ -732,11 +753,59 @@ class _PodRunner:
         if not argv:
             self._terminate(128, "StartError", "no command specified", started_at=None)
             return
+        if image.tf_serving and "exit" not in kinds:
+            argv, self.ports = translate(argv, env, self.dir)
+        else:  # pods share this machine's network: each declared port gets a free one, named in the environment
+            self.ports = {p["containerPort"]: free_port() for p in self.container.get("ports") or []}
+            env.update({f"STANDIN_HOST_PORT_{c}": str(h) for c, h in self.ports.items()})
+        restarts = 0
+        while True:
+            code, kill_reason, started_at = self._run_process(argv, env, workdir, faults)
+            if code is None:
+                return
+            always = pod["spec"].get("restartPolicy") == "Always"
+            if not always or self.deleting.is_set() or kill_reason in ("evict", "deleted"):
+                break
+            # restartPolicy Always: the kubelet restarts the container after a growing back-off.
+            restarts += 1
+            terminated = {"exitCode": code, "reason": "OOMKilled" if kill_reason == "oom" else (
+                "Completed" if code == 0 else "Error"), "startedAt": started_at, "finishedAt": now_rfc3339(),
+                "containerID": f"containerd://{self.uid.replace('-', '')}"}
+            delay = min(self.cluster.backoff_base * 4 * 2 ** (restarts - 1), 2.0)
+
+            def crash_loop(s: Obj, terminated: Obj = terminated, restarts: int = restarts,
+                           delay: float = delay) -> None:
+                unready = f"containers with unready status: [{self.container['name']}]"
+                _set_condition(s, _condition("Ready", "False", "ContainersNotReady", unready))
+                _set_condition(s, _condition("ContainersReady", "False", "ContainersNotReady", unready))
+                status = self._container_status({"waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": f"back-off {delay:.1f}s restarting failed container={self.container['name']} "
+                               f"pod={self.name}_{self.ns}({self.uid})"}})
+                status["restartCount"] = restarts
+                status["lastState"] = {"terminated": terminated}
+                s["containerStatuses"] = [status]
+
+            self._status(crash_loop)
+            self.restarts = restarts
+            if not self._sleep(delay):
+                return
+        self.log_done.set()
+        if kill_reason == "oom":
+            self._terminate(137, "OOMKilled", None, started_at=started_at)
+        elif kill_reason == "evict":
+            self._terminate(137, "Error", None, started_at=started_at, evicted=True)
+        else:
+            self._terminate(code, "Completed" if code == 0 else "Error", None, started_at=started_at)
+
+    def _run_process(self, argv: list[str], env: dict[str, str], workdir: str,
+                     faults: list[PodFault]) -> tuple[int | None, str | None, str]:
+        """Run the container's process once: (exit code or None if it never started, kill reason, start)."""
         started_at = now_rfc3339()
         try:
             with self._proc_lock:
                 if self.deleting.is_set():
-                    return
+                    return None, None, started_at
                 self._proc = subprocess.Popen(
                     argv, env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     stdin=subprocess.DEVNULL, start_new_session=True,
@@ -746,7 +815,7 @@ class _PodRunner:
             if isinstance(exc, FileNotFoundError):
                 detail = f'exec: "{argv[0]}": executable file not found in $PATH'
             self._terminate(128, "StartError", f"failed to create containerd task: {detail}", started_at=None)
-            return
+            return None, None, started_at
         proc = self._proc
         readers = [
             threading.Thread(target=self._pump, args=(proc.stdout, "stdout"), daemon=True),
@@ -755,14 +824,20 @@ class _PodRunner:
         for r in readers:
             r.start()
         self.started.set()
+        probe = Prober(self, self.container.get("readinessProbe"))
 
         def running(s: Obj) -> None:
             s["phase"] = "Running"
-            _set_condition(s, _condition("Ready", "True"))
-            _set_condition(s, _condition("ContainersReady", "True"))
-            s["containerStatuses"] = [
-                self._container_status({"running": {"startedAt": started_at}}, ready=True, started=True)
-            ]
+            ready = probe.spec is None
+            if ready:
+                _set_condition(s, _condition("Ready", "True"))
+                _set_condition(s, _condition("ContainersReady", "True"))
+            status = self._container_status({"running": {"startedAt": started_at}}, ready=ready, started=True)
+            status["restartCount"] = self.restarts
+            for previous in s.get("containerStatuses") or []:
+                if previous.get("lastState"):
+                    status["lastState"] = previous["lastState"]
+            s["containerStatuses"] = [status]
 
         self._status(running)
         t0 = time.monotonic()
@@ -784,6 +859,7 @@ class _PodRunner:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 break
+            probe.tick(t0)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(0.02)
         code = proc.wait()
@@ -791,16 +867,9 @@ class _PodRunner:
             os.killpg(proc.pid, signal.SIGKILL)
         for r in readers:
             r.join(5)
-        self.log_done.set()
         if code < 0:
             code = 128 - code
-        if kill_reason == "oom":
-            self._terminate(137, "OOMKilled", None, started_at=started_at)
-        elif kill_reason == "evict":
-            self._terminate(137, "Error", None, started_at=started_at, evicted=True)
-        else:
-            self._terminate(code, "Completed" if code == 0 else "Error", None, started_at=started_at)
-
+        return code, kill_reason, started_at
     def _terminate(self, code: int, reason: str, message: str | None, *, started_at: str | None,
                    evicted: bool = False) -> None:
         if message is None and code != 0 and self.container.get("terminationMessagePolicy") == "FallbackToLogsOnError":

@@ -11,7 +11,17 @@ Paths::
     /api/v1/namespaces[/{ns}]
     /api/v1/namespaces/{ns}/{pods|configmaps|secrets|serviceaccounts}[/{name}]   (+ /pods/{name}/log)
     /apis/batch/v1/namespaces/{ns}/jobs[/{name}]
-    /api/v1/{pods|configmaps|secrets}, /apis/batch/v1/jobs                         (all namespaces)
+    /apis/apps/v1/namespaces/{ns}/{deployments|replicasets}[/{name}]              (PUT, PATCH too)
+    /api/v1/namespaces/{ns}/{services|endpoints}[/{name}]                         (PUT, PATCH too)
+    /api/v1/namespaces/{ns}/events                                                 (the kubelet's probe events)
+    /api/v1/namespaces/{ns}/{services|pods}/{name}[:{port}]/proxy/{path}          (the API server's proxy)
+    /api/v1/{pods|configmaps|secrets|services|endpoints}, /apis/batch/v1/jobs, /apis/apps/v1/{deployments|
+    replicasets}                                                                   (all namespaces)
+
+PUT replaces an object (409 Conflict on a stale ``metadata.resourceVersion``; ``generation`` grows when the
+spec changes; status is kept); PATCH takes a JSON merge patch (``application/merge-patch+json``; a strategic
+merge patch is applied the same way, which is exact for maps and replaces lists). The proxy forwards a request
+to one ready endpoint of the Service (chosen in turn), or to the pod, through the port the kubelet gave it.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from . import updates
 from .cluster import Cluster, Image, Node
 from .faults import ApiFault, PodFault
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
@@ -40,12 +51,16 @@ __all__ = ["ApiStandIn", "RequestRecord"]
 Obj = dict[str, Any]
 
 _NAMESPACED = re.compile(
-    r"^/(?:api/v1|apis/(?P<group>batch)/v1)/namespaces/(?P<ns>[^/]+)/(?P<res>[a-z]+)"
+    r"^/(?:api/v1|apis/(?P<group>batch|apps)/v1)/namespaces/(?P<ns>[^/]+)/(?P<res>[a-z]+)"
     r"(?:/(?P<name>[^/]+)(?:/(?P<sub>[a-z]+))?)?/?$"
 )
-_CLUSTER_WIDE = re.compile(r"^/(?:api/v1|apis/(?P<group>batch)/v1)/(?P<res>pods|configmaps|secrets|jobs)/?$")
+_CLUSTER_WIDE = re.compile(r"^/(?:api/v1|apis/(?P<group>batch|apps)/v1)/"
+                           r"(?P<res>pods|configmaps|secrets|jobs|services|endpoints|events|deployments|replicasets)/?$")
+_PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<res>services|pods)/(?P<name>[^/:]+)(?::(?P<port>[^/]+))?"
+                    r"/proxy(?P<path>/.*)?$")
 _NAMESPACES = re.compile(r"^/api/v1/namespaces(?:/(?P<name>[^/]+))?/?$")
-_GROUP_OF = {"jobs": "batch", "pods": None, "configmaps": None, "secrets": None, "serviceaccounts": None}
+_GROUP_OF = {"jobs": "batch", "pods": None, "configmaps": None, "secrets": None, "serviceaccounts": None,
+             "deployments": "apps", "replicasets": "apps", "services": None, "endpoints": None, "events": None}
 _LIST_KIND = {r: kind + "List" for r, (_g, kind) in RESOURCE_INFO.items()}
 
 
@@ -333,6 +348,16 @@ class ApiStandIn:
                                                '"Background", "Orphan", "nil"')
             result = self.cluster.delete_job(namespace, name, policy)
             return 200, result
+        if resource in ("deployments", "replicasets"):
+            policy = options.get("propagationPolicy") or (
+                "Orphan" if options.get("orphanDependents") is True else "Background")
+            removed = self.store.remove(resource, namespace, name)
+            assert removed is not None
+            if policy == "Orphan":
+                updates.orphan(self, namespace, removed["metadata"]["uid"])
+            return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                         "details": {"name": name, "group": "apps", "kind": resource,
+                                     "uid": removed["metadata"]["uid"]}}
         if resource == "pods":
             grace = options.get("gracePeriodSeconds")
             deleted = self.cluster.delete_pod(namespace, name, int(grace) if grace is not None else None)
@@ -344,6 +369,13 @@ class ApiStandIn:
         if group:
             details["group"] = group
         return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+    def update(self, resource: str, namespace: str, name: str, body: Obj, *, patch: str | None = None) -> Obj:
+        return updates.update(self, resource, namespace, name, body, patch=patch)
+
+    def proxy(self, resource: str, namespace: str, name: str, port: str | None, path: str, method: str,
+              query: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        return updates.proxy(self, resource, namespace, name, port, path, method, query, body, headers)
 
     def watch(
         self, resource: str, namespace: str | None, labels: str | None, fields: str | None,
@@ -509,6 +541,8 @@ class _Handler(BaseHTTPRequestHandler):
         namespace: str | None
         name: str | None
         sub: str | None = None
+        if m := _PROXY.match(path):
+            return self._proxy(m, method, raw, record)
         if m := _NAMESPACES.match(path):
             resource, namespace, name, group = "namespaces", None, m.group("name"), ""
         elif m := _NAMESPACED.match(path):
@@ -569,6 +603,23 @@ class _Handler(BaseHTTPRequestHandler):
             standin._api_fault(verb, full_resource, created["metadata"]["name"], after_commit=True)
             self._send_json(201, created)
             return 201
+        if verb in ("update", "patch"):
+            if namespace is None or name is None:
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested "
+                                                        "resource")
+            try:
+                body = json.loads(raw or b"{}")
+            except json.JSONDecodeError as exc:
+                raise ApiError(400, "BadRequest", f"couldn't get version/kind; json parse error: {exc}") from None
+            record.body = json.loads(raw or b"{}")
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            if verb == "patch" and content_type not in ("application/merge-patch+json",
+                                                        "application/strategic-merge-patch+json"):
+                raise ApiError(415, "UnsupportedMediaType", f"the stand-in applies merge patches only, not "
+                                                            f"{content_type or 'no content type'}")
+            updated = standin.update(resource, namespace, name, body, patch=content_type if verb == "patch" else None)
+            self._send_json(200, updated)
+            return 200
         if verb == "get":
             found = standin.store.get(resource, namespace or "", name or "")
             if found is None:
@@ -594,7 +645,7 @@ class _Handler(BaseHTTPRequestHandler):
                                                   item["metadata"]["name"], options)[1])
                 except ApiError:
                     continue
-            self._send_json(200, {"kind": _LIST_KIND[resource], "apiVersion": "batch/v1" if group else "v1",
+            self._send_json(200, {"kind": _LIST_KIND[resource], "apiVersion": f"{group}/v1" if group else "v1",
                                   "metadata": {"resourceVersion": str(standin.store.resource_version)},
                                   "items": [i for i in deleted if i.get("kind") != "Status"]})
             return 200
@@ -605,7 +656,7 @@ class _Handler(BaseHTTPRequestHandler):
                 item.pop("apiVersion", None)
             self._send_json(200, {
                 "kind": _LIST_KIND[resource],
-                "apiVersion": "batch/v1" if group else "v1",
+                "apiVersion": f"{group}/v1" if group else "v1",
                 "metadata": {"resourceVersion": str(standin.store.resource_version)},
                 "items": items,
             })
@@ -626,6 +677,29 @@ class _Handler(BaseHTTPRequestHandler):
                 self._end_chunked()
             return 200
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    def _proxy(self, m: re.Match[str], method: str, raw: bytes, record: RequestRecord) -> int:
+        standin = self.standin
+        resource, namespace, name = m.group("res"), m.group("ns"), m.group("name")
+        verb = {"GET": "get", "POST": "create", "PUT": "update", "DELETE": "delete"}.get(method, "patch")
+        record.verb, record.resource, record.namespace, record.name = verb, f"{resource}/proxy", namespace, name
+        standin.requests.append(record)
+        auth = self.headers.get("Authorization", "")
+        user = standin._tokens.get(auth[7:] if auth.startswith("Bearer ") else "")
+        if user is None:
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+        record.user = user
+        standin._authorize(user, verb, f"{resource}/proxy", "", namespace)
+        query = urlsplit(self.path).query
+        code, headers, data = standin.proxy(resource, namespace, name, m.group("port"), m.group("path") or "/",
+                                            method, query, raw, dict(self.headers.items()))
+        self.send_response(code)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return code
 
     def _select(self, resource: str, namespace: str | None, query: dict[str, str]) -> list[Obj]:
         try:

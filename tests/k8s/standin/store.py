@@ -37,6 +37,11 @@ RESOURCE_INFO: dict[str, tuple[str, str]] = {
     "secrets": ("", "Secret"),
     "namespaces": ("", "Namespace"),
     "serviceaccounts": ("", "ServiceAccount"),
+    "deployments": ("apps", "Deployment"),
+    "replicasets": ("apps", "ReplicaSet"),
+    "services": ("", "Service"),
+    "endpoints": ("", "Endpoints"),
+    "events": ("", "Event"),
 }
 
 

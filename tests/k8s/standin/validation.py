@@ -219,7 +219,8 @@ def prepare_create(resource: str, obj: Obj, namespace: str) -> Obj:
     if not meta.get("name") and meta.get("generateName"):
         meta["name"] = generate_name(meta["generateName"])
     obj["kind"] = kind_expected
-    obj["apiVersion"] = "batch/v1" if resource == "jobs" else "v1"
+    group = RESOURCE_INFO[resource][0]
+    obj["apiVersion"] = f"{group}/v1" if group else "v1"
     for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp"):
         meta.pop(key, None)
 
@@ -261,6 +262,10 @@ def prepare_create(resource: str, obj: Obj, namespace: str) -> Obj:
         apply_pod_defaults(spec)
         _validate_pod_spec(errors, "spec", spec, in_job=False)
         obj["status"] = {"phase": "Pending"}
+    elif resource in ("deployments", "replicasets"):
+        _prepare_workload(errors, resource, obj)
+    elif resource == "services":
+        _prepare_service(errors, obj)
     elif resource in ("configmaps", "secrets"):
         size = 0
         for section in ("data", "binaryData", "stringData"):
@@ -284,3 +289,115 @@ def prepare_create(resource: str, obj: Obj, namespace: str) -> Obj:
             obj.setdefault("type", "Opaque")
     errors.raise_if_any(resource, name)
     return obj
+
+
+def _selector_matches(selector: Obj, labels: dict[str, str]) -> bool:
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if not {"In": labels.get(key) in values, "NotIn": labels.get(key) not in values,
+                "Exists": key in labels, "DoesNotExist": key not in labels}.get(op, False):
+            return False
+    return True
+
+
+def _validate_probe(errors: _Errors, path: str, probe: Obj, container: Obj) -> None:
+    handlers = [k for k in ("httpGet", "tcpSocket", "exec", "grpc") if k in probe]
+    if len(handlers) != 1:
+        errors.required(path, "must specify a handler type")
+        return
+    for key in ("periodSeconds", "timeoutSeconds", "successThreshold", "failureThreshold"):
+        if key in probe and (not isinstance(probe[key], int) or probe[key] < 1):
+            errors.invalid(f"{path}.{key}", probe[key], "must be greater than or equal to 1")
+    http = probe.get("httpGet")
+    if http is not None:
+        port = http.get("port")
+        named = {p.get("name") for p in container.get("ports") or []}
+        if isinstance(port, int):
+            if not 1 <= port <= 65535:
+                errors.invalid(f"{path}.httpGet.port", port, "must be between 1 and 65535, inclusive")
+        elif port not in named:
+            errors.invalid(f"{path}.httpGet.port", port or "", "must contain at least one letter or number (a-z, "
+                           "0-9)" if not port else "must match the name of a container port")
+        http.setdefault("path", "/")
+        http.setdefault("scheme", "HTTP")
+    probe.setdefault("timeoutSeconds", 1)
+    probe.setdefault("periodSeconds", 10)
+    probe.setdefault("successThreshold", 1)
+    probe.setdefault("failureThreshold", 3)
+
+
+def _prepare_workload(errors: _Errors, resource: str, obj: Obj) -> None:
+    """apps/v1 Deployment and ReplicaSet: defaults and the validation that matters for serving."""
+    spec = obj.setdefault("spec", {})
+    template = spec.setdefault("template", {})
+    pod_spec = template.setdefault("spec", {})
+    _decode_quantities(resource, pod_spec.get("containers") or [])
+    spec.setdefault("replicas", 1)
+    if resource == "deployments":
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+        strategy = spec.setdefault("strategy", {"type": "RollingUpdate"})
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            rolling = strategy.setdefault("rollingUpdate", {})
+            rolling.setdefault("maxSurge", "25%")
+            rolling.setdefault("maxUnavailable", "25%")
+        elif strategy["type"] != "Recreate":
+            errors.unsupported("spec.strategy.type", strategy["type"], ["Recreate", "RollingUpdate"])
+        elif "rollingUpdate" in strategy:
+            errors.invalid("spec.strategy.rollingUpdate", "", "may not be specified when strategy `type` is "
+                           "'Recreate'")
+        deadline = spec["progressDeadlineSeconds"]
+        if not isinstance(deadline, int) or deadline <= spec.get("minReadySeconds", 0):
+            errors.invalid("spec.progressDeadlineSeconds", deadline, "must be greater than minReadySeconds")
+    obj["metadata"]["generation"] = 1
+    if not isinstance(spec["replicas"], int) or spec["replicas"] < 0:
+        errors.invalid("spec.replicas", spec["replicas"], "must be greater than or equal to 0")
+    apply_pod_defaults(pod_spec)
+    selector = spec.get("selector")
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
+        errors.required("spec.selector")
+    elif not _selector_matches(selector, labels):
+        errors.invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`")
+    _validate_labels(errors, "spec.template.metadata.labels", dict(labels))
+    _validate_pod_spec(errors, "spec.template.spec", pod_spec, in_job=False)
+    policy = pod_spec.get("restartPolicy", "Always")
+    if policy != "Always":
+        errors.unsupported("spec.template.spec.restartPolicy", policy, ["Always"])
+    for i, c in enumerate(pod_spec.get("containers") or []):
+        for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+            if kind in c:
+                _validate_probe(errors, f"spec.template.spec.containers[{i}].{kind}", c[kind], c)
+    obj["status"] = {}
+
+
+def _prepare_service(errors: _Errors, obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    if spec["type"] not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
+        errors.unsupported("spec.type", spec["type"], ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"])
+    if spec.get("clusterIP") in (None, ""):
+        spec["clusterIP"] = f"10.96.{random.randint(0, 255)}.{random.randint(1, 254)}"
+    spec["clusterIPs"] = [spec["clusterIP"]]
+    ports = spec.get("ports") or []
+    if not ports and spec["type"] != "ExternalName":
+        errors.required("spec.ports")
+    names = set()
+    for i, port in enumerate(ports):
+        port.setdefault("protocol", "TCP")
+        port.setdefault("targetPort", port.get("port"))
+        if len(ports) > 1 and not port.get("name"):
+            errors.required(f"spec.ports[{i}].name")
+        if port.get("name"):
+            if port["name"] in names:
+                errors.causes.append(("FieldValueDuplicate", f"spec.ports[{i}].name",
+                                      f"spec.ports[{i}].name: Duplicate value: {json.dumps(port['name'])}"))
+            names.add(port["name"])
+        if not isinstance(port.get("port"), int) or not 1 <= port["port"] <= 65535:
+            errors.invalid(f"spec.ports[{i}].port", port.get("port"), "must be between 1 and 65535, inclusive")
+    _validate_labels(errors, "spec.selector", spec.get("selector") or {})
+    obj["status"] = {"loadBalancer": {}}
