@@ -28,7 +28,7 @@ from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
 from headwater.metadata.conventions import A_BLESSED, A_BLESSING_MESSAGE, A_CURRENT_MODEL_ID, A_METRICS
 
-__all__ = ["PREDICTION_LOGS_PREFIX", "PREDICTIONS_DIR", "BatchPredict", "BatchPredictRefusedError"]
+__all__ = ["PREDICTIONS_DIR", "PREDICTION_LOGS_PREFIX", "BatchPredict", "BatchPredictRefusedError"]
 
 #: TFX BulkInferrer's file names: ``prediction_logs-00000-of-00001.gz`` in the InferenceResult.
 PREDICTION_LOGS_PREFIX = "prediction_logs"
@@ -173,12 +173,11 @@ def _plan(node: str, model_dir: str, signature: str, sample: Sequence[bytes], *,
           class_names: Sequence[str], label_key: str | None, where: str) -> tuple[Plan, Any, str]:
     """Check the model and the examples against each other on a sample and decide the columns."""
     import pyarrow as pa
+    from headwater.components.evaluate import _report, _tfma
     from tfx_bsl.beam import run_inference
     from tfx_bsl.public.proto import model_spec_pb2
 
-    from headwater.components.evaluate import _report, _tfma
-
-    signatures = _tfma._signatures(model_dir)
+    signatures = {k: v for k, v in _tfma._signatures(model_dir).items() if not k.startswith("__")}
     if signature not in signatures:
         raise InputDataError(
             f"{node}: the model at {model_dir} has no signature {signature!r} (it has "
@@ -236,7 +235,7 @@ def _plan(node: str, model_dir: str, signature: str, sample: Sequence[bytes], *,
 def _tables_fn(plan: Plan, split: str) -> Any:
     import apache_beam as beam
 
-    class ToTables(beam.DoFn):  # type: ignore[misc]
+    class ToTables(beam.DoFn):
         def process(self, batch: list[tuple[bytes, Any]]) -> Iterator[Any]:
             table, tfma_examples = to_tables(plan, batch, split)
             yield table
@@ -257,7 +256,7 @@ def _eval_config(plan: Plan) -> Any:
     else:
         metrics = (Metric("SparseCategoricalAccuracy"), Metric("ExampleCount"))
     return EvalConfig(label_key=LABEL_FEATURE, prediction_key=PREDICTION_FEATURE, metrics=metrics,
-                      task=plan.task if plan.task != "auto" else "auto",  # type: ignore[arg-type]
+                      task=plan.task,
                       class_names=plan.class_names, no_thresholds="blessed")
 
 
@@ -265,11 +264,10 @@ def _run(plan: Plan, spec: Any, parquet_schema: Any, patterns: Mapping[str, str]
          beam_args: Sequence[str], batch_size: int) -> None:
     import apache_beam as beam
     import tensorflow_model_analysis as tfma
+    from headwater.components.evaluate import _tfma
     from tensorflow_serving.apis import prediction_log_pb2
     from tfx_bsl.public import tfxio
     from tfx_bsl.public.beam import run_inference
-
-    from headwater.components.evaluate import _tfma
 
     with beam.Pipeline(options=_tfma._beam_options(beam_args)) as pipeline:
         logs, tables, tfma_examples = [], [], []
@@ -313,7 +311,6 @@ def _run(plan: Plan, spec: Any, parquet_schema: Any, patterns: Mapping[str, str]
 def _measure_report(plan: Plan, eval_plan: Any, out: str, model_dir: str) -> tuple[dict[str, Any], list[str]]:
     """metrics.json / metrics.md and the pictures, from TFMA's results, with Evaluate's code."""
     import tensorflow_model_analysis as tfma
-
     from headwater.components.evaluate import _report, _tfma
 
     folder = os.path.join(out, EVALUATION_DIR)

@@ -147,7 +147,6 @@ def to_tables(plan: Plan, pairs: Sequence[tuple[bytes, Any]], split: str) -> tup
     """``(Parquet rows, TFMA examples)`` of a batch of ``(serialized example, PredictionLog)`` pairs."""
     import numpy as np
     import pyarrow as pa
-
     from headwater.components._runtime import encode_examples
 
     table = _features(plan, [r for r, _ in pairs])

@@ -361,7 +361,8 @@ def draw_charts(plots: Sequence[Any], table: Table, plan: _Plan, names: list[str
         )
     overall = table.get("Overall", {})
 
-    def labelled(curves: dict[int | None, list[tuple[float, float]]], metric: str) -> dict[str, list[tuple[float, float]]]:
+    def labelled(curves: dict[int | None, list[tuple[float, float]]],
+                 metric: str) -> dict[str, list[tuple[float, float]]]:
         out: dict[str, list[tuple[float, float]]] = {}
         for class_id, points in sorted(curves.items(), key=lambda kv: -1 if kv[0] is None else kv[0]):
             label = "model" if class_id is None else names[class_id] if class_id < len(names) else str(class_id)

@@ -9,16 +9,25 @@ import os
 from pathlib import Path
 
 import pytest
+from headwater.components import Output, component
 from headwater.components.batch_predict import BatchPredict
 from headwater.components.evaluate import EvalConfig, Evaluate, Metric, ValueThreshold
+from headwater.metadata import types
 from headwater.metadata.errors import ParameterError
-
 from ml_helpers import raw_eval_examples, serve
 
 BAR = EvalConfig(label_key="species_xf", preprocessing_signatures=("transform_features",),
                  metrics=(Metric("SparseCategoricalAccuracy", threshold=ValueThreshold(lower=0.9)),), plots=False)
 UNREACHABLE = EvalConfig.from_dict({**BAR.to_dict(), "metrics": [
     {"name": "SparseCategoricalAccuracy", "threshold": {"upper": 0.01}}]})  # no useful model is that bad
+
+
+@component
+def ImportModel(*, model: Output[types.Model], path: str) -> None:
+    """A Model artifact copied from ``path`` (a folder holding Format-Serving/)."""
+    import shutil
+
+    shutil.copytree(path, model.path, dirs_exist_ok=True)
 
 
 def test_a_blessing_is_wired_or_explicitly_not_required_when_the_node_is_declared(penguins):
@@ -122,7 +131,7 @@ def test_an_unblessed_model_is_refused_unless_allowed(predicted, penguins):
     assert "metrics" not in allowed.custom_properties  # no label_key: predictions only
 
 
-def test_the_executor_refuses_an_unblessed_model_itself(predicted):
+def test_the_executors_own_gate_reads_the_blessing_and_its_model(predicted):
     from headwater.components.batch_predict import BatchPredictRefusedError
     from headwater.components.batch_predict._component import _blessing_verdict
 
@@ -135,19 +144,10 @@ def test_the_executor_refuses_an_unblessed_model_itself(predicted):
 
 def test_a_model_without_the_signature_and_examples_without_a_feature_fail_clearly(penguins, predicted, tmp_path):
     import tensorflow as tf
-    from headwater.components import component
-    from headwater.components.api import Output
-    from headwater.metadata import types
 
     [model] = predicted.outputs("Train", "model")
     no_signature = tmp_path / "no-signature"
     tf.saved_model.save(tf.Module(), str(no_signature / "Format-Serving"))
-
-    @component
-    def ImportModel(*, model: Output[types.Model], path: str) -> None:
-        import shutil
-
-        shutil.copytree(path, model.path, dirs_exist_ok=True)
 
     ingest, _, _ = penguins.upstream()
     bare = ImportModel(path=str(no_signature)).with_id("BareModel")
