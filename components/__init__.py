@@ -20,6 +20,7 @@ from headwater.components.api import (
     component,
     resolver,
 )
+from headwater.components.batch_predict import BatchPredict
 from headwater.components.evaluate import ChangeThreshold, EvalConfig, Evaluate, Metric, Slice, ValueThreshold
 from headwater.components.infra_validate import InfraValidate
 from headwater.components.ingest import Ingest
@@ -49,6 +50,7 @@ def __getattr__(name: str) -> Any:
     return value
 
 __all__ = [
+    "BatchPredict",
     "ChangeThreshold",
     "Channel",
     "Component",

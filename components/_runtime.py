@@ -50,6 +50,8 @@ def package_component(
     version: str = "1",
     warm_imports: tuple[str, ...] = (),
     input_fingerprint: Callable[[dict[str, Any]], str] | None = None,
+    skip_if: Callable[[dict[str, list[Artifact]], dict[str, Any]], str | None] | None = None,
+    on_skip: Callable[[dict[str, Artifact], str], None] | None = None,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Declare a built-in component defined in a private module of ``package`` (like ``@component``).
 
@@ -62,7 +64,7 @@ def package_component(
     def wrap(fn: Callable[..., Any]) -> PackageComponent:
         fn.__module__ = package
         spec = build_spec(fn, version=version, warm_imports=warm_imports)
-        return cls(fn, spec, input_fingerprint=input_fingerprint)
+        return cls(fn, spec, input_fingerprint=input_fingerprint, skip_if=skip_if, on_skip=on_skip)
 
     return wrap
 

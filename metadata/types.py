@@ -27,6 +27,7 @@ __all__ = [
     "ExampleStatistics",
     "Examples",
     "HyperParameters",
+    "InferenceResult",
     "InfraBlessing",
     "Model",
     "ModelBlessing",
@@ -105,6 +106,13 @@ class InfraBlessing(Artifact):
     __slots__ = ()
 
 
+class InferenceResult(Artifact):
+    """Batch predictions: ``prediction_logs-*.gz`` (gzip TFRecord of tensorflow-serving ``PredictionLog``, as
+    TFX's BulkInferrer writes them) and ``predictions/*.parquet`` (one row per example)."""
+
+    __slots__ = ()
+
+
 class PushedModel(Artifact):
     """A push: custom properties ``pushed`` (1/0), ``pushed_destination``, ``pushed_version``."""
 
@@ -129,7 +137,7 @@ STANDARD_TYPES: Mapping[str, type[Artifact]] = MappingProxyType(
         cls.TYPE_NAME: cls
         for cls in (
             Examples, ExampleStatistics, ExampleAnomalies, Schema, TransformGraph, TransformCache, Model,
-            ModelRun, ModelEvaluation, ModelBlessing, InfraBlessing, PushedModel, HyperParameters,
+            ModelRun, ModelEvaluation, ModelBlessing, InfraBlessing, InferenceResult, PushedModel, HyperParameters,
             TunerResults,
         )
     }

@@ -2,8 +2,8 @@
 
 A reusable API: each function takes plain data (a confusion matrix as rows of counts, curve points, class
 names) and one or more output paths; the format follows each path's suffix (``.png``, ``.svg``, ``.pdf``).
-Evaluate uses it for ``confusion_matrix.png|svg`` and ``roc.png|svg``; a batch-prediction component can use
-the same functions on its own counts. matplotlib is imported inside the functions.
+Evaluate uses it for ``confusion_matrix.png|svg`` and ``roc.png|svg``, BatchPredict for those and
+``pr.png|svg`` (both through ``_report.draw_charts``). matplotlib is imported inside the functions.
 
 PNG files have a fixed size in pixels (see :func:`confusion_matrix_size` and :data:`ROC_SIZE`); SVG files
 keep their text as text (class names can be searched and read by screen readers).
@@ -21,6 +21,7 @@ __all__ = [
     "ROC_SIZE",
     "confusion_matrix_chart",
     "confusion_matrix_size",
+    "pr_chart",
     "roc_chart",
 ]
 
@@ -120,9 +121,33 @@ def roc_chart(
 ) -> list[str]:
     """Draw ROC curves to ``paths``: ``curves`` maps a legend label (a class name, with its AUC if known)
     to ``(false positive rate, true positive rate)`` points. Returns the written paths."""
+    return _curve_chart(curves, paths, title=title, axes=("False positive rate", "True positive rate"),
+                        diagonal=True)
+
+
+def pr_chart(
+    curves: Mapping[str, Sequence[tuple[float, float]]],
+    paths: PathLike | Sequence[PathLike],
+    *,
+    title: str = "Precision-recall curve",
+) -> list[str]:
+    """Draw precision-recall curves to ``paths``: ``curves`` maps a legend label to ``(recall, precision)``
+    points. Returns the written paths."""
+    return _curve_chart(curves, paths, title=title, axes=("Recall", "Precision"), diagonal=False)
+
+
+def _curve_chart(
+    curves: Mapping[str, Sequence[tuple[float, float]]],
+    paths: PathLike | Sequence[PathLike],
+    *,
+    title: str,
+    axes: tuple[str, str],
+    diagonal: bool,
+) -> list[str]:
     figure = _new_figure(ROC_SIZE)
     ax = figure.add_subplot()
-    ax.plot([0, 1], [0, 1], color="#999999", linestyle=(0, (4, 4)), linewidth=1, label="chance")
+    if diagonal:
+        ax.plot([0, 1], [0, 1], color="#999999", linestyle=(0, (4, 4)), linewidth=1, label="chance")
     colors = [f"C{i}" for i in range(10)]
     count = len(curves)
     for n, (label, points) in enumerate(curves.items()):
@@ -143,8 +168,8 @@ def roc_chart(
         )
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("False positive rate")
-    ax.set_ylabel("True positive rate")
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
     ax.set_title(title)
     ax.grid(True, color="#e5e5e5", linewidth=0.8)
     ax.set_aspect("equal")

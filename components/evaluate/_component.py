@@ -13,7 +13,7 @@ from typing import Any
 from headwater.components import _data, _keras, _layout, _runtime
 from headwater.components.api import ExecutionContext, Input, Node, Output, Param
 from headwater.components.errors import InputDataError, ParameterError
-from headwater.components.evaluate import _charts, _checks, _report, _tfma
+from headwater.components.evaluate import _checks, _report, _tfma
 from headwater.components.evaluate.config import normalize_eval_config
 from headwater.metadata import types
 from headwater.metadata.artifact import Artifact
@@ -113,32 +113,6 @@ def _write_blessing(blessing: Artifact, blessed: bool, message: str, model: Arti
             blessing.custom_properties[A_BASELINE_MODEL_ID] = baseline_model.id
 
 
-def _draw_charts(plots: Sequence[Any], table: _report.Table, plan: _tfma._Plan, names: list[str],
-                 model_path: str, out_dir: str) -> list[str]:
-    """``confusion_matrix.svg|png`` and ``roc.svg|png`` of the candidate on the Overall slice."""
-    pictures: list[str] = []
-    confusion = _report._confusion(plots)
-    if confusion is not None:
-        grid, n = confusion
-        pictures += _charts.confusion_matrix_chart(
-            grid, _report._class_names(plan, n, model_path),
-            [os.path.join(out_dir, "confusion_matrix.svg"), os.path.join(out_dir, "confusion_matrix.png")],
-            title="Confusion matrix (rows: actual, columns: predicted)",
-        )
-    curves = _report._roc_curves(plots)
-    if curves:
-        overall = table.get("Overall", {})
-        labelled: dict[str, list[tuple[float, float]]] = {}
-        for class_id, points in sorted(curves.items(), key=lambda kv: -1 if kv[0] is None else kv[0]):
-            label = "model" if class_id is None else names[class_id] if class_id < len(names) else str(class_id)
-            auc = overall.get("auc" if class_id is None else f"auc [class {class_id}]", {}).get("candidate")
-            if auc is not None:
-                label += f" (AUC {auc:.3f})"
-            labelled[label] = points
-        pictures += _charts.roc_chart(labelled, [os.path.join(out_dir, "roc.svg"), os.path.join(out_dir, "roc.png")])
-    return pictures
-
-
 # tensorflow_transform first: importing it selects Keras 2 for tf.keras before TFMA touches tf.keras.
 @_runtime.package_component(
     "headwater.components.evaluate", cls=_EvaluateComponent,
@@ -228,7 +202,7 @@ def Evaluate(
     )
     pictures: list[str] = []
     if plan.plots and task in ("multiclass", "binary"):
-        pictures = _draw_charts(plots, table, plan, names, paths["candidate"], evaluation.path)
+        pictures = _report.draw_charts(plots, table, plan, names, paths["candidate"], evaluation.path)
     overall = table.get("Overall", {})
     evaluation.custom_properties[A_METRICS] = {
         k: v["candidate"] for k, v in overall.items() if v.get("candidate") is not None and "[" not in k

@@ -275,23 +275,25 @@ def _candidate_plots(plots: Sequence[Any], kind: str, *, overall: bool = False) 
 
 # ---------------------------------------------------------------------------- pictures
 def _class_names(plan: _Plan, classes: int, model_path: str) -> list[str]:
-    """``class_names`` from the config, else the label's tf.Transform vocabulary saved with the model.
-
-    A model that applies tf.Transform carries its vocabularies in ``assets/``; the one named like the
-    label (``species`` for ``species`` / ``species_xf``) with one line per class gives the names.
-    """
+    """``class_names`` from the config, else the label's tf.Transform vocabulary saved with the model."""
     names = list(plan.class_names)
     if not names:
         spec = plan.tfma_config.model_specs[0]
-        label = spec.label_key or next(iter(spec.label_keys.values()), "")
-        for candidate in dict.fromkeys([label, label.removesuffix("_xf")]):
-            path = Path(model_path, "assets", candidate)
-            if candidate and path.is_file():
-                lines = path.read_text(errors="replace").splitlines()
-                if len(lines) == classes:
-                    names = lines
-                    break
+        names = vocabulary_class_names(model_path, spec.label_key or next(iter(spec.label_keys.values()), ""),
+                                       classes)
     return [names[i] if i < len(names) else str(i) for i in range(classes)]
+
+
+def vocabulary_class_names(model_path: str, label: str, classes: int) -> list[str]:
+    """The class names a model that applies tf.Transform carries in ``assets/``: the vocabulary named like
+    the label (``species`` for ``species`` / ``species_xf``) with one line per class; else none."""
+    for candidate in dict.fromkeys([label, label.removesuffix("_xf")]):
+        path = Path(model_path, "assets", candidate)
+        if candidate and path.is_file():
+            lines = path.read_text(errors="replace").splitlines()
+            if len(lines) == classes:
+                return lines
+    return []
 
 
 def _confusion(plots: Sequence[Any]) -> tuple[list[list[float]], int] | None:
@@ -322,3 +324,61 @@ def _roc_curves(plots: Sequence[Any]) -> dict[int | None, list[tuple[float, floa
         curves[class_id] = sorted({*points, (0.0, 0.0), (1.0, 1.0)})
     return curves
 
+
+
+def _pr_curves(plots: Sequence[Any]) -> dict[int | None, list[tuple[float, float]]]:
+    """``{class_id (None for binary): [(recall, precision), ...]}`` for the candidate on the Overall slice
+    (thresholds where the model predicts at least one positive)."""
+    curves: dict[int | None, list[tuple[float, float]]] = {}
+    for _, key, matrices in _candidate_plots(plots, "confusion_matrix_at_thresholds", overall=True):
+        class_id = key.sub_key.class_id.value if key.sub_key.HasField("class_id") else None
+        points = []
+        for m in matrices:
+            pos, predicted = m.true_positives + m.false_negatives, m.true_positives + m.false_positives
+            if pos > 0 and predicted > 0:
+                points.append((m.true_positives / pos, m.true_positives / predicted))
+        if points:
+            curves[class_id] = sorted(set(points))
+    return curves
+
+
+def draw_charts(plots: Sequence[Any], table: Table, plan: _Plan, names: list[str], model_path: str, out_dir: str,
+                *, pr: bool = False) -> list[str]:
+    """``confusion_matrix.svg|png`` and ``roc.svg|png`` (and with ``pr``, ``pr.svg|png``) of the candidate on
+    the Overall slice, from TFMA's plots; Evaluate and BatchPredict both draw with this. Returns the paths."""
+    import os
+
+    from headwater.components.evaluate import _charts
+
+    pictures: list[str] = []
+    confusion = _confusion(plots)
+    if confusion is not None:
+        grid, n = confusion
+        pictures += _charts.confusion_matrix_chart(
+            grid, _class_names(plan, n, model_path),
+            [os.path.join(out_dir, "confusion_matrix.svg"), os.path.join(out_dir, "confusion_matrix.png")],
+            title="Confusion matrix (rows: actual, columns: predicted)",
+        )
+    overall = table.get("Overall", {})
+
+    def labelled(curves: dict[int | None, list[tuple[float, float]]],
+                 metric: str) -> dict[str, list[tuple[float, float]]]:
+        out: dict[str, list[tuple[float, float]]] = {}
+        for class_id, points in sorted(curves.items(), key=lambda kv: -1 if kv[0] is None else kv[0]):
+            label = "model" if class_id is None else names[class_id] if class_id < len(names) else str(class_id)
+            value = overall.get(metric if class_id is None else f"{metric} [class {class_id}]", {}).get("candidate")
+            if value is not None:
+                label += f" ({metric.upper() if metric == 'auc' else 'AUC-PR'} {value:.3f})"
+            out[label] = points
+        return out
+
+    curves = _roc_curves(plots)
+    if curves:
+        pictures += _charts.roc_chart(labelled(curves, "auc"),
+                                      [os.path.join(out_dir, "roc.svg"), os.path.join(out_dir, "roc.png")])
+    if pr:
+        pr_curves = _pr_curves(plots)
+        if pr_curves:
+            pictures += _charts.pr_chart(labelled(pr_curves, "auc_precision_recall"),
+                                         [os.path.join(out_dir, "pr.svg"), os.path.join(out_dir, "pr.png")])
+    return pictures

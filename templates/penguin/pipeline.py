@@ -1,10 +1,13 @@
 """penguin — multi-class classification of the real Palmer penguins data: Ingest, Statistics, Validate, Transform,
-Train, Evaluate, InfraValidate, Push.
+Train, Evaluate, InfraValidate, Push, BatchPredict.
 
 Run it from anywhere with ``headwater run pipeline.py``: every path below is relative to this file's
 folder. Artifacts and the metadata store go to ``runs/``; a model that clears the bar in
 ``configs/evaluation.yaml`` and that a sandboxed model server loads and answers (InfraValidate) is pushed
-to ``serving/<version>/``; ``headwater serve serving/ --model-name penguin --web web/`` serves it. The data
+to ``serving/<version>/``; ``headwater serve serving/ --model-name penguin --web web/`` serves it. The same
+blessed model predicts in batch on the penguins of ``holdout/`` (a second Ingest the model never trains
+on): ``runs/BatchPredict/inference_result/<id>/`` holds PredictionLogs, ``predictions/*.parquet`` and, as
+the holdout penguins carry their species, the confusion matrix, ROC and PR curves. The data
 is validated first: against the curated ``schema/schema.pbtxt`` and the rules below (VALIDATION_RULES); a
 blocking anomaly stops Transform and everything after it, so nothing is trained or pushed.
 
@@ -13,6 +16,7 @@ blocking anomaly stops Transform and everything after it, so nothing is trained 
     Transform (models/preprocessing.py) ─► Train (models/model.py) ─► Evaluate ─► Push
                                        LatestBlessedModel (the baseline) ─┘        ▲
                                        Train + Ingest's examples ─► InfraValidate ─┘
+    Ingest (holdout/*.csv) ─► BatchPredict (Train's model, Evaluate's blessing) ─► predictions, metrics
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 
 import yaml
 from headwater.components import (
+    BatchPredict,
     EvalConfig,
     Evaluate,
     InfraValidate,
@@ -38,6 +43,7 @@ HERE = Path(__file__).resolve().parent
 PIPELINE_NAME = "penguin"
 PIPELINE_ROOT = HERE / "runs"  # for Kubernetes: shared storage every pod sees (gs://..., s3://..., a volume)
 DATA = HERE / "data"
+HOLDOUT = HERE / "holdout"
 MODELS = HERE / "models"
 SERVING = HERE / "serving"
 SCHEMA_FILE = HERE / "schema" / "schema.pbtxt"
@@ -108,11 +114,16 @@ infra_validate = InfraValidate(model=train.outputs.model, examples=ingest.output
                                signature_names=["serving_default", "classify_species"])
 push = Push(model=train.outputs.model, blessing=evaluate.outputs.blessing,
             infra_blessing=infra_validate.outputs.blessing, destination=str(SERVING))
+# Predict in batch with the blessed model on penguins it never trained on; their species give metrics.
+holdout = Ingest(input_base=str(HOLDOUT), splits={"holdout": "*.csv"}, label="species").with_id("IngestHoldout")
+batch_predict = BatchPredict(examples=holdout.outputs.examples, model=train.outputs.model,
+                             model_blessing=evaluate.outputs.blessing, signature_name="classify_species",
+                             label_key="species")
 
 pipeline = Pipeline(
     name=PIPELINE_NAME,
     root=str(PIPELINE_ROOT),
-    nodes=[ingest, *validation, transform, train, baseline, evaluate, infra_validate, push],
+    nodes=[ingest, *validation, transform, train, baseline, evaluate, infra_validate, push, holdout, batch_predict],
     params=[train_steps, eval_steps],
     description="Palmer penguins species classifier",
 )

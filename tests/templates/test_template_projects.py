@@ -52,7 +52,7 @@ def test_penguin_end_to_end(tmp_path):
     copy_template("penguin", project, pipeline_name="my_penguins")
     first = _headwater("run", "pipeline.py", cwd=project)
     assert first.returncode == 0, first.stderr[-4000:]
-    assert "11 done" in first.stderr  # Ingest, Statistics, ImportSchema, PreviousStatistics, Validate, …
+    assert "13 done" in first.stderr  # Ingest, Statistics, ImportSchema, PreviousStatistics, Validate, …
     # The run ends by saying how it came out; node logs say what each component did, without logging errors.
     outcome = first.stderr[first.stderr.index("outcome of run "):].splitlines()
     assert outcome[1].startswith("  Evaluate: BLESSED — sparse_categorical_accuracy "), outcome
@@ -104,6 +104,16 @@ print(probs.shape, [round(float(sum(p)), 4) for p in probs])
     infra = _only(runs / "InfraValidate" / "blessing")
     assert (infra / "INFRA_BLESSED").exists(), (infra / "infra_validation.json").read_text()
     _serve_as_the_readme_says(project)
+
+    # BatchPredict: the blessed model over the holdout penguins (a second Ingest), with metrics and pictures.
+    assert re.search(r"^BatchPredict: predicted 35 examples of splits holdout with model \d+ .*; "
+                     r"sparse_categorical_accuracy [\d.]+ against label 'species'", logs["BatchPredict"], re.M)
+    predicted = _only(runs / "BatchPredict" / "inference_result")
+    summary = json.loads((predicted / "batch_predict.json").read_text())
+    assert summary["predicted"] == 35 and sorted(summary["class_names"]) == ["Adelie", "Chinstrap", "Gentoo"]
+    assert summary["metrics"]["sparse_categorical_accuracy"] >= 0.85, summary
+    assert (predicted / "evaluation" / "confusion_matrix.png").is_file() and (predicted / "evaluation" / "pr.png").is_file()
+    assert list(predicted.glob("prediction_logs-*.gz")) and list((predicted / "predictions").glob("*.parquet"))
 
     again = _headwater("run", "pipeline.py", cwd=project)
     assert again.returncode == 0 and "9 cached, 2 done" in again.stderr, again.stderr[-2000:]
