@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -69,40 +68,11 @@ from headwater.metadata.conventions import (
 )
 from headwater.metadata.errors import HeadwaterError, MetadataError, StorageError
 from headwater.metadata.store import MetadataStore, published_order, to_value
-from headwater.pipelines.ownership import claim_root
+from headwater.pipelines.ownership import claim_root, owner_alive, process_owner
 from headwater.pipelines.pipeline import Pipeline
 from headwater.pipelines.run_graph import record_run_start
 
 __all__ = ["Launcher", "Outcome", "is_local_path", "memory_properties", "process_owner", "under"]
-
-def process_owner() -> str:
-    """``host:pid:start`` of this process, to tell later whether a RUNNING execution was abandoned."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
-
-
-def _start_time(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return "?"
-
-
-def _owner_alive(owner: str) -> bool | None:
-    """True/False for an owner on this host; None when it ran elsewhere (cannot tell)."""
-    try:
-        host, pid, start = owner.rsplit(":", 2)
-    except ValueError:
-        return None
-    if host != socket.gethostname():
-        return None
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return start == "?" or _start_time(int(pid)) == start
-
 
 def is_local_path(uri: str) -> bool:
     return not storage.is_url(uri)
@@ -235,7 +205,7 @@ class Launcher:
                 continue
             record = self.store.record(proto)
             owner = str(record.properties.get(P_OWNER, ""))
-            if _owner_alive(owner) is not False:
+            if owner_alive(owner) is not False:
                 continue
             node_id = str(record.properties.get(P_NODE, ""))
             proto.last_known_state = ExecutionState.FAILED
@@ -610,7 +580,7 @@ class Launcher:
             proto = found.get(eid)
             if proto is not None and proto.last_known_state == ExecutionState.RUNNING:
                 owner = str(self.store.record(proto).properties.get(P_OWNER, ""))
-                if _owner_alive(owner) is not False:
+                if owner_alive(owner) is not False:
                     continue  # running (here or elsewhere): not ours to touch
             self.scratch.add(str(folder / str(eid)))
 

@@ -1,4 +1,4 @@
-"""A pipeline root belongs to one metadata store.
+"""Who owns what: a pipeline root belongs to one metadata store; a RUNNING execution to one process.
 
 Output paths are ``<root>/<node>/<key>/<execution id>/`` and every store numbers its executions from 1,
 so two stores writing under one root would hand out the same paths: a failed execution of one would
@@ -8,6 +8,9 @@ rule that out, every store carries an identity (a random id, recorded once in th
 ``<root>/.headwater-store.json``. A run whose store has another identity is refused before it writes
 anything, with an error naming both stores. The marker is written create-only on a local disk (one of
 several concurrent first runs wins; the others compare); on an object store, written then read back.
+
+A RUNNING execution records its owner as ``host:pid:start time`` (:func:`process_owner`); a later run
+finding it RUNNING asks :func:`owner_alive` whether that process is gone, so the execution was abandoned.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -23,7 +27,7 @@ from typing import Any
 from headwater.components import storage
 from headwater.metadata.errors import MetadataError, StorageError
 
-__all__ = ["ROOT_MARKER", "claim_root", "store_identity"]
+__all__ = ["ROOT_MARKER", "claim_root", "owner_alive", "process_owner", "store_identity"]
 
 #: The file in a pipeline root naming the store that owns it.
 ROOT_MARKER = ".headwater-store.json"
@@ -111,3 +115,33 @@ def claim_root(store: Any, root: str) -> None:
             "artifacts. Run with that store (--metadata, Pipeline(metadata=...) or HEADWATER_METADATA), or give "
             f"this store a pipeline root of its own (see {marker})"
         )
+
+
+# ------------------------------------------------------------------ executions and their processes
+def process_owner() -> str:
+    """``host:pid:start`` of this process, to tell later whether a RUNNING execution was abandoned."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def _start_time(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "?"
+
+
+def owner_alive(owner: str) -> bool | None:
+    """True/False for an owner on this host; None when it ran elsewhere (cannot tell)."""
+    try:
+        host, pid, start = owner.rsplit(":", 2)
+    except ValueError:
+        return None
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return start == "?" or _start_time(int(pid)) == start
