@@ -50,6 +50,7 @@ __all__ = [
     "A_PUSHED_DESTINATION",
     "A_PUSHED_VERSION",
     "A_PUSH_SKIPPED",
+    "A_ROLLOUT_MESSAGE",
     "CONTEXT_CACHE",
     "CONTEXT_EXPERIMENT",
     "CONTEXT_NODE",
@@ -91,6 +92,7 @@ __all__ = [
     "RUN_STARTED",
     "RUN_STATUS",
     "TFX_STRUCT_VALUE",
+    "TYPE_SERVING_ROLLOUT",
     "ExecutionState",
     "NodeState",
     "RunStatus",
@@ -175,6 +177,9 @@ A_PUSHED_DESTINATION = "pushed_destination"
 A_PUSHED_VERSION = "pushed_version"
 #: PushedModel of a skipped Push: why it was not pushed
 A_PUSH_SKIPPED = "push_skipped"
+#: ServingRollout (written by the RolloutServing step, read by the run's outcome): what the rollout did
+TYPE_SERVING_ROLLOUT = "ServingRollout"
+A_ROLLOUT_MESSAGE = "rollout_message"
 #: ModelEvaluation (written by Evaluate): the Overall slice's metrics of the candidate and of the baseline
 A_METRICS = "metrics"
 A_BASELINE_METRICS = "baseline_metrics"

@@ -22,7 +22,9 @@ from headwater.metadata.conventions import (
     A_PUSHED,
     A_PUSHED_DESTINATION,
     A_PUSHED_VERSION,
+    A_ROLLOUT_MESSAGE,
     EVENT_OUTPUT,
+    TYPE_SERVING_ROLLOUT,
     NodeState,
 )
 
@@ -94,6 +96,8 @@ class RunOutcome:
     verdicts: tuple[ModelVerdict, ...] = ()
     pushes: tuple[PushOutcome, ...] = ()
     notes: tuple[NodeNote, ...] = ()
+    #: (node id, message) of each step that rolled a pushed model out to serving (``RolloutServing``)
+    rollouts: tuple[tuple[str, str], ...] = ()
 
     @property
     def blessed(self) -> bool | None:
@@ -129,6 +133,7 @@ class RunOutcome:
                     if v.message and reason.endswith(f": {v.message}"):
                         reason = f"{reason[: -len(v.message) - 2]} (see {v.node_id} above)"
                 out.append(f"  {p.node_id}: not pushed — {reason}")
+        out.extend(f"  {node_id}: {message}" for node_id, message in self.rollouts)
         for n in self.notes:
             if n.node_id in pushed_nodes and n.state == NodeState.SKIPPED:
                 continue  # already said above
@@ -173,6 +178,7 @@ def run_outcome(summary: RunSummary, nodes: Sequence[NodeSummary]) -> RunOutcome
     verdicts: list[ModelVerdict] = []
     pushes: list[PushOutcome] = []
     notes: list[NodeNote] = []
+    rollouts: list[tuple[str, str]] = []
     for n in _last_per_node(nodes):
         if n.state not in _QUIET_STATES:
             reason = n.reason or ((n.error or "").splitlines() or [""])[0][:300]
@@ -197,5 +203,8 @@ def run_outcome(summary: RunSummary, nodes: Sequence[NodeSummary]) -> RunOutcome
             reason = None if ok else str(n.reason or props.get(A_PUSH_SKIPPED) or "the push recorded pushed=0")
             pushes.append(PushOutcome(n.node_id, ok, props.get(A_PUSHED_DESTINATION) if ok else None,
                                       str(version) if ok and version is not None else None, reason))
-    return RunOutcome(summary.run_id, summary.status, tuple(verdicts), tuple(pushes), tuple(notes))
+        if n.state != NodeState.SKIPPED:
+            rollouts.extend((n.node_id, str(r["custom_properties"][A_ROLLOUT_MESSAGE]))
+                            for r in _artifacts(n, TYPE_SERVING_ROLLOUT) if A_ROLLOUT_MESSAGE in r["custom_properties"])
+    return RunOutcome(summary.run_id, summary.status, tuple(verdicts), tuple(pushes), tuple(notes), tuple(rollouts))
 

@@ -12,7 +12,8 @@ Which module to open:
 - :mod:`.deploy`: what a cluster needs once (``headwater k8s manifests``);
 - :mod:`.serving`: :class:`ServingSpec` and the objects serving a pushed model with TF Serving (pure functions);
 - :mod:`.rollout`: :class:`Serving` — rollout with a canary, promote, rollback, status
-  (``headwater k8s rollout|promote|rollback|status``).
+  (``headwater k8s rollout|promote|rollback|status``);
+- :mod:`.serving_step`: :func:`RolloutServing` — the pipeline step after Push that rolls the pushed version out.
 
 Importing this package does not import the ``kubernetes`` client; the backend does, when it starts.
 """
@@ -23,6 +24,7 @@ from headwater.pipelines.kubernetes.manifests import KubernetesConfig
 from headwater.pipelines.kubernetes.rollout import RolloutOutcome, Serving
 from headwater.pipelines.kubernetes.runner import KubernetesRunner
 from headwater.pipelines.kubernetes.serving import RolloutError, ServingSpec
+from headwater.pipelines.kubernetes.serving_step import RolloutServing, ServingRollout
 
-__all__ = ["KubernetesBackend", "KubernetesConfig", "KubernetesRunner", "RolloutError", "RolloutOutcome", "Serving",
-           "ServingSpec", "load_api_client"]
+__all__ = ["KubernetesBackend", "KubernetesConfig", "KubernetesRunner", "RolloutError", "RolloutOutcome",
+           "RolloutServing", "Serving", "ServingRollout", "ServingSpec", "load_api_client"]

@@ -182,3 +182,18 @@ def list_splits(examples: Input[types.Examples], model: Output[types.Model]) -> 
 def publish(model: Input[types.Model], pushed: Output[types.PushedModel]) -> None:
     """Stands in for Push: records a push of the model."""
     pushed.custom_properties["pushed"] = 1
+
+
+@component
+def pushed_record(pushed_model: Output[types.PushedModel], destination: str, version: int = 1, pushed: int = 1,
+                  reason: str = "") -> None:
+    """The PushedModel record Push writes (``destination/version`` already holds the model): what a step after
+    Push reads, without training a model first."""
+    from headwater.metadata.conventions import A_PUSH_SKIPPED, A_PUSHED, A_PUSHED_DESTINATION, A_PUSHED_VERSION
+
+    pushed_model.custom_properties[A_PUSHED] = pushed
+    if pushed:
+        pushed_model.custom_properties[A_PUSHED_DESTINATION] = f"{destination}/{version}"
+        pushed_model.custom_properties[A_PUSHED_VERSION] = str(version)
+    else:
+        pushed_model.custom_properties[A_PUSH_SKIPPED] = reason
