@@ -59,6 +59,7 @@ __all__ = [
     "resource_requirements",
     "result_path",
     "run_selector",
+    "scheduling",
 ]
 
 Manifest = dict[str, Any]
@@ -377,15 +378,23 @@ def pod_spec(
         "containers": [full],
         "volumes": [*extra_volumes, *volumes],
     }
-    if service_account:
-        spec["serviceAccountName"] = service_account
-    if config.node_selector:
-        spec["nodeSelector"] = dict(config.node_selector)
-    if config.tolerations:
-        spec["tolerations"] = [dict(t) for t in config.tolerations]
-    if config.image_pull_secrets:
-        spec["imagePullSecrets"] = [{"name": s} for s in config.image_pull_secrets]
+    spec.update(scheduling(config, service_account))
     return spec
+
+
+def scheduling(config: KubernetesConfig, service_account: str | None) -> Manifest:
+    """The pod spec fields that place a pod and let it pull: service account, node selector, tolerations,
+    image pull secrets (only those the configuration sets)."""
+    fields: Manifest = {}
+    if service_account:
+        fields["serviceAccountName"] = service_account
+    if config.node_selector:
+        fields["nodeSelector"] = dict(config.node_selector)
+    if config.tolerations:
+        fields["tolerations"] = [dict(t) for t in config.tolerations]
+    if config.image_pull_secrets:
+        fields["imagePullSecrets"] = [{"name": s} for s in config.image_pull_secrets]
+    return fields
 
 
 # ------------------------------------------------------------------------------- per-node objects

@@ -35,6 +35,7 @@ from headwater.pipelines.kubernetes.manifests import (
     KubernetesConfig,
     Manifest,
     resource_requirements,
+    scheduling,
 )
 
 __all__ = ["DEFAULT_SERVING_IMAGE", "RolloutError", "ServingSpec", "config_map", "deployment", "model_config",
@@ -219,14 +220,7 @@ def deployment(spec: ServingSpec, track: str, version: int, replicas: int, confi
                      "securityContext": {"runAsNonRoot": True, "runAsUser": config.run_as_user,
                                          "runAsGroup": config.run_as_group,
                                          "seccompProfile": {"type": "RuntimeDefault"}}}
-    if config.node_selector:
-        pod["nodeSelector"] = dict(config.node_selector)
-    if config.tolerations:
-        pod["tolerations"] = [dict(t) for t in config.tolerations]
-    if config.image_pull_secrets:
-        pod["imagePullSecrets"] = [{"name": s} for s in config.image_pull_secrets]
-    if config.service_account:
-        pod["serviceAccountName"] = config.service_account
+    pod.update(scheduling(config, config.service_account))
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": names(spec)[track], "namespace": config.namespace, "labels": labels,
