@@ -11,7 +11,7 @@ What is measured (Linux; elsewhere nothing is recorded):
   refused (an old kernel, a locked-down ``/proc``), the largest ``VmRSS`` sampled during the execution
   stands in (a sampled peak can miss a short spike).
 * **the processes it starts** (Beam's worker processes, a model server, any subprocess, and theirs): each
-  one started during the execution is found by a sampler thread (every ``interval`` seconds, 0.25 by
+  one started during the execution is found by a sampler thread (every ``interval`` seconds, 0.5 by
   default) and counted with its own lifetime peak (its ``VmHWM``, last read before it ended). A process
   that lives less than the interval can be missed. ``RUSAGE_CHILDREN`` is no help here: besides being a
   lifetime maximum (like ``ru_maxrss``), Linux charges a child that calls ``exec`` with the high-water
@@ -95,8 +95,9 @@ def _descendants(root: int) -> set[int]:
         if not name.isdigit():
             continue
         try:
-            stat = (_PROC / name / "stat").read_text()
-            parents[int(name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{name}/stat", "rb") as f:  # plain bytes: a scan costs a few ms
+                stat = f.read()
+            parents[int(name)] = int(stat.rsplit(b")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
     found: set[int] = set()
@@ -136,7 +137,7 @@ class _Sampler:
 class measure_peak:
     """``with measure_peak() as m: ...`` then ``m.result`` (a :class:`MemoryPeak`, or None without ``/proc``)."""
 
-    def __init__(self, interval: float = 0.25) -> None:
+    def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
         self.result: MemoryPeak | None = None
         self._sampler: _Sampler | None = None
