@@ -6,10 +6,12 @@ What is measured (Linux; elsewhere nothing is recorded):
   starts by writing ``5`` to ``/proc/self/clear_refs``. A worker serves many executions (a run's worker, a
   warm pool's worker), so its lifetime peak (``ru_maxrss``) would carry one execution's peak into the next;
   after the reset the mark starts at the memory the worker holds then (the libraries it has imported), which
-  the execution needs too. Where the reset is refused (an old kernel, a locked-down ``/proc``), the largest
-  ``VmRSS`` sampled during the execution stands in (a sampled peak can miss a short spike).
+  the execution needs too. Before the reset, heap memory an earlier execution freed is handed back to the
+  system (glibc's ``malloc_trim``), so the mark does not start at memory nothing uses. Where the reset is
+  refused (an old kernel, a locked-down ``/proc``), the largest ``VmRSS`` sampled during the execution
+  stands in (a sampled peak can miss a short spike).
 * **the processes it starts** (Beam's worker processes, a model server, any subprocess, and theirs): each
-  one started during the execution is found by a sampler thread (every ``interval`` seconds, 0.25 by
+  one started during the execution is found by a sampler thread (every ``interval`` seconds, 0.5 by
   default) and counted with its own lifetime peak (its ``VmHWM``, last read before it ended). A process
   that lives less than the interval can be missed. ``RUSAGE_CHILDREN`` is no help here: besides being a
   lifetime maximum (like ``ru_maxrss``), Linux charges a child that calls ``exec`` with the high-water
@@ -63,6 +65,17 @@ def _status_kb(pid: int | str, field: str) -> int | None:
     return None
 
 
+def _release_free_heap() -> None:
+    """Hand memory the allocator holds but no object uses back to the system (glibc's ``malloc_trim``), so a
+    reset high-water mark does not start at what an earlier execution freed."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # another libc: nothing to do
+        pass
+
+
 def _reset_high_water_mark() -> bool:
     try:
         (_PROC / "self" / "clear_refs").write_text("5")
@@ -82,8 +95,9 @@ def _descendants(root: int) -> set[int]:
         if not name.isdigit():
             continue
         try:
-            stat = (_PROC / name / "stat").read_text()
-            parents[int(name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{name}/stat", "rb") as f:  # plain bytes: a scan costs a few ms
+                stat = f.read()
+            parents[int(name)] = int(stat.rsplit(b")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
     found: set[int] = set()
@@ -123,7 +137,7 @@ class _Sampler:
 class measure_peak:
     """``with measure_peak() as m: ...`` then ``m.result`` (a :class:`MemoryPeak`, or None without ``/proc``)."""
 
-    def __init__(self, interval: float = 0.25) -> None:
+    def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
         self.result: MemoryPeak | None = None
         self._sampler: _Sampler | None = None
@@ -131,6 +145,7 @@ class measure_peak:
     def __enter__(self) -> measure_peak:
         if not sys.platform.startswith("linux") or _status_kb("self", "VmHWM") is None:
             return self
+        _release_free_heap()
         exact = _reset_high_water_mark()
         self._sampler = _Sampler(self.interval, exact)
         self._sampler.thread.start()
