@@ -8,8 +8,10 @@ Every malformed option value gets the same message: ``OPTION expects FORM, got '
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-from collections.abc import Iterable
+import signal
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +115,28 @@ def open_store_for(args: argparse.Namespace) -> Any:
     from headwater.metadata.store import connect
 
     return connect(metadata_uri(args), readonly=True)
+
+
+class Terminated:
+    """Whether a SIGTERM arrived inside :func:`sigterm_as_interrupt`."""
+
+    received = False
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[Terminated]:
+    """Within the block, SIGTERM raises KeyboardInterrupt in the main thread, as Ctrl-C does, so a command
+    stops the same orderly way (a run cancels what is in flight: executions CANCELED, no LIVE output) and can
+    say how it came out; the previous handler is restored after."""
+    state = Terminated()
+
+    def interrupt(signum: int, frame: Any) -> None:
+        state.received = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+

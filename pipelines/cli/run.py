@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from headwater.pipelines.cli import k8s
-from headwater.pipelines.cli._args import POINTER, count, key_values
+from headwater.pipelines.cli._args import POINTER, count, key_values, sigterm_as_interrupt
 
 __all__ = ["cmd_run", "configure"]
 
@@ -55,18 +55,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.verbose:  # read by every executor process (headwater.components.executor.quiet_libraries)
         os.environ["HEADWATER_VERBOSE"] = "1"
-    try:
-        pipeline = load_pipeline(args.pipeline_file)
-        params = key_values(args.param, "--param")
-        runner = _make_runner(args)
-        result = runner.run(pipeline, params, from_node=args.from_node, to_node=args.to_node,
-                            cache=not args.no_cache, experiment=args.experiment)
-    except KeyboardInterrupt:
-        print("headwater: run canceled", file=sys.stderr)
-        return 130
-    except HeadwaterError as exc:
-        print(f"headwater: error: {exc}", file=sys.stderr)
-        return 2
+    with sigterm_as_interrupt() as terminated:
+        try:
+            pipeline = load_pipeline(args.pipeline_file)
+            params = key_values(args.param, "--param")
+            runner = _make_runner(args)
+            result = runner.run(pipeline, params, from_node=args.from_node, to_node=args.to_node,
+                                cache=not args.no_cache, experiment=args.experiment)
+        except KeyboardInterrupt:
+            print(f"headwater: run canceled{' (SIGTERM)' if terminated.received else ''}", file=sys.stderr)
+            return 143 if terminated.received else 130
+        except HeadwaterError as exc:
+            print(f"headwater: error: {exc}", file=sys.stderr)
+            return 2
     local_store = not (pipeline.metadata or args.metadata or os.environ.get("HEADWATER_METADATA"))
     if args.runner == "local" and local_store and "://" not in pipeline.root:
         # `headwater runs list` here will then read this store without being told.

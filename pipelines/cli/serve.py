@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import signal
+import contextlib
 import sys
 from pathlib import Path
-from typing import Any
+
+from headwater.pipelines.cli._args import sigterm_as_interrupt
 
 __all__ = ["cmd_serve", "configure"]
 
@@ -27,10 +28,6 @@ def configure(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--poll-seconds", type=float, default=1.0, metavar="S",
                        help="how often DIR is scanned for new versions (default 1)")
     serve.set_defaults(func=cmd_serve)
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -62,13 +59,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"headwater serve: web page at http://{args.host}:{args.port}/", flush=True)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler it found:
     # make that handler end run() quietly so the command can say how it came out.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    with sigterm_as_interrupt(), contextlib.suppress(KeyboardInterrupt):
         run(directory, model_name=name, host=args.host, port=args.port, web_dir=args.web,
             poll_seconds=args.poll_seconds)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     print("headwater serve: stopped", flush=True)
     return 0

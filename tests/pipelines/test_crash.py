@@ -97,17 +97,22 @@ def test_kill_9_then_rerun_recovers(tmp_path, victim):
     assert failed and all("abandoned: the runner that started it" in str(f.properties["__error__"]) for f in failed)
 
 
-def test_ctrl_c_cancels_cleanly(tmp_path):
+@pytest.mark.parametrize(("stop", "code", "said"), [
+    (lambda pid: os.killpg(pid, signal.SIGINT), 130, "headwater: run canceled\n"),  # a terminal's Ctrl-C
+    # Regression: `kill PID` (or a container stop) left the running execution RUNNING until the next run.
+    (lambda pid: os.kill(pid, signal.SIGTERM), 143, "headwater: run canceled (SIGTERM)\n"),
+], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_cancels_cleanly(tmp_path, stop, code, said):
     root = tmp_path / "root"
     marker = tmp_path / "first.started"
     seconds = tmp_path / "seconds"
     seconds.write_text("30")
     proc = start(root, tmp_path, HW_FIRST_SECONDS_FILE=str(seconds), HW_FIRST_MARKER=str(marker))
     wait_for(marker, proc)
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    stop(proc.pid)
     out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 130, out
-    assert "canceled" in out
+    assert proc.returncode == code, out
+    assert out.endswith(said), out
     store = connect(f"sqlite:///{root / 'metadata.sqlite'}")
     first = [store.record(e) for e in store.mlmd.get_executions()
              if store.record(e).properties.get("__node_id__") == "first"]
