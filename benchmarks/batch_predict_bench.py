@@ -155,7 +155,8 @@ def main() -> None:
         assert result.ok, {n: r.error for n, r in result.nodes.items() if r.error}
         [inference] = result.outputs("BatchPredict", "inference_result")
         assert inference.custom_properties["predicted"] == args.rows, inference.custom_properties
-        print(f"BatchPredict run {i + 1}: {component_times[-1]:.1f} s (node: {inference.custom_properties['seconds']} s)"
+        seconds = inference.custom_properties['seconds']
+        print(f"BatchPredict run {i + 1}: {component_times[-1]:.1f} s (node: {seconds} s)"
               f" {inference.custom_properties.get('metrics', {})}", flush=True)
     load = os.getloadavg()
     for name, times in (("bare RunInference", bare_times), ("BatchPredict" + ("" if args.no_label else
