@@ -22,7 +22,8 @@ def test_predictions_metrics_and_files_are_shown(tmp_path):
     (tmp_path / "batch_predict.json").write_text(json.dumps({
         "predicted": 35, "splits": ["holdout"], "signature": "classify_species", "task": "multiclass",
         "label_key": "species", "metrics": {"sparse_categorical_accuracy": 0.9714}, "pictures": ["evaluation/roc.png"],
-        "prediction_logs": ["prediction_logs-00000-of-00001.gz"], "parquet": ["predictions/part-00000-of-00001.parquet"]}))
+        "prediction_logs": ["prediction_logs-00000-of-00001.gz"],
+        "parquet": ["predictions/part-00000-of-00001.parquet"]}))
     html = render(SimpleNamespace(uri=str(tmp_path), type_name="InferenceResult", custom_properties={}))
     assert "<td>35</td>" in html and "classify_species, multiclass" in html
     assert "<th>sparse_categorical_accuracy</th><td>0.9714</td>" in html
