@@ -116,7 +116,7 @@ print(probs.shape, [round(float(sum(p)), 4) for p in probs])
     assert list(predicted.glob("prediction_logs-*.gz")) and list((predicted / "predictions").glob("*.parquet"))
 
     again = _headwater("run", "pipeline.py", cwd=project)
-    assert again.returncode == 0 and "9 cached, 2 done" in again.stderr, again.stderr[-2000:]
+    assert again.returncode == 0 and "11 cached, 2 done" in again.stderr, again.stderr[-2000:]
     listed = _headwater("runs", "list", "--format", "json", cwd=project)
     assert [r["pipeline"] for r in json.loads(listed.stdout)] == ["my_penguins", "my_penguins"]
 
