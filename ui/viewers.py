@@ -11,8 +11,9 @@ A viewer is a function ``(ViewContext) -> View`` registered for one MLMD artifac
 ``View.template`` is a Jinja template under ``headwater/ui/templates/`` that receives ``view.data`` (every
 value is auto-escaped); ``View.script`` names a static script (under ``static/js/``) that the page loads
 for interactive parts, reading JSON from ``View.api``. Built-in viewers: ModelEvaluation, ModelBlessing,
-Schema, Examples, PushedModel, ExampleStatistics and ExampleAnomalies (data validation: the verdict, every
-finding and every drift/skew value, and the component's offline report.html, rendered sandboxed).
+Schema, Examples, PushedModel, InferenceResult (BatchPredict) and ExampleStatistics and ExampleAnomalies
+(data validation: the verdict, every finding and every drift/skew value, and the component's offline
+report.html, rendered sandboxed).
 """
 
 from __future__ import annotations
@@ -152,6 +153,19 @@ def examples(ctx: ViewContext) -> View:
             splits = [splits]
     return View("viewers/examples.html", {"splits": [{"name": s, "count": counts.get(s)} for s in splits]},
                 api=f"/api/artifacts/{art.id}/rows", script="examples.js")
+
+
+@viewer("InferenceResult")
+def inference_result(ctx: ViewContext) -> View:
+    """BatchPredict's output: rows predicted, the metrics against the labels, the files (or why it refused)."""
+    p = ctx.artifact.custom_properties
+    record = read_json(ctx.artifact.uri, "batch_predict.json") or {}
+    return View("viewers/inference.html", {
+        "predicted": record.get("predicted", p.get("predicted")), "refused": record.get("refused") or p.get("refused"),
+        "splits": record.get("splits") or [], "signature": record.get("signature"), "task": record.get("task"),
+        "label_key": record.get("label_key"), "metrics": dict(record.get("metrics") or p.get("metrics") or {}),
+        "parquet": record.get("parquet") or [], "logs": record.get("prediction_logs") or [],
+        "pictures": record.get("pictures") or []})
 
 
 @viewer("PushedModel")

@@ -33,3 +33,11 @@ def copy_kb(upstream: Input[types.Examples], out: Output[types.Examples]) -> Non
     """Reads ``upstream``'s file and writes it again."""
     with open(f"{upstream.path}/data.bin", "rb") as src, open(f"{out.path}/data.bin", "wb") as dst:
         dst.write(src.read())
+
+
+@component
+def import_model(model: Output[types.Model], path: str) -> None:
+    """A Model artifact copied from ``path`` (a folder holding ``Format-Serving/``)."""
+    import shutil
+
+    shutil.copytree(path, model.path, dirs_exist_ok=True)

@@ -155,6 +155,8 @@ def _feature_schema(records: Sequence[bytes]) -> tuple[Any, list[str], list[str]
 
 
 _MISSING_FEATURE = re.compile(r"Feature: (\S+) \(data type: (\w+)\) is required but could not be found")
+_WRONG_TYPE = re.compile(r"Key: (\S+), Index: \d+\.\s+Data types don't match\. Data type: (\w+) but expected type: "
+                         r"(\w+)")
 
 
 def _explain(exc: BaseException, node: str, where: str, signature: str) -> InputDataError | None:
@@ -166,6 +168,12 @@ def _explain(exc: BaseException, node: str, where: str, signature: str) -> Input
             f"{node}: the examples at {where} lack feature {missing.group(1)!r} ({missing.group(2)}), which the "
             f"model's signature {signature!r} needs in every example; predict on examples that have it (the "
             "same features the model was trained on), or export a signature that treats it as optional")
+    wrong = _WRONG_TYPE.search(text)
+    if wrong:
+        return InputDataError(
+            f"{node}: feature {wrong.group(1).rstrip(',')!r} of the examples at {where} is {wrong.group(2)}, but the "
+            f"model's signature {signature!r} parses it as {wrong.group(3)}; give it the type the model was "
+            "trained on (Ingest's column_types= forces a column's type)")
     return None
 
 

@@ -142,35 +142,37 @@ def test_the_executors_own_gate_reads_the_blessing_and_its_model(predicted):
     assert issubclass(BatchPredictRefusedError, Exception)
 
 
-def test_a_model_without_the_signature_and_examples_without_a_feature_fail_clearly(penguins, predicted, tmp_path):
+def test_a_model_without_the_signature_and_examples_without_a_feature_fail_clearly(penguins, tmp_path):
     import tensorflow as tf
+    from headwater.components.ingest import Ingest
 
-    [model] = predicted.outputs("Train", "model")
     no_signature = tmp_path / "no-signature"
     tf.saved_model.save(tf.Module(), str(no_signature / "Format-Serving"))
+    # A model that needs bill_length_mm in every example (no default value).
+    needs = tmp_path / "needs-bill-length"
+    spec = {"bill_length_mm": tf.io.FixedLenFeature([1], tf.float32)}
+    module = tf.Module()
+    module.serve = tf.function(lambda examples: {"double": 2.0 * tf.io.parse_example(examples, spec)["bill_length_mm"]},
+                               input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    tf.saved_model.save(module, str(needs / "Format-Serving"), signatures={"serving_default": module.serve})
 
-    ingest, _, _ = penguins.upstream()
-    bare = ImportModel(path=str(no_signature)).with_id("BareModel")
-    bad = BatchPredict(examples=ingest.outputs.examples, model=bare.outputs.model, require_blessing=False)
-    result = penguins.run("batch_predict_no_signature", [ingest, bare, bad])
-    error = result.nodes["BatchPredict"].error
-    assert "has no signature 'serving_default' (it has none); export a serving signature from run_fn" in error
-
-    # Examples without bill_length_mm: the model needs it.
+    # Examples without bill_length_mm.
     data = tmp_path / "data"
     data.mkdir()
     lines = (penguins.data / "penguins.csv").read_text().splitlines()
-    header = lines[0].split(",")
-    keep = [i for i, name in enumerate(header) if name != "bill_length_mm"]
+    keep = [i for i, name in enumerate(lines[0].split(",")) if name != "bill_length_mm"]
     data.joinpath("penguins.csv").write_text("\n".join(",".join(line.split(",")[i] for i in keep)
                                                        for line in lines) + "\n")
-    from headwater.components.ingest import Ingest
-
-    trained_model = ImportModel(path=model.uri).with_id("TrainedModel")
     short = Ingest(input_base=str(data), label="species").with_id("IngestShort")
-    missing = BatchPredict(examples=short.outputs.examples, model=trained_model.outputs.model,
+    bare = ImportModel(path=str(no_signature)).with_id("BareModel")
+    needing = ImportModel(path=str(needs)).with_id("NeedingModel")
+    unsigned = BatchPredict(examples=short.outputs.examples, model=bare.outputs.model,
+                            require_blessing=False).with_id("BatchPredictUnsigned")
+    missing = BatchPredict(examples=short.outputs.examples, model=needing.outputs.model,
                            require_blessing=False).with_id("BatchPredictMissing")
-    result = penguins.run("batch_predict_missing", [short, trained_model, missing])
+    result = penguins.run("batch_predict_bad_input", [short, bare, needing, unsigned, missing])
+    error = result.nodes["BatchPredictUnsigned"].error
+    assert "has no signature 'serving_default' (it has none); export a serving signature from run_fn" in error
     error = result.nodes["BatchPredictMissing"].error
     assert "lack feature 'bill_length_mm' (float), which the model's signature 'serving_default' needs in every " \
            "example" in error

@@ -26,10 +26,11 @@ RESOLVERS = ("baseline", "PreviousStatistics")
 RUN_ID = "20260101T000000-penguin"
 
 
-def penguin(project: Path, root: Path | str, *, serving: Path | None = None, data: str | None = None) -> Pipeline:
+def penguin(project: Path, root: Path | str, *, serving: Path | None = None, data: str | None = None,
+            holdout: str | None = None) -> Pipeline:
     """The template's pipeline with its root (and the push destination) on the shared volume; or with its
     root in an object store, the push destination ``serving`` (Push writes to a file system path) and the
-    input data at ``data``."""
+    input data at ``data`` (and the holdout penguins BatchPredict predicts on at ``holdout``)."""
     from headwater.pipelines.loader import load_pipeline
     from headwater.templates.scaffold import copy_template
 
@@ -42,6 +43,8 @@ def penguin(project: Path, root: Path | str, *, serving: Path | None = None, dat
             node = dataclasses.replace(node, parameters={**node.parameters, "destination": destination})
         if node.id == "Ingest" and data:
             node = dataclasses.replace(node, parameters={**node.parameters, "input_base": data})
+        if node.id == "IngestHoldout" and holdout:
+            node = dataclasses.replace(node, parameters={**node.parameters, "input_base": holdout})
         if node.id == "Train":
             node = node.with_resources(cpu="2", memory="4Gi").with_retries(1)
         nodes.append(node)
@@ -124,8 +127,9 @@ def test_penguin_through_the_standin_matches_local(k8s: K8sEnv, tmp_path: Path, 
     jobs = {stem: normalise(body, {str(k8s.root): "/mnt/headwater/root", str(tmp_path / "project"): "/app/project",
                                    str(REPO): REPO_PLACEHOLDER})
             for stem, body in bodies.items() if stem.endswith("-job")}
-    assert sorted(jobs) == ["Evaluate-job", "ImportSchema-job", "InfraValidate-job", "Ingest-job", "Push-job",
-                           "Statistics-job", "Train-job", "Transform-job", "Validate-job"]
+    assert sorted(jobs) == ["BatchPredict-job", "Evaluate-job", "ImportSchema-job", "InfraValidate-job",
+                           "Ingest-job", "IngestHoldout-job", "Push-job", "Statistics-job", "Train-job",
+                           "Transform-job", "Validate-job"]
     train = jobs["Train-job"]["spec"]
     assert train["backoffLimit"] == 1
     assert train["template"]["spec"]["containers"][0]["resources"] == {
@@ -148,7 +152,10 @@ def test_penguin_with_the_root_in_a_bucket_matches_local(k8s: K8sEnv, tmp_path: 
     data = s3_root.rsplit("/", 1)[0] + "/data"
     csv = (REPO / "templates" / "penguin" / "data" / "penguins.csv").read_bytes()
     storage.write_bytes(f"{data}/penguins.csv", csv)
-    pipeline = penguin(tmp_path / "project", s3_root, serving=tmp_path / "serving", data=data)
+    holdout = s3_root.rsplit("/", 1)[0] + "/holdout"
+    storage.write_bytes(f"{holdout}/penguins_holdout.csv",
+                        (REPO / "templates" / "penguin" / "holdout" / "penguins_holdout.csv").read_bytes())
+    pipeline = penguin(tmp_path / "project", s3_root, serving=tmp_path / "serving", data=data, holdout=holdout)
     clear_scratch(pipeline.name, S3_RUN_ID)
     try:
         result = KubernetesRunner(k8s.object_store_config(), metadata=uri, quiet=True).run(pipeline,
@@ -182,8 +189,8 @@ def test_penguin_with_the_root_in_a_bucket_matches_local(k8s: K8sEnv, tmp_path: 
     assert [p for p in tmp_path.rglob("saved_model.pb") if tmp_path / "serving" not in p.parents] == []
 
     jobs = [r.body for r in k8s.standin.requests if r.verb == "create" and r.code == 201 and r.resource == "jobs"]
-    assert len(jobs) == 9  # Ingest, Statistics, ImportSchema, Validate, Transform, Train, Evaluate, InfraValidate,
-    #                        Push
+    assert len(jobs) == 11  # Ingest, Statistics, ImportSchema, Validate, Transform, Train, Evaluate, InfraValidate,
+    #                         Push, IngestHoldout, BatchPredict
     for job in jobs:
         validate(job)
         pod = job["spec"]["template"]["spec"]

@@ -197,7 +197,8 @@ def test_golden_penguin():
     message = parse(package.pipeline_spec)
     tasks = message.root.dag.tasks
     assert set(tasks) == {"ingest", "statistics", "importschema", "previousstatistics", "validate", "transform",
-                          "train", "baseline", "evaluate", "infravalidate", "push", "push-not-blessed"}
+                          "train", "baseline", "evaluate", "infravalidate", "push", "push-not-blessed",
+                          "ingestholdout", "batchpredict", "batchpredict-not-blessed"}
     assert list(tasks["evaluate"].dependent_tasks) == ["baseline", "ingest", "train", "validate"]
     passed = "inputs.parameter_values['pipelinechannel--validate-passed'] == true"
     assert tasks["transform"].trigger_policy.condition == passed
@@ -206,6 +207,10 @@ def test_golden_penguin():
                "inputs.parameter_values['pipelinechannel--infravalidate-blessed'] == true")
     assert tasks["push"].trigger_policy.condition == f"{passed} && {blessed}"
     assert tasks["push-not-blessed"].trigger_policy.condition == f"{passed} && !({blessed})"
+    # BatchPredict runs only with a model the evaluation blessed (its ModelBlessing input).
+    evaluated = "inputs.parameter_values['pipelinechannel--evaluate-blessed'] == true"
+    assert evaluated in tasks["batchpredict"].trigger_policy.condition
+    assert f"!({evaluated})" in tasks["batchpredict-not-blessed"].trigger_policy.condition
     assert message.components["comp-infravalidate"].output_definitions.parameters["blessed"]
     assert message.components["comp-evaluate"].output_definitions.parameters["blessed"]
     params = message.root.input_definitions.parameters

@@ -112,11 +112,11 @@ print(probs.shape, [round(float(sum(p)), 4) for p in probs])
     summary = json.loads((predicted / "batch_predict.json").read_text())
     assert summary["predicted"] == 35 and sorted(summary["class_names"]) == ["Adelie", "Chinstrap", "Gentoo"]
     assert summary["metrics"]["sparse_categorical_accuracy"] >= 0.85, summary
-    assert (predicted / "evaluation" / "confusion_matrix.png").is_file() and (predicted / "evaluation" / "pr.png").is_file()
+    assert all((predicted / "evaluation" / name).is_file() for name in ("confusion_matrix.png", "roc.png", "pr.png"))
     assert list(predicted.glob("prediction_logs-*.gz")) and list((predicted / "predictions").glob("*.parquet"))
 
     again = _headwater("run", "pipeline.py", cwd=project)
-    assert again.returncode == 0 and "9 cached, 2 done" in again.stderr, again.stderr[-2000:]
+    assert again.returncode == 0 and "11 cached, 2 done" in again.stderr, again.stderr[-2000:]
     listed = _headwater("runs", "list", "--format", "json", cwd=project)
     assert [r["pipeline"] for r in json.loads(listed.stdout)] == ["my_penguins", "my_penguins"]
 

@@ -58,9 +58,9 @@ def test_runs_list_run_dag_and_evaluation(browser: Any, penguin_ui: Any) -> None
     assert "blessed" in rows[1].text and "pushed" in rows[1].text
     rows[1].find_element("css selector", "a").click()
     # Ingest, Statistics, ImportSchema, PreviousStatistics, Validate, Transform, Train, baseline, Evaluate,
-    # InfraValidate, Push
-    wait(browser, lambda d: d.execute_script("return window.hwRun && window.hwRun.cy.nodes().length") == 11,
-         what="the run's DAG has its 11 nodes")
+    # InfraValidate, Push, IngestHoldout, BatchPredict
+    wait(browser, lambda d: d.execute_script("return window.hwRun && window.hwRun.cy.nodes().length") == 13,
+         what="the run's DAG has its 13 nodes")
     states = browser.execute_script("return window.hwRun.cy.nodes().map(n => n.data('state'))")
     assert set(states) == {"complete"}, states
     assert browser.execute_script("return window.hwRun.cy.edges().length") >= 6
