@@ -111,8 +111,18 @@ def _features(plan: Plan, records: Sequence[bytes]) -> Any:
             column = column.cast(pa.large_string() if pa.types.is_large_binary(column.type) else pa.string()) \
                 if not pa.types.is_list(column.type) and not pa.types.is_large_list(column.type) else column
         columns.append(column)
-        names.append(name)
+        names.append(feature_column(name))
     return pa.Table.from_arrays(columns, names=names)
+
+
+#: The Parquet columns BatchPredict adds after the features.
+PREDICTION_COLUMNS = frozenset({"split", "prediction", "score", "scores", "predicted_class", "predicted_score"})
+
+
+def feature_column(name: str) -> str:
+    """The Parquet column of feature ``name``: its own name, or ``feature.<name>`` when BatchPredict's own
+    columns (:data:`PREDICTION_COLUMNS`) use it, so a feature called ``split`` or ``scores`` is kept too."""
+    return f"feature.{name}" if name in PREDICTION_COLUMNS else name
 
 
 def _label_ids(plan: Plan, features: Any) -> Any:
@@ -121,7 +131,7 @@ def _label_ids(plan: Plan, features: Any) -> Any:
     import numpy as np
     import pyarrow as pa
 
-    column = features.column(plan.label_key)
+    column = features.column(feature_column(plan.label_key))
     if column.null_count:
         raise InputDataError(
             f"{plan.node}: {column.null_count} example(s) have no value for the label {plan.label_key!r}; every "

@@ -52,8 +52,9 @@ from typing import Any
 
 from headwater.components import storage
 from headwater.components._contract import IMAGE_ENV, headwater_version
-from headwater.components.api import Channel
+from headwater.components.api import Channel, Node
 from headwater.components.placement import image_problem
+from headwater.metadata.conventions import A_BLESSED
 from headwater.metadata.errors import MetadataError
 from headwater.pipelines.errors import PipelineDefinitionError
 from headwater.pipelines.gates import GATE_PROPERTY, downstream_gates, gate_output
@@ -167,7 +168,7 @@ def blessing_gates(pipeline: Pipeline) -> dict[str, list[tuple[str, str]]]:
     for node_id in pipeline.topological_order():
         node = pipeline.node(node_id)
         comp = node.component
-        if comp.skip_if is None:
+        if comp.skip_if is None or not _gated_by_blessing(node):
             continue
         for key, ispec in sorted(comp.spec.inputs.items()):
             if ispec.type.TYPE_NAME not in BLESSING_TYPES or key not in node.inputs:
@@ -177,6 +178,21 @@ def blessing_gates(pipeline: Pipeline) -> dict[str, list[tuple[str, str]]]:
                 if isinstance(ch, Channel):
                     gates.setdefault(node_id, []).append((ch.producer, ch.key))
     return gates
+
+
+def _gated_by_blessing(node: Node) -> bool:
+    """Whether the node's skip rule would skip it for a blessing that does not bless, given the node's own
+    parameters: asked of the rule itself, so a node that opens its gate (``BatchPredict(...,
+    require_blessing=False)``) is not made conditional. A parameter given as a runtime ``Param`` is not
+    known here: the node stays gated (a run can never use an unblessed model by a parameter KFP did not see)."""
+    comp = node.component
+    assert comp.skip_if is not None
+    inputs = {key: [ispec.type(custom_properties={A_BLESSED: 0} if ispec.type.TYPE_NAME in BLESSING_TYPES else None)]
+              for key, ispec in comp.spec.inputs.items() if key in node.inputs}
+    try:
+        return comp.skip_if(inputs, dict(node.parameters)) is not None
+    except Exception:  # a rule that needs more than the probe gives: keep the gate
+        return True
 
 
 def task_name(node_id: str) -> str:

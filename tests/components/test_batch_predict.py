@@ -176,3 +176,33 @@ def test_a_model_without_the_signature_and_examples_without_a_feature_fail_clear
     error = result.nodes["BatchPredictMissing"].error
     assert "lack feature 'bill_length_mm' (float), which the model's signature 'serving_default' needs in every " \
            "example" in error
+
+
+def test_a_feature_named_like_a_prediction_column_is_kept_beside_it():
+    # Regression: a feature called "split" or "scores" collided with BatchPredict's own Parquet columns.
+    import tensorflow as tf
+    from headwater.components.batch_predict._convert import Plan, to_tables
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    schema = schema_pb2.Schema()
+    for name, kind in (("split", schema_pb2.BYTES), ("score", schema_pb2.FLOAT), ("x", schema_pb2.FLOAT)):
+        schema.feature.add(name=name, type=kind)
+    plan = Plan(node="node 'BatchPredict'", feature_schema=schema.SerializeToString(),
+                scalar_features=("split", "score", "x"), text_features=("split",), output_key="", task="regression",
+                label_key="score")
+    pairs = []
+    for i, (tag, label) in enumerate([("a", 1.0), ("b", 2.0)]):
+        example = tf.train.Example(features=tf.train.Features(feature={
+            "split": tf.train.Feature(bytes_list=tf.train.BytesList(value=[tag.encode()])),
+            "score": tf.train.Feature(float_list=tf.train.FloatList(value=[label])),
+            "x": tf.train.Feature(float_list=tf.train.FloatList(value=[float(i)]))}))
+        log = prediction_log_pb2.PredictionLog()
+        log.regress_log.response.result.regressions.add(value=label + 0.5)
+        pairs.append((example.SerializeToString(), log))
+    table, measured = to_tables(plan, pairs, "eval")
+    assert table.column_names == ["feature.split", "feature.score", "x", "split", "prediction"]
+    assert table.column("feature.split").to_pylist() == ["a", "b"]
+    assert table.column("split").to_pylist() == ["eval", "eval"]
+    assert table.column("prediction").to_pylist() == [1.5, 2.5]
+    assert len(measured) == 2  # the label was found under its column name

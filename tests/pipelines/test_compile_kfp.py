@@ -224,6 +224,25 @@ def test_golden_penguin():
     check_golden("penguin.yaml", golden_text(package).replace(str(PENGUIN.parent), "/opt/penguin"))
 
 
+def test_a_node_that_opens_its_blessing_gate_is_not_made_conditional():
+    # Regression: BatchPredict(require_blessing=False) was still gated on the evaluation under KFP.
+    from headwater.components import BatchPredict
+    from headwater.pipelines.kfp.compile import blessing_gates
+    from headwater.pipelines.loader import load_pipeline
+
+    penguin = load_pipeline(PENGUIN)
+    predict = penguin.node("BatchPredict")
+    opened = BatchPredict(**predict.inputs, **{**predict.parameters, "require_blessing": False})
+    pipeline = Pipeline(name="penguin", root="gs://headwater-example/penguin", nodes=[
+        *(penguin.node(n) for n in penguin.node_ids if n != "BatchPredict"), opened])
+    assert "BatchPredict" in blessing_gates(penguin) and "Push" in blessing_gates(penguin)
+    gates = blessing_gates(pipeline)
+    assert "BatchPredict" not in gates and "Push" in gates
+    tasks = parse(compile_kfp_package(pipeline, image=IMAGE).pipeline_spec).root.dag.tasks
+    assert "batchpredict-not-blessed" not in tasks
+    assert "evaluate-blessed" not in tasks["batchpredict"].trigger_policy.condition
+
+
 def test_plan_round_trip():
     pipeline = g.gated_pipeline("/data/root")
     plan = pipeline_to_plan(pipeline)
