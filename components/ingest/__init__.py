@@ -43,7 +43,7 @@ examples are written with ``WriteToTFRecord``), so ``beam_args`` such as ``--run
 ``--runner=DataflowRunner`` send it to a cluster. Both engines produce the same examples in the same
 splits.
 
-**Memory.** Files are streamed in two passes of 16 MiB chunks (profile and check, then conform, split and
+**Memory.** Files are streamed in two passes of 4 MiB chunks (profile and check, then conform, split and
 write), so memory follows the chunk size, not the size of the input.
 
 **Caching.** The component's ``input_fingerprint`` lists the selected files with their sizes and
