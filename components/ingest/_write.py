@@ -115,7 +115,7 @@ def _writer_main(argv: Sequence[str]) -> int:
     return 0
 
 
-_TARGET = "__headwater_split__"
+_TARGET = "headwater.split"  # the column that carries each row's split to a writer
 
 
 class WriterPool:

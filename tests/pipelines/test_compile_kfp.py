@@ -22,6 +22,7 @@ import yaml
 from google.protobuf import json_format
 from headwater.components import Param
 from headwater.metadata import connect
+from headwater.metadata.conventions import P_PEAK_RSS, P_PEAK_RSS_CHILDREN
 from headwater.metadata.errors import PipelineDefinitionError
 from headwater.pipelines import LocalRunner, Pipeline
 from headwater.pipelines.kfp.compile import compile_kfp, compile_kfp_package, headwater_version
@@ -309,7 +310,7 @@ def test_password_never_reaches_the_spec():
 
 # ---------------------------------------------------------------------------------------------- MLMD parity
 VOLATILE = {"__owner__", "__log_path__", "__duration_s__", "__cache_key__", "__run_id__", "__attempts__",
-            "__code_fingerprint__"}
+            "__code_fingerprint__", P_PEAK_RSS, P_PEAK_RSS_CHILDREN}
 
 
 def store_shape(uri: str, root: Path, run_id: str) -> dict[str, Any]:
