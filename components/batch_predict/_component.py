@@ -71,15 +71,17 @@ class _BatchPredictComponent(_runtime.PackageComponent):
 
 
 # --------------------------------------------------------------------------------------- blessing gate
-def _blessing_verdict(blessing: Artifact, model: Artifact) -> tuple[bool, str]:
-    """Marker file AND ``blessed`` property must say BLESSED, for this model."""
-    folder = Path(blessing.path)
+def _blessing_verdict(blessing: Artifact, model: Artifact, *, read_files: bool = True) -> tuple[bool, str]:
+    """Marker file AND ``blessed`` property must say BLESSED, for this model. The runner-side gate reads the
+    properties only (``read_files=False``: on an object-store root the runner has no copy of the folder); the
+    executor, which has one in ``.path``, reads both."""
     prop = blessing.custom_properties.get(A_BLESSED)
     message = blessing.custom_properties.get(A_BLESSING_MESSAGE)
     said = f" ({message})" if message else ""
-    if (folder / _layout.NOT_BLESSED_FILE).exists() or prop in (0, False):
+    folder = Path(blessing.path) if read_files else None
+    if prop in (0, False) or (folder is not None and (folder / _layout.NOT_BLESSED_FILE).exists()):
         return False, f"its ModelBlessing (id {blessing.id}) says NOT BLESSED{said}"
-    if not (folder / _layout.BLESSED_FILE).exists() or prop not in (1, True):
+    if prop not in (1, True) or (folder is not None and not (folder / _layout.BLESSED_FILE).exists()):
         return False, f"its ModelBlessing (id {blessing.id}) holds no {_layout.BLESSED_FILE} file and blessed=1"
     blessed_id = blessing.custom_properties.get(A_CURRENT_MODEL_ID)
     if blessed_id is not None and model.id is not None and int(blessed_id) != int(model.id):
@@ -99,7 +101,7 @@ def _skip_unless_blessed(inputs: dict[str, list[Artifact]], parameters: dict[str
     blessings, models = inputs.get("model_blessing") or [], inputs.get("model") or []
     if not blessings:
         return _refusal(models[0].id if models else "?", "Evaluate produced no blessing")
-    ok, why = _blessing_verdict(blessings[0], models[0]) if models else (False, "no model")
+    ok, why = _blessing_verdict(blessings[0], models[0], read_files=False) if models else (False, "no model")
     return None if ok else _refusal(models[0].id if models else "?", why)
 
 

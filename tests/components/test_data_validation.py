@@ -82,9 +82,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     first = LocalRunner(max_workers=1, quiet=True).run(gated(root, None))
     assert first.ok, {n: r.error for n, r in first.nodes.items() if r.error}
     [stats] = first.outputs("Statistics", "statistics")
+    [examples] = first.outputs("Ingest", "examples")
     schema_file = root / "schema" / "schema.pbtxt"
     assert cli(["schema", "infer", stats.uri, "-o", str(schema_file)]) == 0
-    return {"root": root, "schema": schema_file, "stats": stats}
+    return {"root": root, "schema": schema_file, "stats": stats, "examples": examples}
 
 
 def test_statistics_follow_tfx_layout_and_render_offline(project: dict[str, Any]) -> None:
@@ -294,7 +295,7 @@ def test_local_statistics_stream_in_batches_and_match_the_whole_split_at_once(pr
     from headwater.components.validation._stats import compute_statistics_local, read_statistics
     from tensorflow_data_validation.statistics import stats_impl
 
-    [examples] = [p for p in (project["root"] / "runs" / "Ingest" / "examples").iterdir()]
+    examples = project["examples"].uri  # span 1's; later tests ingest more spans into the same root
     (tmp_path / "Split-train").mkdir()
     compute_statistics_local(str(examples), ["train"], str(tmp_path), batch_size=7)  # many small batches
     streamed = read_statistics(str(tmp_path), "train").datasets[0]
