@@ -207,8 +207,10 @@ class Placement:
 
     ``node_selector``: node labels the pod's node must carry; ``tolerations``: taints it may run on;
     ``node_pool``: a required node affinity to the nodes whose ``node_pool_label`` is this pool;
-    ``service_account``: the pod's ServiceAccount (e.g. one with cloud credentials for Push). The local
-    runner ignores all of it.
+    ``service_account``: the pod's ServiceAccount (e.g. one with cloud credentials for Push);
+    ``api_access``: mount that account's token so the node can call the Kubernetes API (``RolloutServing``;
+    its Role decides what it may do; headwater's pods get no token otherwise). The local runner ignores all
+    of it; KFP cannot express ``api_access`` (its pods' token follows the cluster's defaults).
     """
 
     node_selector: Mapping[str, str] = field(default_factory=dict)
@@ -216,6 +218,7 @@ class Placement:
     node_pool: str | None = None
     node_pool_label: str = DEFAULT_NODE_POOL_LABEL
     service_account: str | None = None
+    api_access: bool = False
 
     def __post_init__(self) -> None:
         with at_caller():
@@ -247,10 +250,12 @@ class Placement:
             raise ComponentDefinitionError(
                 f"{what}: service_account {self.service_account!r} is not a ServiceAccount name (lowercase "
                 "letters, digits, '-' and '.')")
+        if not isinstance(self.api_access, bool):
+            raise ComponentDefinitionError(f"{what}: api_access is {self.api_access!r}; give True or False")
 
     def __hash__(self) -> int:
         return hash((tuple(sorted(self.node_selector.items())), self.tolerations, self.node_pool,
-                     self.node_pool_label, self.service_account))
+                     self.node_pool_label, self.service_account, self.api_access))
 
     def merged(self, other: Placement | None) -> Placement:
         """This placement with ``other``'s settings on top (selectors merged, tolerations added)."""
@@ -262,6 +267,7 @@ class Placement:
             other.node_pool if other.node_pool is not None else self.node_pool,
             other.node_pool_label if other.node_pool is not None else self.node_pool_label,
             other.service_account or self.service_account,
+            other.api_access or self.api_access,
         )
 
     def node_affinity(self) -> dict[str, Any] | None:

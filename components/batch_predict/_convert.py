@@ -131,6 +131,7 @@ def _label_ids(plan: Plan, features: Any) -> Any:
     import numpy as np
     import pyarrow as pa
 
+    assert plan.label_key is not None  # called only when the node measures against a label
     column = features.column(feature_column(plan.label_key))
     if column.null_count:
         raise InputDataError(

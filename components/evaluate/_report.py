@@ -5,7 +5,7 @@ and the chart data (confusion matrix, ROC points, class names) read from TFMA's 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -311,35 +311,36 @@ def _confusion(plots: Sequence[Any]) -> tuple[list[list[float]], int] | None:
     return None
 
 
-def _roc_curves(plots: Sequence[Any]) -> dict[int | None, list[tuple[float, float]]]:
-    """``{class_id (None for binary): [(fpr, tpr), ...]}`` for the candidate on the Overall slice."""
+def _threshold_curves(plots: Sequence[Any], point: Callable[[Any], tuple[float, float] | None]
+                      ) -> dict[int | None, list[tuple[float, float]]]:
+    """``{class_id (None for binary): [point(m) for each threshold's confusion matrix m]}`` for the candidate
+    on the Overall slice (thresholds where ``point`` gives None are left out)."""
     curves: dict[int | None, list[tuple[float, float]]] = {}
     for _, key, matrices in _candidate_plots(plots, "confusion_matrix_at_thresholds", overall=True):
         class_id = key.sub_key.class_id.value if key.sub_key.HasField("class_id") else None
-        points = []
-        for m in matrices:
-            pos, neg = m.true_positives + m.false_negatives, m.false_positives + m.true_negatives
-            if pos > 0 and neg > 0:
-                points.append((m.false_positives / neg, m.true_positives / pos))
-        curves[class_id] = sorted({*points, (0.0, 0.0), (1.0, 1.0)})
+        curves[class_id] = [p for m in matrices if (p := point(m)) is not None]
     return curves
 
+
+def _roc_curves(plots: Sequence[Any]) -> dict[int | None, list[tuple[float, float]]]:
+    """``{class_id (None for binary): [(fpr, tpr), ...]}`` for the candidate on the Overall slice."""
+
+    def point(m: Any) -> tuple[float, float] | None:
+        pos, neg = m.true_positives + m.false_negatives, m.false_positives + m.true_negatives
+        return (m.false_positives / neg, m.true_positives / pos) if pos > 0 and neg > 0 else None
+
+    return {k: sorted({*v, (0.0, 0.0), (1.0, 1.0)}) for k, v in _threshold_curves(plots, point).items()}
 
 
 def _pr_curves(plots: Sequence[Any]) -> dict[int | None, list[tuple[float, float]]]:
     """``{class_id (None for binary): [(recall, precision), ...]}`` for the candidate on the Overall slice
     (thresholds where the model predicts at least one positive)."""
-    curves: dict[int | None, list[tuple[float, float]]] = {}
-    for _, key, matrices in _candidate_plots(plots, "confusion_matrix_at_thresholds", overall=True):
-        class_id = key.sub_key.class_id.value if key.sub_key.HasField("class_id") else None
-        points = []
-        for m in matrices:
-            pos, predicted = m.true_positives + m.false_negatives, m.true_positives + m.false_positives
-            if pos > 0 and predicted > 0:
-                points.append((m.true_positives / pos, m.true_positives / predicted))
-        if points:
-            curves[class_id] = sorted(set(points))
-    return curves
+
+    def point(m: Any) -> tuple[float, float] | None:
+        pos, predicted = m.true_positives + m.false_negatives, m.true_positives + m.false_positives
+        return (m.true_positives / pos, m.true_positives / predicted) if pos > 0 and predicted > 0 else None
+
+    return {k: sorted(set(v)) for k, v in _threshold_curves(plots, point).items() if v}
 
 
 def draw_charts(plots: Sequence[Any], table: Table, plan: _Plan, names: list[str], model_path: str, out_dir: str,

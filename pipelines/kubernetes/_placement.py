@@ -3,8 +3,8 @@
 Pure functions over manifests (dictionaries). The runner's options (``KubernetesConfig.node_selector``,
 ``tolerations``, ``service_account``, ``image``) apply to every node; a node's own placement is added on top
 (its node selector labels win over the runner's for the same key, its tolerations are added, its service
-account replaces the runner's), and a node asking for GPUs with ``gpu_toleration=True`` tolerates the
-usual ``nvidia.com/gpu`` taint.
+account replaces the runner's, ``api_access`` mounts its token), and a node asking for GPUs with
+``gpu_toleration=True`` tolerates the usual ``nvidia.com/gpu`` taint.
 """
 
 from __future__ import annotations
@@ -38,4 +38,6 @@ def apply_placement(pod: Manifest, placement: Placement | None, resources: Resou
         pod["affinity"] = affinity
     if placement is not None and placement.service_account:
         pod["serviceAccountName"] = placement.service_account
+    if placement is not None and placement.api_access:
+        pod["automountServiceAccountToken"] = True
     return pod

@@ -129,3 +129,16 @@ def test_no_headwater_code_hides_gpus():
             text = path.read_text()
             for forcing in ("CUDA_VISIBLE_DEVICES", "set_visible_devices", "tf.device(\"/CPU", "tf.device('/CPU"):
                 assert forcing not in text, f"{path} uses {forcing}"
+
+
+def test_api_access_is_explicit_and_mounts_the_token_only_where_asked():
+    from headwater.pipelines.kubernetes._placement import apply_placement
+
+    with pytest.raises(ComponentDefinitionError, match=r"Placement: api_access is 'yes'; give True or False"):
+        Placement(api_access="yes")  # type: ignore[arg-type]
+    serving = Placement(service_account="headwater-serving", api_access=True)
+    assert apply_placement({"automountServiceAccountToken": False}, serving, None) == {
+        "automountServiceAccountToken": True, "serviceAccountName": "headwater-serving"}
+    assert apply_placement({"automountServiceAccountToken": False}, Placement(service_account="trainer"), None) == {
+        "automountServiceAccountToken": False, "serviceAccountName": "trainer"}
+    assert Placement(service_account="a").merged(Placement(api_access=True)).api_access
