@@ -51,34 +51,29 @@ def _serving_options(parser: argparse.ArgumentParser, *, rollout: bool) -> None:
 
 def add_serving_commands(k8s_sub: Any) -> None:
     """Add the serving commands to the ``headwater k8s`` command group."""
-    rollout = k8s_sub.add_parser(
-        "rollout", help="serve a pushed model with TF Serving: the first version as stable, later ones as a canary",
-        description="Roll out TF Serving for a push destination. The first rollout creates the stable Deployment "
-                    "MODEL-stable and the Service MODEL; later ones start a canary Deployment MODEL-canary with the "
-                    "new version beside it, on its share of the pods, and wait until it is ready (its version "
-                    "loaded). A canary not ready within --ready-timeout is removed again automatically; the stable "
-                    "track is left as it was. Each Deployment pins its version with TF Serving's model config file.")
-    _connection(rollout)
-    _serving_options(rollout, rollout=True)
-    rollout.set_defaults(func=_cmd_rollout)
-    promote = k8s_sub.add_parser(
-        "promote", help="make the canary's version the stable version on all pods; remove the canary",
-        description="Roll the stable Deployment to the canary's version (a rolling update, waited for), then "
-                    "remove the canary. If the stable track does not become ready it is set back to its version.")
-    _connection(promote)
-    _serving_options(promote, rollout=False)
-    promote.set_defaults(func=_cmd_promote)
-    rollback = k8s_sub.add_parser(
-        "rollback", help="remove the canary; with no canary, serve the previous stable version again",
-        description="Remove the canary (the stable track gets all pods back). With no canary, roll the stable "
-                    "Deployment back to the version it served before the last promote.")
-    _connection(rollback)
-    _serving_options(rollback, rollout=False)
-    rollback.set_defaults(func=_cmd_rollback)
-    status = k8s_sub.add_parser("status", help="what a model's Deployments serve: versions, ready pods, shares",
-                                description="Show the stable and canary tracks of a served model.")
-    _connection(status)
-    status.set_defaults(func=_cmd_status)
+    commands = (
+        ("rollout", _cmd_rollout,
+         "serve a pushed model with TF Serving: the first version as stable, later ones as a canary",
+         "Roll out TF Serving for a push destination. The first rollout creates the stable Deployment MODEL-stable "
+         "and the Service MODEL; later ones start a canary Deployment MODEL-canary with the new version beside it, "
+         "on its share of the pods, and wait until it is ready (its version loaded). A canary not ready within "
+         "--ready-timeout is removed again automatically; the stable track is left as it was. Each Deployment pins "
+         "its version with TF Serving's model config file."),
+        ("promote", _cmd_promote, "make the canary's version the stable version on all pods; remove the canary",
+         "Roll the stable Deployment to the canary's version (a rolling update, waited for), then remove the "
+         "canary. If the stable track does not become ready it is set back to its version."),
+        ("rollback", _cmd_rollback, "remove the canary; with no canary, serve the previous stable version again",
+         "Remove the canary (the stable track gets all pods back). With no canary, roll the stable Deployment back "
+         "to the version it served before the last promote."),
+        ("status", _cmd_status, "what a model's Deployments serve: versions, ready pods, shares",
+         "Show the stable and canary tracks of a served model."),
+    )
+    for name, func, summary, description in commands:
+        command = k8s_sub.add_parser(name, help=summary, description=description)
+        _connection(command)
+        if name != "status":
+            _serving_options(command, rollout=name == "rollout")
+        command.set_defaults(func=func)
 
 
 def _serving(args: argparse.Namespace) -> Any:
