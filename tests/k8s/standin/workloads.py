@@ -61,6 +61,16 @@ def _active(pod: Obj) -> bool:
         "deletionTimestamp")
 
 
+def _by_owner(objects: list[Obj]) -> dict[str, list[Obj]]:
+    """The objects grouped by the uid of their controller."""
+    grouped: dict[str, list[Obj]] = defaultdict(list)
+    for obj in objects:
+        ref = _owner(obj)
+        if ref is not None:
+            grouped[ref["uid"]].append(obj)
+    return grouped
+
+
 def _owner(obj: Obj) -> Obj | None:
     for ref in obj["metadata"].get("ownerReferences") or []:
         if ref.get("controller"):
@@ -107,12 +117,7 @@ class WorkloadControllers:
         deployments, _ = self.store.list("deployments")
         replicasets, _ = self.store.list("replicasets")
         self._collect_garbage(deployments, replicasets)
-        replicasets, _ = self.store.list("replicasets")
-        by_owner: dict[str, list[Obj]] = defaultdict(list)
-        for rs in replicasets:
-            ref = _owner(rs)
-            if ref is not None:
-                by_owner[ref["uid"]].append(rs)
+        by_owner = _by_owner(self.store.list("replicasets")[0])
         for deployment in deployments:
             self._reconcile_deployment(deployment, by_owner.get(deployment["metadata"]["uid"], []))
         live = {d["metadata"]["uid"] for d in deployments}
@@ -120,12 +125,7 @@ class WorkloadControllers:
             if uid not in live:
                 del self._progress[uid]
         replicasets, _ = self.store.list("replicasets")
-        pods, _ = self.store.list("pods")
-        pods_by_owner: dict[str, list[Obj]] = defaultdict(list)
-        for pod in pods:
-            ref = _owner(pod)
-            if ref is not None:
-                pods_by_owner[ref["uid"]].append(pod)
+        pods_by_owner = _by_owner(self.store.list("pods")[0])
         for rs in replicasets:
             self._reconcile_replicaset(rs, pods_by_owner.get(rs["metadata"]["uid"], []))
         self._reconcile_endpoints()
